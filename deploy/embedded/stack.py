@@ -1,0 +1,276 @@
+"""`subsidy stack up|down|status`: the embedded default stack in one run directory.
+
+Layout of the run directory (default `.run/` at the project root, or `SUBSIDY_RUN_DIR`):
+
+    stack.json            ports, pids and the connection settings the services read
+    stack.lock            held while `up`/`down` run, so two of them never race
+    kafka/    data/ log/ server.properties log4j2.properties
+    temporal/ temporal.db log/
+    postgres/ data/ log/
+
+`up` is idempotent: components already running (same pid, same start time) are left alone,
+stopped ones are started again on the ports they had, so their data stays valid.
+`down` stops only the processes recorded in stack.json, and keeps the data (`--purge` removes it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.embedded import kafka, postgres, temporal
+from deploy.embedded.processes import (
+    ProcessRecord,
+    StackError,
+    free_port,
+    port_is_free,
+    spawn,
+    stop,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("postgres", "kafka", "temporal")
+Progress = Callable[[str], None]
+
+
+def default_run_dir() -> Path:
+    return Path(os.environ.get("SUBSIDY_RUN_DIR") or PROJECT_ROOT / ".run").resolve()
+
+
+@dataclass
+class StackState:
+    """What stack.json holds."""
+
+    run_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    external_database: bool = False
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / "stack.json"
+
+    @classmethod
+    def load(cls, run_dir: Path) -> StackState:
+        path = run_dir / "stack.json"
+        if not path.exists():
+            return cls(run_dir=run_dir)
+        raw = json.loads(path.read_text())
+        return cls(
+            run_dir=run_dir,
+            ports={k: int(v) for k, v in raw.get("ports", {}).items()},
+            processes={k: ProcessRecord.from_json(v) for k, v in raw.get("processes", {}).items()},
+            env=dict(raw.get("env", {})),
+            external_database=bool(raw.get("external_database", False)),
+        )
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "ports": self.ports,
+                    "processes": {k: v.to_json() for k, v in self.processes.items()},
+                    "env": self.env,
+                    "external_database": self.external_database,
+                },
+                indent=2,
+            )
+        )
+        tmp.replace(self.path)
+
+    def running(self, component: str) -> bool:
+        record = self.processes.get(component)
+        return record is not None and record.is_alive()
+
+    def log_file(self, component: str) -> Path:
+        return {
+            "kafka": self.run_dir / "kafka" / "log" / "kafka.out",
+            "temporal": self.run_dir / "temporal" / "log" / "temporal.log",
+            "postgres": self.run_dir / "postgres" / "log" / "postgres.log",
+        }[component]
+
+
+@contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "stack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _port(state: StackState, name: str, component: str) -> int:
+    """A port recorded for this run directory, or a new free one; a recorded port that is
+    now taken by something else is an error (the component's data expects it)."""
+    port = state.ports.get(name)
+    if port is None:
+        port = free_port()
+        state.ports[name] = port
+    elif not port_is_free(port):
+        raise StackError(component, f"port {port} ({name}) is taken by another process; stop it or use another SUBSIDY_RUN_DIR")
+    return port
+
+
+def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: float = 120.0) -> StackState:
+    """Start whatever is not running, wait for readiness, create topics, apply migrations."""
+    run_dir = (run_dir or default_run_dir()).resolve()
+    with _locked(run_dir):
+        state = StackState.load(run_dir)
+        external_url = os.environ.get("DATABASE_URL")
+        _up_postgres(state, external_url, progress, timeout)
+        _up_kafka(state, progress, timeout)
+        _up_temporal(state, progress, timeout)
+        state.env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{state.ports['kafka']}",
+                "TEMPORAL_ADDRESS": f"127.0.0.1:{state.ports['temporal']}",
+                "TEMPORAL_NAMESPACE": "default",
+            }
+        )
+        state.save()
+        _prepare(state, progress)
+        return state
+
+
+def _up_postgres(state: StackState, external_url: str | None, progress: Progress, timeout: float) -> None:
+    if external_url:
+        state.external_database = True
+        state.env["DATABASE_URL"] = external_url
+        progress("[postgres] using the external server named by DATABASE_URL")
+        return
+    state.external_database = False
+    home = state.run_dir / "postgres"
+    log_file = state.log_file("postgres")
+    if state.running("postgres"):
+        progress(f"[postgres] already running (pid {state.processes['postgres'].pid})")
+    else:
+        port = _port(state, "postgres", postgres.COMPONENT)
+        progress(f"[postgres] starting PostgreSQL on 127.0.0.1:{port} ...")
+        user = postgres.run_as_user()
+        data = postgres.init_once(home, user)
+        proc, record = spawn(
+            postgres.COMPONENT, postgres.server_argv(data, port), log_file=log_file, user=user, stop_signal=postgres.STOP_SIGNAL
+        )
+        state.processes["postgres"] = record
+        state.save()
+        started = time.monotonic()
+        postgres.wait_ready(port, is_running=record.is_alive, log_file=log_file, timeout=timeout)
+        progress(f"[postgres] ready in {time.monotonic() - started:.1f}s (log: {log_file})")
+    state.env["DATABASE_URL"] = postgres.ensure_database(state.ports["postgres"], log_file)
+
+
+def _up_kafka(state: StackState, progress: Progress, timeout: float) -> None:
+    log_file = state.log_file("kafka")
+    if state.running("kafka"):
+        progress(f"[kafka] already running (pid {state.processes['kafka'].pid})")
+        return
+    java = kafka.require_jdk()
+    libs = kafka.ensure_jars(progress)
+    port = _port(state, "kafka", kafka.COMPONENT)
+    controller_port = _port(state, "kafka_controller", kafka.COMPONENT)
+    home = state.run_dir / "kafka"
+    properties, log4j = kafka.write_config(home, port=port, controller_port=controller_port)
+    kafka.format_storage_once(java, libs, home, properties)
+    progress(f"[kafka] starting Apache Kafka {kafka.KAFKA_VERSION} (KRaft) on 127.0.0.1:{port} ...")
+    heap = int(os.environ.get("SUBSIDY_KAFKA_HEAP_MB", "512"))
+    _, record = spawn(kafka.COMPONENT, kafka.broker_argv(java, libs, properties, log4j, heap), log_file=log_file)
+    state.processes["kafka"] = record
+    state.save()
+    started = time.monotonic()
+    kafka.wait_ready(port, is_running=record.is_alive, log_file=home / "log" / "server.log", timeout=timeout)
+    progress(f"[kafka] ready in {time.monotonic() - started:.1f}s (log: {home / 'log' / 'server.log'})")
+
+
+def _up_temporal(state: StackState, progress: Progress, timeout: float) -> None:
+    log_file = state.log_file("temporal")
+    namespace = "default"
+    if state.running("temporal"):
+        progress(f"[temporal] already running (pid {state.processes['temporal'].pid})")
+        return
+    port = _port(state, "temporal", temporal.COMPONENT)
+    ports = {name: _port(state, f"temporal_{name}", temporal.COMPONENT) for name in ("ui", "http", "metrics")}
+    progress(f"[temporal] starting the Temporal dev server on 127.0.0.1:{port} (UI http://127.0.0.1:{ports['ui']}) ...")
+    argv = temporal.server_argv(
+        state.run_dir / "temporal",
+        port=port,
+        ui_port=ports["ui"],
+        http_port=ports["http"],
+        metrics_port=ports["metrics"],
+        namespace=namespace,
+    )
+    _, record = spawn(temporal.COMPONENT, argv, log_file=log_file)
+    state.processes["temporal"] = record
+    state.save()
+    started = time.monotonic()
+    temporal.wait_ready(port, namespace=namespace, is_running=record.is_alive, log_file=log_file, timeout=timeout)
+    progress(f"[temporal] ready in {time.monotonic() - started:.1f}s (log: {log_file})")
+
+
+def _prepare(state: StackState, progress: Progress) -> None:
+    """Topics from their specs (auto-creation is off) and every service's migrations."""
+    from subsidy.db.migrations import migrate_all
+    from subsidy.kafka_admin import ensure_topics
+
+    created = kafka.run_async(ensure_topics(state.env["KAFKA_BOOTSTRAP_SERVERS"]))
+    progress(f"[kafka] topics ready ({created} created)")
+    applied = kafka.run_async(migrate_all(state.env["DATABASE_URL"]))
+    progress(f"[postgres] migrations ready ({applied} applied)")
+
+
+def down(run_dir: Path | None = None, *, purge: bool = False, progress: Progress = print) -> dict[str, str]:
+    """Stop the recorded processes of this run directory (newest first) and nothing else."""
+    run_dir = (run_dir or default_run_dir()).resolve()
+    outcome: dict[str, str] = {}
+    if not (run_dir / "stack.json").exists():
+        progress(f"no stack recorded in {run_dir}")
+        return outcome
+    with _locked(run_dir):
+        state = StackState.load(run_dir)
+        for component in reversed(COMPONENTS):
+            record = state.processes.get(component)
+            if record is None:
+                continue
+            outcome[component] = stop(record, timeout=60 if component == "postgres" else 30)
+            progress(f"[{component}] {outcome[component]}")
+            del state.processes[component]
+            state.save()
+    if purge:
+        for name in ("kafka", "temporal", "postgres", "stack.json"):
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+        progress(f"purged {run_dir}")
+    return outcome
+
+
+def status(run_dir: Path | None = None) -> dict[str, Any]:
+    run_dir = (run_dir or default_run_dir()).resolve()
+    state = StackState.load(run_dir)
+    components: dict[str, Any] = {}
+    for component in COMPONENTS:
+        if component == "postgres" and state.external_database:
+            components[component] = {"state": "external"}
+            continue
+        record = state.processes.get(component)
+        components[component] = {
+            "state": "running" if record and record.is_alive() else "stopped",
+            "pid": record.pid if record else None,
+            "port": state.ports.get(component),
+            "log": str(state.log_file(component)),
+        }
+    return {"run_dir": str(run_dir), "components": components, "env": state.env}

@@ -1,0 +1,330 @@
+"""`subsidy`: the platform's command line.
+
+    subsidy up                          the embedded stack + intake, review, notify, worker (foreground)
+    subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL)
+    subsidy run intake|review|notify|worker
+    subsidy health                      health of the processes `subsidy up` started
+    subsidy migrate                     apply every service schema's migrations
+    subsidy topics create               create every Kafka topic from its spec
+    subsidy deadline --from T --working-days N [--closing HH:MM]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+SERVICES = ("intake", "review", "notify", "worker")
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _stack_env(run_dir: Path | None = None) -> dict[str, str]:
+    """The connection settings of the embedded stack, if one was started in the run directory."""
+    from deploy.embedded.stack import default_run_dir
+
+    path = (run_dir or default_run_dir()) / "stack.json"
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text()).get("env", {}))
+
+
+def _apply_stack_env() -> None:
+    """Explicit environment variables win; the embedded stack fills what is unset."""
+    for key, value in _stack_env().items():
+        os.environ.setdefault(key, value)
+
+
+# --- stack -------------------------------------------------------------------------------------
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from deploy.embedded import stack
+    from deploy.embedded.processes import StackError
+
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else None
+    if args.action == "up":
+        try:
+            state = stack.up(run_dir, progress=_progress, timeout=args.timeout)
+        except StackError as exc:
+            _err(str(exc))
+            return 1
+        print(json.dumps(state.env, indent=2))
+        return 0
+    if args.action == "down":
+        stack.down(run_dir, purge=args.purge, progress=_progress)
+        return 0
+    print(json.dumps(stack.status(run_dir), indent=2))
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- run one process -----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _apply_stack_env()
+    from subsidy.runtime import serve
+
+    if args.port is not None:
+        os.environ["HTTP_PORT"] = str(args.port)
+    if args.service == "worker":
+        from workflows.settings import WorkerSettings
+        from workflows.worker import create_app
+
+        settings: Any = WorkerSettings()
+        serve(create_app(settings), settings, "worker")
+        return 0
+    module = __import__(f"services.{args.service}.app", fromlist=["create_app"])
+    settings_module = __import__(f"services.{args.service}.settings", fromlist=["*"])
+    settings = getattr(settings_module, f"{args.service.capitalize()}Settings")()
+    serve(module.create_app(settings), settings, args.service)
+    return 0
+
+
+# --- up: everything in the foreground --------------------------------------------------------
+
+
+def _get_health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except (OSError, ValueError):
+        return 0, {}
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from deploy.embedded import stack
+    from deploy.embedded.processes import StackError, free_port, log_tail
+
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else stack.default_run_dir()
+    was_running = all(c["state"] in ("running", "external") for c in stack.status(run_dir)["components"].values())
+    try:
+        state = stack.up(run_dir, progress=_progress, timeout=args.timeout)
+    except StackError as exc:
+        _err(str(exc))
+        return 1
+
+    env = {**os.environ, **state.env, "SUBSIDY_RUN_DIR": str(run_dir)}
+    logs = run_dir / "services"
+    logs.mkdir(parents=True, exist_ok=True)
+    children: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    stopping = False
+
+    def stop_all(code: int) -> int:
+        nonlocal stopping
+        stopping = True
+        for name, (proc, _) in children.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, (proc, _) in children.items():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            _progress(f"[{name}] stopped")
+        if not was_running and not args.keep_stack:
+            stack.down(run_dir, progress=_progress)
+        else:
+            _progress(f"the stack keeps running (it was up before); `subsidy stack down` stops it")
+        return code
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for name in SERVICES:
+            port = free_port()
+            log_file = logs / f"{name}.log"
+            out = open(log_file, "ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "subsidy.cli", "run", name],
+                env={**env, "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1", "LOG_FORMAT": "json"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+            out.close()
+            children[name] = (proc, port)
+            _progress(f"[{name}] starting on http://127.0.0.1:{port} (log: {log_file})")
+
+        deadline = time.monotonic() + args.timeout
+        pending = set(SERVICES)
+        while pending:
+            for name in sorted(pending):
+                proc, port = children[name]
+                if proc.poll() is not None:
+                    _err(f"{name} exited with code {proc.returncode} (log: {logs / f'{name}.log'})\n{log_tail(logs / f'{name}.log')}")
+                    return stop_all(1)
+                status, body = _get_health(port)
+                if status == 200:
+                    pending.discard(name)
+                    _progress(f"[{name}] healthy: {body.get('checks')}")
+            if pending and time.monotonic() > deadline:
+                for name in pending:
+                    _err(f"{name} not healthy within {args.timeout:.0f}s: {_get_health(children[name][1])} (log: {logs / f'{name}.log'})")
+                return stop_all(1)
+            time.sleep(0.5)
+
+        probe = asyncio.run(_run_probe(state.env))
+        _print_summary(state.env, children, probe)
+        if args.exit_when_healthy:
+            return stop_all(0)
+        while True:
+            for name, (proc, _) in children.items():
+                if proc.poll() is not None:
+                    _err(f"{name} exited with code {proc.returncode} (log: {logs / f'{name}.log'})")
+                    return stop_all(1)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        _progress("\nstopping ...")
+        return stop_all(0)
+    except BaseException:
+        if not stopping:
+            stop_all(1)
+        raise
+
+
+async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
+    from temporalio.client import Client
+
+    from subsidy.contracts import task_queues
+    from subsidy.contracts.workflow_ids import platform_probe_workflow_id
+    from workflows.platform_probe.workflows import PlatformProbeInput, PlatformProbeResult
+
+    client = await Client.connect(env["TEMPORAL_ADDRESS"], namespace=env.get("TEMPORAL_NAMESPACE", "default"))
+    run = uuid.uuid4().hex[:12]
+    result: PlatformProbeResult = await client.execute_workflow(
+        "PlatformProbe",
+        PlatformProbeInput(run=run),
+        id=platform_probe_workflow_id(run),
+        task_queue=task_queues.WORKFLOWS,
+        result_type=PlatformProbeResult,
+        execution_timeout=__import__("datetime").timedelta(seconds=60),
+    )
+    return {"workflow_id": platform_probe_workflow_id(run), "services": [vars(s) for s in result.services]}
+
+
+def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Popen[bytes], int]], probe: dict[str, Any]) -> None:
+    lines = ["", "Platform is up and healthy:"]
+    for name, (proc, port) in children.items():
+        lines.append(f"  {name:<8} pid {proc.pid:<7} http://127.0.0.1:{port}/health")
+    lines += [
+        f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
+        f"  temporal {env['TEMPORAL_ADDRESS']}",
+        f"  postgres {env['DATABASE_URL']}",
+        f"End-to-end probe {probe['workflow_id']}: "
+        + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+# --- health, migrate, topics -------------------------------------------------------------------
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    ports = {name: port for name, port in (arg.split("=", 1) for arg in args.endpoint)} if args.endpoint else {}
+    if not ports:
+        _err("give the processes as NAME=PORT, e.g. intake=8081")
+        return 2
+    worst = 0
+    for name, port in ports.items():
+        status, body = _get_health(int(port))
+        print(json.dumps({"process": name, "http_status": status, **body}, ensure_ascii=False))
+        worst = max(worst, 0 if status == 200 else 1)
+    return worst
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    _apply_stack_env()
+    from subsidy.db.migrations import migrate_all
+    from subsidy.settings import PlatformSettings
+
+    applied = asyncio.run(migrate_all(PlatformSettings().database_url))
+    print(f"migrations applied: {applied}")
+    return 0
+
+
+def cmd_topics(_args: argparse.Namespace) -> int:
+    _apply_stack_env()
+    from subsidy.kafka_admin import ensure_topics
+    from subsidy.settings import PlatformSettings
+
+    settings = PlatformSettings()
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, replication_factor=settings.kafka_topic_replication_factor)
+    )
+    print(f"topics created: {created}")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="subsidy", description="Shenzhen AI subsidy platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="the embedded stack and all four processes, in the foreground")
+    up.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds each readiness wait may take")
+    up.add_argument("--exit-when-healthy", action="store_true", help="stop everything once healthy (smoke checks)")
+    up.add_argument("--keep-stack", action="store_true", help="leave the stack running on exit")
+    up.set_defaults(func=cmd_up)
+
+    stack = sub.add_parser("stack", help="the embedded Kafka, Temporal and PostgreSQL")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
+    stack.add_argument("--timeout", type=float, default=180.0, help="seconds each readiness wait may take")
+    stack.add_argument("--purge", action="store_true", help="with down: delete the stack's data too")
+    stack.set_defaults(func=cmd_stack)
+
+    run = sub.add_parser("run", help="run one process of the platform")
+    run.add_argument("service", choices=SERVICES)
+    run.add_argument("--port", type=int, help="HTTP port of its /health (default HTTP_PORT)")
+    run.set_defaults(func=cmd_run)
+
+    health = sub.add_parser("health", help="ask processes for their /health")
+    health.add_argument("endpoint", nargs="*", help="NAME=PORT")
+    health.set_defaults(func=cmd_health)
+
+    sub.add_parser("migrate", help="apply every service schema's migrations").set_defaults(func=cmd_migrate)
+    topics = sub.add_parser("topics", help="Kafka topics")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(func=cmd_topics)
+
+    from subsidy.deadlines import cli as deadline_cli
+
+    deadline_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

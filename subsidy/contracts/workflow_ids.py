@@ -1,0 +1,29 @@
+"""Workflow IDs, built in one place from business keys.
+
+An ID names the program and the application number, never a person: application numbers are
+issued by the portals and carry no personal data. Anything else is rejected here, so personal
+data cannot reach a workflow ID by accident.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PROGRAM = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
+_APPLICATION_NO = re.compile(r"^[A-Z]{2}\d{4}-\d{6}$")
+
+
+def application_workflow_id(program: str, application_no: str) -> str:
+    """`Application:LG-AI-MODEL-2025:LG2025-000123` for the lifecycle of one application."""
+    if not _PROGRAM.match(program):
+        raise ValueError("program code must look like LG-AI-MODEL-2025")
+    if not _APPLICATION_NO.match(application_no):
+        raise ValueError("application number must look like LG2025-000123")
+    return f"Application:{program}:{application_no}"
+
+
+def platform_probe_workflow_id(run: str) -> str:
+    """`PlatformProbe:<run>` for the end-to-end health probe of `subsidy up` and `subsidy health`."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run):
+        raise ValueError("probe run id must be a short token")
+    return f"PlatformProbe:{run}"

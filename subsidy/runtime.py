@@ -1,0 +1,175 @@
+"""The process runtime shared by intake, review and notify (their `bootstrap`).
+
+A service declares what is its own (a Kafka router, the activities of its Temporal task queue);
+this module wires the rest the same way for each of them:
+
+- a FastStream Kafka broker (idempotent producer, acks=all);
+- resources owned by the lifespan: an asyncpg pool, a Temporal client, the service's Temporal
+  activity worker; nothing is connected at import time;
+- `GET /health` answering 200 with each check when Kafka, PostgreSQL, Temporal and the activity
+  worker are up, 503 otherwise;
+- a probe activity (`platform.probe.<service>`) on the service's task queue, which the
+  PlatformProbe workflow calls to show the platform working end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+import uvicorn
+from faststream import ContextRepo
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker, KafkaRouter
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from subsidy.logging import configure_logging
+from subsidy.settings import PlatformSettings
+
+log = structlog.get_logger(__name__)
+
+HEALTH_TIMEOUT_S = 3.0
+
+
+@dataclass
+class Resources:
+    """What handlers and activities of a service may use; owned by the lifespan."""
+
+    settings: PlatformSettings
+    broker: KafkaBroker
+    pool: asyncpg.Pool
+    temporal: Client
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    run: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    service: str
+    database: str
+    kafka: bool
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    task_queue: str
+    router: KafkaRouter
+    activities: Callable[[Resources], Sequence[Callable[..., Any]]] = field(default=lambda _resources: ())
+
+
+def probe_activity_name(service: str) -> str:
+    return f"platform.probe.{service}"
+
+
+def _probe_activity(service: str, resources: Resources) -> Callable[..., Any]:
+    @activity.defn(name=probe_activity_name(service))
+    async def probe(request: ProbeRequest) -> ProbeResult:
+        database = await resources.pool.fetchval("SELECT current_database()")
+        kafka_ok = await resources.broker.ping(timeout=HEALTH_TIMEOUT_S)
+        return ProbeResult(service=service, database=str(database), kafka=bool(kafka_ok))
+
+    return probe
+
+
+async def _check(name: str, check: Callable[[], Any]) -> tuple[str, str]:
+    try:
+        result = await asyncio.wait_for(check(), timeout=HEALTH_TIMEOUT_S)
+    except Exception as exc:  # reported, not swallowed: the endpoint answers 503 with the cause
+        return name, f"error: {type(exc).__name__}"
+    return name, "ok" if result is not False else "error: not ready"
+
+
+def health_response(service: str, checks: dict[str, str]) -> AsgiResponse:
+    healthy = all(value == "ok" for value in checks.values())
+    body = json.dumps({"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks}).encode()
+    return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
+
+
+def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> AsgiFastStream:
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"subsidy-{definition.name}",
+        logger=logging.getLogger(f"faststream.{definition.name}"),  # through the one structlog configuration
+        acks="all",
+        enable_idempotence=True,
+    )
+    broker.include_router(definition.router)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            server_settings={"search_path": f"{definition.name},public", "application_name": f"subsidy-{definition.name}"},
+        )
+        temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        resources = Resources(settings=settings, broker=broker, pool=pool, temporal=temporal)
+        context.set_global("resources", resources)
+        worker = Worker(
+            temporal,
+            task_queue=definition.task_queue,
+            activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
+        )
+        worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
+        state.update(resources=resources, worker_task=worker_task)
+        log.info("service started", service=definition.name, task_queue=definition.task_queue)
+        try:
+            yield
+        finally:
+            await worker.shutdown()
+            await asyncio.gather(worker_task, return_exceptions=True)
+            await pool.close()
+            log.info("service stopped", service=definition.name)
+
+    @get(include_in_schema=False)
+    async def health(scope: Any) -> AsgiResponse:
+        resources: Resources | None = state.get("resources")
+        if resources is None:
+            return health_response(definition.name, {"startup": "error: not started"})
+        worker_task: asyncio.Task[None] = state["worker_task"]
+
+        async def worker_running() -> bool:
+            return not worker_task.done()
+
+        checks = dict(
+            await asyncio.gather(
+                _check("kafka", lambda: resources.broker.ping(timeout=HEALTH_TIMEOUT_S)),
+                _check("postgres", lambda: resources.pool.fetchval("SELECT 1")),
+                _check("temporal", lambda: resources.temporal.service_client.check_health()),
+                _check("activity_worker", worker_running),
+            )
+        )
+        return health_response(definition.name, checks)
+
+    return AsgiFastStream(
+        broker, asgi_routes=[("/health", health)], lifespan=lifespan, logger=logging.getLogger("faststream.app")
+    )
+
+
+def serve(app: Any, settings: PlatformSettings, service: str) -> None:
+    """Run an ASGI app (the service, or the worker's health app) until SIGINT/SIGTERM."""
+    configure_logging(service, level=settings.log_level, fmt=settings.log_format)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        lifespan="on",
+        log_config=None,  # keep the one structlog configuration
+        access_log=False,
+    )
+    uvicorn.Server(config).run()

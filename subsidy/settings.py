@@ -1,0 +1,39 @@
+"""Configuration shared by every process, read from the environment (pydantic-settings).
+
+Each service extends `PlatformSettings` with its own fields in `services/<name>/settings.py`.
+The names below are the contract with docker-compose.yml and deploy/k8s: a test checks
+that every variable the compose file sets is one the code reads.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Connections and logging, common to intake, review, notify and the worker."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="KAFKA_BOOTSTRAP_SERVERS, comma separated host:port"
+    )
+    kafka_topic_replication_factor: int = Field(
+        default=1, ge=1, description="KAFKA_TOPIC_REPLICATION_FACTOR for topics the platform creates (3 on a cluster)"
+    )
+    temporal_address: str = Field(default="127.0.0.1:7233", description="TEMPORAL_ADDRESS host:port")
+    temporal_namespace: str = Field(default="default", description="TEMPORAL_NAMESPACE")
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/subsidy", description="DATABASE_URL"
+    )
+    database_pool_min: int = Field(default=1, ge=0, description="DATABASE_POOL_MIN")
+    database_pool_max: int = Field(default=10, ge=1, description="DATABASE_POOL_MAX")
+    log_level: str = Field(default="INFO", description="LOG_LEVEL")
+    log_format: Literal["auto", "console", "json"] = Field(
+        default="auto", description="LOG_FORMAT: auto = console on a terminal, JSON otherwise"
+    )
+    http_host: str = Field(default="127.0.0.1", description="HTTP_HOST the health/API endpoint binds")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP_PORT of the health/API endpoint")
