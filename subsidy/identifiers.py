@@ -1,0 +1,222 @@
+"""Chinese identifiers: validation, normalisation and masking. Pure functions, no framework.
+
+- Unified Social Credit Code (统一社会信用代码, USCC), GB 32100-2015.
+- Resident identity card number (公民身份号码), GB 11643-1999, ISO 7064 MOD 11-2.
+- Mainland China mobile numbers.
+
+Validation errors never echo the value: they may end up in logs and DLQ headers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+__all__ = [
+    "USCC",
+    "USCC_CHARSET",
+    "InvalidIdentifierError",
+    "Mobile",
+    "ResidentId",
+    "is_valid_mobile",
+    "is_valid_resident_id",
+    "is_valid_uscc",
+    "mask_mobile",
+    "mask_personal_data",
+    "mask_resident_id",
+    "normalise_mobile",
+    "normalise_resident_id",
+    "resident_id_check_char",
+    "uscc_check_char",
+]
+
+
+class InvalidIdentifierError(ValueError):
+    """An identifier failed validation. The message never contains the value itself."""
+
+
+# --- Unified Social Credit Code ------------------------------------------------------------
+
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, Z, S, V
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
+_C = "0-9A-HJ-NP-RTUWXY"  # the charset as a regex class body
+# registration authority + entity type, administrative division (digits), organisation code, check
+_USCC_SHAPE = re.compile(rf"[{_C}]{{2}}[0-9]{{6}}[{_C}]{{9}}[{_C}]")
+
+
+def uscc_check_char(first17: str) -> str:
+    """The check character for the first 17 characters of a USCC."""
+    if len(first17) != 17 or any(c not in _USCC_VALUE for c in first17):
+        raise InvalidIdentifierError("USCC body must be 17 characters of the USCC charset")
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return USCC_CHARSET[(31 - total % 31) % 31]
+
+
+def _uscc_problem(s: object) -> str | None:
+    if not isinstance(s, str) or not _USCC_SHAPE.fullmatch(s):
+        return "invalid USCC (format)"
+    if uscc_check_char(s[:17]) != s[17]:
+        return "invalid USCC (check character)"
+    return None
+
+
+def is_valid_uscc(s: object) -> bool:
+    """True for an 18-character USCC with a correct check character (upper case only)."""
+    return _uscc_problem(s) is None
+
+
+# --- Resident ID number --------------------------------------------------------------------
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_MAP = "10X98765432"
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def resident_id_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') for 17 digits."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise InvalidIdentifierError("resident ID number body must be 17 digits")
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK_MAP[total % 11]
+
+
+def normalise_resident_id(s: str) -> str:
+    """Upper-case the check character ('x' -> 'X'); nothing else is changed."""
+    return s.upper()
+
+
+def _resident_id_problem(s: object, today: date | None) -> str | None:
+    if not isinstance(s, str):
+        return "invalid resident ID number (format)"
+    s = normalise_resident_id(s)
+    if not _ID_SHAPE.fullmatch(s):
+        return "invalid resident ID number (format)"
+    try:
+        born = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return "invalid resident ID number (birth date)"
+    if born.year < 1900 or born > (today or date.today()):
+        return "invalid resident ID number (birth date)"
+    if resident_id_check_char(s[:17]) != s[17]:
+        return "invalid resident ID number (check digit)"
+    return None
+
+
+def is_valid_resident_id(s: object, *, today: date | None = None) -> bool:
+    """True for an 18-character ID number with a real birth date (1900..today) and check digit.
+
+    A lower-case 'x' check character is accepted.
+    """
+    return _resident_id_problem(s, today) is None
+
+
+# --- Mobile numbers ------------------------------------------------------------------------
+
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_SEPARATORS = re.compile(r"[\s-]")
+
+
+def normalise_mobile(s: object) -> str | None:
+    """The 11-digit form of a mainland mobile number, or None if it is not one.
+
+    Accepts an optional '+86' / '86' prefix and spaces or hyphens anywhere.
+    """
+    if not isinstance(s, str):
+        return None
+    digits = _MOBILE_SEPARATORS.sub("", s)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits if digits.isascii() and _MOBILE.fullmatch(digits) else None
+
+
+def is_valid_mobile(s: object) -> bool:
+    return normalise_mobile(s) is not None
+
+
+# --- Masking -------------------------------------------------------------------------------
+
+
+def mask_resident_id(s: str) -> str:
+    """Keep the first 4 and last 4 characters: '3604**********0071'."""
+    if len(s) <= 8:
+        return "*" * len(s)
+    return s[:4] + "*" * (len(s) - 8) + s[-4:]
+
+
+def mask_mobile(s: str) -> str:
+    """Keep the first 3 and last 4 digits: '138****8000'. Separators and prefix are dropped."""
+    digits = normalise_mobile(s) or re.sub(r"\D", "", s)
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+_NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
+_NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
+# An 18-character upper-case token: kept if it is a valid USCC that cannot be an ID number.
+_TOKEN_18 = rf"(?P<token>{_NOT_ALNUM_BEFORE}[0-9A-Z]{{18}}{_NOT_ALNUM_AFTER})"
+# ID-number shape: 17 digits + digit/X/x, not part of a longer run of digits or letters.
+_ID_LIKE = rf"(?P<id>{_NOT_ALNUM_BEFORE}[0-9]{{17}}[0-9Xx]{_NOT_ALNUM_AFTER})"
+# Mobile shape, optional +86/0086/86 prefix, optionally grouped 3-4-4 with spaces or hyphens,
+# not part of a longer run of digits.
+_MOBILE_LIKE = (
+    r"(?<![0-9])(?P<prefix>(?:(?:\+|00)?86[ -]?)?)"
+    r"(?P<mobile>1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
+)
+_PERSONAL_DATA = re.compile(f"{_TOKEN_18}|{_ID_LIKE}|{_MOBILE_LIKE}")
+_ID_OR_MOBILE = re.compile(f"{_ID_LIKE}|{_MOBILE_LIKE}")
+
+
+def _mask_match(m: re.Match[str]) -> str:
+    token = m.groupdict().get("token")
+    if token is not None:
+        if not token[:17].isdigit() and is_valid_uscc(token):
+            return token  # a business identifier, letters in the body: not personal data
+        return _ID_OR_MOBILE.sub(_mask_match, token)
+    if m.group("id") is not None:
+        return mask_resident_id(m.group("id"))
+    return m.group("prefix") + mask_mobile(m.group("mobile"))
+
+
+def mask_personal_data(text: str) -> str:
+    """Mask every ID-number-like and mobile-like substring of `text`, valid or not.
+
+    Valid USCCs with letters in the body and longer digit runs (invoice numbers) are left alone.
+    """
+    return _PERSONAL_DATA.sub(_mask_match, text)
+
+
+# --- Pydantic types ------------------------------------------------------------------------
+
+
+def _validate_uscc(v: str) -> str:
+    if (problem := _uscc_problem(v)) is not None:
+        raise InvalidIdentifierError(problem)
+    return v
+
+
+def _validate_resident_id(v: str) -> str:
+    if (problem := _resident_id_problem(v, None)) is not None:
+        raise InvalidIdentifierError(problem)
+    return normalise_resident_id(v)
+
+
+def _validate_mobile(v: str) -> str:
+    normalised = normalise_mobile(v)
+    if normalised is None:
+        raise InvalidIdentifierError("invalid mobile number")
+    return normalised
+
+
+USCC = Annotated[str, AfterValidator(_validate_uscc)]
+"""A valid Unified Social Credit Code."""
+ResidentId = Annotated[str, AfterValidator(_validate_resident_id)]
+"""A valid resident ID number, check character upper-cased."""
+Mobile = Annotated[str, AfterValidator(_validate_mobile)]
+"""A valid mainland mobile number, normalised to 11 digits."""

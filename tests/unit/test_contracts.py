@@ -1,0 +1,346 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from subsidy.contracts import (
+    ALL_TOPICS,
+    EVENT_TYPES_BY_TOPIC,
+    PAYLOAD_MODELS,
+    InvalidEvent,
+    ParsedEvent,
+    dlq,
+    parse_event,
+    topics,
+)
+from subsidy.contracts.events import (
+    AppointmentBooked,
+    ApplicationWithdrawn,
+    FormDownloaded,
+    GuangdongSubmissionReceived,
+    LonggangApplicationResubmitted,
+    LonggangApplicationSubmitted,
+    PaperReceived,
+    ShenzhenApplicationResubmitted,
+    ShenzhenApplicationSubmitted,
+    SmsDeliveryReported,
+)
+from tests.fixtures import events as fx
+
+EXPECTED_MODEL = {
+    topics.LONGGANG_APPLICATION_SUBMITTED: LonggangApplicationSubmitted,
+    topics.LONGGANG_APPLICATION_RESUBMITTED: LonggangApplicationResubmitted,
+    topics.LONGGANG_APPLICATION_WITHDRAWN: ApplicationWithdrawn,
+    topics.LONGGANG_FORM_DOWNLOADED: FormDownloaded,
+    topics.GUANGDONG_SUBMISSION_RECEIVED: GuangdongSubmissionReceived,
+    topics.SHENZHEN_APPLICATION_SUBMITTED: ShenzhenApplicationSubmitted,
+    topics.SHENZHEN_APPLICATION_RESUBMITTED: ShenzhenApplicationResubmitted,
+    topics.SHENZHEN_APPLICATION_WITHDRAWN: ApplicationWithdrawn,
+    topics.SHENZHEN_APPOINTMENT_BOOKED: AppointmentBooked,
+    topics.WINDOW_PAPER_RECEIVED: PaperReceived,
+    topics.SMS_DELIVERY_REPORTED: SmsDeliveryReported,
+}
+
+LG = topics.LONGGANG_APPLICATION_SUBMITTED
+
+
+def _parse(event_type: str, mutate: Callable[[dict[str, Any]], None] | None = None) -> ParsedEvent:
+    topic, event = fx.example_event(event_type)
+    if mutate is not None:
+        mutate(event)
+    return parse_event(topic, fx.encode(event))
+
+
+def _rejection(event_type: str, mutate: Callable[[dict[str, Any]], None]) -> InvalidEvent:
+    with pytest.raises(InvalidEvent) as info:
+        _parse(event_type, mutate)
+    return info.value
+
+
+# --- Topics --------------------------------------------------------------------------------
+
+
+def test_topic_layout() -> None:
+    by_name = {spec.name: spec for spec in ALL_TOPICS}
+    assert len(by_name) == len(ALL_TOPICS)
+    for topic in EVENT_TYPES_BY_TOPIC:
+        assert by_name[topic].partitions == 6
+        assert by_name[dlq(topic)].partitions == 1
+    for topic in topics.PLATFORM_TOPICS:
+        assert by_name[topic].partitions == 6
+    assert dlq("windows.paper.v1") == "windows.paper.v1.dlq"
+
+
+def test_every_allowed_type_has_a_payload_model() -> None:
+    allowed = set().union(*EVENT_TYPES_BY_TOPIC.values())
+    assert allowed == set(PAYLOAD_MODELS) == set(EXPECTED_MODEL) == set(fx.EXAMPLES)
+
+
+# --- The CONTRACTS.md examples -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", sorted(EXPECTED_MODEL))
+def test_contract_example_parses_into_its_model(event_type: str) -> None:
+    parsed = _parse(event_type)
+    assert type(parsed.payload) is EXPECTED_MODEL[event_type]
+    assert parsed.type == event_type
+    assert parsed.event_id == "evt-0001"
+    assert parsed.envelope.time.utcoffset() is not None
+
+
+def test_longgang_example_values() -> None:
+    payload = _parse(LG).payload
+    assert isinstance(payload, LonggangApplicationSubmitted)
+    assert payload.applicant.legal_representative.id_number == fx.LEGAL_REP_ID
+    assert payload.applicant.contact.mobile == fx.CONTACT_MOBILE
+    assert payload.applicant.head_office_uscc is None
+    contract = payload.model_contracts[0]
+    assert contract.amount_fen == 150_000_000
+    assert contract.invoices[0].invoice_no == "25442000000012345678"
+    assert contract.security_assessment is None
+    assert payload.materials[0].kind == "business_license"
+
+
+def test_longgang_with_security_assessment_and_branch() -> None:
+    def mutate(event: dict[str, Any]) -> None:
+        event["data"]["model_contracts"][0]["security_assessment"] = fx.security_assessment()
+        event["data"]["applicant"]["is_branch"] = True
+        event["data"]["applicant"]["head_office_uscc"] = fx.HEAD_OFFICE_USCC
+
+    payload = _parse(LG, mutate).payload
+    assert isinstance(payload, LonggangApplicationSubmitted)
+    assessment = payload.model_contracts[0].security_assessment
+    assert assessment is not None and assessment.level == 3
+    assert payload.applicant.head_office_uscc == fx.HEAD_OFFICE_USCC
+
+
+def test_sms_mobile_is_normalised() -> None:
+    def mutate(event: dict[str, Any]) -> None:
+        event["data"]["mobile"] = "+86 150-1234-5678"
+
+    payload = _parse(topics.SMS_DELIVERY_REPORTED, mutate).payload
+    assert isinstance(payload, SmsDeliveryReported)
+    assert payload.mobile == fx.SMS_MOBILE
+
+
+def test_unknown_fields_are_kept_at_every_level() -> None:
+    def mutate(event: dict[str, Any]) -> None:
+        event["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        data = event["data"]
+        data["portal_version"] = "3.2"
+        data["applicant"]["employees"] = 42
+        data["applicant"]["contact"]["email"] = "lisi@example.com"
+        data["model_contracts"][0]["invoices"][0]["tax_fen"] = 8_490_566
+        data["materials"][0]["uploaded_by"] = {"role": "contact"}
+
+    parsed = _parse(LG, mutate)
+    assert parsed.envelope.model_dump()["traceparent"].startswith("00-")
+    dumped = parsed.payload.model_dump(mode="json")
+    assert dumped["portal_version"] == "3.2"
+    assert dumped["applicant"]["employees"] == 42
+    assert dumped["applicant"]["contact"]["email"] == "lisi@example.com"
+    assert dumped["model_contracts"][0]["invoices"][0]["tax_fen"] == 8_490_566
+    assert dumped["materials"][0]["uploaded_by"] == {"role": "contact"}
+    # And the round trip parses again to the same thing.
+    again = LonggangApplicationSubmitted.model_validate_json(parsed.payload.model_dump_json())
+    assert again == parsed.payload
+
+
+def test_a_new_program_is_accepted_when_configured() -> None:
+    def mutate(event: dict[str, Any]) -> None:
+        event["data"]["program"] = "LG-AI-MODEL-2026"
+
+    topic, event = fx.example_event(LG)
+    mutate(event)
+    parsed = parse_event(topic, fx.encode(event), known_programs={"LG-AI-MODEL-2026"})
+    assert isinstance(parsed.payload, LonggangApplicationSubmitted)
+    assert parsed.payload.program == "LG-AI-MODEL-2026"
+
+
+# --- Rejections ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"\xff\xfe\x00garbage", b'{"specversion": NaN}', b""]
+)
+def test_not_json(raw: bytes) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(topics.PORTAL_LONGGANG_APPLICATIONS, raw)
+    assert info.value.reason_code == "not_json"
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set (or, with value=..., delete) the dotted `path` in an event; integers index lists."""
+
+    def mutate(event: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = event
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if value is ...:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _set("specversion", ...),
+        _set("specversion", "0.3"),
+        _set("id", ""),
+        _set("source", "urn:portal:evil"),
+        _set("source", "https://example.com"),
+        _set("time", "2025-12-09T10:31:00"),  # naive
+        _set("time", "yesterday"),
+        _set("subject", ...),
+        _set("data", ...),
+        _set("data", "not an object"),
+    ],
+)
+def test_bad_envelope(mutate: Callable[[dict[str, Any]], None]) -> None:
+    assert _rejection(LG, mutate).reason_code == "bad_envelope"
+
+
+def test_envelope_that_is_not_an_object() -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(topics.PORTAL_LONGGANG_APPLICATIONS, b"[1, 2]")
+    assert info.value.reason_code == "bad_envelope"
+
+
+@pytest.mark.parametrize(
+    "event_type", [topics.SHENZHEN_APPLICATION_SUBMITTED, "cn.gov.longgang.application.approved"]
+)
+def test_unknown_type_on_topic(event_type: str) -> None:
+    assert _rejection(LG, _set("type", event_type)).reason_code == "unknown_type"
+
+
+def test_unknown_program() -> None:
+    rejection = _rejection(LG, _set("data.program", "LG-AI-MODEL-2026"))
+    assert rejection.reason_code == "unknown_program"
+    withdrawn = topics.SHENZHEN_APPLICATION_WITHDRAWN
+    rejection = _rejection(withdrawn, _set("data.program", "SZ-OTHER-2025"))
+    assert rejection.reason_code == "unknown_program"
+
+
+BAD_ID = "440307199003071238"  # wrong check digit
+BAD_DATE_ID = "440307199002301235"  # 1990-02-30
+BAD_MOBILE = "12800138000"
+BAD_USCC = "91440300MA5G12345M"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "path", "value"),
+    [
+        (LG, "data.applicant.legal_representative.id_number", BAD_ID),
+        (LG, "data.applicant.contact.id_number", BAD_DATE_ID),
+        (LG, "data.applicant.contact.mobile", BAD_MOBILE),
+        (LG, "data.applicant.uscc", BAD_USCC),
+        (LG, "data.applicant.head_office_uscc", BAD_USCC),
+        (LG, "data.applicant.related_party_usccs.0", BAD_USCC),
+        (LG, "data.model_contracts.0.supplier_uscc", BAD_USCC),
+        (topics.SHENZHEN_APPLICATION_SUBMITTED, "data.applicant.contact.mobile", BAD_MOBILE),
+        (topics.SMS_DELIVERY_REPORTED, "data.mobile", BAD_MOBILE),
+    ],
+)
+def test_invalid_identifier(event_type: str, path: str, value: str) -> None:
+    rejection = _rejection(event_type, _set(path, value))
+    assert rejection.reason_code == "invalid_identifier"
+    assert path in rejection.detail
+    assert value not in rejection.detail
+    assert value not in str(rejection)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _set("data.model_contracts.0.amount_fen", 150000000.0),
+        _set("data.model_contracts.0.amount_fen", 1.5e8),
+        _set("data.model_contracts.0.invoices.0.amount_fen", "150000000"),
+        _set("data.model_contracts.0.payments.0.amount_fen", True),
+        _set("data.model_contracts.0.amount_fen", -1),
+    ],
+)
+def test_money_must_be_non_negative_integer_fen(mutate: Callable[[dict[str, Any]], None]) -> None:
+    rejection = _rejection(LG, mutate)
+    assert rejection.reason_code == "invalid_payload"
+    assert "amount_fen" in rejection.detail
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _set("data.submitted_at", "2025-12-09T10:31:00"),  # naive
+        _set("data.submitted_at", ...),
+        _set("data.materials.0.kind", "selfie"),
+        _set("data.materials.0.sha256", "…"),
+        _set("data.model_contracts.0.signed_on", "15/01/2025"),
+        _set("data.applicant", "深圳市示例智能科技有限公司"),
+        _set("data.application_no", "LG2025 000123"),
+    ],
+)
+def test_invalid_payload(mutate: Callable[[dict[str, Any]], None]) -> None:
+    assert _rejection(LG, mutate).reason_code == "invalid_payload"
+
+
+def test_naive_datetimes_are_rejected_in_every_event_type() -> None:
+    booked = topics.SHENZHEN_APPOINTMENT_BOOKED
+    rejection = _rejection(booked, _set("data.slot_start", "2025-12-18T09:30:00"))
+    assert rejection.reason_code == "invalid_payload"
+    assert "data.slot_start" in rejection.detail
+    sms = topics.SMS_DELIVERY_REPORTED
+    rejection = _rejection(sms, _set("data.reported_at", "2025-12-09 10:32:05"))
+    assert rejection.reason_code == "invalid_payload"
+
+
+def test_appointment_must_end_after_it_starts() -> None:
+    booked = topics.SHENZHEN_APPOINTMENT_BOOKED
+    rejection = _rejection(booked, _set("data.slot_end", "2025-12-18T09:00:00+08:00"))
+    assert rejection.reason_code == "invalid_payload"
+
+
+def test_subject_mismatch() -> None:
+    rejection = _rejection(LG, _set("subject", "LG2025-000999"))
+    assert rejection.reason_code == "subject_mismatch"
+
+
+def test_detail_never_contains_identifier_values_even_among_other_errors() -> None:
+    def mutate(event: dict[str, Any]) -> None:
+        applicant = event["data"]["applicant"]
+        applicant["legal_representative"]["id_number"] = BAD_ID
+        applicant["contact"]["id_number"] = BAD_DATE_ID
+        applicant["contact"]["mobile"] = BAD_MOBILE
+        applicant["uscc"] = BAD_USCC
+        event["data"]["model_contracts"][0]["amount_fen"] = 1.5
+
+    rejection = _rejection(LG, mutate)
+    assert rejection.reason_code == "invalid_payload"  # not only identifiers are wrong
+    for value in (BAD_ID, BAD_DATE_ID, BAD_MOBILE, BAD_USCC):
+        assert value not in rejection.detail
+    assert "check digit" in rejection.detail and "birth date" in rejection.detail
+
+
+def test_identifiers_of_the_wrong_json_type_do_not_leak() -> None:
+    rejection = _rejection(LG, _set("data.applicant.contact.mobile", 13800138000))
+    assert rejection.reason_code == "invalid_payload"
+    assert "13800138000" not in rejection.detail
+    contact = {"name": "李四", "mobile": "13800138000x"}
+    rejection = _rejection(LG, _set("data.applicant.contact", contact))
+    assert "13800138000" not in rejection.detail
+
+
+def test_unknown_type_detail_is_masked() -> None:
+    rejection = _rejection(LG, _set("type", "cn.gov.longgang.360426199101010071"))
+    assert rejection.reason_code == "unknown_type"
+    assert "360426199101010071" not in rejection.detail
+
+
+def test_str_input_is_accepted_too() -> None:
+    topic, event = fx.example_event(LG)
+    parsed = parse_event(topic, json.dumps(event))  # str is accepted too
+    assert parsed.application_no == "LG2025-000123"
