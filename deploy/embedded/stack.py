@@ -258,6 +258,18 @@ def down(run_dir: Path | None = None, *, purge: bool = False, progress: Progress
     return outcome
 
 
+def stop_component(component: str, run_dir: Path | None = None, *, progress: Progress = print) -> str:
+    """Stop one component (its data stays); the next `up` starts it again on the same ports."""
+    run_dir = (run_dir or default_run_dir()).resolve()
+    with _locked(run_dir):
+        state = StackState.load(run_dir)
+        record = state.processes.pop(component, None)
+        outcome = stop(record) if record else "not running"
+        state.save()
+    progress(f"[{component}] {outcome}")
+    return outcome
+
+
 def status(run_dir: Path | None = None) -> dict[str, Any]:
     run_dir = (run_dir or default_run_dir()).resolve()
     state = StackState.load(run_dir)

