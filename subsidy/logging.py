@@ -70,6 +70,12 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _drop_color_message(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """uvicorn puts an ANSI-coloured copy of each message in `extra`; the message itself is enough."""
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _add_service(service: str) -> Processor:
     def add_service(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", service)
@@ -117,7 +123,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: LogFormat | str
     )
 
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # Exceptions become plain text here so that the mask below sees them.

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,9 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"subsidy-{definition.name}",
-        logger=logging.getLogger(f"faststream.{definition.name}"),  # through the one structlog configuration
+        # Not under "faststream": that logger has a handler of its own. These propagate to the root
+        # handler, i.e. the one structlog configuration with its masking.
+        logger=logging.getLogger(f"subsidy.kafka.{definition.name}"),
         acks="all",
         enable_idempotence=True,
     )
@@ -157,7 +159,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         return health_response(definition.name, checks)
 
     return AsgiFastStream(
-        broker, asgi_routes=[("/health", health)], lifespan=lifespan, logger=logging.getLogger("faststream.app")
+        broker, asgi_routes=[("/health", health)], lifespan=lifespan, logger=logging.getLogger(f"subsidy.app.{definition.name}")
     )
 
 
@@ -172,4 +174,17 @@ def serve(app: Any, settings: PlatformSettings, service: str) -> None:
         log_config=None,  # keep the one structlog configuration
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process would die by the
+    signal (exit -15) although it stopped cleanly; a clean stop exits 0 here."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()

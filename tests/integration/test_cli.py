@@ -1,0 +1,97 @@
+"""The README's promises, checked through the `subsidy` command itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from deploy.embedded.processes import process_start_ticks
+
+pytestmark = pytest.mark.integration
+SUBSIDY = [sys.executable, "-m", "subsidy.cli"]
+
+
+def _subsidy(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run([*SUBSIDY, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and process_start_ticks(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return found
+
+
+def test_up_brings_all_four_processes_up_healthy_and_stops_them(stack) -> None:
+    done = _subsidy("up", "--run-dir", str(stack.run_dir), "--exit-when-healthy")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Platform is up and healthy" in done.stdout
+    for service in ("intake", "review", "notify"):
+        assert f"{service} ok (db subsidy, kafka ok)" in done.stdout
+    pids = [int(p) for p in re.findall(r"pid (\d+)", done.stdout)]
+    assert len(pids) == 4
+    assert all(process_start_ticks(pid) is None for pid in pids), "a service process outlived `subsidy up`"
+    # The stack was running before `up`, so `up` leaves it running.
+    status = json.loads(_subsidy("stack", "status", "--run-dir", str(stack.run_dir)).stdout)
+    assert {c["state"] for c in status["components"].values()} == {"running"}
+
+
+def test_stack_up_is_idempotent_and_down_leaves_no_process() -> None:
+    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-cli-stack-"))
+    try:
+        first = _subsidy("stack", "up", "--run-dir", str(run_dir))
+        assert first.returncode == 0, first.stderr[-3000:]
+        env = json.loads(first.stdout)
+        assert set(env) == {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
+        before = json.loads(_subsidy("stack", "status", "--run-dir", str(run_dir)).stdout)["components"]
+
+        second = _subsidy("stack", "up", "--run-dir", str(run_dir))
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert second.stderr.count("already running") == 3
+        after = json.loads(_subsidy("stack", "status", "--run-dir", str(run_dir)).stdout)["components"]
+        assert {k: v["pid"] for k, v in after.items()} == {k: v["pid"] for k, v in before.items()}
+        assert _processes_mentioning(str(run_dir)), "the stack's processes name their run directory"
+
+        down = _subsidy("stack", "down", "--run-dir", str(run_dir))
+        assert down.returncode == 0, down.stderr
+        assert all(process_start_ticks(c["pid"]) is None for c in before.values())
+        assert _processes_mentioning(str(run_dir)) == []
+        status = json.loads(_subsidy("stack", "status", "--run-dir", str(run_dir)).stdout)
+        assert {c["state"] for c in status["components"].values()} == {"stopped"}
+    finally:
+        _subsidy("stack", "down", "--run-dir", str(run_dir), "--purge")
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_a_taken_port_is_a_clear_error_naming_the_component(tmp_path: Path) -> None:
+    import socket
+
+    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-cli-port-"))
+    try:
+        with socket.socket() as blocker:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen()
+            port = blocker.getsockname()[1]
+            (run_dir / "stack.json").write_text(json.dumps({"ports": {"postgres": port}}))
+            done = _subsidy("stack", "up", "--run-dir", str(run_dir), timeout=60)
+        assert done.returncode == 1
+        assert f"error: postgres: port {port} (postgres) is taken" in done.stderr
+    finally:
+        _subsidy("stack", "down", "--run-dir", str(run_dir), "--purge")
+        shutil.rmtree(run_dir, ignore_errors=True)
