@@ -168,6 +168,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             out.close()
             children[name] = (proc, port)
             _progress(f"[{name}] starting on http://127.0.0.1:{port} (log: {log_file})")
+        (logs / "ports.json").write_text(json.dumps({name: port for name, (_, port) in children.items()}))
 
         deadline = time.monotonic() + args.timeout
         pending = set(SERVICES)
@@ -236,7 +237,7 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
         f"  postgres {env['DATABASE_URL']}",
         f"End-to-end probe {probe['workflow_id']}: "
         + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
-        "Press Ctrl-C to stop.",
+        "`subsidy health` asks them again; Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)
 
@@ -245,9 +246,15 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    ports = {name: port for name, port in (arg.split("=", 1) for arg in args.endpoint)} if args.endpoint else {}
-    if not ports:
-        _err("give the processes as NAME=PORT, e.g. intake=8081")
+    from deploy.embedded.stack import default_run_dir
+
+    ports_file = (Path(args.run_dir).resolve() if args.run_dir else default_run_dir()) / "services" / "ports.json"
+    if args.endpoint:
+        ports = dict(arg.split("=", 1) for arg in args.endpoint)
+    elif ports_file.exists():
+        ports = json.loads(ports_file.read_text())
+    else:
+        _err(f"no processes recorded in {ports_file}: run `subsidy up`, or name them as NAME=PORT")
         return 2
     worst = 0
     for name, port in ports.items():
@@ -306,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="HTTP port of its /health (default HTTP_PORT)")
     run.set_defaults(func=cmd_run)
 
-    health = sub.add_parser("health", help="ask processes for their /health")
-    health.add_argument("endpoint", nargs="*", help="NAME=PORT")
+    health = sub.add_parser("health", help="ask the processes `subsidy up` started (or NAME=PORT ones) for their /health")
+    health.add_argument("endpoint", nargs="*", help="NAME=PORT (default: those of the running `subsidy up`)")
+    health.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
     health.set_defaults(func=cmd_health)
 
     sub.add_parser("migrate", help="apply every service schema's migrations").set_defaults(func=cmd_migrate)

@@ -6,9 +6,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -38,13 +40,29 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_up_brings_all_four_processes_up_healthy_and_stops_them(stack) -> None:
-    done = _subsidy("up", "--run-dir", str(stack.run_dir), "--exit-when-healthy")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Platform is up and healthy" in done.stdout
+def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> None:
+    env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "SUBSIDY_RUN_DIR": str(stack.run_dir)}
+    proc = subprocess.Popen([*SUBSIDY, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        while not any("Ctrl-C stops everything" in line for line in lines):
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line and time.monotonic() < deadline, "subsidy up did not report healthy:\n" + "".join(lines)
+            lines.append(line)
+        health = _subsidy("health", "--run-dir", str(stack.run_dir))
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert sorted(json.loads(row)["process"] for row in health.stdout.splitlines()) == [
+            "intake", "notify", "review", "worker"]
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    out = "".join(lines)
+    assert "Platform is up and healthy" in out
     for service in ("intake", "review", "notify"):
-        assert f"{service} ok (db subsidy, kafka ok)" in done.stdout
-    pids = [int(p) for p in re.findall(r"pid (\d+)", done.stdout)]
+        assert f"{service} ok (db subsidy, kafka ok)" in out
+    pids = [int(p) for p in re.findall(r"pid (\d+)", out)]
     assert len(pids) == 4
     assert all(process_start_ticks(pid) is None for pid in pids), "a service process outlived `subsidy up`"
     # The stack was running before `up`, so `up` leaves it running.
