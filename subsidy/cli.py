@@ -208,13 +208,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
-    from temporalio.client import Client
-
     from subsidy.contracts import task_queues
     from subsidy.contracts.workflow_ids import platform_probe_workflow_id
     from workflows.platform_probe.workflows import PlatformProbeInput, PlatformProbeResult
 
-    client = await Client.connect(env["TEMPORAL_ADDRESS"], namespace=env.get("TEMPORAL_NAMESPACE", "default"))
+    from subsidy.temporal import connect
+
+    client = await connect(env["TEMPORAL_ADDRESS"], env.get("TEMPORAL_NAMESPACE", "default"))
     run = uuid.uuid4().hex[:12]
     result: PlatformProbeResult = await client.execute_workflow(
         "PlatformProbe",

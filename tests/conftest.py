@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.embedded import stack as embedded_stack
 from subsidy.logging import configure_logging
+from subsidy.temporal import DATA_CONVERTER, connect
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _progress(message: str) -> None:
 @pytest.fixture(scope="session")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     server = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server))
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=DATA_CONVERTER
+    )
     try:
         yield env
     finally:
@@ -82,4 +85,4 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def temporal_client(stack: Stack) -> Client:
-    return await Client.connect(stack.temporal, namespace=stack.env["TEMPORAL_NAMESPACE"])
+    return await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])

@@ -21,6 +21,7 @@ SMS_RECEIPTS = "sms.receipts.v1"
 APPLICATION_STATE_CHANGED = "subsidy.application.state-changed.v1"
 INTAKE_REJECTED = "subsidy.intake.rejected.v1"
 DEADLINE_REMINDER_DUE = "subsidy.deadline.reminder-due.v1"
+PUBLICATION_PUBLISHED = "subsidy.publication.published.v1"  # a batch's public-notice list
 CALENDAR_ALERT = "subsidy.calendar.alert.v1"
 
 INBOUND_TOPICS: tuple[str, ...] = (
@@ -35,6 +36,7 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     INTAKE_REJECTED,
     DEADLINE_REMINDER_DUE,
     CALENDAR_ALERT,
+    PUBLICATION_PUBLISHED,
 )
 
 

@@ -22,6 +22,13 @@ def application_workflow_id(program: str, application_no: str) -> str:
     return f"Application:{program}:{application_no}"
 
 
+def publication_batch_workflow_id(program: str) -> str:
+    """`PublicationBatch:LG-AI-MODEL-2025`: one public-notice list per program batch."""
+    if not _PROGRAM.match(program):
+        raise ValueError("program code must look like LG-AI-MODEL-2025")
+    return f"PublicationBatch:{program}"
+
+
 def platform_probe_workflow_id(run: str) -> str:
     """`PlatformProbe:<run>` for the end-to-end health probe of `subsidy up` and `subsidy health`."""
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run):

@@ -1,0 +1,413 @@
+"""The lifecycle workflows' interface: start input, updates (human and service decisions),
+signals (facts), query result, and the activities the workflows call on the services.
+
+Commands are imperative (`DecideOnlineReview`), facts past tense (`SmsDeliveryReported`).
+No model here carries personal data: workflows know applications by program and number, and the
+services look up names, ID and mobile numbers in their own schemas when they need them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+LONGGANG_MODEL_CALL_2025 = "LG-AI-MODEL-2025"
+SHENZHEN_GOVAI_SCENARIO_2025 = "SZ-GOVAI-SCENARIO-2025"
+
+
+UUID4Str = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Status(StrEnum):
+    """Where an application is. Terminal: rejected, withdrawn, abandoned, published."""
+
+    SUBMITTED = "submitted"
+    PRE_CHECK = "pre_check"  # automatic pre-checks (LG)
+    ONLINE_REVIEW = "online_review"  # 线上审核 (LG)
+    FORMAL_PRE_REVIEW = "formal_pre_review"  # 形式预审 (SZ)
+    RETURNED = "returned"  # 退回修改, waiting for the enterprise to resubmit
+    APPROVED_ONLINE = "approved_online"  # 已通过线上终审 (LG)
+    AWAITING_GD_SUBMISSION = "awaiting_gd_submission"  # form issued, to submit on 广东政务服务网 (LG)
+    BACK_OFFICE_REVIEW = "back_office_review"  # 后台审核 (LG)
+    AWAITING_SMS_DELIVERY = "awaiting_sms_delivery"  # approval SMS sent, no delivery receipt yet (LG)
+    AWAITING_PAPER = "awaiting_paper"  # paper materials at a window
+    EXPERT_SCORING = "expert_scoring"  # 专家评审 (SZ)
+    TIERING = "tiering"  # 档次 (SZ)
+    AWARD_CALCULATION = "award_calculation"  # (LG)
+    AWAITING_PUBLICATION = "awaiting_publication"  # on the list for 公示
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    ABANDONED = "abandoned"  # 逾期视作放弃
+
+
+TERMINAL = frozenset({Status.PUBLISHED, Status.REJECTED, Status.WITHDRAWN, Status.ABANDONED})
+
+
+class Role(StrEnum):
+    """Who may take which decision; checked by the update validators."""
+
+    DISTRICT_REVIEWER = "district_reviewer"  # Longgang district AI bureau: online and back-office review
+    MUNICIPAL_PRE_REVIEWER = "municipal_pre_reviewer"  # Shenzhen formal pre-review
+    WINDOW_CLERK = "window_clerk"  # receives paper at a service window
+    REVIEW_SERVICE = "review_service"  # automated results: scoring, tiering, award calculation
+    PUBLICATION = "publication"  # the batch publication workflow / administrator
+    PORTAL = "portal"  # an event relayed by intake from a portal (the enterprise's own act)
+
+
+class Actor(_Model):
+    """Staff or system id (e.g. `staff:LG-0042`, `portal:longgang-qyfw`), never a person's name or ID number."""
+
+    id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9:._-]+$")
+    role: Role
+
+
+# --- policy: what programs configure (loaded from program configuration by intake) ---------------
+
+
+class LifecyclePolicy(_Model):
+    """Per program batch; defaults are the 2025 texts' and DESIGN.md's."""
+
+    paper_working_days: int = Field(default=5, ge=1)
+    paper_closing: time = time(18, 0)  # close of business of the windows (民法典 art. 203)
+    reminder_working_days_before: tuple[Annotated[int, Field(ge=0)], ...] = (2,)  # 0 = the last day
+    reminder_time: time = time(9, 0)  # reminders at this time on their day, incl. the last day
+    remind_on_last_day: bool = True
+    sms_receipt_wait: timedelta = timedelta(hours=24)
+    late_event_grace: timedelta = timedelta(minutes=30)  # receipts timestamped in time but relayed late
+    filing_cutoff: AwareDatetime | None = None  # SZ: first filing until 2025-11-30 18:00
+    award_rate_percent: int | None = Field(default=None, ge=0, le=100)  # LG: 30% of eligible contracts
+    award_cap_fen: int | None = Field(default=None, ge=0)  # per application (LG: CNY 2,000,000)
+    tier_caps_fen: dict[int, int] | None = None  # SZ: tier -> cap, e.g. {1: 500_000_000, ...}
+
+    @model_validator(mode="after")
+    def _reminders_before_closing(self) -> LifecyclePolicy:
+        if self.reminder_time >= self.paper_closing:
+            raise ValueError("reminder_time must be before paper_closing")
+        return self
+
+
+class StartLifecycle(_Model):
+    """Start input of a lifecycle workflow; `policy` comes from the program's configuration."""
+
+    program: str
+    application_no: str
+    version: int = Field(ge=1)
+    submitted_at: AwareDatetime
+    correlation_id: str
+    policy: LifecyclePolicy
+
+
+# --- updates: decisions, each validated against state and role ----------------------------------
+
+
+class DecideOnlineReview(_Model):
+    """Longgang 线上审核 (and its 线上终审 approval)."""
+
+    actor: Actor
+    decision: Literal["approve", "return", "reject"]
+    reasons: tuple[str, ...] = ()
+    resubmit_by: AwareDatetime | None = None  # required for "return": the date in the return notice
+
+    @model_validator(mode="after")
+    def _return_needs_a_date(self) -> DecideOnlineReview:
+        _check_return(self.decision, self.resubmit_by, self.reasons)
+        return self
+
+
+class DecideFormalPreReview(_Model):
+    """Shenzhen 形式预审: approve, return, reject, or ask for paper at the window by appointment."""
+
+    actor: Actor
+    decision: Literal["approve", "return", "reject", "request_paper"]
+    reasons: tuple[str, ...] = ()
+    resubmit_by: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _return_needs_a_date(self) -> DecideFormalPreReview:
+        _check_return(self.decision, self.resubmit_by, self.reasons)
+        return self
+
+
+class DecideBackOfficeReview(_Model):
+    actor: Actor
+    decision: Literal["approve", "reject"]
+    reasons: tuple[str, ...] = ()
+
+
+def _check_return(decision: str, resubmit_by: datetime | None, reasons: tuple[str, ...]) -> None:
+    if decision == "return" and resubmit_by is None:
+        raise ValueError("a return for modification needs resubmit_by (the date in the return notice)")
+    if decision in ("return", "reject") and not reasons:
+        raise ValueError(f"a {decision} needs reasons")
+
+
+class Resubmit(_Model):
+    """The enterprise resubmitted after a return (relayed by intake)."""
+
+    actor: Actor
+    version: int = Field(ge=2)
+    submitted_at: AwareDatetime
+
+
+class Withdraw(_Model):
+    actor: Actor
+    withdrawn_at: AwareDatetime
+    reason: str | None = None
+
+
+class RecordGuangdongSubmission(_Model):
+    actor: Actor
+    gd_case_no: str
+    form_id: str
+    form_sha256: str
+    received_at: AwareDatetime
+
+
+class ConfirmNoticeByPhone(_Model):
+    """No delivery receipt: a reviewer reached the enterprise by phone; the paper clock starts then."""
+
+    actor: Actor
+    reached_at: AwareDatetime
+
+
+class RecordPaperReceipt(_Model):
+    actor: Actor
+    window_code: str
+    received_at: AwareDatetime
+    copies: int = Field(ge=0)
+    bound_and_stamped: bool
+    form_id: str | None = None
+
+
+class RecordExpertScoring(_Model):
+    """Shenzhen expert scoring result, from the review service."""
+
+    actor: Actor
+    practicality: int = Field(ge=0, le=100)
+    innovation: int = Field(ge=0, le=100)
+    replicability: int = Field(ge=0, le=100)
+    excluded_experts: int = Field(default=0, ge=0)  # conflict-of-interest exclusions applied
+
+
+class RecordTiering(_Model):
+    """Shenzhen tier and amount (integer fen), from the review service."""
+
+    actor: Actor
+    tier: Literal[1, 2, 3] | None  # None: not funded
+    award_fen: int = Field(ge=0)
+
+
+class RecordAward(_Model):
+    """Longgang award (30% of eligible contract amounts, capped), from the review service."""
+
+    actor: Actor
+    eligible_amount_fen: int = Field(ge=0)
+    award_fen: int = Field(ge=0)
+
+
+class RecordPublication(_Model):
+    actor: Actor
+    notice_id: str
+    published_at: AwareDatetime
+
+
+class EnlistForPublication(_Model):
+    """Input of `publication.enlist` (review): put an application on its batch's public-notice list."""
+
+    program: str
+    application_no: str
+    workflow_id: str
+    award_fen: int = Field(ge=0)
+    tier: int | None = None
+
+
+class PublicationEntry(_Model):
+    application_no: str
+    workflow_id: str
+    award_fen: int = Field(ge=0)
+    tier: int | None = None
+
+
+class PublishNotice(_Model):
+    """The administrator publishes a batch's list for public notice (公示)."""
+
+    actor: Actor
+    notice_id: str = Field(min_length=1, max_length=80)
+    published_at: AwareDatetime
+
+
+class PublicationBatchState(_Model):
+    """Input of the publication batch workflow, carried across continue-as-new."""
+
+    program: str
+    entries: tuple[PublicationEntry, ...] = ()
+    notice: PublishNotice | None = None
+    notified: int = Field(default=0, ge=0)  # entries whose lifecycle has been told so far
+    max_history_events: int = Field(default=10_000, ge=20)  # continue-as-new beyond this
+
+
+class RecordNotice(_Model):
+    """Input of `publication.record_notice` (review): the published list, stored and announced."""
+
+    program: str
+    notice: PublishNotice
+    entries: tuple[PublicationEntry, ...]
+
+
+class NotifyPublished(_Model):
+    """Input of `publication.notify_published` (review): tell lifecycles their list is published."""
+
+    notice: PublishNotice
+    workflow_ids: tuple[str, ...]
+
+
+class PublicationSummary(_Model):
+    program: str
+    entries: int
+    total_award_fen: int
+    notice_id: str | None
+    notified: int
+
+
+class DecisionAccepted(_Model):
+    """What every update returns: the status the application is in after the decision."""
+
+    status: Status
+    deadline: AwareDatetime | None = None
+
+
+# --- signals: facts with nothing to answer --------------------------------------------------------
+
+
+class SmsDeliveryReported(_Model):
+    message_id: str
+    notice_kind: str
+    status: Literal["DELIVERED", "FAILED"]
+    reported_at: AwareDatetime
+
+
+class FormDownloaded(_Model):
+    form_id: str
+    downloaded_at: AwareDatetime
+
+
+class AppointmentBooked(_Model):
+    window: str
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime
+
+
+# --- query ---------------------------------------------------------------------------------------
+
+
+class DeadlineRecord(_Model):
+    """A computed deadline as the workflow keeps it (see subsidy.deadlines)."""
+
+    kind: Literal["paper", "resubmission"]
+    deadline: AwareDatetime
+    trigger: AwareDatetime
+    trigger_kind: Literal["sms_delivered", "confirmed_by_phone", "return_notice"]
+    working_days: tuple[date, ...] = ()
+    calendar_version: str | None = None
+    reminders: tuple[AwareDatetime, ...] = ()
+
+
+class LifecycleStatus(_Model):
+    program: str
+    application_no: str
+    status: Status
+    version: int
+    round: int  # return-for-modification rounds so far
+    deadline: DeadlineRecord | None = None
+    form_id: str | None = None
+    award_fen: int | None = None
+    tier: int | None = None
+    history_length: int
+
+
+# --- activities the workflows call ---------------------------------------------------------------
+
+
+class StateChange(_Model):
+    """Input of `lifecycle.record_state_change` (intake): becomes the state-changed event via the outbox."""
+
+    event_id: UUID4Str  # workflow.uuid4(): deterministic, so a retried activity writes one event
+    program: str
+    application_no: str
+    from_status: Status | None
+    to_status: Status
+    reason: str | None = None
+    actor: str
+    deadline: AwareDatetime | None = None
+    occurred_at: AwareDatetime
+    correlation_id: str
+    version: int
+
+
+class ReminderDue(_Model):
+    """Input of `lifecycle.record_reminder` (intake): the reminder event for notify."""
+
+    event_id: UUID4Str
+    program: str
+    application_no: str
+    deadline: AwareDatetime
+    due_at: AwareDatetime
+    working_days_left: int
+    correlation_id: str
+
+
+class ComputePaperDeadline(_Model):
+    """Input of `deadlines.compute_paper_deadline` (review)."""
+
+    program: str
+    application_no: str
+    trigger: AwareDatetime
+    trigger_kind: Literal["sms_delivered", "confirmed_by_phone"]
+    policy: LifecyclePolicy
+    correlation_id: str
+
+
+class RunPreChecks(_Model):
+    program: str
+    application_no: str
+    version: int
+
+
+class PreCheckFinding(_Model):
+    rule: str  # e.g. "industry_code"
+    clause: str  # e.g. "三(二)1"
+    passed: bool
+    detail: str
+
+
+class PreCheckReport(_Model):
+    findings: tuple[PreCheckFinding, ...]
+
+
+class IssueWatermarkedForm(_Model):
+    program: str
+    application_no: str
+    version: int
+
+
+class WatermarkedForm(_Model):
+    form_id: str
+    sha256: str
+
+
+ACTIVITY_RECORD_STATE_CHANGE = "lifecycle.record_state_change"
+ACTIVITY_RECORD_REMINDER = "lifecycle.record_reminder"
+ACTIVITY_COMPUTE_PAPER_DEADLINE = "deadlines.compute_paper_deadline"
+ACTIVITY_RUN_PRE_CHECKS = "review.run_pre_checks"
+ACTIVITY_ISSUE_WATERMARKED_FORM = "review.issue_watermarked_form"
+ACTIVITY_ENLIST_FOR_PUBLICATION = "publication.enlist"
+ACTIVITY_RECORD_NOTICE = "publication.record_notice"
+ACTIVITY_NOTIFY_PUBLISHED = "publication.notify_published"
