@@ -9,7 +9,11 @@ this module wires the rest the same way for each of them:
 - `GET /health` answering 200 with each check when Kafka, PostgreSQL, Temporal and the activity
   worker are up, 503 otherwise;
 - a probe activity (`platform.probe.<service>`) on the service's task queue, which the
-  PlatformProbe workflow calls to show the platform working end to end.
+  PlatformProbe workflow calls to show the platform working end to end;
+- the outbox relay of the service's schema (subsidy/outbox.py), running while the broker is
+  connected: FastStream connects the broker only after the lifespan has entered (and serves
+  /health meanwhile), so the relay starts in `after_startup` and stops in `on_shutdown`, before
+  the broker disconnects and the lifespan closes the pool.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker, KafkaRouter
 from temporalio import activity
 from temporalio.client import Client
+
+from subsidy.temporal import connect as connect_temporal
 from temporalio.worker import Worker
 
 from subsidy.logging import configure_logging
+from subsidy.outbox import OutboxRelay
 from subsidy.settings import PlatformSettings
 
 log = structlog.get_logger(__name__)
@@ -119,7 +126,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             max_size=settings.database_pool_max,
             server_settings={"search_path": f"{definition.name},public", "application_name": f"subsidy-{definition.name}"},
         )
-        temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+        temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
         resources = Resources(settings=settings, broker=broker, pool=pool, temporal=temporal)
         context.set_global("resources", resources)
         worker = Worker(
@@ -128,15 +135,23 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
         )
         worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
-        state.update(resources=resources, worker_task=worker_task)
+        relay = OutboxRelay(pool, broker, schema=definition.name)
+        state.update(resources=resources, worker_task=worker_task, relay=relay)
         log.info("service started", service=definition.name, task_queue=definition.task_queue)
         try:
             yield
         finally:
+            await relay.stop()  # normally stopped already (on_shutdown); here if start-up was cut short
             await worker.shutdown()
             await asyncio.gather(worker_task, return_exceptions=True)
             await pool.close()
             log.info("service stopped", service=definition.name)
+
+    async def start_relay() -> None:  # after_startup: the broker is connected
+        await state["relay"].start()
+
+    async def stop_relay() -> None:  # on_shutdown: the broker is still connected
+        await state["relay"].stop()
 
     @get(include_in_schema=False)
     async def health(scope: Any) -> AsgiResponse:
@@ -148,18 +163,27 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         async def worker_running() -> bool:
             return not worker_task.done()
 
+        async def relay_running() -> bool:
+            return state["relay"].running
+
         checks = dict(
             await asyncio.gather(
                 _check("kafka", lambda: resources.broker.ping(timeout=HEALTH_TIMEOUT_S)),
                 _check("postgres", lambda: resources.pool.fetchval("SELECT 1")),
                 _check("temporal", lambda: resources.temporal.service_client.check_health()),
                 _check("activity_worker", worker_running),
+                _check("outbox_relay", relay_running),
             )
         )
         return health_response(definition.name, checks)
 
     return AsgiFastStream(
-        broker, asgi_routes=[("/health", health)], lifespan=lifespan, logger=logging.getLogger(f"subsidy.app.{definition.name}")
+        broker,
+        asgi_routes=[("/health", health)],
+        lifespan=lifespan,
+        after_startup=[start_relay],
+        on_shutdown=[stop_relay],
+        logger=logging.getLogger(f"subsidy.app.{definition.name}"),
     )
 
 

@@ -20,6 +20,21 @@ class ApplicationStateChanged(BaseModel):
     deadline: AwareDatetime | None = None
     occurred_at: AwareDatetime
     correlation_id: str | None = None
+    version: int | None = None  # the application's version (resubmissions) at the change
+
+
+class CalendarAlertRaised(BaseModel):
+    """`subsidy.calendar.alert.v1`: a deadline could not be computed because a year has no official
+    working-day calendar; an operator has to load that year's State Council schedule."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str
+    year: int
+    program: str
+    application_no: str
+    message: str
+    occurred_at: AwareDatetime
 
 
 def parse_state_changed(raw: bytes) -> ApplicationStateChanged:
@@ -34,4 +49,4 @@ def parse_state_changed(raw: bytes) -> ApplicationStateChanged:
         raise InvalidEvent(reason, f"invalid fields: {fields}") from None
 
 
-__all__ = ["ApplicationStateChanged", "parse_state_changed"]
+__all__ = ["ApplicationStateChanged", "CalendarAlertRaised", "parse_state_changed"]

@@ -37,7 +37,7 @@ async def test_intake_consumes_once_dead_letters_bad_input_and_logs_no_personal_
 
     with running_service("intake", stack.env, log_file) as port:
         status, body = get_health(port)
-        assert status == 200 and set(body["checks"]) == {"kafka", "postgres", "temporal", "activity_worker"}
+        assert status == 200 and set(body["checks"]) == {"kafka", "postgres", "temporal", "activity_worker", "outbox_relay"}
 
         producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
         await producer.start()
