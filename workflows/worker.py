@@ -17,11 +17,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from subsidy.contracts import task_queues
+from subsidy.temporal import connect as connect_temporal
 from subsidy.runtime import HEALTH_TIMEOUT_S, health_response
+from workflows.lifecycle.longgang import LonggangModelCallLifecycle
+from workflows.lifecycle.shenzhen import ShenzhenGovAiScenarioLifecycle
 from workflows.platform_probe.workflows import PlatformProbeWorkflow
+from workflows.publication.workflows import PublicationBatch
 from workflows.settings import WorkerSettings
 
-WORKFLOWS: list[type] = [PlatformProbeWorkflow]
+WORKFLOWS: list[type] = [LonggangModelCallLifecycle, ShenzhenGovAiScenarioLifecycle, PublicationBatch, PlatformProbeWorkflow]
 log = structlog.get_logger(__name__)
 
 
@@ -35,7 +39,7 @@ class WorkerApp:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        self.client = await Client.connect(self.settings.temporal_address, namespace=self.settings.temporal_namespace)
+        self.client = await connect_temporal(self.settings.temporal_address, self.settings.temporal_namespace)
         worker = Worker(self.client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS)
         self.task = asyncio.create_task(worker.run(), name="workflow-worker")
         log.info("worker started", task_queue=task_queues.WORKFLOWS, workflows=[w.__name__ for w in WORKFLOWS])

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
+from services.review.activities import DeadlineActivities
 from services.review.handlers import router
+from services.review.publication import PublicationActivities
 from services.review.settings import ReviewSettings
 from subsidy.contracts import task_queues
+from subsidy.deadlines import WorkingCalendar
 from subsidy.runtime import ServiceDefinition, build_app
 
-DEFINITION = ServiceDefinition(name="review", task_queue=task_queues.REVIEW, router=router)
+DEFINITION = ServiceDefinition(
+    name="review",
+    task_queue=task_queues.REVIEW,
+    router=router,
+    # The calendar is read once at start (package data and operator schedules; file I/O).
+    activities=lambda resources: [
+        *DeadlineActivities(resources.pool, WorkingCalendar.default()).all(),
+        *PublicationActivities(resources.pool, resources.temporal).all(),
+    ],
+)
 
 
 def create_app(settings: ReviewSettings | None = None) -> AsgiFastStream:

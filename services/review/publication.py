@@ -1,0 +1,101 @@
+"""Publication activities of the review service: the public-notice list (公示) of a program batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from subsidy.contracts import task_queues
+from subsidy.contracts.lifecycle import (
+    ACTIVITY_ENLIST_FOR_PUBLICATION,
+    ACTIVITY_NOTIFY_PUBLISHED,
+    ACTIVITY_RECORD_NOTICE,
+    EnlistForPublication,
+    NotifyPublished,
+    PublicationBatchState,
+    RecordNotice,
+    RecordPublication,
+)
+from subsidy.contracts.topics import PUBLICATION_PUBLISHED
+from subsidy.contracts.workflow_ids import publication_batch_workflow_id
+from subsidy.outbox import write_event
+
+log = structlog.get_logger(__name__)
+
+
+class PublicationActivities:
+    def __init__(self, pool: asyncpg.Pool, temporal: Client):
+        self.pool = pool
+        self.temporal = temporal
+
+    @activity.defn(name=ACTIVITY_ENLIST_FOR_PUBLICATION)
+    async def enlist(self, request: EnlistForPublication) -> None:
+        """Signal-with-start: the batch workflow is started by its first application."""
+        await self.temporal.start_workflow(
+            "PublicationBatch",
+            PublicationBatchState(program=request.program),
+            id=publication_batch_workflow_id(request.program),
+            task_queue=task_queues.WORKFLOWS,
+            start_signal="enlist",
+            start_signal_args=[request],
+        )
+
+    @activity.defn(name=ACTIVITY_RECORD_NOTICE)
+    async def record_notice(self, request: RecordNotice) -> None:
+        """Store the list as published and announce it (outbox), once per notice id."""
+        notice = request.notice
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """INSERT INTO publication_notices (notice_id, program, published_at, published_by, entries, total_award_fen)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
+                notice.notice_id,
+                request.program,
+                notice.published_at,
+                notice.actor.id,
+                len(request.entries),
+                sum(e.award_fen for e in request.entries),
+            )
+            if not inserted:
+                return  # a retried activity
+            await conn.executemany(
+                "INSERT INTO publication_entries (notice_id, application_no, award_fen, tier) VALUES ($1, $2, $3, $4)",
+                [(notice.notice_id, e.application_no, e.award_fen, e.tier) for e in request.entries],
+            )
+            await write_event(
+                conn,
+                topic=PUBLICATION_PUBLISHED,
+                key=request.program,
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"publication:{notice.notice_id}")),
+                payload={
+                    "program": request.program,
+                    "notice_id": notice.notice_id,
+                    "published_at": notice.published_at.isoformat(),
+                    "entries": [e.model_dump(mode="json", exclude={"workflow_id"}) for e in request.entries],
+                },
+            )
+        log.info("public notice recorded", program=request.program, notice_id=notice.notice_id, entries=len(request.entries))
+
+    @activity.defn(name=ACTIVITY_NOTIFY_PUBLISHED)
+    async def notify_published(self, request: NotifyPublished) -> None:
+        """Tell each lifecycle on the list; one already closed (withdrawn meanwhile) is skipped."""
+        publication = RecordPublication(
+            actor=request.notice.actor, notice_id=request.notice.notice_id, published_at=request.notice.published_at
+        )
+        for workflow_id in request.workflow_ids:
+            try:
+                await self.temporal.get_workflow_handle(workflow_id).signal("published", publication)
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                log.warning("lifecycle already closed, not told of publication", workflow_id=workflow_id)
+            activity.heartbeat()
+
+    def all(self) -> Sequence[Callable[..., Any]]:
+        return [self.enlist, self.record_notice, self.notify_published]

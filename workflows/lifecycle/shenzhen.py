@@ -1,0 +1,182 @@
+"""SZ-GOVAI-SCENARIO-2025: 深圳市政务人工智能开放场景应用专项补贴, from filing to publication.
+
+The steps of the notice (DESIGN.md, "Lifecycle: SZ-GOVAI-SCENARIO-2025"), in `run()`:
+
+1. formal pre-review (形式预审): approve, return for modification (resubmission allowed after the
+   filing cutoff until the date in the return notice, for applications first filed in time), reject,
+   or ask for paper materials at the municipal service center window by appointment;
+2. expert scoring (practicality, innovation, replicability), from the review service;
+3. tiering: tier 1/2/3 with an amount within the tier's cap, or not funded;
+4. publication of the result.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from subsidy.contracts.lifecycle import (
+        AppointmentBooked,
+        DecideFormalPreReview,
+        DecisionAccepted,
+        LifecycleStatus,
+        RecordExpertScoring,
+        RecordPaperReceipt,
+        RecordPublication,
+        RecordTiering,
+        Resubmit,
+        Role,
+        StartLifecycle,
+        Status,
+        Withdraw,
+    )
+
+    from workflows.lifecycle.base import PORTAL, Ended, LifecycleBase
+
+PAPER_WINDOW = "SZ-CIVIC-CENTER-WEST"
+
+
+@workflow.defn(name="ShenzhenGovAiScenarioLifecycle")
+class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scoring: RecordExpertScoring | None = None
+        self.appointment: AppointmentBooked | None = None
+
+    @workflow.run
+    async def run(self, start: StartLifecycle) -> LifecycleStatus:
+        self.start, self.version = start, start.version
+        try:
+            await self.formal_pre_review_rounds()
+            await self.expert_scoring()
+            await self.tiering()
+            await self.wait_for_publication()
+        except Ended:
+            pass
+        return await self.finish()
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def formal_pre_review_rounds(self) -> None:
+        await self.transition(Status.FORMAL_PRE_REVIEW, reason="submitted", actor=PORTAL)
+        while True:
+            decision = await self.next_decision(DecideFormalPreReview)
+            assert decision is not None
+            if decision.decision == "approve":
+                await self.transition(Status.EXPERT_SCORING, reason="formal_pre_review_passed", actor=decision.actor)
+                self.applied()
+                return
+            if decision.decision == "reject":
+                try:
+                    await self.end(Status.REJECTED, reason="; ".join(decision.reasons), actor=decision.actor)
+                finally:
+                    self.applied()
+            if decision.decision == "request_paper":
+                await self.paper_by_appointment(decision)
+                continue
+            assert decision.resubmit_by is not None
+            await self.returned_for_modification(reasons=decision.reasons, resubmit_by=decision.resubmit_by, actor=decision.actor)
+            await self.transition(Status.FORMAL_PRE_REVIEW, reason=f"resubmitted:v{self.version}", actor=PORTAL)
+            self.applied()  # releases the resubmission's update
+
+    async def paper_by_appointment(self, decision: DecideFormalPreReview) -> None:
+        """Paper at the municipal window, by appointment, where pre-review asks for it; no legal
+        deadline applies, the application waits (or is withdrawn)."""
+        reason = "paper_requested:" + "; ".join(decision.reasons) if decision.reasons else "paper_requested"
+        await self.transition(Status.AWAITING_PAPER, reason=reason, actor=decision.actor)
+        self.applied()
+        paper = await self.next_decision(RecordPaperReceipt)
+        assert paper is not None
+        await self.transition(Status.FORMAL_PRE_REVIEW, reason=f"paper_received:{paper.window_code}", actor=paper.actor)
+        self.applied()
+
+    async def expert_scoring(self) -> None:
+        scoring = await self.next_decision(RecordExpertScoring)
+        assert scoring is not None
+        self.scoring = scoring
+        total = scoring.practicality + scoring.innovation + scoring.replicability
+        await self.transition(Status.TIERING, reason=f"expert_score:{total}", actor=scoring.actor)
+        self.applied()
+
+    async def tiering(self) -> None:
+        result = await self.next_decision(RecordTiering)
+        assert result is not None
+        if result.tier is None:
+            try:
+                await self.end(Status.REJECTED, reason="not_funded", actor=result.actor)
+            finally:
+                self.applied()
+        self.tier, self.award_fen = result.tier, result.award_fen
+        await self.transition(Status.AWAITING_PUBLICATION, reason=f"tier:{result.tier}", actor=result.actor)
+        self.applied()
+
+    # --- updates ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def decide_formal_pre_review(self, decision: DecideFormalPreReview) -> DecisionAccepted:
+        return await self.deliver(decision)
+
+    @decide_formal_pre_review.validator
+    def _validate_formal_pre_review(self, decision: DecideFormalPreReview) -> None:
+        self.require(decision.actor, {Role.MUNICIPAL_PRE_REVIEWER}, {Status.FORMAL_PRE_REVIEW})
+
+    @workflow.update
+    async def resubmit(self, resubmission: Resubmit) -> DecisionAccepted:
+        return await self.deliver(resubmission)
+
+    @resubmit.validator
+    def _validate_resubmit(self, resubmission: Resubmit) -> None:
+        self.validate_resubmission(resubmission)
+
+    @workflow.update
+    async def record_paper_receipt(self, receipt: RecordPaperReceipt) -> DecisionAccepted:
+        return await self.deliver(receipt)
+
+    @record_paper_receipt.validator
+    def _validate_paper_receipt(self, receipt: RecordPaperReceipt) -> None:
+        self.validate_paper_receipt(receipt, copies_required=1)
+        if receipt.window_code != PAPER_WINDOW:
+            raise ValueError(f"wrong_window: Shenzhen paper is received at {PAPER_WINDOW}")
+
+    @workflow.update
+    async def record_expert_scoring(self, scoring: RecordExpertScoring) -> DecisionAccepted:
+        return await self.deliver(scoring)
+
+    @record_expert_scoring.validator
+    def _validate_expert_scoring(self, scoring: RecordExpertScoring) -> None:
+        self.require(scoring.actor, {Role.REVIEW_SERVICE}, {Status.EXPERT_SCORING})
+
+    @workflow.update
+    async def record_tiering(self, result: RecordTiering) -> DecisionAccepted:
+        return await self.deliver(result)
+
+    @record_tiering.validator
+    def _validate_tiering(self, result: RecordTiering) -> None:
+        self.require(result.actor, {Role.REVIEW_SERVICE}, {Status.TIERING})
+        caps = (self.start.policy.tier_caps_fen if self.start else None) or {}
+        if result.tier is None and result.award_fen:
+            raise ValueError("invalid: an application not funded has no award")
+        if result.tier is not None and result.award_fen > caps.get(result.tier, 0):
+            raise ValueError(f"over_cap: tier {result.tier} is capped at {caps.get(result.tier, 0)} fen")
+
+    @workflow.update
+    async def withdraw(self, withdrawal: Withdraw) -> DecisionAccepted:
+        return await self.withdraw_and_wait(withdrawal)
+
+    @withdraw.validator
+    def _validate_withdraw(self, withdrawal: Withdraw) -> None:
+        self.validate_withdrawal(withdrawal)
+
+    # --- signals and query ---------------------------------------------------------------------
+
+    @workflow.signal
+    def appointment_booked(self, appointment: AppointmentBooked) -> None:
+        self.appointment = appointment
+
+    @workflow.signal
+    def published(self, publication: RecordPublication) -> None:
+        self.record_publication(publication)
+
+    @workflow.query
+    def status(self) -> LifecycleStatus:
+        return self.status_view()
