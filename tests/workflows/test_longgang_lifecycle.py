@@ -1,0 +1,267 @@
+"""LG-AI-MODEL-2025 lifecycle paths under time skipping, on the 2025/2026 calendar."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from subsidy.contracts.lifecycle import (
+    ConfirmNoticeByPhone,
+    DecideBackOfficeReview,
+    DecideOnlineReview,
+    LifecycleStatus,
+    RecordAward,
+    RecordGuangdongSubmission,
+    RecordPaperReceipt,
+    RecordPublication,
+    Resubmit,
+    SmsDeliveryReported,
+    Status,
+    Withdraw,
+)
+from tests.workflows.harness import CLERK, PORTAL, PUBLISHER, REVIEW_SERVICE, REVIEWER, Harness, lifecycle_env, sh
+
+LG = "LG-AI-MODEL-2025"
+APP = "LG2025-000123"
+
+
+async def approve_until_sms(h: Harness, handle) -> None:
+    """Online review approved, form issued and submitted on the Guangdong portal, back office approved."""
+    await h.reach(handle, Status.ONLINE_REVIEW)
+    accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+    assert accepted.status is Status.APPROVED_ONLINE
+    state = await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
+    await h.update(handle, 
+        "record_guangdong_submission",
+        RecordGuangdongSubmission(
+            actor=PORTAL, gd_case_no="GD-2025-77", form_id=state.form_id,
+            form_sha256=hashlib.sha256(state.form_id.encode()).hexdigest(), received_at=sh("2025-12-29 11:00"),
+        ),
+    )
+    accepted = await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+    assert accepted.status is Status.AWAITING_SMS_DELIVERY
+
+
+def delivered(at: str) -> SmsDeliveryReported:
+    return SmsDeliveryReported(message_id="m-1", notice_kind="back_office_approved", status="DELIVERED", reported_at=sh(at))
+
+
+def paper(at: str, **overrides) -> RecordPaperReceipt:
+    fields = dict(actor=CLERK, window_code="LG-W03", received_at=sh(at), copies=2, bound_and_stamped=True)
+    return RecordPaperReceipt(**{**fields, **overrides})
+
+
+async def award_and_publish(h: Harness, handle) -> LifecycleStatus:
+    accepted = await h.update(handle, 
+        "record_award", RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=150_000_000, award_fen=45_000_000)
+    )
+    assert accepted.status is Status.AWAITING_PUBLICATION
+    await h.reach(handle, Status.AWAITING_PUBLICATION)
+    while not h.services.enlisted:
+        await h.reach(handle, Status.AWAITING_PUBLICATION)
+    await handle.signal("published", RecordPublication(actor=PUBLISHER, notice_id="GS-LG-2025-01", published_at=sh("2026-02-02 09:00")))
+    return await handle.result()
+
+
+async def test_approved_all_the_way_with_sms_delivered_before_new_year() -> None:
+    """SMS delivered 2025-12-30 10:00: 5 working days skip 1-3 January and count Sunday 2026-01-04."""
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await h.sleep_until(sh("2025-12-30 10:00"))
+        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        state = await h.reach(handle, Status.AWAITING_PAPER)
+
+        assert state.deadline is not None
+        assert state.deadline.deadline == sh("2026-01-07 18:00")
+        assert [d.isoformat() for d in state.deadline.working_days] == [
+            "2025-12-31", "2026-01-04", "2026-01-05", "2026-01-06", "2026-01-07"]
+        assert state.deadline.trigger_kind == "sms_delivered"
+        assert state.deadline.calendar_version.startswith("chinese-calendar==")
+
+        await h.sleep_until(sh("2026-01-07 17:59"))  # the reminders fall due meanwhile
+        assert [r.due_at for r in h.services.reminders] == [sh("2026-01-05 09:00"), sh("2026-01-07 09:00")]
+        accepted = await h.update(handle, "record_paper_receipt", paper("2026-01-07 17:59"))
+        assert accepted.status is Status.AWARD_CALCULATION
+
+        result = await award_and_publish(h, handle)
+        await h.keep_history(handle, "lg_approved_all_the_way")
+
+    assert result.status is Status.PUBLISHED and result.award_fen == 45_000_000
+    assert h.services.statuses() == [
+        Status.PRE_CHECK, Status.ONLINE_REVIEW, Status.APPROVED_ONLINE, Status.AWAITING_GD_SUBMISSION,
+        Status.BACK_OFFICE_REVIEW, Status.AWAITING_SMS_DELIVERY, Status.AWAITING_PAPER, Status.AWARD_CALCULATION,
+        Status.AWAITING_PUBLICATION, Status.PUBLISHED]
+    paper_change = next(c for c in h.services.changes if c.to_status is Status.AWAITING_PAPER)
+    assert paper_change.deadline == sh("2026-01-07 18:00")
+    assert len({c.event_id for c in h.services.changes}) == len(h.services.changes)
+
+
+async def test_paper_one_minute_late_is_refused_and_the_application_abandoned() -> None:
+    async with lifecycle_env(sh("2025-12-29 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        await h.sleep_until(sh("2026-01-07 18:01"))
+        before = await h.at_rest(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await h.update(handle, "record_paper_receipt", paper("2026-01-07 18:01"))
+        assert "late" in str(refused.value.cause)
+        assert await h.recorded_events(handle) == before  # the validator refused it: no trace
+
+        result = await handle.result()
+        await h.keep_history(handle, "lg_paper_late_abandoned")
+    assert result.status is Status.ABANDONED
+    abandoned = h.services.changes[-1]
+    assert (abandoned.to_status, abandoned.reason) == (Status.ABANDONED, "paper_deadline_passed")
+
+
+async def test_returned_twice_then_approved() -> None:
+    async with lifecycle_env(sh("2025-12-09 11:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        for round_, (returned_on, due, resubmitted_on) in enumerate(
+            [("2025-12-10 10:00", "2025-12-17 18:00", "2025-12-15 09:30"),
+             ("2025-12-16 10:00", "2025-12-23 18:00", "2025-12-22 16:00")], start=1):
+            await h.reach(handle, Status.ONLINE_REVIEW)
+            await h.sleep_until(sh(returned_on))
+            accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(
+                actor=REVIEWER, decision="return", reasons=("发票金额与合同不符",), resubmit_by=sh(due)))
+            assert accepted.status is Status.RETURNED and accepted.deadline == sh(due)
+            await h.sleep_until(sh(resubmitted_on))
+            accepted = await h.update(handle, 
+                "resubmit", Resubmit(actor=PORTAL, version=round_ + 1, submitted_at=sh(resubmitted_on)))
+            assert accepted.status in (Status.PRE_CHECK, Status.ONLINE_REVIEW)
+        state = await h.reach(handle, Status.ONLINE_REVIEW)
+        assert (state.round, state.version) == (2, 3)
+        accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        assert accepted.status is Status.APPROVED_ONLINE
+        await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
+        await h.keep_history(handle, "lg_returned_twice_then_approved")
+        await handle.terminate("test over")
+    assert h.services.pre_check_runs == 3
+    assert h.services.statuses().count(Status.RETURNED) == 2
+
+
+async def test_resubmission_after_the_notice_date_is_refused_and_the_application_abandoned() -> None:
+    async with lifecycle_env(sh("2025-12-10 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, "decide_online_review", DecideOnlineReview(
+            actor=REVIEWER, decision="return", reasons=("缺少备案证明",), resubmit_by=sh("2025-12-17 18:00")))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await h.update(handle, "resubmit", Resubmit(actor=PORTAL, version=2, submitted_at=sh("2025-12-18 09:00")))
+        result = await handle.result()
+    assert result.status is Status.ABANDONED
+    assert h.services.changes[-1].reason == "resubmission_deadline_passed"
+
+
+async def test_rejected_online() -> None:
+    async with lifecycle_env(sh("2025-12-10 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(
+            actor=REVIEWER, decision="reject", reasons=("模型供给方为关联方 (三(二)2)",)))
+        assert accepted.status is Status.REJECTED
+        result = await handle.result()
+        await h.keep_history(handle, "lg_rejected")
+    assert result.status is Status.REJECTED
+    assert h.services.changes[-1].reason == "模型供给方为关联方 (三(二)2)"
+
+
+async def test_withdrawn_mid_way_while_waiting_for_the_guangdong_portal() -> None:
+    async with lifecycle_env(sh("2025-12-10 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
+        accepted = await h.update(handle, 
+            "withdraw", Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 10:00"), reason="企业主动撤回"))
+        assert accepted.status is Status.WITHDRAWN
+        result = await handle.result()
+        await h.keep_history(handle, "lg_withdrawn")
+        with pytest.raises(Exception):  # nothing after the end: the workflow is closed
+            await h.update(handle, "withdraw", Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 11:00")))
+    assert result.status is Status.WITHDRAWN
+    assert h.services.statuses()[-1] is Status.WITHDRAWN
+
+
+async def test_deadline_across_spring_festival_2026() -> None:
+    """Delivered Thursday 2026-02-12: counts Fri 13, Sat 14 (调休), then 24, 25, 26 February."""
+    async with lifecycle_env(sh("2026-02-11 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal("sms_delivery_reported", delivered("2026-02-12 15:20"))
+        state = await h.reach(handle, Status.AWAITING_PAPER)
+        assert state.deadline.deadline == sh("2026-02-26 18:00")
+        assert [d.isoformat() for d in state.deadline.working_days] == [
+            "2026-02-13", "2026-02-14", "2026-02-24", "2026-02-25", "2026-02-26"]
+        await h.sleep_until(sh("2026-02-25 10:00"))
+        accepted = await h.update(handle, "record_paper_receipt", paper("2026-02-25 10:00", window_code="LG-W11"))
+        assert accepted.status is Status.AWARD_CALCULATION
+        await h.keep_history(handle, "lg_spring_festival")
+        await handle.terminate("test over")
+    assert [r.due_at for r in h.services.reminders] == [sh("2026-02-24 09:00")]  # paper came before the last day's
+
+
+async def test_no_delivery_receipt_makes_a_phone_task_and_the_call_starts_the_clock() -> None:
+    async with lifecycle_env(sh("2025-12-29 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await h.sleep_until(sh("2025-12-30 12:00"))  # more than 24 h: no receipt
+        missing = [c for c in h.services.changes if c.reason == "sms_receipt_missing"]
+        assert len(missing) == 1 and missing[0].to_status is Status.AWAITING_SMS_DELIVERY
+        accepted = await h.update(handle, 
+            "confirm_notice_by_phone", ConfirmNoticeByPhone(actor=REVIEWER, reached_at=sh("2025-12-30 11:45")))
+        assert accepted.deadline == sh("2026-01-07 18:00")
+        state = await h.reach(handle, Status.AWAITING_PAPER)
+        assert state.deadline.trigger_kind == "confirmed_by_phone"
+        assert state.deadline.trigger == sh("2025-12-30 11:45")
+        await h.keep_history(handle, "lg_no_delivery_receipt")
+        await handle.terminate("test over")
+
+
+async def test_rejected_updates_leave_no_trace_and_a_repeated_update_id_applies_once() -> None:
+    async with lifecycle_env(sh("2025-12-10 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        before = await h.at_rest(handle)
+        for command, update in [
+            (DecideOnlineReview(actor=CLERK, decision="approve"), "decide_online_review"),  # wrong role
+            (DecideBackOfficeReview(actor=REVIEWER, decision="approve"), "decide_back_office_review"),  # wrong state
+            (paper("2025-12-10 09:00"), "record_paper_receipt"),  # wrong state
+            (RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=1, award_fen=1), "record_award"),
+        ]:
+            with pytest.raises(WorkflowUpdateFailedError):
+                await h.update(handle, update, command)
+        assert await h.recorded_events(handle) == before
+
+        first = await h.update(handle, 
+            "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"), id="review-1")
+        await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
+        length = await h.at_rest(handle)
+        again = await h.update(handle, 
+            "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"), id="review-1")
+        assert again == first and await h.recorded_events(handle) == length
+        await handle.terminate("test over")
+    assert h.services.statuses().count(Status.APPROVED_ONLINE) == 1
+
+
+async def test_an_award_over_the_cap_is_refused() -> None:
+    async with lifecycle_env(sh("2025-12-29 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal("sms_delivery_reported", delivered("2025-12-29 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        await h.update(handle, "record_paper_receipt", paper("2025-12-30 10:00"))
+        with pytest.raises(WorkflowUpdateFailedError) as over:
+            # 30% of CNY 10,000,000 is 3,000,000, over the CNY 2,000,000 cap
+            await h.update(handle, "record_award", RecordAward(
+                actor=REVIEW_SERVICE, eligible_amount_fen=1_000_000_000, award_fen=300_000_000))
+        assert "over_cap" in str(over.value.cause)
+        accepted = await h.update(handle, "record_award", RecordAward(
+            actor=REVIEW_SERVICE, eligible_amount_fen=1_000_000_000, award_fen=200_000_000))
+        assert accepted.status is Status.AWAITING_PUBLICATION
+        await handle.terminate("test over")

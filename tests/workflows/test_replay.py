@@ -1,0 +1,33 @@
+"""Determinism: the histories of the lifecycle scenarios, recorded from real runs, replay against
+the current workflow code. A change that breaks determinism fails here (record again, with a
+patch/versioning plan, only when the change is meant to be incompatible):
+
+    RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_longgang_lifecycle.py tests/workflows/test_shenzhen_lifecycle.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from subsidy.temporal import DATA_CONVERTER
+from tests.workflows.harness import HISTORIES, WORKFLOWS
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_the_scenarios_have_recorded_histories() -> None:
+    names = {path.stem for path in RECORDED}
+    assert {"lg_approved_all_the_way", "lg_paper_late_abandoned", "lg_returned_twice_then_approved", "lg_rejected",
+            "lg_withdrawn", "lg_spring_festival", "lg_no_delivery_receipt",
+            "sz_filed_at_cutoff_returned_resubmitted_published", "sz_not_funded", "publication_batch_first_run"} <= names
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_history_replays_deterministically(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(history)
+    assert result.replay_failure is None
