@@ -1,0 +1,105 @@
+"""The programs in scope, as data: one TOML file per program batch in this folder (or in the
+folder named by SUBSIDY_PROGRAMS_DIR): its lifecycle, its filing window, its policy (deadlines,
+award rate, caps). A 2026 batch, or a third program of the same shape, is one more file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Self
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from subsidy.contracts.lifecycle import LifecyclePolicy
+
+PROGRAMS_DIR = Path(__file__).resolve().parent
+LIFECYCLES = ("LonggangModelCallLifecycle", "ShenzhenGovAiScenarioLifecycle")
+
+
+class ProgramConfigError(ValueError):
+    pass
+
+
+class FilingWindow(BaseModel):
+    """When a first online submission is accepted, both ends inclusive: either whole days
+    (`first_day`..`last_day` in `timezone`) or exact moments (`opens_at`..`closes_at`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_day: date | None = None
+    last_day: date | None = None
+    timezone: str = "Asia/Shanghai"
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        days = self.first_day is not None and self.last_day is not None
+        moments = self.opens_at is not None and self.closes_at is not None
+        if days == moments:
+            raise ValueError("give either first_day and last_day, or opens_at and closes_at")
+        if days:
+            tz = ZoneInfo(self.timezone)
+            opens = datetime.combine(self.first_day, time(0), tz)  # type: ignore[arg-type]
+            closes = datetime.combine(self.last_day, time(0), tz) + timedelta(days=1) - timedelta(microseconds=1)  # type: ignore[arg-type]
+            object.__setattr__(self, "opens_at", opens)
+            object.__setattr__(self, "closes_at", closes)
+        if self.opens_at > self.closes_at:  # type: ignore[operator]
+            raise ValueError("the window closes before it opens")
+        return self
+
+    def accepts(self, submitted_at: datetime) -> bool:
+        if submitted_at.tzinfo is None:
+            raise ValueError("submitted_at must be timezone-aware")
+        return self.opens_at <= submitted_at <= self.closes_at  # type: ignore[operator]
+
+
+class Program(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
+    name: str
+    lifecycle: str
+    filing: FilingWindow
+    policy: LifecyclePolicy
+
+    @model_validator(mode="after")
+    def _known_lifecycle(self) -> Self:
+        if self.lifecycle not in LIFECYCLES:
+            raise ValueError(f"lifecycle must be one of {LIFECYCLES}")
+        if self.policy.filing_cutoff is None:  # the lifecycle learns the cutoff from the window
+            object.__setattr__(self, "policy", self.policy.model_copy(update={"filing_cutoff": self.filing.closes_at}))
+        return self
+
+
+def load_programs(directory: Path | None = None) -> dict[str, Program]:
+    directory = directory or Path(os.environ.get("SUBSIDY_PROGRAMS_DIR") or PROGRAMS_DIR)
+    programs: dict[str, Program] = {}
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            program = Program.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, ValidationError) as exc:
+            raise ProgramConfigError(f"{path}: {exc}") from exc
+        if path.stem != program.code:
+            raise ProgramConfigError(f"{path}: the file must be named after its code ({program.code}.toml)")
+        programs[program.code] = program
+    if not programs:
+        raise ProgramConfigError(f"no program configuration (*.toml) in {directory}")
+    return programs
+
+
+@cache
+def programs() -> dict[str, Program]:
+    """The configured programs, loaded once per process."""
+    return load_programs()
+
+
+def __getattr__(name: str) -> object:  # `PROGRAMS` stays importable, loaded on first use
+    if name == "PROGRAMS":
+        return programs()
+    raise AttributeError(name)
