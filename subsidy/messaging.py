@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -73,8 +74,10 @@ __all__ = [
     "dlq",
     "dlq_headers",
     "handle_once",
+    "DeadLetters",
+    "is_transient",
     "parse_or_dlq",
-    "publish_to_dlq",
+    "process_reliably",
     "raw_body",
     "record_in_inbox",
     "subscriber_options",
@@ -107,24 +110,98 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     return bytes(message.body)
 
 
-async def parse_or_dlq(broker: Any, message: Any, body: bytes, parse: Callable[[bytes], T]) -> T | None:
+class DeadLetters:
+    """Sends what cannot be processed to `<topic>.dlq`: recorded first in the service's
+    `dead_letters` table (operators list and count them), then published with key and bytes
+    unchanged and the reason in headers. A crash in between repeats both; neither duplicates."""
+
+    def __init__(self, broker: Any, pool: asyncpg.Pool):
+        self.broker = broker
+        self.pool = pool
+
+    async def send(self, message: Any, body: bytes, *, reason: str, detail: str) -> None:
+        record = message.raw_message
+        key = record.key.decode(errors="replace") if record.key else None
+        await self.pool.execute(
+            """INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, reason, detail)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING""",
+            record.topic, record.partition, record.offset, key, reason, detail[:500],
+        )
+        await self.broker.publish(
+            body,
+            topic=dlq(record.topic),
+            key=record.key,
+            headers=dlq_headers(reason=reason, detail=detail, topic=record.topic, offset=record.offset),
+        )
+        log.warning("message sent to the DLQ", topic=record.topic, offset=record.offset, reason=reason, detail=detail)
+
+
+async def parse_or_dlq(dead_letters: DeadLetters, message: Any, body: bytes, parse: Callable[[bytes], T]) -> T | None:
     """`parse(body)`, or, when it raises InvalidEvent, the message to the DLQ and None."""
     from subsidy.contracts.events import InvalidEvent
 
     try:
         return parse(body)
     except InvalidEvent as invalid:
-        await publish_to_dlq(broker, message, body, reason=invalid.reason_code, detail=invalid.detail)
-        log.warning("message sent to the DLQ", topic=message.raw_message.topic, reason=invalid.reason_code, detail=invalid.detail)
+        await process_reliably(
+            lambda: dead_letters.send(message, body, reason=invalid.reason_code, detail=invalid.detail),
+            dead_letters=None, message=message, body=body,
+        )
         return None
 
 
-async def publish_to_dlq(broker: Any, message: Any, body: bytes, *, reason: str, detail: str) -> None:
-    """Put a message that cannot be processed on `<topic>.dlq`, key and bytes unchanged."""
-    record = message.raw_message
-    await broker.publish(
-        body,
-        topic=dlq(record.topic),
-        key=record.key,
-        headers=dlq_headers(reason=reason, detail=detail, topic=record.topic, offset=record.offset),
-    )
+def is_transient(exc: BaseException) -> bool:
+    """Failures that pass by themselves (a server restarting, a network blip, a lock conflict):
+    retried without limit, with backoff. Anything else is a fault of this message or this code."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if isinstance(exc, RPCError):
+        return exc.status in {
+            RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
+            RPCStatusCode.ABORTED, RPCStatusCode.CANCELLED,
+        }
+    if isinstance(exc, (
+        OSError, asyncio.TimeoutError,
+        asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError, asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
+    )):
+        return True
+    return bool(getattr(exc, "retriable", False))  # aiokafka's errors say so themselves
+
+
+async def process_reliably(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    dead_letters: DeadLetters | None,
+    message: Any,
+    body: bytes,
+    max_failures: int = 5,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> T | None:
+    """Run `attempt` until it succeeds. Transient failures (database or Temporal unavailable) are
+    retried without limit with exponential backoff capped at `max_delay`: never a tight loop, never a
+    skipped message. Other failures are retried `max_failures` times, then the message goes to the
+    DLQ (reason `processing_failed`, the exception's type as detail) and None is returned.
+
+    While it retries, this partition waits (offsets are committed only after the effect); past the
+    consumer's max poll interval the group rebalances and another consumer takes the message over.
+    """
+    delay, failures = first_delay, 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("transient failure, retrying", error=type(exc).__name__, retry_in_s=delay)
+            else:
+                failures += 1
+                log.error("processing failed", error=type(exc).__name__, failures=failures, exc_info=True)
+                if dead_letters is not None and failures >= max_failures:
+                    await process_reliably(
+                        lambda: dead_letters.send(message, body, reason="processing_failed", detail=type(exc).__name__),
+                        dead_letters=None, message=message, body=body,
+                    )
+                    return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)

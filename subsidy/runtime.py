@@ -31,6 +31,7 @@ import structlog
 import uvicorn
 from faststream import ContextRepo
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp
 from faststream.kafka import KafkaBroker, KafkaRouter
 from temporalio import activity
 from temporalio.client import Client
@@ -39,6 +40,7 @@ from subsidy.temporal import connect as connect_temporal
 from temporalio.worker import Worker
 
 from subsidy.logging import configure_logging
+from subsidy.messaging import DeadLetters
 from subsidy.outbox import OutboxRelay
 from subsidy.settings import PlatformSettings
 
@@ -55,6 +57,8 @@ class Resources:
     broker: KafkaBroker
     pool: asyncpg.Pool
     temporal: Client
+    dead_letters: DeadLetters
+    extras: dict[str, Any] = field(default_factory=dict)  # what the service's `setup` built
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,12 @@ class ServiceDefinition:
     task_queue: str
     router: KafkaRouter
     activities: Callable[[Resources], Sequence[Callable[..., Any]]] = field(default=lambda _resources: ())
+    # Built once at start, kept in `resources.extras` (e.g. intake's cipher and programs).
+    setup: Callable[[Resources], dict[str, Any]] = field(default=lambda _resources: {})
+    # HTTP endpoints by path prefix, given the settings and a getter of the resources (None until started).
+    http_routes: Callable[[Any, Callable[[], Resources | None]], Sequence[tuple[str, ASGIApp]]] = field(
+        default=lambda _settings, _resources: ()
+    )
 
 
 def probe_activity_name(service: str) -> str:
@@ -127,7 +137,10 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             server_settings={"search_path": f"{definition.name},public", "application_name": f"subsidy-{definition.name}"},
         )
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
-        resources = Resources(settings=settings, broker=broker, pool=pool, temporal=temporal)
+        resources = Resources(
+            settings=settings, broker=broker, pool=pool, temporal=temporal, dead_letters=DeadLetters(broker, pool)
+        )
+        resources.extras.update(definition.setup(resources))
         context.set_global("resources", resources)
         worker = Worker(
             temporal,
@@ -177,7 +190,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         )
         return health_response(definition.name, checks)
 
-    return AsgiFastStream(
+    app = AsgiFastStream(
         broker,
         asgi_routes=[("/health", health)],
         lifespan=lifespan,
@@ -185,6 +198,25 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         on_shutdown=[stop_relay],
         logger=logging.getLogger(f"subsidy.app.{definition.name}"),
     )
+    routes = definition.http_routes(settings, lambda: state.get("resources"))
+    return PrefixRoutes(app, routes) if routes else app
+
+
+class PrefixRoutes:
+    """FastStream's ASGI app matches exact paths; this routes `/prefix/...` paths to their app
+    (e.g. `/applications/LG2025-000123`) and everything else, lifespan included, to FastStream."""
+
+    def __init__(self, app: Any, routes: Sequence[tuple[str, ASGIApp]]):
+        self.app = app
+        self.routes = list(routes)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for prefix, route in self.routes:
+                if scope["path"].startswith(prefix):
+                    await route(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def serve(app: Any, settings: PlatformSettings, service: str) -> None:
