@@ -4,6 +4,8 @@
     subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL)
     subsidy run intake|review|notify|worker
     subsidy health                      health of the processes `subsidy up` started
+    subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
+    subsidy dlq list [--counts]         what went to the dead-letter topics, and why
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
@@ -62,13 +64,19 @@ def cmd_stack(args: argparse.Namespace) -> int:
         except StackError as exc:
             _err(str(exc))
             return 1
-        print(json.dumps(state.env, indent=2))
+        print(json.dumps(_redacted(state.env), indent=2))
         return 0
     if args.action == "down":
         stack.down(run_dir, purge=args.purge, progress=_progress)
         return 0
-    print(json.dumps(stack.status(run_dir), indent=2))
+    status = stack.status(run_dir)
+    print(json.dumps({**status, "env": _redacted(status["env"])}, indent=2))
     return 0
+
+
+def _redacted(env: dict[str, str]) -> dict[str, str]:
+    """Secrets (the generated development keys) are not printed; they stay in stack.json (mode 0600)."""
+    return {k: "<secret, in stack.json>" if ("KEY" in k) else v for k, v in env.items()}
 
 
 def _progress(message: str) -> None:
@@ -287,6 +295,63 @@ def cmd_topics(_args: argparse.Namespace) -> int:
     return 0
 
 
+# --- status, dlq -------------------------------------------------------------------------------
+
+
+async def _connect(schema: str) -> Any:
+    import asyncpg
+
+    from subsidy.settings import PlatformSettings
+
+    return await asyncpg.connect(PlatformSettings().database_url, server_settings={"search_path": f"{schema},public"})
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _apply_stack_env()
+    from services.intake import repository
+
+    async def view() -> dict[str, Any] | None:
+        conn = await _connect("intake")
+        try:
+            return await repository.application_view(conn, args.application_no)
+        finally:
+            await conn.close()
+
+    found = asyncio.run(view())
+    if found is None:
+        _err(f"no application {args.application_no}")
+        return 1
+    print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """What went to the dead-letter topics, newest first, from every service's record of it."""
+    _apply_stack_env()
+    from subsidy.db.migrations import SERVICE_SCHEMAS
+
+    async def rows() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for schema in SERVICE_SCHEMAS:
+            conn = await _connect(schema)
+            try:
+                if args.counts:
+                    query = "SELECT topic, reason, count(*) AS count FROM dead_letters GROUP BY topic, reason ORDER BY topic, reason"
+                    found += [{"service": schema, **dict(r)} for r in await conn.fetch(query)]
+                else:
+                    found += [{"service": schema, **dict(r)} for r in await conn.fetch(
+                        """SELECT topic, kafka_partition, kafka_offset, message_key, reason, detail, dead_lettered_at
+                           FROM dead_letters WHERE $1::text IS NULL OR topic = $1 ORDER BY id DESC LIMIT $2""",
+                        args.topic, args.limit)]
+            finally:
+                await conn.close()
+        return found
+
+    for row in asyncio.run(rows()):
+        print(json.dumps(row, ensure_ascii=False, default=str))
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -317,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("endpoint", nargs="*", help="NAME=PORT (default: those of the running `subsidy up`)")
     health.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
     health.set_defaults(func=cmd_health)
+
+    status = sub.add_parser("status", help="an application: status, deadline, versions, history (JSON)")
+    status.add_argument("application_no")
+    status.set_defaults(func=cmd_status)
+
+    dlq = sub.add_parser("dlq", help="messages sent to the dead-letter topics")
+    dlq.add_argument("action", choices=["list"])
+    dlq.add_argument("--topic", help="only this source topic")
+    dlq.add_argument("--limit", type=int, default=50)
+    dlq.add_argument("--counts", action="store_true", help="counts per topic and reason instead")
+    dlq.set_defaults(func=cmd_dlq)
 
     sub.add_parser("migrate", help="apply every service schema's migrations").set_defaults(func=cmd_migrate)
     topics = sub.add_parser("topics", help="Kafka topics")

@@ -2,7 +2,7 @@
 
 Layout of the run directory (default `.run/` at the project root, or `SUBSIDY_RUN_DIR`):
 
-    stack.json            ports, pids and the connection settings the services read
+    stack.json            ports, pids, the settings the services read (dev keys too: mode 0600)
     stack.lock            held while `up`/`down` run, so two of them never race
     kafka/    data/ log/ server.properties log4j2.properties
     temporal/ temporal.db log/
@@ -76,6 +76,7 @@ class StackState:
     def save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)  # holds the development keys
         tmp.write_text(
             json.dumps(
                 {
@@ -140,9 +141,22 @@ def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: floa
                 "TEMPORAL_NAMESPACE": "default",
             }
         )
+        _dev_secrets(state)
         state.save()
         _prepare(state, progress)
         return state
+
+
+def _dev_secrets(state: StackState) -> None:
+    """Development keys (personal data, webhooks), made on the first `up` of this run directory
+    and kept in stack.json, so data sealed by one run still opens in the next."""
+    from services.intake.webhook import dev_webhook_keys
+    from subsidy.crypto import generate_dev_keys
+
+    if "PERSONAL_DATA_KEYS" not in state.env:
+        state.env.update(generate_dev_keys())
+    if "WEBHOOK_KEYS" not in state.env:
+        state.env["WEBHOOK_KEYS"] = json.dumps(dev_webhook_keys())
 
 
 def _up_postgres(state: StackState, external_url: str | None, progress: Progress, timeout: float) -> None:

@@ -1,17 +1,22 @@
-"""Kafka entrypoints of the intake service: parse, hand over to the service layer, or DLQ."""
+"""Kafka entrypoints of the intake service: parse, hand over to the service layer, or DLQ.
+
+SMS delivery receipts (`sms.receipts.v1`) are not consumed here: the notify service owns them (it
+knows which message belongs to which application and notice) and tells the lifecycle workflow.
+"""
 
 from __future__ import annotations
 
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from services.intake import service
+from services.intake.service import Intake
 from subsidy.contracts.events import parse_event
-from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC
-from subsidy.messaging import parse_or_dlq, raw_body, subscriber_options
+from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
+from subsidy.failpoints import crash_if_armed
+from subsidy.messaging import parse_or_dlq, process_reliably, raw_body, subscriber_options
 from subsidy.runtime import Resources
 
-INBOUND_TOPICS = tuple(EVENT_TYPES_BY_TOPIC)
+INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_RECEIPTS)
 GROUP_ID = "intake"
 router = KafkaRouter()
 
@@ -19,6 +24,10 @@ router = KafkaRouter()
 @router.subscriber(*INBOUND_TOPICS, decoder=raw_body, **subscriber_options(GROUP_ID))
 async def on_inbound_event(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     topic = message.raw_message.topic  # type: ignore[union-attr]
-    event = await parse_or_dlq(resources.broker, message, body, lambda raw: parse_event(topic, raw))
+    intake: Intake = resources.extras["intake"]
+    event = await parse_or_dlq(
+        resources.dead_letters, message, body, lambda raw: parse_event(topic, raw, known_programs=intake.programs.keys())
+    )
     if event is not None:
-        await service.record_received(resources.pool, topic=topic, event=event)
+        await process_reliably(lambda: intake.accept(topic, event), dead_letters=resources.dead_letters, message=message, body=body)
+        crash_if_armed("intake.after_commit")

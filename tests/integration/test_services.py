@@ -56,7 +56,10 @@ async def test_intake_consumes_once_dead_letters_bad_input_and_logs_no_personal_
             )
             await dlq.start()
             try:
-                record = await asyncio.wait_for(dlq.getone(), timeout=30)
+                record = None
+                while record is None:  # the DLQ topic is shared by the run: find this test's record
+                    candidate = await asyncio.wait_for(dlq.getone(), timeout=30)
+                    record = candidate if candidate.value == b"{not json" else None
             finally:
                 await dlq.stop()
             headers = {k: v.decode() for k, v in record.headers}
@@ -66,15 +69,12 @@ async def test_intake_consumes_once_dead_letters_bad_input_and_logs_no_personal_
 
             await asyncio.sleep(1)  # give any duplicate effect the time to show
             assert await conn.fetchval("SELECT count(*) FROM intake.inbox WHERE event_id = $1", event_id) == 1
-            assert await conn.fetchval(
-                "SELECT count(*) FROM intake.audit_log WHERE application_no = $1 AND action LIKE 'received%'",
-                event["subject"],
-            ) >= 1
+            assert await conn.fetchval("SELECT count(*) FROM intake.inbound_events WHERE event_id = $1", event_id) == 1
         finally:
             await conn.close()
 
     log = log_file.read_text()
-    assert "event received" in log and "event already processed" in log
+    assert "event applied" in log and "event already processed" in log
     for raw in (events.LEGAL_REP_ID, events.CONTACT_ID, events.CONTACT_MOBILE):
         assert raw not in log
     for line in log.splitlines():

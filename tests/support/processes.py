@@ -51,3 +51,13 @@ def running_service(name: str, env: dict[str, str], log_file: Path, timeout: flo
             proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, f"{name} exited with {code}:\n{log_file.read_text()[-3000:]}"
+    assert_no_personal_data(log_file)
+
+
+def assert_no_personal_data(log_file: Path) -> None:
+    """No resident ID or mobile number of the test data appears unmasked in a log."""
+    from tests.fixtures import events
+
+    log = log_file.read_text(errors="replace")
+    for raw in events.PERSONAL_VALUES:
+        assert raw not in log, f"unmasked personal data in {log_file}"

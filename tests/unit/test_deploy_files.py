@@ -222,14 +222,25 @@ def interpolate(text: str, env: dict[str, str] | None = None) -> str:
     return _INTERPOLATION.sub(replace, text)
 
 
-def _resolve(node: Any) -> Any:
+def _resolve(node: Any, env: dict[str, str] | None = None) -> Any:
     if isinstance(node, str):
-        return interpolate(node)
+        return interpolate(node, env)
     if isinstance(node, dict):
-        return {k: _resolve(v) for k, v in node.items()}
+        return {k: _resolve(v, env) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve(v) for v in node]
+        return [_resolve(v, env) for v in node]
     return node
+
+
+def required_variables(node: Any) -> set[str]:
+    """The variables written `${VAR:?message}` or `${VAR?message}`: secrets without a default."""
+    names = set()
+    for text in _strings(node):
+        for match in _INTERPOLATION.finditer(text):
+            parsed = _BRACED.match(match.group("braced") or "")
+            if parsed is not None and parsed.group("op") in (":?", "?"):
+                names.add(parsed.group("name"))
+    return names
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -253,8 +264,9 @@ def compose_raw() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def compose(compose_raw: dict[str, Any]) -> dict[str, Any]:
-    """The compose file as `docker compose config` would see it with an empty environment."""
-    return _resolve(compose_raw)
+    """The compose file as `docker compose config` would see it with an environment (or .env
+    file) that sets only the required variables."""
+    return _resolve(compose_raw, {name: f"<{name}>" for name in required_variables(compose_raw)})
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +351,8 @@ def test_compose_has_the_stack(services: dict[str, dict[str, Any]]) -> None:
 
 def test_compose_interpolations_are_braced_and_have_defaults(compose_raw: dict[str, Any]) -> None:
     """A bare `$name` is almost always a shell variable that should have been written `$$name`;
-    every `${VAR}` has a default so that `docker compose up` works without an .env file."""
+    every `${VAR}` has a default, except secrets that must not have one (keys): those are
+    `${VAR:?message}`, and the message says what to set."""
     problems = []
     for text in _strings(compose_raw):
         for match in _INTERPOLATION.finditer(text):
@@ -349,10 +362,18 @@ def test_compose_interpolations_are_braced_and_have_defaults(compose_raw: dict[s
                 problems.append(f"{match.group(0)!r} in {text[:60]!r}: escape as $$ or use ${{VAR:-default}}")
                 continue
             parsed = _BRACED.match(match.group("braced"))
+            if parsed is not None and parsed.group("op") in (":?", "?"):
+                if not parsed.group("arg").strip():
+                    problems.append(f"{match.group(0)!r} is required: say what to set")
+                continue
             if parsed is None or parsed.group("op") not in (":-", "-"):
-                problems.append(f"{match.group(0)!r} has no default")
+                problems.append(f"{match.group(0)!r} has no default and is not required")
     assert not problems, problems
-    _resolve(compose_raw)  # raises on a malformed interpolation
+    required = {name: f"<{name}>" for name in required_variables(compose_raw)}
+    _resolve(compose_raw, required)  # raises on a malformed interpolation
+    if required:
+        with pytest.raises(ValueError, match="is required and not set"):
+            _resolve(compose_raw)
 
 
 def test_depends_on_targets_exist_conditions_hold_and_no_cycle(services: dict[str, dict[str, Any]]) -> None:

@@ -1,0 +1,354 @@
+"""The intake service on the real stack: every CONTRACTS.md event accepted end to end, bad input to
+the DLQ, exactly-once effect under redelivery and crashes, filing windows to the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from subsidy.contracts import topics
+from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, SmsDeliveryReported, Status
+from subsidy.contracts.workflow_ids import application_workflow_id
+from subsidy.failpoints import EXIT_CODE
+from subsidy.messaging import DLQ_REASON
+from tests.fixtures import events
+from tests.support.intake_world import application_no, event, intake_world
+from tests.support.processes import assert_no_personal_data, free_port, get_health
+from tests.workflows.harness import REVIEWER, Harness
+
+pytestmark = pytest.mark.integration
+LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def get_json(port: int, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path) -> None:
+    """Submission, resubmission after a return, form download, Guangdong submission, paper at the
+    window: each stored and applied to the lifecycle, all visible on the read side."""
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
+        handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
+
+        topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, submitted)
+        assert await w.outcome(submitted["id"]) == ("applied", None)
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, "decide_online_review", DecideOnlineReview(
+            actor=REVIEWER, decision="return", reasons=("请补充发票",), resubmit_by=now() + timedelta(days=7)))
+
+        topic, resubmitted = event(topics.LONGGANG_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
+        await w.send(topic, resubmitted)
+        assert await w.outcome(resubmitted["id"]) == ("applied", None)
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
+
+        topic, downloaded = event(topics.LONGGANG_FORM_DOWNLOADED, app, data={"form_id": form_id, "downloaded_at": iso(now())})
+        await w.send(topic, downloaded)
+        assert await w.outcome(downloaded["id"]) == ("applied", None)
+        topic, wrong_form = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={"form_id": "WF-forged", "form_sha256": "0" * 64})
+        await w.send(topic, wrong_form)
+        assert (await w.outcome(wrong_form["id"]))[1].startswith("wrong_form")
+        topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
+            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest(), "received_at": iso(now())})
+        await w.send(topic, gd)
+        assert await w.outcome(gd["id"]) == ("applied", None)
+
+        await h.reach(handle, Status.BACK_OFFICE_REVIEW)
+        await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+        await handle.signal("sms_delivery_reported", SmsDeliveryReported(
+            message_id="m-1", notice_kind="back_office_approved", status="DELIVERED", reported_at=now()))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        topic, paper = event(topics.WINDOW_PAPER_RECEIVED, app, data={"form_id": form_id, "received_at": iso(now())})
+        await w.send(topic, paper)
+        assert await w.outcome(paper["id"]) == ("applied", None)
+        await h.reach(handle, Status.AWARD_CALCULATION)
+        await h.at_rest(handle)
+
+        status, view = get_json(w.intake_port, f"/applications/{app}")
+        assert get_json(w.intake_port, "/applications/LG2025-999999")[0] == 404
+        await handle.terminate("test over")
+
+    assert status == 200
+    assert (view["program"], view["status"], view["version"]) == (LG, "award_calculation", 2)
+    assert [v["version"] for v in view["versions"]] == [1, 2]
+    outcomes = [(e["what"], e.get("outcome")) for e in view["history"] if e["kind"] == "event"]
+    assert outcomes == [(t, "applied") for t in (
+        topics.LONGGANG_APPLICATION_SUBMITTED, topics.LONGGANG_APPLICATION_RESUBMITTED, topics.LONGGANG_FORM_DOWNLOADED)] + [
+        (topics.GUANGDONG_SUBMISSION_RECEIVED, "refused"), (topics.GUANGDONG_SUBMISSION_RECEIVED, "applied"),
+        (topics.WINDOW_PAPER_RECEIVED, "applied")]
+    assert "pre_check -> online_review" in [e["what"] for e in view["history"]]
+    rendered = json.dumps(view, ensure_ascii=False)
+    assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
+
+    cli = subprocess.run([sys.executable, "-m", "subsidy.cli", "status", app], capture_output=True, text=True,
+                         env={**os.environ, **stack.env}, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["status"] == "award_calculation"
+
+
+async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tmp_path: Path) -> None:
+    from services.intake.settings import IntakeSettings
+    from subsidy.crypto import cipher_from_settings
+
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, submitted)
+        assert (await w.outcome(submitted["id"]))[0] == "applied"
+        row = await w.database.fetchrow(
+            "SELECT payload::text AS payload, sealed FROM intake.application_versions WHERE application_no = $1", app)
+        cipher = cipher_from_settings(IntakeSettings(**{k.lower(): v for k, v in stack.env.items() if k.startswith("PERSONAL_DATA")}))
+        found = await w.database.fetchval(
+            "SELECT application_no FROM intake.personal_lookup WHERE kind = 'mobile' AND lookup_hash = $1 AND application_no = $2",
+            cipher.lookup_hash("mobile", events.CONTACT_MOBILE), app)
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+    assert all(raw not in row["payload"] for raw in events.PERSONAL_VALUES)
+    sealed = json.loads(row["sealed"])
+    assert set(sealed) == {"applicant.legal_representative.id_number", "applicant.contact.mobile", "applicant.contact.id_number"}
+    assert cipher.decrypt(sealed["applicant.contact.mobile"], context=f"{app}:applicant.contact.mobile") == events.CONTACT_MOBILE
+    assert found == app
+
+
+async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
+    app = application_no("SZ")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        topic, submitted = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)  # 2025-11-30 17:59:30, in time
+        await w.send(topic, submitted)
+        assert await w.outcome(submitted["id"]) == ("applied", None)
+        topic, booked = event(topics.SHENZHEN_APPOINTMENT_BOOKED, app)
+        await w.send(topic, booked)
+        assert await w.outcome(booked["id"]) == ("applied", None)
+        topic, withdrawn = event(topics.SHENZHEN_APPLICATION_WITHDRAWN, app, data={"program": SZ, "withdrawn_at": iso(now())})
+        await w.send(topic, withdrawn)
+        assert await w.outcome(withdrawn["id"]) == ("applied", None)
+        result = await w.temporal.get_workflow_handle(application_workflow_id(SZ, app)).result()
+        topic, again = event(topics.SHENZHEN_APPLICATION_WITHDRAWN, app, data={"program": SZ, "withdrawn_at": iso(now())})
+        await w.send(topic, again)
+        outcome = await w.outcome(again["id"])
+    assert result["status"] == "withdrawn"
+    assert outcome[0] == "refused" and outcome[1].startswith("lifecycle_closed")
+
+
+BAD_INPUT = [
+    ("not_json", lambda app: b'{"specversion": "1.0", '),
+    ("bad_envelope", lambda app: {k: v for k, v in event(topics.LONGGANG_APPLICATION_SUBMITTED, app)[1].items() if k != "specversion"}),
+    ("unknown_type", lambda app: event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)[1]),
+    ("unknown_program", lambda app: event(topics.LONGGANG_APPLICATION_SUBMITTED, app, data={"program": "XX-UNKNOWN-2025"})[1]),
+    ("invalid_identifier", lambda app: _with_applicant(app, uscc="91440300MA5G12345X")),
+    ("invalid_identifier", lambda app: _with_applicant(app, legal_representative={"name": "张三", "id_number": "440307199003071238"})),
+    ("invalid_identifier", lambda app: _with_applicant(app, contact={"name": "李四", "mobile": "12800138000"})),
+    ("invalid_payload", lambda app: {**(e := event(topics.LONGGANG_APPLICATION_SUBMITTED, app)[1]),
+                                     "data": {k: v for k, v in e["data"].items() if k != "materials"}}),
+]
+
+
+def _with_applicant(app: str, **changes: object) -> dict:
+    envelope = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)[1]
+    envelope["data"]["applicant"].update(changes)
+    return envelope
+
+
+async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_next_good_message_is_processed(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic = topics.PORTAL_LONGGANG_APPLICATIONS
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        sent = []
+        for reason, build in BAD_INPUT:
+            body = build(app)
+            metadata = await w.send(topic, body if isinstance(body, bytes) else events.encode(body), key=app)
+            sent.append((reason, metadata.partition, metadata.offset))
+        _, good = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, good)
+        assert await w.outcome(good["id"]) == ("applied", None)
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topics.dlq(topic), 0)  # a DLQ has one partition
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            by_offset = {}
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(by_offset) < len(sent) and asyncio.get_running_loop().time() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        headers = {k: v.decode() for k, v in record.headers}
+                        if record.key == app.encode():
+                            by_offset[int(headers["x-dlq-source-offset"])] = headers
+        finally:
+            await consumer.stop()
+        recorded = await w.database.fetch(
+            "SELECT kafka_offset, reason FROM intake.dead_letters WHERE topic = $1 AND message_key = $2", topic, app)
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+
+    assert [by_offset[offset][DLQ_REASON] for _, _, offset in sent] == [reason for reason, _, _ in sent]
+    assert sorted((r["kafka_offset"], r["reason"]) for r in recorded) == sorted((o, reason) for reason, _, o in sent)
+    headers_text = json.dumps(by_offset, ensure_ascii=False)
+    assert "440307199003071238" not in headers_text and "12800138000" not in headers_text
+
+    listed = subprocess.run([sys.executable, "-m", "subsidy.cli", "dlq", "list", "--counts"], capture_output=True, text=True,
+                            env={**os.environ, **stack.env}, timeout=60)
+    assert listed.returncode == 0 and '"reason": "not_json"' in listed.stdout
+
+
+async def test_the_same_event_three_times_and_a_forced_redelivery_have_one_effect(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        first = None
+        for _ in range(3):
+            metadata = await w.send(topic, submitted)
+            first = first or metadata
+        assert await w.outcome(submitted["id"]) == ("applied", None)
+
+    # Forced redelivery: with intake stopped, rewind its consumer group to before the first copy.
+    rewind = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id="intake", enable_auto_commit=False)
+    await rewind.start()
+    try:
+        partition = TopicPartition(topic, first.partition)
+        rewind.assign([partition])
+        await rewind.commit({partition: first.offset})
+    finally:
+        await rewind.stop()
+
+    async with intake_world(stack, tmp_path / "intake-again.log") as w:
+        _, sentinel = event(topics.LONGGANG_FORM_DOWNLOADED, app)  # same key, same partition, after the rewound ones
+        await w.send(topic, sentinel)
+        await w.outcome(sentinel["id"])
+        counts = await w.database.fetchrow(
+            """SELECT (SELECT count(*) FROM intake.application_versions WHERE application_no = $1) AS versions,
+                      (SELECT count(*) FROM intake.inbound_events WHERE application_no = $1) AS events,
+                      (SELECT count(*) FROM intake.inbox WHERE event_id = $2) AS inbox""", app, submitted["id"])
+        runs = [e async for e in w.temporal.list_workflows(f"WorkflowId = '{application_workflow_id(LG, app)}'")]
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+    assert (counts["versions"], counts["events"], counts["inbox"]) == (1, 2, 1)  # the submission and the sentinel
+    assert len(runs) == 1
+
+
+async def test_a_crash_after_the_database_commit_and_before_the_offset_commit_causes_no_duplicate(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    port, log_file = free_port(), tmp_path / "intake-crash.log"
+    with open(log_file, "wb") as log:
+        crashing = subprocess.Popen(
+            [sys.executable, "-m", "subsidy.cli", "run", "intake"],
+            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json",
+                 "SUBSIDY_FAILPOINTS": "intake.after_commit"},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(200):
+            if get_health(port)[0] == 200:
+                break
+            await asyncio.sleep(0.3)
+        async with _producer(stack) as send:
+            await send(topic, submitted)
+        assert await asyncio.to_thread(crashing.wait, 60) == EXIT_CODE
+    finally:
+        if crashing.poll() is None:
+            crashing.kill()
+    assert_no_personal_data(log_file)
+
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        stored = await w.database.fetchval("SELECT count(*) FROM intake.inbound_events WHERE event_id = $1", submitted["id"])
+        assert stored == 1  # committed before the crash
+        _, sentinel = event(topics.LONGGANG_FORM_DOWNLOADED, app)
+        await w.send(topic, sentinel)
+        await w.outcome(sentinel["id"])  # the redelivered submission came first, on the same partition
+        counts = await w.database.fetchrow(
+            """SELECT (SELECT count(*) FROM intake.application_versions WHERE application_no = $1) AS versions,
+                      (SELECT count(*) FROM intake.inbound_events WHERE event_id = $2) AS events""", app, submitted["id"])
+        log = (tmp_path / "intake.log").read_text()
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+    assert (counts["versions"], counts["events"]) == (1, 1)
+    assert "event already processed" in log  # it was redelivered, and recognised
+
+
+class _producer:
+    """A bare producer, for sending while no intake_world runs."""
+
+    def __init__(self, stack):
+        from aiokafka import AIOKafkaProducer
+
+        self.producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
+
+    async def __aenter__(self):
+        await self.producer.start()
+
+        async def send(topic: str, envelope: dict) -> None:
+            await self.producer.send_and_wait(topic, events.encode(envelope), key=envelope["subject"].encode())
+
+        return send
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+
+WINDOW_EDGES = [
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-07T23:59:59.999+08:00", "refused"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-08T00:00:00+08:00", "applied"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T23:59:59.999+08:00", "applied"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-13T00:00:00+08:00", "refused"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T16:00:00Z", "refused"),  # 2025-12-13 00:00 in Shenzhen
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-10-31T23:59:59+08:00", "refused"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-01T00:00:00+08:00", "applied"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:00+08:00", "applied"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:01+08:00", "refused"),
+]
+
+
+async def test_late_first_submissions_are_refused_at_the_exact_window_edges_and_reported(stack, tmp_path: Path) -> None:
+    cases = []
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        for event_type, prefix, submitted_at, _ in WINDOW_EDGES:
+            app = application_no(prefix)
+            topic, submitted = event(event_type, app, data={"submitted_at": submitted_at})
+            await w.send(topic, submitted)
+            cases.append((app, submitted["id"]))
+        outcomes = [await w.outcome(event_id) for _, event_id in cases]
+        for (app, _), (event_type, prefix, _, expected) in zip(cases, WINDOW_EDGES, strict=True):
+            if expected == "applied":
+                program = LG if prefix == "LG" else SZ
+                await w.temporal.get_workflow_handle(application_workflow_id(program, app)).terminate("test over")
+
+        rejected = AIOKafkaConsumer(topics.INTAKE_REJECTED, bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest")
+        await rejected.start()
+        reported: set[str] = set()
+        try:
+            refused = {app for (app, _), edge in zip(cases, WINDOW_EDGES, strict=True) if edge[3] == "refused"}
+            deadline = asyncio.get_running_loop().time() + 30
+            while not refused <= reported and asyncio.get_running_loop().time() < deadline:
+                for records in (await rejected.getmany(timeout_ms=500)).values():
+                    reported |= {json.loads(r.value)["application_no"] for r in records}
+        finally:
+            await rejected.stop()
+
+    assert [o[0] for o in outcomes] == [edge[3] for edge in WINDOW_EDGES]
+    assert all(o[1].startswith("outside_filing_window") for o in outcomes if o[0] == "refused")
+    assert refused <= reported

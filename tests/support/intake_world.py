@@ -1,0 +1,83 @@
+"""The intake service as a real process on the real stack, with the workflow worker and stand-ins
+for the review service's activities (its own logic is not what these tests are about)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from subsidy.contracts import task_queues
+from subsidy.temporal import connect
+from tests.fixtures import events
+from tests.support.processes import running_service
+from tests.workflows.harness import WORKFLOWS, StandInServices
+
+
+def application_no(prefix: str) -> str:
+    """A fresh application number per test (the stack is shared by the whole run)."""
+    return f"{prefix}2025-{random.randrange(1_000_000):06d}"
+
+
+def event(event_type: str, application: str, *, data: dict[str, Any] | None = None, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    """(topic, envelope) of the CONTRACTS.md example for `event_type`, for `application`, with a new id."""
+    topic, source, build = events.EXAMPLES[event_type]
+    payload = {**build(), **(data or {}), "application_no": application}
+    envelope = events.envelope(event_type, payload, source=source, subject=application, event_id=f"evt-{uuid.uuid4().hex}")
+    envelope.update(overrides)
+    return topic, envelope
+
+
+@dataclass
+class IntakeWorld:
+    database: asyncpg.Connection
+    producer: AIOKafkaProducer
+    temporal: Client
+    intake_port: int
+    stand_in: StandInServices
+
+    async def send(self, topic: str, envelope: dict[str, Any] | bytes, key: str | None = None) -> Any:
+        body = envelope if isinstance(envelope, bytes) else events.encode(envelope)
+        key = key or (envelope["subject"] if isinstance(envelope, dict) else "LG2025-000000")
+        return await self.producer.send_and_wait(topic, body, key=key.encode())
+
+    async def outcome(self, event_id: str, timeout: float = 30) -> tuple[str, str | None]:
+        """(applied|refused, reason) once intake has recorded the event."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            row = await self.database.fetchrow("SELECT outcome, reason FROM intake.inbound_events WHERE event_id = $1", event_id)
+            if row is not None:
+                return row["outcome"], row["reason"]
+            assert loop.time() < deadline, f"event {event_id} not recorded in time"
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None) -> AsyncIterator[IntakeWorld]:
+    client = await connect(stack.temporal)
+    stand_in = StandInServices()
+    database = await asyncpg.connect(stack.database_url)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        with running_service("intake", {**stack.env, **(extra_env or {})}, log_file) as port:
+            async with (
+                Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
+                Worker(client, task_queue=task_queues.REVIEW, activities=[
+                    stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
+            ):
+                yield IntakeWorld(database, producer, client, port, stand_in)
+    finally:
+        await producer.stop()
+        await database.close()
