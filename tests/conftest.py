@@ -49,6 +49,28 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_the_test_runs_logs() -> Iterator[None]:
+    """Every log line this test process writes (through the one masking configuration) is kept
+    and checked at the end; the services' own logs are checked by tests/support/processes.py."""
+    import io
+    import logging
+
+    from tests.fixtures.events import PERSONAL_VALUES
+
+    root = logging.getLogger()
+    ours = next(h for h in root.handlers if getattr(h, "_subsidy_handler", False))
+    kept = io.StringIO()
+    copy = logging.StreamHandler(kept)
+    copy.setFormatter(ours.formatter)
+    root.addHandler(copy)
+    yield
+    root.removeHandler(copy)
+    lines = kept.getvalue()
+    assert lines, "the test run logged nothing: the check would be vacuous"
+    assert not [raw for raw in PERSONAL_VALUES if raw in lines], "unmasked personal data in the test run's logs"
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     reuse = os.environ.get("SUBSIDY_TEST_RUN_DIR")

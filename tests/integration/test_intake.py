@@ -17,14 +17,20 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from subsidy.contracts import topics
-from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, SmsDeliveryReported, Status
+from subsidy.contracts.lifecycle import (
+    DecideBackOfficeReview,
+    DecideFormalPreReview,
+    DecideOnlineReview,
+    SmsDeliveryReported,
+    Status,
+)
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.failpoints import EXIT_CODE
 from subsidy.messaging import DLQ_REASON
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world
 from tests.support.processes import assert_no_personal_data, free_port, get_health
-from tests.workflows.harness import REVIEWER, Harness
+from tests.workflows.harness import PRE_REVIEWER, REVIEWER, Harness
 
 pytestmark = pytest.mark.integration
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
@@ -138,9 +144,17 @@ async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tm
 async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
     app = application_no("SZ")
     async with intake_world(stack, tmp_path / "intake.log") as w:
+        h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
+        handle = w.temporal.get_workflow_handle(application_workflow_id(SZ, app))
         topic, submitted = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)  # 2025-11-30 17:59:30, in time
         await w.send(topic, submitted)
         assert await w.outcome(submitted["id"]) == ("applied", None)
+        await h.reach(handle, Status.FORMAL_PRE_REVIEW)
+        await h.update(handle, "decide_formal_pre_review", DecideFormalPreReview(
+            actor=PRE_REVIEWER, decision="return", reasons=("缺少测试报告",), resubmit_by=now() + timedelta(days=7)))
+        topic, resubmitted = event(topics.SHENZHEN_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
+        await w.send(topic, resubmitted)  # after the filing cutoff, before the date in the return notice
+        assert await w.outcome(resubmitted["id"]) == ("applied", None)
         topic, booked = event(topics.SHENZHEN_APPOINTMENT_BOOKED, app)
         await w.send(topic, booked)
         assert await w.outcome(booked["id"]) == ("applied", None)
@@ -151,8 +165,21 @@ async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
         topic, again = event(topics.SHENZHEN_APPLICATION_WITHDRAWN, app, data={"program": SZ, "withdrawn_at": iso(now())})
         await w.send(topic, again)
         outcome = await w.outcome(again["id"])
-    assert result["status"] == "withdrawn"
+    assert result["status"] == "withdrawn" and result["version"] == 2
     assert outcome[0] == "refused" and outcome[1].startswith("lifecycle_closed")
+
+
+async def test_a_longgang_withdrawal_ends_the_lifecycle(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, submitted)
+        assert await w.outcome(submitted["id"]) == ("applied", None)
+        topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
+        await w.send(topic, withdrawn)
+        assert await w.outcome(withdrawn["id"]) == ("applied", None)
+        result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
+    assert result["status"] == "withdrawn"
 
 
 BAD_INPUT = [
