@@ -153,7 +153,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not was_running and not args.keep_stack:
             stack.down(run_dir, progress=_progress)
         else:
-            _progress(f"the stack keeps running (it was up before); `subsidy stack down` stops it")
+            _progress("the stack keeps running (it was up before); `subsidy stack down` stops it")
         return code
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -143,11 +143,11 @@ async def parse_or_dlq(dead_letters: DeadLetters, message: Any, body: bytes, par
     try:
         return parse(body)
     except InvalidEvent as invalid:
-        await process_reliably(
-            lambda: dead_letters.send(message, body, reason=invalid.reason_code, detail=invalid.detail),
-            dead_letters=None, message=message, body=body,
-        )
-        return None
+        reason, detail = invalid.reason_code, invalid.detail
+    await process_reliably(
+        lambda: dead_letters.send(message, body, reason=reason, detail=detail), dead_letters=None, message=message, body=body
+    )
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -198,8 +198,9 @@ async def process_reliably(
                 failures += 1
                 log.error("processing failed", error=type(exc).__name__, failures=failures, exc_info=True)
                 if dead_letters is not None and failures >= max_failures:
+                    error = type(exc).__name__
                     await process_reliably(
-                        lambda: dead_letters.send(message, body, reason="processing_failed", detail=type(exc).__name__),
+                        lambda: dead_letters.send(message, body, reason="processing_failed", detail=error),
                         dead_letters=None, message=message, body=body,
                     )
                     return None

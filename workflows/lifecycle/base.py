@@ -318,3 +318,29 @@ class LifecycleBase:
     async def finish(self) -> LifecycleStatus:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status_view()
+
+    # --- handlers both lifecycles have ---------------------------------------------------------
+
+    @workflow.update
+    async def resubmit(self, resubmission: Resubmit) -> DecisionAccepted:
+        return await self.deliver(resubmission)
+
+    @resubmit.validator
+    def _validate_resubmit(self, resubmission: Resubmit) -> None:
+        self.validate_resubmission(resubmission)
+
+    @workflow.update
+    async def withdraw(self, withdrawal: Withdraw) -> DecisionAccepted:
+        return await self.withdraw_and_wait(withdrawal)
+
+    @withdraw.validator
+    def _validate_withdraw(self, withdrawal: Withdraw) -> None:
+        self.validate_withdrawal(withdrawal)
+
+    @workflow.signal
+    def published(self, publication: RecordPublication) -> None:
+        self.record_publication(publication)
+
+    @workflow.query
+    def status(self) -> LifecycleStatus:
+        return self.status_view()

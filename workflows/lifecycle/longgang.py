@@ -35,15 +35,12 @@ with workflow.unsafe.imports_passed_through():
         RecordAward,
         RecordGuangdongSubmission,
         RecordPaperReceipt,
-        RecordPublication,
-        Resubmit,
         Role,
         RunPreChecks,
         SmsDeliveryReported,
         StartLifecycle,
         Status,
         WatermarkedForm,
-        Withdraw,
     )
 
     from workflows.lifecycle.base import PORTAL, RECORD_RETRY, SYSTEM, Ended, LifecycleBase
@@ -202,14 +199,6 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.require(decision.actor, {Role.DISTRICT_REVIEWER}, {Status.ONLINE_REVIEW})
 
     @workflow.update
-    async def resubmit(self, resubmission: Resubmit) -> DecisionAccepted:
-        return await self.deliver(resubmission)
-
-    @resubmit.validator
-    def _validate_resubmit(self, resubmission: Resubmit) -> None:
-        self.validate_resubmission(resubmission)
-
-    @workflow.update
     async def record_guangdong_submission(self, submission: RecordGuangdongSubmission) -> DecisionAccepted:
         return await self.deliver(submission)
 
@@ -261,14 +250,6 @@ class LonggangModelCallLifecycle(LifecycleBase):
         if award.award_fen > ceiling:
             raise ValueError(f"over_cap: at most {policy.award_rate_percent}% of the eligible amount, capped ({ceiling} fen)")
 
-    @workflow.update
-    async def withdraw(self, withdrawal: Withdraw) -> DecisionAccepted:
-        return await self.withdraw_and_wait(withdrawal)
-
-    @withdraw.validator
-    def _validate_withdraw(self, withdrawal: Withdraw) -> None:
-        self.validate_withdrawal(withdrawal)
-
     # --- signals: facts ---------------------------------------------------------------------
 
     @workflow.signal
@@ -283,11 +264,3 @@ class LonggangModelCallLifecycle(LifecycleBase):
     @workflow.signal
     def form_downloaded(self, download: FormDownloaded) -> None:
         workflow.logger.info("form downloaded", extra={"form_id": download.form_id})
-
-    @workflow.signal
-    def published(self, publication: RecordPublication) -> None:
-        self.record_publication(publication)
-
-    @workflow.query
-    def status(self) -> LifecycleStatus:
-        return self.status_view()

@@ -22,13 +22,10 @@ with workflow.unsafe.imports_passed_through():
         LifecycleStatus,
         RecordExpertScoring,
         RecordPaperReceipt,
-        RecordPublication,
         RecordTiering,
-        Resubmit,
         Role,
         StartLifecycle,
         Status,
-        Withdraw,
     )
 
     from workflows.lifecycle.base import PORTAL, Ended, LifecycleBase
@@ -121,14 +118,6 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
         self.require(decision.actor, {Role.MUNICIPAL_PRE_REVIEWER}, {Status.FORMAL_PRE_REVIEW})
 
     @workflow.update
-    async def resubmit(self, resubmission: Resubmit) -> DecisionAccepted:
-        return await self.deliver(resubmission)
-
-    @resubmit.validator
-    def _validate_resubmit(self, resubmission: Resubmit) -> None:
-        self.validate_resubmission(resubmission)
-
-    @workflow.update
     async def record_paper_receipt(self, receipt: RecordPaperReceipt) -> DecisionAccepted:
         return await self.deliver(receipt)
 
@@ -159,24 +148,8 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
         if result.tier is not None and result.award_fen > caps.get(result.tier, 0):
             raise ValueError(f"over_cap: tier {result.tier} is capped at {caps.get(result.tier, 0)} fen")
 
-    @workflow.update
-    async def withdraw(self, withdrawal: Withdraw) -> DecisionAccepted:
-        return await self.withdraw_and_wait(withdrawal)
-
-    @withdraw.validator
-    def _validate_withdraw(self, withdrawal: Withdraw) -> None:
-        self.validate_withdrawal(withdrawal)
-
-    # --- signals and query ---------------------------------------------------------------------
+    # --- signals ------------------------------------------------------------------------------
 
     @workflow.signal
     def appointment_booked(self, appointment: AppointmentBooked) -> None:
         self.appointment = appointment
-
-    @workflow.signal
-    def published(self, publication: RecordPublication) -> None:
-        self.record_publication(publication)
-
-    @workflow.query
-    def status(self) -> LifecycleStatus:
-        return self.status_view()
