@@ -37,14 +37,15 @@ NOTIFY_CHUNK = 100
 
 @workflow.defn(name="PublicationBatch")
 class PublicationBatch:
-    def __init__(self) -> None:
-        self.state: PublicationBatchState | None = None
-        self.entries: dict[str, PublicationEntry] = {}
+    @workflow.init
+    def __init__(self, state: PublicationBatchState) -> None:
+        # Set before any handler runs: the batch is started by signal-with-start (publication.enlist),
+        # and the start's signal is handled before run() begins.
+        self.state: PublicationBatchState = state
+        self.entries: dict[str, PublicationEntry] = {e.application_no: e for e in state.entries}
 
     @workflow.run
     async def run(self, state: PublicationBatchState) -> PublicationSummary:
-        self.state = state
-        self.entries.update({e.application_no: e for e in state.entries})
         await workflow.wait_condition(lambda: self.state.notice is not None or self._history_is_long())
         if self.state.notice is None:
             await self._continue_as_new()
@@ -78,13 +79,11 @@ class PublicationBatch:
         return tuple(sorted(self.entries.values(), key=lambda e: e.application_no))
 
     def _history_is_long(self) -> bool:
-        assert self.state is not None
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self.state.max_history_events
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self.state is not None
         workflow.continue_as_new(self.state.model_copy(update={"entries": self._ordered()}))
 
     # --- handlers ------------------------------------------------------------------------------
@@ -92,7 +91,6 @@ class PublicationBatch:
     @workflow.signal
     def enlist(self, request: EnlistForPublication) -> None:
         """Idempotent: an application is on the list once, with its latest award."""
-        assert self.state is not None
         if self.state.notice is not None:
             workflow.logger.warning("enlisted after publication: not on this notice", extra={"application_no": request.application_no})
             return
@@ -103,19 +101,16 @@ class PublicationBatch:
     @workflow.signal
     def delist(self, application_no: str) -> None:
         """A withdrawal before publication takes the application off the list."""
-        assert self.state is not None
         if self.state.notice is None:
             self.entries.pop(application_no, None)
 
     @workflow.update
     async def publish(self, notice: PublishNotice) -> PublicationSummary:
-        assert self.state is not None
         self.state = self.state.model_copy(update={"notice": notice})
         return self.summary()
 
     @publish.validator
     def _validate_publish(self, notice: PublishNotice) -> None:
-        assert self.state is not None
         if notice.actor.role is not Role.PUBLICATION:
             raise ValueError("forbidden: only an administrator publishes the list")
         if self.state.notice is not None:
@@ -125,7 +120,6 @@ class PublicationBatch:
 
     @workflow.query
     def summary(self) -> PublicationSummary:
-        assert self.state is not None
         return PublicationSummary(
             program=self.state.program,
             entries=len(self.entries),
