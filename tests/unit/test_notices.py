@@ -1,0 +1,521 @@
+"""SMS notices (services/notify/notices.py): which change gets which notice, its text from the
+program's template, idempotency keys, template validation and quiet hours. No servers."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.notify.notices import (
+    KINDS_BY_LIFECYCLE,
+    TEMPLATES_DIR,
+    ApplicationFacts,
+    MissingFact,
+    Notice,
+    QuietHours,
+    TemplateConfigError,
+    Templates,
+    UnexpectedTransition,
+    format_deadline,
+    format_yuan,
+    load_templates,
+    notice_for_reminder,
+    notice_for_state_change,
+    notice_kind_for_state_change,
+)
+from subsidy.contracts.lifecycle import ReminderDue
+from subsidy.contracts.platform_events import ApplicationStateChanged
+from subsidy.programs import load_programs
+
+SH = ZoneInfo("Asia/Shanghai")
+LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
+LG_NO, SZ_NO = "LG2025-0001", "SZ2025-0001"
+NAME = "深圳市龙岗智算科技有限公司"
+FACTS = ApplicationFacts(applicant_name=NAME)
+DEADLINE = datetime(2026, 1, 7, 18, 0, tzinfo=SH)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def templates() -> Templates:
+    return load_templates()
+
+
+def change(
+    program: str,
+    to_state: str,
+    reason: str | None,
+    *,
+    from_state: str | None = None,
+    version: int = 1,
+    deadline: datetime | None = None,
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
+) -> ApplicationStateChanged:
+    return ApplicationStateChanged(
+        event_id=event_id or str(uuid.uuid4()),
+        program=program,
+        application_no=LG_NO if program == LG else SZ_NO,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        actor="staff:LG-0042",
+        deadline=deadline,
+        occurred_at=occurred_at or datetime(2025, 12, 30, 10, 0, tzinfo=SH),
+        correlation_id="corr-1",
+        version=version,
+    )
+
+
+def reminder(due_at: datetime, working_days_left: int, deadline: datetime = DEADLINE) -> ReminderDue:
+    return ReminderDue(
+        event_id=str(uuid.uuid4()),
+        program=LG,
+        application_no=LG_NO,
+        deadline=deadline,
+        due_at=due_at,
+        working_days_left=working_days_left,
+        correlation_id="corr-1",
+    )
+
+
+def assert_rendered(notice: Notice, templates: Templates) -> None:
+    """What every notice shares: filled, addressed, signed, coded, Tencent's values in order."""
+    assert "{" not in notice.text and "}" not in notice.text
+    assert notice.text.startswith(NAME + "：")
+    assert notice.application_no in notice.text
+    program = templates.program(notice.program)
+    template = program.notice(notice.kind)
+    assert notice.sign_name == program.sign_name
+    assert notice.aliyun_template_code == template.aliyun_template_code
+    assert notice.tencent_template_id == template.tencent_template_id
+    assert set(notice.params) == set(template.placeholders)
+    assert notice.tencent_params == [notice.params[name] for name in template.tencent_params]
+    assert list(notice.params_for("tencent")) == list(template.tencent_params)
+    assert notice.quiet_hours_exempt is template.quiet_hours_exempt
+    assert notice.idempotency_key.startswith(f"{notice.application_no}:{notice.kind}:")
+
+
+# --- formats --------------------------------------------------------------------------------
+
+
+def test_format_deadline_in_shanghai_without_zero_padding() -> None:
+    assert format_deadline(DEADLINE) == "2026年1月7日18:00"
+    assert format_deadline(datetime(2026, 1, 7, 10, 0, tzinfo=UTC)) == "2026年1月7日18:00"
+    assert format_deadline(datetime(2025, 12, 8, 9, 5, tzinfo=SH)) == "2025年12月8日09:05"
+    with pytest.raises(ValueError):
+        format_deadline(datetime(2026, 1, 7, 18, 0))
+
+
+@pytest.mark.parametrize(
+    ("fen", "text"),
+    [(45_000_000, "450,000.00元"), (1, "0.01元"), (0, "0.00元"), (200_000_000, "2,000,000.00元"), (3_701_235, "37,012.35元")],
+)
+def test_format_yuan_exact_to_the_fen(fen: int, text: str) -> None:
+    assert format_yuan(fen) == text
+
+
+def test_format_yuan_takes_integer_fen_only() -> None:
+    with pytest.raises(TypeError):
+        format_yuan(450000.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        format_yuan(-1)
+
+
+# --- the shipped templates ------------------------------------------------------------------
+
+
+def test_shipped_templates_cover_each_lifecycle(templates: Templates) -> None:
+    assert set(templates.programs) == {LG, SZ}
+    assert set(templates.program(LG).notices) == KINDS_BY_LIFECYCLE["LonggangModelCallLifecycle"]
+    assert set(templates.program(SZ).notices) == KINDS_BY_LIFECYCLE["ShenzhenGovAiScenarioLifecycle"]
+    assert templates.program(LG).sign_name == "龙岗区人工智能署"
+    assert templates.program(SZ).sign_name == "深圳市政务服务数据管理局"
+    exempt = {(code, kind) for code, p in templates.programs.items() for kind, t in p.notices.items() if t.quiet_hours_exempt}
+    assert exempt == {(LG, "back_office_approved"), (LG, "returned"), (SZ, "returned")}
+
+
+def test_kind_names_and_reasons_match_the_workflows() -> None:
+    from workflows.lifecycle.longgang import APPROVAL_NOTICE
+
+    assert APPROVAL_NOTICE == "back_office_approved"  # the lifecycle awaits receipts of this kind
+    longgang = (REPO / "workflows/lifecycle/longgang.py").read_text(encoding="utf-8")
+    shenzhen = (REPO / "workflows/lifecycle/shenzhen.py").read_text(encoding="utf-8")
+    base = (REPO / "workflows/lifecycle/base.py").read_text(encoding="utf-8")
+    assert '"已通过线上终审"' in longgang and '"sms_receipt_missing"' in longgang
+    assert '"paper_deadline_passed"' in base and '"resubmission_deadline_passed"' in base
+    assert 'f"notice:{' in base
+    assert '"not_funded"' in shenzhen and '"paper_requested:"' in shenzhen and 'f"tier:{' in shenzhen
+    assert 'f"award_fen:{' in longgang
+
+
+# --- Longgang notices -----------------------------------------------------------------------
+
+
+def test_lg_online_approved(templates: Templates) -> None:
+    notice = notice_for_state_change(change(LG, "approved_online", "已通过线上终审", from_state="online_review"), FACTS, templates)
+    assert notice is not None and notice.kind == "online_approved"
+    assert_rendered(notice, templates)
+    assert "已通过线上终审" in notice.text and "下载带水印的申报书" in notice.text and "广东政务服务网" in notice.text
+    assert notice.idempotency_key == f"{LG_NO}:online_approved:v1"
+
+
+def test_lg_returned_with_reasons_and_date(templates: Templates) -> None:
+    event = change(LG, "returned", "缺少模型使用报告; 合同金额与发票不符", from_state="online_review", deadline=DEADLINE)
+    notice = notice_for_state_change(event, FACTS, templates)
+    assert notice is not None and notice.kind == "returned"
+    assert_rendered(notice, templates)
+    assert "缺少模型使用报告；合同金额与发票不符" in notice.text
+    assert "请于2026年1月7日18:00前" in notice.text and "逾期视为放弃申请" in notice.text
+    assert notice.params["deadline"] == "2026年1月7日18:00"
+    assert notice.quiet_hours_exempt
+
+
+@pytest.mark.parametrize("from_state", ["online_review", "back_office_review"])
+def test_lg_rejected_with_reasons(templates: Templates, from_state: str) -> None:
+    notice = notice_for_state_change(change(LG, "rejected", "行业代码不符合要求", from_state=from_state), FACTS, templates)
+    assert notice is not None and notice.kind == "rejected"
+    assert_rendered(notice, templates)
+    assert "未予通过" in notice.text and "原因：行业代码不符合要求" in notice.text
+
+
+def test_lg_back_office_approved_paper_windows_and_deadline_rule(templates: Templates) -> None:
+    event = change(LG, "awaiting_sms_delivery", "back_office_approved", from_state="back_office_review", version=2)
+    notice = notice_for_state_change(event, FACTS, templates)
+    assert notice is not None and notice.kind == "back_office_approved"
+    assert_rendered(notice, templates)
+    for phrase in ("广东政务服务网", "已审核通过", "收到本短信后5个工作日内", "带水印的申报书", "胶装成册", "骑缝章",
+                   "一式两份", "目录索引", "共13个", "申报指南五（三）", "逾期视为放弃申请"):  # fmt: skip
+        assert phrase in notice.text, phrase
+    assert len(f"【{notice.sign_name}】{notice.text}") <= 210  # one readable SMS, not the 13 addresses
+    assert notice.quiet_hours_exempt
+    assert notice.idempotency_key == f"{LG_NO}:back_office_approved:v2"
+
+
+def test_lg_paper_reminder(templates: Templates) -> None:
+    notice = notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates)
+    assert notice.kind == "paper_reminder"
+    assert_rendered(notice, templates)
+    assert "截止时间为2026年1月7日18:00" in notice.text and "还剩3个工作日" in notice.text
+    assert notice.expires_at == DEADLINE and not notice.quiet_hours_exempt
+    assert notice.idempotency_key == f"{LG_NO}:paper_reminder:20260105T090000"
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind", "phrase"),
+    [
+        ("paper_deadline_passed", "abandoned", "未在规定期限内递交纸质材料，视为放弃申请"),
+        ("resubmission_deadline_passed", "resubmission_lapsed", "未在退回修改通知规定的期限内重新提交，视为放弃申请"),
+    ],
+)
+def test_lg_abandonment(templates: Templates, reason: str, kind: str, phrase: str) -> None:
+    notice = notice_for_state_change(change(LG, "abandoned", reason), FACTS, templates)
+    assert notice is not None and notice.kind == kind
+    assert_rendered(notice, templates)
+    assert phrase in notice.text
+
+
+def test_lg_award_published_with_the_amount_remembered_from_the_award(templates: Templates) -> None:
+    awarded = change(LG, "awaiting_publication", "award_fen:45000000", from_state="award_calculation")
+    assert notice_for_state_change(awarded, FACTS, templates) is None  # only proposed until published
+    facts = FACTS.with_reason(awarded.reason)
+    assert facts.award_fen == 45_000_000
+    published = change(LG, "published", "notice:LG-2025-GS-01", from_state="awaiting_publication")
+    notice = notice_for_state_change(published, facts, templates)
+    assert notice is not None and notice.kind == "award_published"
+    assert_rendered(notice, templates)
+    assert "拟资助金额450,000.00元" in notice.text and "公示" in notice.text
+    assert notice.idempotency_key == f"{LG_NO}:award_published:LG-2025-GS-01"
+
+
+def test_published_without_a_known_award_is_an_error(templates: Templates) -> None:
+    with pytest.raises(MissingFact, match="award_yuan"):
+        notice_for_state_change(change(LG, "published", "notice:N1"), FACTS, templates)
+
+
+# --- Shenzhen notices -----------------------------------------------------------------------
+
+
+def test_sz_returned(templates: Templates) -> None:
+    event = change(SZ, "returned", "用户使用报告未盖章", from_state="formal_pre_review", deadline=DEADLINE)
+    notice = notice_for_state_change(event, FACTS, templates)
+    assert notice is not None and notice.kind == "returned"
+    assert_rendered(notice, templates)
+    assert "形式预审需退回修改" in notice.text and "用户使用报告未盖章" in notice.text
+    assert "请于2026年1月7日18:00前" in notice.text and "深圳市财政专项资金统一管理平台" in notice.text
+
+
+def test_sz_rejected(templates: Templates) -> None:
+    notice = notice_for_state_change(change(SZ, "rejected", "产品未在实际场景中投入使用"), FACTS, templates)
+    assert notice is not None and notice.kind == "rejected"
+    assert_rendered(notice, templates)
+    assert "原因：产品未在实际场景中投入使用" in notice.text
+
+
+def test_sz_not_funded(templates: Templates) -> None:
+    notice = notice_for_state_change(change(SZ, "rejected", "not_funded", from_state="tiering"), FACTS, templates)
+    assert notice is not None and notice.kind == "not_funded"
+    assert_rendered(notice, templates)
+    assert "未列入本年度资助范围" in notice.text and "not_funded" not in notice.text
+
+
+@pytest.mark.parametrize(
+    ("reason", "requirement"),
+    [("paper_requested:合同原件核验; 发票原件核验", "具体要求：合同原件核验；发票原件核验"), ("paper_requested", "具体要求：详见平台形式预审意见")],
+)
+def test_sz_paper_requested(templates: Templates, reason: str, requirement: str) -> None:
+    notice = notice_for_state_change(change(SZ, "awaiting_paper", reason, from_state="formal_pre_review"), FACTS, templates)
+    assert notice is not None and notice.kind == "paper_requested"
+    assert_rendered(notice, templates)
+    assert requirement in notice.text
+    assert "“i深圳”APP预约" in notice.text and "市民中心B区西厅" in notice.text
+
+
+def test_sz_resubmission_lapsed(templates: Templates) -> None:
+    notice = notice_for_state_change(change(SZ, "abandoned", "resubmission_deadline_passed"), FACTS, templates)
+    assert notice is not None and notice.kind == "resubmission_lapsed"
+    assert_rendered(notice, templates)
+
+
+def test_sz_published_with_tier_and_amount(templates: Templates) -> None:
+    tiered = change(SZ, "awaiting_publication", "tier:1", from_state="tiering")
+    assert notice_for_state_change(tiered, FACTS, templates) is None
+    facts = ApplicationFacts(applicant_name=NAME, award_fen=450_000_000).with_reason(tiered.reason)
+    assert facts.tier == 1
+    notice = notice_for_state_change(change(SZ, "published", "notice:SZ-2025-01"), facts, templates)
+    assert notice is not None and notice.kind == "published"
+    assert_rendered(notice, templates)
+    assert "拟予一档支持" in notice.text and "拟资助金额4,500,000.00元" in notice.text
+
+
+# --- changes without an SMS, and unknown reasons --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "from_state", "to_state", "reason"),
+    [
+        (LG, None, "pre_check", "submitted"),
+        (LG, "returned", "pre_check", "resubmitted:v2"),
+        (LG, "pre_check", "online_review", "pre_checks_passed"),
+        (LG, "pre_check", "online_review", "pre_checks_failed:industry_code"),
+        (LG, "approved_online", "awaiting_gd_submission", "form_issued:F-1"),
+        (LG, "awaiting_gd_submission", "back_office_review", "gd_case:GD-1"),
+        (LG, "awaiting_sms_delivery", "awaiting_sms_delivery", "sms_receipt_missing"),
+        (LG, "awaiting_sms_delivery", "awaiting_paper", "sms_delivered"),
+        (LG, "awaiting_sms_delivery", "awaiting_paper", "confirmed_by_phone"),
+        (LG, "awaiting_paper", "award_calculation", "paper_received:LG-W01"),
+        (LG, "award_calculation", "awaiting_publication", "award_fen:45000000"),
+        (LG, "online_review", "withdrawn", "withdrawn"),
+        (SZ, None, "formal_pre_review", "submitted"),
+        (SZ, "returned", "formal_pre_review", "resubmitted:v2"),
+        (SZ, "awaiting_paper", "formal_pre_review", "paper_received:SZ-CIVIC-CENTER-WEST"),
+        (SZ, "formal_pre_review", "expert_scoring", "formal_pre_review_passed"),
+        (SZ, "expert_scoring", "tiering", "expert_score:250"),
+        (SZ, "tiering", "awaiting_publication", "tier:2"),
+        (SZ, "expert_scoring", "withdrawn", "changed our mind"),
+    ],
+)
+def test_changes_without_sms(templates: Templates, program: str, from_state: str | None, to_state: str, reason: str) -> None:
+    event = change(program, to_state, reason, from_state=from_state)
+    assert notice_kind_for_state_change(event, templates) is None
+    assert notice_for_state_change(event, FACTS, templates) is None
+
+
+@pytest.mark.parametrize(
+    ("program", "to_state", "reason"),
+    [
+        (LG, "awaiting_sms_delivery", "something_else"),
+        (LG, "abandoned", "gave_up"),
+        (SZ, "abandoned", "paper_deadline_passed"),  # Shenzhen's paper has no deadline
+        (SZ, "awaiting_paper", "sms_delivered"),
+    ],
+)
+def test_unknown_reasons_where_the_reason_decides_are_errors(templates: Templates, program: str, to_state: str, reason: str) -> None:
+    with pytest.raises(UnexpectedTransition):
+        notice_for_state_change(change(program, to_state, reason), FACTS, templates)
+
+
+def test_reminders_only_where_the_lifecycle_has_them(templates: Templates) -> None:
+    sz_reminder = reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3).model_copy(update={"program": SZ})
+    with pytest.raises(ValueError, match="paper_reminder"):
+        notice_for_reminder(sz_reminder, FACTS, templates)
+
+
+def test_long_reasons_are_cut_to_the_variable_limit(templates: Templates) -> None:
+    reasons = "; ".join(f"第{i}项材料不符合要求，请按申报指南四（二）补充完整" for i in range(1, 10))
+    notice = notice_for_state_change(change(LG, "rejected", reasons), FACTS, templates)
+    assert notice is not None
+    assert len(notice.params["reasons"]) == templates.program(LG).limit("reasons") == 120
+    assert notice.params["reasons"].endswith("…") and "; " not in notice.params["reasons"]
+
+
+# --- idempotency keys -----------------------------------------------------------------------
+
+
+def test_idempotency_keys(templates: Templates) -> None:
+    def key(event: ApplicationStateChanged) -> str:
+        notice = notice_for_state_change(event, FACTS, templates)
+        assert notice is not None
+        return notice.idempotency_key
+
+    round_1 = change(LG, "returned", "缺材料", version=1, deadline=DEADLINE)
+    round_2 = change(LG, "returned", "缺材料", version=2, deadline=datetime(2026, 1, 20, 18, 0, tzinfo=SH))
+    same_date_next_round = change(LG, "returned", "缺材料", version=2, deadline=DEADLINE)
+    assert key(round_1) == f"{LG_NO}:returned:v1:20260107T180000"
+    assert len({key(round_1), key(round_2), key(same_date_next_round)}) == 3
+    # The same event redelivered, or recorded again under a new event id (a reset workflow): one SMS.
+    assert key(round_1) == key(round_1) == key(round_1.model_copy(update={"event_id": str(uuid.uuid4())}))
+
+    approval_v1 = change(LG, "awaiting_sms_delivery", "back_office_approved", version=1)
+    approval_v2 = change(LG, "awaiting_sms_delivery", "back_office_approved", version=2)
+    assert key(approval_v1) != key(approval_v2)
+    assert key(approval_v1) == key(approval_v1.model_copy(update={"event_id": str(uuid.uuid4())}))
+
+    first = change(SZ, "awaiting_paper", "paper_requested", occurred_at=datetime(2025, 11, 10, 10, 0, tzinfo=SH))
+    again = change(SZ, "awaiting_paper", "paper_requested", occurred_at=datetime(2025, 11, 20, 10, 0, tzinfo=SH))
+    assert key(first) != key(again)
+
+    two_days_before = notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates)
+    last_day = notice_for_reminder(reminder(datetime(2026, 1, 7, 9, 0, tzinfo=SH), 1), FACTS, templates)
+    assert two_days_before.idempotency_key != last_day.idempotency_key
+    assert two_days_before.idempotency_key == notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates).idempotency_key
+
+
+# --- template validation --------------------------------------------------------------------
+
+
+@pytest.fixture()
+def template_dir(tmp_path: Path) -> Path:
+    for path in TEMPLATES_DIR.glob("*.toml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_copied_templates_load(template_dir: Path) -> None:
+    assert set(load_templates(template_dir, programs=load_programs()).programs) == {LG, SZ}
+
+
+def test_missing_kind_names_file_and_kind(template_dir: Path) -> None:
+    edit(template_dir / f"{LG}.toml", "[notices.back_office_approved]", "[unused.back_office_approved]")
+    with pytest.raises(TemplateConfigError) as error:
+        load_templates(template_dir, programs=load_programs())
+    message = str(error.value)
+    assert f"{LG}.toml" in message and "[notices.back_office_approved] is missing" in message
+
+
+def test_unknown_placeholder_names_file_and_kind(template_dir: Path) -> None:
+    edit(template_dir / f"{SZ}.toml", "拟资助金额{award_yuan}", "拟资助金额{award_wan}")
+    with pytest.raises(TemplateConfigError) as error:
+        load_templates(template_dir, programs=load_programs())
+    message = str(error.value)
+    assert f"{SZ}.toml [notices.published]" in message and "unknown placeholder {award_wan}" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('tencent_params = ["applicant_name", "application_no", "deadline", "working_days_left"]',
+         'tencent_params = ["applicant_name", "application_no", "deadline", "days_left"]', "not a placeholder of the text"),
+        ('aliyun_template_code = "SMS_48210005"', 'aliyun_template_code = ""', "aliyun_template_code"),
+        ('tencent_template_id = "2100005"', 'tencent_template_id = "SMS_48210005"', "tencent_template_id"),
+        ("quiet_hours_exempt = false\n\n# 逾期", "\n# 逾期", "missing 'quiet_hours_exempt'"),
+        ('sign_name = "龙岗区人工智能署"', 'sign_name = "深圳市龙岗区人工智能（机器人）署"', "sign_name"),
+        ("[notices.paper_reminder]", "[notices.paper_reminders]", "unknown notice kind"),
+        ("{deadline}前登录龙岗区", "{deadline!r}前登录龙岗区", "takes no format or conversion"),
+        ("已通过线上终审。", "已通过线上终审{{}}。", "literal brace"),
+    ],
+)  # fmt: skip
+def test_template_errors(template_dir: Path, old: str, new: str, problem: str) -> None:
+    edit(template_dir / f"{LG}.toml", old, new)
+    with pytest.raises(TemplateConfigError, match=f"{LG}.toml") as error:
+        load_templates(template_dir, programs=load_programs())
+    assert problem in str(error.value)
+
+
+def test_a_kind_the_lifecycle_never_sends_is_an_error(template_dir: Path) -> None:
+    path = template_dir / f"{SZ}.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[notices.paper_reminder]\ntext = "{applicant_name}"\naliyun_template_code = "SMS_1"\n'
+        + 'tencent_template_id = "1"\ntencent_params = []\nquiet_hours_exempt = false\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(TemplateConfigError, match=r"\[notices.paper_reminder\]: lifecycle ShenzhenGovAiScenarioLifecycle never sends"):
+        load_templates(template_dir, programs=load_programs())
+
+
+def test_every_configured_program_needs_its_templates(template_dir: Path) -> None:
+    (template_dir / f"{SZ}.toml").unlink()
+    with pytest.raises(TemplateConfigError, match=f"no SMS templates for program {SZ}"):
+        load_templates(template_dir, programs=load_programs())
+
+
+# --- quiet hours ----------------------------------------------------------------------------
+
+
+QUIET = QuietHours()
+
+
+@pytest.mark.parametrize(
+    ("now", "allowed"),
+    [
+        (datetime(2026, 1, 5, 21, 0, tzinfo=SH), datetime(2026, 1, 6, 8, 0, tzinfo=SH)),
+        (datetime(2026, 1, 5, 23, 30, tzinfo=SH), datetime(2026, 1, 6, 8, 0, tzinfo=SH)),
+        (datetime(2026, 1, 6, 0, 30, tzinfo=SH), datetime(2026, 1, 6, 8, 0, tzinfo=SH)),
+        (datetime(2026, 1, 6, 7, 59, tzinfo=SH), datetime(2026, 1, 6, 8, 0, tzinfo=SH)),
+        (datetime(2025, 12, 31, 22, 0, tzinfo=SH), datetime(2026, 1, 1, 8, 0, tzinfo=SH)),
+    ],
+)
+def test_quiet_hours_defer_to_the_next_morning(now: datetime, allowed: datetime) -> None:
+    assert QUIET.is_quiet(now)
+    assert QUIET.next_allowed(now) == allowed
+
+
+@pytest.mark.parametrize("now", [datetime(2026, 1, 6, 8, 0, tzinfo=SH), datetime(2026, 1, 6, 20, 59, tzinfo=SH), datetime(2026, 1, 6, 4, 0, tzinfo=UTC)])
+def test_outside_quiet_hours_now(now: datetime) -> None:
+    assert not QUIET.is_quiet(now)
+    assert QUIET.next_allowed(now) is now
+
+
+def test_quiet_hours_in_shanghai_whatever_the_clock() -> None:
+    assert QUIET.next_allowed(datetime(2026, 1, 5, 14, 0, tzinfo=UTC)) == datetime(2026, 1, 6, 8, 0, tzinfo=SH)  # 22:00 in Shenzhen
+    with pytest.raises(ValueError):
+        QUIET.next_allowed(datetime(2026, 1, 5, 22, 0))
+
+
+def test_other_windows() -> None:
+    midday = QuietHours(start=time(12, 0), end=time(14, 0))
+    assert midday.next_allowed(datetime(2026, 1, 6, 12, 30, tzinfo=SH)) == datetime(2026, 1, 6, 14, 0, tzinfo=SH)
+    never = QuietHours(start=time(0, 0), end=time(0, 0))
+    now = datetime(2026, 1, 6, 3, 0, tzinfo=SH)
+    assert never.next_allowed(now) is now
+
+
+def test_exempt_kinds_are_not_deferred(templates: Templates) -> None:
+    night = datetime(2026, 1, 5, 23, 0, tzinfo=SH)
+    approval = notice_for_state_change(change(LG, "awaiting_sms_delivery", "back_office_approved"), FACTS, templates)
+    returned = notice_for_state_change(change(SZ, "returned", "缺材料", deadline=DEADLINE), FACTS, templates)
+    rejected = notice_for_state_change(change(LG, "rejected", "不符合条件"), FACTS, templates)
+    assert approval is not None and returned is not None and rejected is not None
+    assert QUIET.defer(approval, night) is night
+    assert QUIET.defer(returned, night) is night
+    assert QUIET.defer(rejected, night) == datetime(2026, 1, 6, 8, 0, tzinfo=SH)
+
+
+def test_a_reminder_waits_for_the_morning_unless_stale(templates: Templates) -> None:
+    notice = notice_for_reminder(reminder(datetime(2026, 1, 7, 9, 0, tzinfo=SH), 1), FACTS, templates)
+    send_at = QUIET.defer(notice, datetime(2026, 1, 6, 22, 0, tzinfo=SH))  # relayed late, the night before
+    assert send_at == datetime(2026, 1, 7, 8, 0, tzinfo=SH) and not notice.is_expired(send_at)
+    late = QUIET.defer(notice, datetime(2026, 1, 7, 21, 30, tzinfo=SH))  # after the deadline: not worth sending
+    assert notice.is_expired(late)
