@@ -6,6 +6,7 @@
     subsidy health                      health of the processes `subsidy up` started
     subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
     subsidy dlq list [--counts]         what went to the dead-letter topics, and why
+    subsidy sms list [--application N]  the SMS log, numbers masked
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
@@ -352,6 +353,23 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sms(args: argparse.Namespace) -> int:
+    """The SMS log: what was sent to whom (numbers masked), when, by which provider, and its fate."""
+    _apply_stack_env()
+    from services.notify import repository
+
+    async def rows() -> list[dict[str, Any]]:
+        conn = await _connect("notify")
+        try:
+            return await repository.sms_log(conn, application_no=args.application, limit=args.limit)
+        finally:
+            await conn.close()
+
+    for row in asyncio.run(rows()):
+        print(json.dumps(row, ensure_ascii=False, default=str))
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -393,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--limit", type=int, default=50)
     dlq.add_argument("--counts", action="store_true", help="counts per topic and reason instead")
     dlq.set_defaults(func=cmd_dlq)
+
+    sms = sub.add_parser("sms", help="the SMS log (numbers masked)")
+    sms.add_argument("action", choices=["list"])
+    sms.add_argument("--application", help="only this application number")
+    sms.add_argument("--limit", type=int, default=50)
+    sms.set_defaults(func=cmd_sms)
 
     sub.add_parser("migrate", help="apply every service schema's migrations").set_defaults(func=cmd_migrate)
     topics = sub.add_parser("topics", help="Kafka topics")

@@ -23,13 +23,15 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
-from typing import Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from subsidy.identifiers import normalise_mobile, normalise_resident_id
+from subsidy.settings import PlatformSettings, json_object_of_strings
 
 __all__ = [
     "KEY_BYTES",
@@ -128,8 +130,8 @@ class PersonalDataCipher:
 # --- Settings ------------------------------------------------------------------------------
 
 
-class PersonalDataSettings(Protocol):
-    """The settings fields `cipher_from_settings` reads (services/intake/settings.py has them)."""
+class HasPersonalDataKeys(Protocol):
+    """The settings fields `cipher_from_settings` reads (PersonalDataSettings below has them)."""
 
     @property
     def personal_data_keys(self) -> Mapping[str, SecretStr]: ...
@@ -139,7 +141,7 @@ class PersonalDataSettings(Protocol):
     def personal_data_hash_key(self) -> SecretStr: ...
 
 
-def cipher_from_settings(settings: PersonalDataSettings) -> PersonalDataCipher:
+def cipher_from_settings(settings: HasPersonalDataKeys) -> PersonalDataCipher:
     """The cipher of PERSONAL_DATA_KEYS, PERSONAL_DATA_ACTIVE_KEY_ID and PERSONAL_DATA_HASH_KEY.
 
     Errors name the setting (and the key id), never the value.
@@ -191,3 +193,37 @@ def _unb64(text: str) -> bytes:
 if __name__ == "__main__":  # python -m subsidy.crypto >> .env   (a development key set)
     for name, value in generate_dev_keys().items():
         print(f"{name}='{value}'")
+
+
+# --- settings shared by the services that hold personal data (intake seals, notify opens) ---
+
+
+class PersonalDataSettings(PlatformSettings):
+    """The keys that seal resident ID and mobile numbers at rest (subsidy/crypto.py): intake seals
+    them, notify opens the contact number to send an SMS. No defaults: a service holding personal
+    data does not start without real keys (the embedded stack generates a development set)."""
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    personal_data_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        description="PERSONAL_DATA_KEYS: JSON object key id -> base64 AES-256 key; old keys stay for rotation"
+    )
+    personal_data_active_key_id: str = Field(
+        description="PERSONAL_DATA_ACTIVE_KEY_ID: the key of PERSONAL_DATA_KEYS new values are sealed with"
+    )
+    personal_data_hash_key: SecretStr = Field(
+        description="PERSONAL_DATA_HASH_KEY: base64 32-byte HMAC key of the lookup hashes"
+    )
+
+    @field_validator("personal_data_keys", mode="before")
+    @classmethod
+    def _keys_json(cls, value: Any) -> Any:
+        return json_object_of_strings(value, "PERSONAL_DATA_KEYS")
+
+    @model_validator(mode="after")
+    def _personal_data_keys_are_usable(self) -> Self:
+        try:
+            cipher_from_settings(self)
+        except PersonalDataError as exc:
+            raise ValueError(str(exc)) from None
+        return self

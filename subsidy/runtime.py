@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -73,6 +73,14 @@ class ProbeResult:
     kafka: bool
 
 
+class BackgroundLoop(Protocol):
+    running: bool
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     name: str
@@ -81,6 +89,9 @@ class ServiceDefinition:
     activities: Callable[[Resources], Sequence[Callable[..., Any]]] = field(default=lambda _resources: ())
     # Built once at start, kept in `resources.extras` (e.g. intake's cipher and programs).
     setup: Callable[[Resources], dict[str, Any]] = field(default=lambda _resources: {})
+    # Background loops besides the outbox relay (e.g. notify's SMS sender): name -> object with
+    # `start()`, `stop()` and `running`; started once the broker is connected, in /health.
+    loops: Callable[[Resources], dict[str, BackgroundLoop]] = field(default=lambda _resources: {})
     # HTTP endpoints by path prefix, given the settings and a getter of the resources (None until started).
     http_routes: Callable[[Any, Callable[[], Resources | None]], Sequence[tuple[str, ASGIApp]]] = field(
         default=lambda _settings, _resources: ()
@@ -148,23 +159,29 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
         )
         worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
-        relay = OutboxRelay(pool, broker, schema=definition.name)
-        state.update(resources=resources, worker_task=worker_task, relay=relay)
+        loops: dict[str, BackgroundLoop] = {
+            "outbox_relay": OutboxRelay(pool, broker, schema=definition.name),
+            **definition.loops(resources),
+        }
+        state.update(resources=resources, worker_task=worker_task, loops=loops)
         log.info("service started", service=definition.name, task_queue=definition.task_queue)
         try:
             yield
         finally:
-            await relay.stop()  # normally stopped already (on_shutdown); here if start-up was cut short
+            for loop in loops.values():  # normally stopped already (on_shutdown); here if start-up was cut short
+                await loop.stop()
             await worker.shutdown()
             await asyncio.gather(worker_task, return_exceptions=True)
             await pool.close()
             log.info("service stopped", service=definition.name)
 
-    async def start_relay() -> None:  # after_startup: the broker is connected
-        await state["relay"].start()
+    async def start_loops() -> None:  # after_startup: the broker is connected
+        for loop in state["loops"].values():
+            await loop.start()
 
-    async def stop_relay() -> None:  # on_shutdown: the broker is still connected
-        await state["relay"].stop()
+    async def stop_loops() -> None:  # on_shutdown: the broker is still connected
+        for loop in state["loops"].values():
+            await loop.stop()
 
     @get(include_in_schema=False)
     async def health(scope: Any) -> AsgiResponse:
@@ -176,8 +193,11 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         async def worker_running() -> bool:
             return not worker_task.done()
 
-        async def relay_running() -> bool:
-            return state["relay"].running
+        def loop_running(loop: BackgroundLoop) -> Callable[[], Any]:
+            async def running() -> bool:
+                return loop.running
+
+            return running
 
         checks = dict(
             await asyncio.gather(
@@ -185,7 +205,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
                 _check("postgres", lambda: resources.pool.fetchval("SELECT 1")),
                 _check("temporal", lambda: resources.temporal.service_client.check_health()),
                 _check("activity_worker", worker_running),
-                _check("outbox_relay", relay_running),
+                *(_check(name, loop_running(loop)) for name, loop in state["loops"].items()),
             )
         )
         return health_response(definition.name, checks)
@@ -194,8 +214,8 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         broker,
         asgi_routes=[("/health", health)],
         lifespan=lifespan,
-        after_startup=[start_relay],
-        on_shutdown=[stop_relay],
+        after_startup=[start_loops],
+        on_shutdown=[stop_loops],
         logger=logging.getLogger(f"subsidy.app.{definition.name}"),
     )
     routes = definition.http_routes(settings, lambda: state.get("resources"))

@@ -7,7 +7,8 @@ that every variable the compose file sets is one the code reads.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,3 +38,19 @@ class PlatformSettings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", description="HTTP_HOST the health/API endpoint binds")
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP_PORT of the health/API endpoint")
+
+
+def json_object_of_strings(value: Any, env_name: str) -> Any:
+    """Decode a JSON-object setting ourselves, so errors name the variable and never show its
+    value; an empty variable is an empty object."""
+    if not isinstance(value, str | bytes):
+        return value
+    if not value.strip():
+        return {}
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        raise ValueError(f"{env_name} is not JSON") from None
+    if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+        raise ValueError(f"{env_name} must be a JSON object of strings")
+    return decoded

@@ -149,7 +149,8 @@ def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: floa
 
 def _dev_secrets(state: StackState) -> None:
     """Development keys (personal data, webhooks), made on the first `up` of this run directory
-    and kept in stack.json, so data sealed by one run still opens in the next."""
+    and kept in stack.json, so data sealed by one run still opens in the next; and the local SMS
+    provider."""
     from services.intake.webhook import dev_webhook_keys
     from subsidy.crypto import generate_dev_keys
 
@@ -157,6 +158,7 @@ def _dev_secrets(state: StackState) -> None:
         state.env.update(generate_dev_keys())
     if "WEBHOOK_KEYS" not in state.env:
         state.env["WEBHOOK_KEYS"] = json.dumps(dev_webhook_keys())
+    state.env.setdefault("SMS_PROVIDERS", "local")  # no SMS leaves the machine: notify's local provider
 
 
 def _up_postgres(state: StackState, external_url: str | None, progress: Progress, timeout: float) -> None:

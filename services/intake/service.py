@@ -21,6 +21,7 @@ from services.intake import repository
 from services.intake.lifecycle_control import APPLIED, LifecycleControl, Outcome
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
+from subsidy.contracts.platform_events import ContactRecorded
 from subsidy.contracts.lifecycle import (
     Actor,
     AppointmentBooked,
@@ -135,6 +136,22 @@ class Intake:
             lookups=lookups,
             materials=payload.get("materials", []),
         )
+        if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
+            await write_event(
+                conn,
+                topic=topics.CONTACT_RECORDED,
+                key=data.application_no,
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}")),
+                payload=ContactRecorded(
+                    event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}")),
+                    program=data.program,
+                    application_no=data.application_no,
+                    version=version,
+                    applicant_name=data.applicant.name,
+                    contact_mobile_sealed=sealed["applicant.contact.mobile"],
+                    recorded_at=event.envelope.time,
+                ),
+            )
 
     def _seal_personal_data(self, application_no: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
         """Replace every resident ID and mobile number in the payload (in place) by null, sealing

@@ -1,15 +1,77 @@
-"""The notify service. See DESIGN.md for what it owns."""
+"""The notify service: notices chosen from the lifecycle's events and sent by SMS exactly once,
+delivery receipts, and the lifecycle told when the approval SMS is delivered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
 from faststream.asgi import AsgiFastStream
 
+from services.notify.api import PREFIX as SMS_LOG, SmsLogApi
 from services.notify.handlers import router
+from services.notify.notices import QuietHours, load_templates
+from services.notify.providers.local import LocalSmsProvider
+from services.notify.providers.port import SmsRequest
+from services.notify.providers.settings import build_providers
+from services.notify.sender import SmsSender
+from services.notify.service import Notifier
 from services.notify.settings import NotifySettings
 from subsidy.contracts import task_queues
-from subsidy.runtime import ServiceDefinition, build_app
+from subsidy.crypto import cipher_from_settings
+from subsidy.identifiers import mask_mobile
+from subsidy.runtime import Resources, ServiceDefinition, build_app
 
-DEFINITION = ServiceDefinition(name="notify", task_queue=task_queues.NOTIFY, router=router)
+
+def _local_provider(resources: Resources) -> LocalSmsProvider:
+    """The embedded stack's provider: records each message in notify's schema and reports its
+    delivery on sms.receipts.v1, like a real provider's receipt."""
+
+    async def record(request: SmsRequest) -> None:
+        await resources.pool.execute(
+            """INSERT INTO local_provider_messages (message_id, mobile_masked, template_code, text)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING""",
+            request.message_id, mask_mobile(request.mobile), request.template_code, request.text,
+        )
+
+    async def publish(topic: str, key: str, body: bytes) -> None:
+        await resources.broker.publish(body, topic=topic, key=key.encode(), headers={"content-type": "application/cloudevents+json"})
+
+    async def lookup(message_id: str) -> datetime | None:
+        return await resources.pool.fetchval("SELECT received_at FROM local_provider_messages WHERE message_id = $1", message_id)
+
+    return LocalSmsProvider(record, publish, lookup)
+
+
+def _setup(resources: Resources) -> dict[str, Any]:
+    settings: Any = resources.settings
+    cipher = cipher_from_settings(settings)
+    notifier = Notifier(
+        pool=resources.pool,
+        cipher=cipher,
+        templates=load_templates(),  # validated at start: a bad template stops the service here
+        quiet_hours=QuietHours(start=settings.sms_quiet_start, end=settings.sms_quiet_end),
+        temporal=resources.temporal,
+        provider_names=tuple(settings.provider_names),
+        retry_after_failed_delivery=timedelta(seconds=settings.sms_retry_after_failed_delivery_seconds),
+    )
+    providers = build_providers(settings, local=_local_provider(resources))
+    return {"notifier": notifier, "sender": SmsSender(resources.pool, providers, cipher, notifier, settings)}
+
+
+def _http_routes(settings: NotifySettings, resources: Callable[[], Resources | None]) -> list[tuple[str, Any]]:
+    return [(SMS_LOG, SmsLogApi(resources))]
+
+
+DEFINITION = ServiceDefinition(
+    name="notify",
+    task_queue=task_queues.NOTIFY,
+    router=router,
+    setup=_setup,
+    loops=lambda resources: {"sms_sender": resources.extras["sender"]},
+    http_routes=_http_routes,
+)
 
 
 def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:

@@ -37,16 +37,50 @@ class CalendarAlertRaised(BaseModel):
     occurred_at: AwareDatetime
 
 
-def parse_state_changed(raw: bytes) -> ApplicationStateChanged:
-    """Validate a state-changed record; InvalidEvent (never the raw values) when it is not one."""
+class ContactRecorded(BaseModel):
+    """`subsidy.application.contact-recorded.v1`: whom to text for an application (per version).
+    The mobile number is sealed by intake (subsidy/crypto.py) with the context
+    `<application_no>:applicant.contact.mobile`; only holders of the personal-data keys open it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str
+    program: str
+    application_no: str
+    version: int
+    applicant_name: str
+    contact_mobile_sealed: dict[str, str]
+    recorded_at: AwareDatetime
+
+
+class PhoneTaskCreated(BaseModel):
+    """`subsidy.notify.phone-task-created.v1`: an SMS could not be delivered by any provider."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str
+    program: str
+    application_no: str
+    notice_kind: str
+    reason: str
+    created_at: AwareDatetime
+
+
+def parse_model(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """Validate a platform event; InvalidEvent (field names only, never values) when it is not one."""
     from subsidy.contracts.events import InvalidEvent
 
     try:
-        return ApplicationStateChanged.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in error["loc"]) or "body" for error in exc.errors()[:5])
         reason = "not_json" if any(error["type"] == "json_invalid" for error in exc.errors()) else "invalid_payload"
         raise InvalidEvent(reason, f"invalid fields: {fields}") from None
+
+
+def parse_state_changed(raw: bytes) -> ApplicationStateChanged:
+    """Validate a state-changed record; InvalidEvent (never the raw values) when it is not one."""
+    return parse_model(ApplicationStateChanged, raw)  # type: ignore[return-value]
 
 
 __all__ = ["ApplicationStateChanged", "CalendarAlertRaised", "parse_state_changed"]

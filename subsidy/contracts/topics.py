@@ -22,6 +22,10 @@ APPLICATION_STATE_CHANGED = "subsidy.application.state-changed.v1"
 INTAKE_REJECTED = "subsidy.intake.rejected.v1"
 DEADLINE_REMINDER_DUE = "subsidy.deadline.reminder-due.v1"
 PUBLICATION_PUBLISHED = "subsidy.publication.published.v1"  # a batch's public-notice list
+# Intake -> notify: who to text for an application; the mobile number sealed (AES-GCM), never plain.
+CONTACT_RECORDED = "subsidy.application.contact-recorded.v1"
+# Notify -> review: an enterprise the platform could not reach by SMS, to phone.
+PHONE_TASK_CREATED = "subsidy.notify.phone-task-created.v1"
 CALENDAR_ALERT = "subsidy.calendar.alert.v1"
 
 INBOUND_TOPICS: tuple[str, ...] = (
@@ -37,6 +41,8 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     DEADLINE_REMINDER_DUE,
     CALENDAR_ALERT,
     PUBLICATION_PUBLISHED,
+    CONTACT_RECORDED,
+    PHONE_TASK_CREATED,
 )
 
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -157,11 +158,17 @@ class Harness:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            current = await handle.query("status", result_type=LifecycleStatus)
-            if current.status is status:
+            try:
+                current: LifecycleStatus | None = await handle.query("status", result_type=LifecycleStatus)
+            except RPCError as exc:  # not started yet (intake starts it from a Kafka event)
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                current = None
+            if current is not None and current.status is status:
                 return current
             if loop.time() > deadline:
-                raise AssertionError(f"still {current.status.value}, expected {status.value}; path {self.services.statuses()}")
+                seen = current.status.value if current else "not started"
+                raise AssertionError(f"still {seen}, expected {status.value}; path {self.services.statuses()}")
             await asyncio.sleep(0.05)
 
     async def sleep_until(self, moment: datetime) -> None:

@@ -104,7 +104,7 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
             finally:
                 self.applied()
         self.tier, self.award_fen = result.tier, result.award_fen
-        await self.transition(Status.AWAITING_PUBLICATION, reason=f"tier:{result.tier}", actor=result.actor)
+        await self.transition(Status.AWAITING_PUBLICATION, reason=f"tier:{result.tier}; award_fen:{result.award_fen}", actor=result.actor)
         self.applied()
 
     # --- updates ------------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""The SMS sender: a loop in each notify process that sends due messages, exactly once.
+
+For each due message (pending, or `sending` with an expired lease):
+1. a `sending` one was being sent when its sender died: the providers are asked first whether
+   they have it (our message id is their OutId / SessionContext); if one does, it is recorded as
+   accepted and nothing is sent again;
+2. per-number limits (the same text at most every 30 s, at most 10 a day) postpone it;
+3. it is marked `sending` and committed BEFORE any provider is called;
+4. providers are tried in order (the one a failed delivery asks for first), failing over on a
+   provider error; a definitive rejection (e.g. an invalid number) goes to a reviewer at once;
+5. the provider's answer is recorded: accepted, or retried later with backoff, or after
+   `sms_max_send_attempts` a phone task for a reviewer.
+Several processes may run it: rows are claimed with FOR UPDATE SKIP LOCKED and a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import structlog
+
+from services.notify import repository
+from services.notify.providers.port import SendResult, SmsProvider, SmsRequest
+from services.notify.service import Notifier
+from services.notify.settings import NotifySettings
+from subsidy.crypto import PersonalDataCipher
+from subsidy.failpoints import crash_if_armed
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = structlog.get_logger(__name__)
+
+
+class SmsSender:
+    def __init__(
+        self, pool: asyncpg.Pool, providers: list[SmsProvider], cipher: PersonalDataCipher, notifier: Notifier,
+        settings: NotifySettings, batch: int = 10,
+    ):
+        self.pool = pool
+        self.providers = providers
+        self.cipher = cipher
+        self.notifier = notifier
+        self.settings = settings
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    # --- loop --------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._loop(), name="sms-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        delay = self.settings.sms_sender_poll_seconds
+        while True:
+            try:
+                sent = await self.run_once()
+                delay = self.settings.sms_sender_poll_seconds
+            except Exception as exc:  # logged, retried with backoff: never a tight loop, never a lost row
+                log.warning("sms sender round failed", error=type(exc).__name__, retry_in_s=delay, exc_info=True)
+                sent, delay = 0, min(delay * 2, 30.0)
+            if sent < self.batch:
+                await asyncio.sleep(delay)
+
+    async def run_once(self) -> int:
+        """One round: claim due messages, then send each. Returns how many were claimed."""
+        claimed: list[tuple[asyncpg.Record, bool]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for message in await repository.claim_due(conn, limit=self.batch):
+                if not await self._within_limits(conn, message):
+                    continue
+                await repository.mark_sending(conn, message["message_id"], lease=timedelta(seconds=self.settings.sms_send_lease_seconds))
+                claimed.append((message, message["status"] == "sending"))
+        for message, interrupted in claimed:
+            await self._send(message, interrupted=interrupted)
+        return len(claimed)
+
+    # --- one message -----------------------------------------------------------------------------
+
+    async def _within_limits(self, conn: asyncpg.Connection, message: asyncpg.Record) -> bool:
+        if message["status"] == "sending":
+            return True  # interrupted mid-send: reconciled, not counted again
+        now = datetime.now(UTC)
+        last = await repository.last_same_text_sent(
+            conn, mobile_hash=message["mobile_hash"], text=message["text"], message_id=message["message_id"]
+        )
+        interval = timedelta(seconds=self.settings.sms_same_content_interval_seconds)
+        if last is not None and now - last < interval:
+            await repository.postpone(conn, message["message_id"], last + interval, "rate_limited: same text to this number")
+            return False
+        day_start = datetime.combine(now.astimezone(SHANGHAI).date(), datetime.min.time(), SHANGHAI)
+        if await repository.sent_since(conn, mobile_hash=message["mobile_hash"], since=day_start) >= self.settings.sms_daily_limit:
+            tomorrow = datetime.combine(day_start.date() + timedelta(days=1), self.settings.sms_quiet_end, SHANGHAI)
+            await repository.postpone(conn, message["message_id"], tomorrow, "rate_limited: daily limit for this number")
+            return False
+        return True
+
+    async def _send(self, message: asyncpg.Record, *, interrupted: bool) -> None:
+        async with self.pool.acquire() as conn:
+            contact = await repository.contact(conn, message["application_no"])
+        mobile = self.cipher.decrypt(json.loads(contact["mobile_sealed"]), context=f"{message['application_no']}:applicant.contact.mobile")
+
+        if interrupted and await self._reconcile(message, mobile):
+            return
+        result: SendResult | None = None
+        for provider in self._order(message):
+            result = await provider.send(self._request(message, provider.name, mobile))
+            if result.accepted or not result.retryable:
+                break
+            log.warning("provider error, failing over", provider=provider.name, error=result.error_code, kind=message["kind"])
+        assert result is not None
+        if result.accepted:
+            crash_if_armed("notify.after_provider_accept")  # the provider has it; our commit has not happened
+            async with self.pool.acquire() as conn:
+                await repository.mark_accepted(conn, message["message_id"], provider=result.provider, provider_message_id=result.provider_message_id)
+            log.info("sms accepted", application_no=message["application_no"], kind=message["kind"], provider=result.provider)
+            return
+        await self._not_sent(message, result)
+
+    async def _reconcile(self, message: asyncpg.Record, mobile: str) -> bool:
+        """Does a provider already have this message? Then it was sent; record it, send nothing."""
+        for provider in self.providers:
+            record = await provider.find(str(message["message_id"]), mobile=mobile, sent_at=message["sent_at"] or message["created_at"])
+            if record.found:
+                async with self.pool.acquire() as conn:
+                    await repository.mark_accepted(conn, message["message_id"], provider=provider.name, provider_message_id=record.provider_message_id)
+                log.info("sms found at the provider after an interruption: not sent again",
+                         application_no=message["application_no"], kind=message["kind"], provider=provider.name)
+                return True
+        return False
+
+    async def _not_sent(self, message: asyncpg.Record, result: SendResult) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not result.retryable or message["attempts"] + 1 >= self.settings.sms_max_send_attempts:
+                fresh = await conn.fetchrow("SELECT * FROM sms_messages WHERE message_id = $1", message["message_id"])
+                await self.notifier.phone_task(conn, fresh, f"not sent: {result.error_code}")
+                return
+            backoff = timedelta(seconds=min(2 ** (message["attempts"] + 1) * 5, 600))
+            await repository.retry_later(
+                conn, message["message_id"], at=datetime.now(UTC) + backoff, error=f"{result.provider}: {result.error_code}",
+                next_provider=None,
+            )
+
+    def _order(self, message: asyncpg.Record) -> list[SmsProvider]:
+        preferred = message["next_provider"]
+        return sorted(self.providers, key=lambda p: 0 if p.name == preferred else 1)
+
+    @staticmethod
+    def _request(message: asyncpg.Record, provider: str, mobile: str) -> SmsRequest:
+        chosen = json.loads(message["params"])[provider]
+        return SmsRequest(
+            message_id=str(message["message_id"]), mobile=mobile, sign_name=message["sign_name"],
+            template_code=chosen["template"], params=chosen["params"], text=message["text"],
+        )

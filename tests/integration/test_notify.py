@@ -1,0 +1,320 @@
+"""The notify service on the real stack (Kafka, PostgreSQL, Temporal) with the SMS providers'
+fake HTTP servers (their official SDKs over real HTTP) or the local provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from subsidy.contracts import topics
+from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRecorded
+from subsidy.crypto import PersonalDataSettings, cipher_from_settings
+from subsidy.failpoints import EXIT_CODE
+from tests.fixtures import events
+from tests.support.fake_sms_providers import FakeAliyun, FakeTencent
+from tests.support.intake_world import application_no
+from tests.support.processes import assert_no_personal_data, free_port, get_health, running_service
+
+pytestmark = pytest.mark.integration
+LG = "LG-AI-MODEL-2025"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MOBILE = events.CONTACT_MOBILE
+
+
+def cipher(stack: Any):
+    keys = {k.lower(): v for k, v in stack.env.items() if k.startswith("PERSONAL_DATA")}
+    return cipher_from_settings(PersonalDataSettings(**keys))
+
+
+def contact_event(stack: Any, app: str, mobile: str = MOBILE) -> bytes:
+    sealed = cipher(stack).encrypt(mobile, context=f"{app}:applicant.contact.mobile")
+    return ContactRecorded(
+        event_id=str(uuid.uuid4()), program=LG, application_no=app, version=1, applicant_name="深圳市示例智能科技有限公司",
+        contact_mobile_sealed=sealed, recorded_at=datetime.now(UTC),
+    ).model_dump_json().encode()
+
+
+def approval_event(app: str, event_id: str | None = None) -> bytes:
+    return ApplicationStateChanged(
+        event_id=event_id or str(uuid.uuid4()), program=LG, application_no=app, from_state="back_office_review",
+        to_state="awaiting_sms_delivery", reason="back_office_approved", actor="staff:LG-0042",
+        occurred_at=datetime.now(UTC), correlation_id="c-1", version=1,
+    ).model_dump_json().encode()
+
+
+def receipt(message_id: str, status: str, provider: str = "aliyun") -> bytes:
+    return events.encode(events.envelope(
+        topics.SMS_DELIVERY_REPORTED,
+        {"message_id": message_id, "provider": provider, "mobile": MOBILE, "status": status,
+         "error_code": None if status == "DELIVERED" else "UNDELIV", "reported_at": datetime.now(UTC).isoformat()},
+        source=f"urn:sms:{provider}", subject=message_id, event_id=f"r-{uuid.uuid4().hex}",
+    ))
+
+
+async def produce(stack: Any, *records: tuple[str, str, bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        for topic, key, body in records:
+            await producer.send_and_wait(topic, body, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def wait_for(conn: asyncpg.Connection, query: str, *args: Any, expect: Any = True, timeout: float = 40) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await conn.fetchval(query, *args)
+        if (value == expect) if expect is not None else value is not None:
+            return value
+        assert loop.time() < deadline, f"{query} -> {value!r}, expected {expect!r}"
+        await asyncio.sleep(0.2)
+
+
+def providers_env(aliyun: FakeAliyun | None = None, tencent: FakeTencent | None = None, order: str = "aliyun,tencent") -> dict[str, str]:
+    env = {"SMS_PROVIDERS": order}
+    if aliyun is not None:
+        env.update(ALIYUN_SMS_ACCESS_KEY_ID="ak", ALIYUN_SMS_ACCESS_KEY_SECRET="sk", ALIYUN_SMS_ENDPOINT=aliyun.endpoint,
+                   ALIYUN_SMS_PROTOCOL="http")
+    if tencent is not None:
+        env.update(TENCENT_SMS_SECRET_ID="id", TENCENT_SMS_SECRET_KEY="key", TENCENT_SMS_SDK_APP_ID="1400000000",
+                   TENCENT_SMS_ENDPOINT=tencent.endpoint, TENCENT_SMS_SCHEME="http")
+    return env
+
+
+async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three_times(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    event_id = str(uuid.uuid4())
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
+            await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
+                          *[(topics.APPLICATION_STATE_CHANGED, app, approval_event(app, event_id))] * 3,
+                          (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))  # same change, recorded again
+            await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="delivered")
+            await asyncio.sleep(1.5)  # anything sent twice would show by now
+            sent = await conn.fetchval(
+                """SELECT count(*) FROM notify.local_provider_messages l JOIN notify.sms_messages m
+                   ON m.message_id::text = l.message_id WHERE m.application_no = $1""", app)
+            text = await conn.fetchval("SELECT text FROM notify.sms_messages WHERE application_no = $1", app)
+            log = subprocess.run([sys.executable, "-m", "subsidy.cli", "sms", "list", "--application", app],
+                                 capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
+    finally:
+        await conn.close()
+    assert sent == 1
+    assert "5个工作日" in text and "深圳市示例智能科技有限公司" in text
+    assert log.returncode == 0 and '"mobile_masked": "138****8000"' in log.stdout and MOBILE not in log.stdout
+
+
+async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send_twice(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        with FakeAliyun() as aliyun:
+            env = {**os.environ, **stack.env, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2",
+                   "LOG_FORMAT": "json"}
+            port, log_file = free_port(), tmp_path / "notify-crash.log"
+            with open(log_file, "wb") as log:
+                crashing = subprocess.Popen(
+                    [sys.executable, "-m", "subsidy.cli", "run", "notify"],
+                    env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept"},
+                    stdout=log, stderr=subprocess.STDOUT)
+            try:
+                for _ in range(200):
+                    if get_health(port)[0] == 200:
+                        break
+                    await asyncio.sleep(0.3)
+                await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
+                              (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
+                assert await asyncio.to_thread(crashing.wait, 60) == EXIT_CODE
+            finally:
+                if crashing.poll() is None:
+                    crashing.kill()
+            assert aliyun.send_requests == 1  # the provider has it ...
+            assert await conn.fetchval("SELECT status FROM notify.sms_messages WHERE application_no = $1", app) == "sending"
+
+            with running_service("notify", {**stack.env, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2"},
+                                 tmp_path / "notify.log"):
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="accepted")
+            assert aliyun.send_requests == 1  # ... and it was asked (OutId), not sent the message again
+            assert aliyun.query_requests >= 1
+        assert_no_personal_data(log_file)
+    finally:
+        await conn.close()
+
+
+async def test_a_failed_delivery_is_retried_then_sent_by_the_other_provider_then_becomes_a_phone_task(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    conn = await asyncpg.connect(stack.database_url)
+    tasks = AIOKafkaConsumer(topics.PHONE_TASK_CREATED, bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest")
+    try:
+        with FakeAliyun() as aliyun, FakeTencent() as tencent:
+            aliyun.fail_next(1, "throttling")  # throttled: fail over at once
+            env = {**stack.env, **providers_env(aliyun, tencent), "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS": "0"}
+            with running_service("notify", env, tmp_path / "notify.log"):
+                await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
+                              (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
+                message_id = await wait_for(conn, """SELECT message_id::text FROM notify.sms_messages
+                                                     WHERE application_no = $1 AND status = 'accepted'""", app, expect=None)
+                assert (aliyun.send_requests, tencent.send_requests) == (1, 1)  # aliyun throttled, tencent took it
+
+                path = []
+                for _ in range(3):  # the carrier reports it undelivered, three times
+                    provider = await conn.fetchval("SELECT provider FROM notify.sms_messages WHERE message_id = $1::uuid", message_id)
+                    path.append(provider)
+                    await produce(stack, (topics.SMS_RECEIPTS, message_id, receipt(message_id, "FAILED", provider)))
+                    await wait_for(conn, """SELECT status IN ('accepted', 'phone_task') AND delivery_failures = $2
+                                            FROM notify.sms_messages WHERE message_id = $1::uuid""", message_id, len(path))
+                    await asyncio.sleep(0.5)
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE message_id = $1::uuid", message_id, expect="phone_task")
+                task = await conn.fetchval("SELECT reason FROM notify.phone_tasks WHERE message_id = $1::uuid", message_id)
+                await tasks.start()
+                found = None
+                deadline = asyncio.get_running_loop().time() + 30
+                while found is None and asyncio.get_running_loop().time() < deadline:
+                    for records in (await tasks.getmany(timeout_ms=500)).values():
+                        found = next((json.loads(r.value) for r in records if r.key == app.encode()), found)
+    finally:
+        await tasks.stop()
+        await conn.close()
+    assert path == ["tencent", "tencent", "aliyun"]  # the same provider once more, then the other one
+    assert (aliyun.send_requests, tencent.send_requests) == (2, 2)
+    assert task.startswith("undelivered")
+    assert found is not None and found["notice_kind"] == "back_office_approved"
+
+
+async def test_rate_limits_and_quiet_hours_hold(stack) -> None:
+    """The sender and the notifier in this process on the real database, with a provider that
+    records what it is asked to send."""
+    from services.notify import repository
+    from services.notify.notices import QuietHours, load_templates
+    from services.notify.providers.port import SendResult, SentRecord, SmsRequest
+    from services.notify.sender import SmsSender
+    from services.notify.service import Notifier
+    from services.notify.settings import NotifySettings
+    from subsidy.contracts.lifecycle import ReminderDue
+
+    class Recording:
+        name = "local"
+
+        def __init__(self) -> None:
+            self.sent: list[SmsRequest] = []
+
+        async def send(self, request: SmsRequest) -> SendResult:
+            self.sent.append(request)
+            return SendResult(provider=self.name, accepted=True, provider_message_id=request.message_id)
+
+        async def find(self, message_id: str, *, mobile: str, sent_at: datetime) -> SentRecord:
+            return SentRecord(found=False)
+
+    pool = await asyncpg.create_pool(stack.database_url, server_settings={"search_path": "notify,public"}, min_size=1, max_size=4)
+    settings = NotifySettings(**{**{k.lower(): v for k, v in stack.env.items()}, "sms_providers": "local"})
+    the_cipher = cipher(stack)
+    provider = Recording()
+    late_evening = datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI)
+    notifier = Notifier(pool=pool, cipher=the_cipher, templates=load_templates(), quiet_hours=QuietHours(),
+                        temporal=None, provider_names=("local",), clock=lambda: late_evening)  # type: ignore[arg-type]
+    sender = SmsSender(pool, [provider], the_cipher, notifier, settings)
+    own_number = f"137{uuid.uuid4().int % 10**8:08d}"  # its own: this test fills the number's daily quota
+    try:
+        app = application_no("LG")
+        await notifier.record_contact(ContactRecorded.model_validate_json(contact_event(stack, app, own_number)))
+        deadline = datetime(2026, 11, 27, 18, 0, tzinfo=SHANGHAI)
+        reminder = ReminderDue(event_id=str(uuid.uuid4()), program=LG, application_no=app, deadline=deadline,
+                               due_at=late_evening, working_days_left=3, correlation_id="c")
+        reminder_id = await notifier.on_reminder(reminder)
+        approval_id = await notifier.on_state_changed(ApplicationStateChanged.model_validate_json(approval_event(app)))
+        async with pool.acquire() as conn:
+            reminder_at = await conn.fetchval("SELECT not_before FROM sms_messages WHERE message_id = $1", reminder_id)
+            approval_at = await conn.fetchval("SELECT not_before FROM sms_messages WHERE message_id = $1", approval_id)
+        assert reminder_at == datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)  # no reminder between 21:00 and 08:00
+        assert approval_at == late_evening  # exempt: its delivery starts the paper clock
+
+        # Same text to the same number: at most every 30 s. Ten a day at most.
+        contact = await pool.fetchrow("SELECT mobile_hash, mobile_masked FROM contacts WHERE application_no = $1", app)
+        now = datetime.now(UTC)
+        ids = [await repository.queue_message(
+            pool, idempotency_key=f"{app}:test:{n}", application_no=app, program=LG, kind="online_approved", text="同一条短信",
+            sign_name="龙岗区人工智能署", params={"local": {"template": "online_approved", "params": {}}},
+            mobile_hash=contact["mobile_hash"], mobile_masked=contact["mobile_masked"], not_before=now - timedelta(seconds=1),
+            source_event_id=f"e{n}", correlation_id=None) for n in range(2)]
+        await pool.execute("UPDATE sms_messages SET not_before = now() + interval '1 day' WHERE message_id = ANY($1::uuid[])",
+                           [reminder_id, approval_id])
+        await sender.run_once()
+        statuses = {r["message_id"]: (r["status"], r["not_before"]) for r in await pool.fetch(
+            "SELECT message_id, status, not_before FROM sms_messages WHERE message_id = ANY($1::uuid[])", ids)}
+        assert sorted(s for s, _ in statuses.values()) == ["accepted", "pending"]
+        postponed = next(at for s, at in statuses.values() if s == "pending")
+        assert timedelta(seconds=25) < postponed - now <= timedelta(seconds=31)
+        assert len(provider.sent) == 1 and provider.sent[0].mobile == own_number
+
+        for n in range(10):  # ten more sent today: the daily limit is reached
+            await pool.execute(
+                """INSERT INTO sms_messages (message_id, idempotency_key, application_no, program, kind, text, sign_name, params,
+                       mobile_hash, mobile_masked, status, not_before, source_event_id, sent_at)
+                   VALUES ($1, $2, $3, $4, 'x', $5, 's', '{}', $6, $7, 'accepted', now(), 'e', now())""",
+                uuid.uuid4(), f"{app}:daily:{n}", app, LG, f"其他短信{n}", contact["mobile_hash"], contact["mobile_masked"])
+        extra = await repository.queue_message(
+            pool, idempotency_key=f"{app}:test:extra", application_no=app, program=LG, kind="online_approved", text="第十一条",
+            sign_name="龙岗区人工智能署", params={"local": {"template": "online_approved", "params": {}}},
+            mobile_hash=contact["mobile_hash"], mobile_masked=contact["mobile_masked"], not_before=now - timedelta(seconds=1),
+            source_event_id="e-extra", correlation_id=None)
+        await pool.execute("UPDATE sms_messages SET not_before = now() + interval '1 day' WHERE message_id = ANY($1::uuid[])", ids)
+        await sender.run_once()
+        postponed = await pool.fetchval("SELECT not_before FROM sms_messages WHERE message_id = $1", extra)
+        tomorrow = datetime.combine(datetime.now(SHANGHAI).date() + timedelta(days=1), time(8, 0), SHANGHAI)
+        assert postponed == tomorrow and len(provider.sent) == 1
+    finally:
+        await pool.close()
+
+
+async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack, tmp_path: Path) -> None:
+    """Submission through intake, the lifecycle to back-office approval, the approval SMS sent by
+    notify through the local provider, its delivery receipt on sms.receipts.v1: the workflow's
+    paper deadline counts from the receipt."""
+    import hashlib
+
+    from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, Status
+    from subsidy.contracts.workflow_ids import application_workflow_id
+    from tests.support.intake_world import event, intake_world
+    from tests.workflows.harness import REVIEWER, Harness
+
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
+            h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
+            handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
+            topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+            await w.send(topic, submitted)
+            await h.reach(handle, Status.ONLINE_REVIEW)
+            await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+            form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
+            topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
+                "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest()})
+            await w.send(topic, gd)
+            await h.reach(handle, Status.BACK_OFFICE_REVIEW)
+            await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+
+            state = await h.reach(handle, Status.AWAITING_PAPER, timeout=60)
+            delivered_at = await w.database.fetchval(
+                "SELECT delivered_at FROM notify.sms_messages WHERE application_no = $1 AND kind = 'back_office_approved'", app)
+            approved_online = await w.database.fetchval(
+                "SELECT count(*) FROM notify.sms_messages WHERE application_no = $1 AND kind = 'online_approved'", app)
+            await handle.terminate("test over")
+    assert state.deadline is not None and state.deadline.trigger_kind == "sms_delivered"
+    assert state.deadline.trigger == delivered_at  # the receipt's time, not the send time
+    assert len(state.deadline.working_days) == 5
+    assert approved_online == 1  # the 已通过线上终审 notice went out too
