@@ -98,6 +98,8 @@ def write_config(home: Path, *, port: int, controller_port: int) -> tuple[Path, 
                 "share.coordinator.state.topic.replication.factor=1",
                 "share.coordinator.state.topic.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
+                # Offset commits answered at once (default: 5 ms linger), as consumers commit per message.
+                "group.coordinator.append.linger.ms=0",
                 "auto.create.topics.enable=false",
                 "",
             ]
