@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 
@@ -14,3 +16,35 @@ async def send_json(send: Any, status: int, body: Any) -> None:
         "headers": [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(payload)).encode())],
     })
     await send({"type": "http.response.body", "body": payload})
+
+
+APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ReadEndpoint:
+    """A GET endpoint under `prefix` that answers from the service's resources once it has started:
+    `GET <prefix>` or `GET <prefix>/<application_no>`. Subclasses implement `answer`."""
+
+    prefix: str = "/"
+    needs_application_no: bool = False
+
+    def __init__(self, resources: Callable[[], Any]):
+        self.resources = resources
+
+    async def answer(self, resources: Any, application_no: str | None) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "GET":
+            await send_json(send, 405, {"reason": "method_not_allowed"})
+            return
+        rest = scope["path"][len(self.prefix):].strip("/")
+        if (rest or self.needs_application_no) and not APPLICATION_NO.match(rest):
+            await send_json(send, 400, {"reason": "bad_application_no"})
+            return
+        resources = self.resources()
+        if resources is None:
+            await send_json(send, 503, {"reason": "starting"})
+            return
+        status, body = await self.answer(resources, rest or None)
+        await send_json(send, status, body)

@@ -6,37 +6,21 @@ each) and state changes, in time order. No personal data.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Any
 
 from services.intake import repository
-from subsidy.http import send_json
-from subsidy.runtime import Resources
+from subsidy.http import ReadEndpoint
 
 PREFIX = "/applications/"
-_APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class ApplicationsApi:
-    def __init__(self, resources: Callable[[], Resources | None]):
-        self.resources = resources
+class ApplicationsApi(ReadEndpoint):
+    prefix = PREFIX
+    needs_application_no = True
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["method"] != "GET":
-            await send_json(send, 405, {"reason": "method_not_allowed"})
-            return
-        application_no = scope["path"][len(PREFIX):]
-        if not _APPLICATION_NO.match(application_no):
-            await send_json(send, 400, {"reason": "bad_application_no"})
-            return
-        resources = self.resources()
-        if resources is None:
-            await send_json(send, 503, {"reason": "starting"})
-            return
+    async def answer(self, resources: Any, application_no: str | None) -> tuple[int, Any]:
         async with resources.pool.acquire() as conn:
-            view = await repository.application_view(conn, application_no)
+            view = await repository.application_view(conn, application_no or "")
         if view is None:
-            await send_json(send, 404, {"reason": "unknown_application", "application_no": application_no})
-            return
-        await send_json(send, 200, view)
+            return 404, {"reason": "unknown_application", "application_no": application_no}
+        return 200, view

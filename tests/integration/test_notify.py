@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -100,7 +101,7 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
     event_id = str(uuid.uuid4())
     conn = await asyncpg.connect(stack.database_url)
     try:
-        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
+        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log") as port:
             await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
                           *[(topics.APPLICATION_STATE_CHANGED, app, approval_event(app, event_id))] * 3,
                           (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))  # same change, recorded again
@@ -112,11 +113,15 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
             text = await conn.fetchval("SELECT text FROM notify.sms_messages WHERE application_no = $1", app)
             log = subprocess.run([sys.executable, "-m", "subsidy.cli", "sms", "list", "--application", app],
                                  capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sms/{app}", timeout=5) as response:
+                api = json.loads(response.read())
     finally:
         await conn.close()
     assert sent == 1
     assert "5个工作日" in text and "深圳市示例智能科技有限公司" in text
     assert log.returncode == 0 and '"mobile_masked": "138****8000"' in log.stdout and MOBILE not in log.stdout
+    assert [(m["kind"], m["status"], m["mobile_masked"]) for m in api["messages"]] == [
+        ("back_office_approved", "delivered", "138****8000")]
 
 
 async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send_twice(stack, tmp_path: Path) -> None:

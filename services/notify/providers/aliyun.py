@@ -26,8 +26,8 @@ from darabonba.exceptions import UnretryableException
 from Tea.exceptions import TeaException
 
 from services.notify.providers.failover import SmsProviderUnavailable
-from services.notify.providers.port import SendResult, SentRecord, SmsRequest
-from subsidy.identifiers import mask_mobile, normalise_mobile
+from services.notify.providers.port import SendResult, SentRecord, SmsRequest, log_send
+from subsidy.identifiers import normalise_mobile
 from subsidy.logging import get_logger
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class AliyunSmsProvider:
             else:
                 code = (body.code if body is not None else None) or "EmptyResponse"
                 result = SendResult(provider=NAME, accepted=False, error_code=code, retryable=is_retryable(code))
-        _log_send(request, result)
+        log_send(NAME, request, result)
         return result
 
     async def find(self, message_id: str, *, mobile: str, sent_at: datetime) -> SentRecord:
@@ -236,17 +236,3 @@ def _map_exception(exc: BaseException) -> tuple[str, bool]:
     if isinstance(exc, OSError | TimeoutError):
         return f"NetworkError:{type(exc).__name__}", True
     return f"exception:{type(exc).__name__}", True
-
-
-def _log_send(request: SmsRequest, result: SendResult) -> None:
-    fields: dict[str, Any] = {
-        "provider": NAME,
-        "message_id": request.message_id,
-        "template_code": request.template_code,
-        "mobile": mask_mobile(request.mobile),
-        "outcome": "accepted" if result.accepted else "rejected",
-    }
-    if result.accepted:
-        log.info("sms.send", provider_message_id=result.provider_message_id, **fields)
-    else:
-        log.warning("sms.send", error_code=result.error_code, retryable=result.retryable, **fields)

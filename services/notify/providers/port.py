@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from subsidy.identifiers import mask_mobile
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,19 @@ class SmsProvider(Protocol):
     async def find(self, message_id: str, *, mobile: str, sent_at: datetime) -> SentRecord:
         """The provider's own record of our message (by OutId / SessionContext), if any."""
         ...
+
+
+def log_send(provider: str, request: SmsRequest, result: SendResult, log: Any = None) -> None:
+    """One line per send attempt: provider, our id, template, masked number, outcome."""
+    log = log or structlog.get_logger(f"services.notify.providers.{provider}")
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "message_id": request.message_id,
+        "template_code": request.template_code,
+        "mobile": mask_mobile(request.mobile),
+        "outcome": "accepted" if result.accepted else "rejected",
+    }
+    if result.accepted:
+        log.info("sms.send", provider_message_id=result.provider_message_id, **fields)
+    else:
+        log.warning("sms.send", error_code=result.error_code, retryable=result.retryable, **fields)

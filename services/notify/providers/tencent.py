@@ -38,8 +38,8 @@ from tencentcloud.sms.v20210111 import models as sms_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
 from services.notify.providers.failover import SmsProviderUnavailable
-from services.notify.providers.port import SendResult, SentRecord, SmsRequest
-from subsidy.identifiers import mask_mobile, normalise_mobile
+from services.notify.providers.port import SendResult, SentRecord, SmsRequest, log_send
+from subsidy.identifiers import normalise_mobile
 from subsidy.logging import get_logger
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class TencentSmsProvider:
             else:
                 code = (status.Code if status is not None else None) or "EmptySendStatusSet"
                 result = SendResult(provider=NAME, accepted=False, error_code=code, retryable=is_retryable(code))
-        _log_send(request, result)
+        log_send(NAME, request, result)
         return result
 
     async def find(self, message_id: str, *, mobile: str, sent_at: datetime) -> SentRecord:
@@ -238,17 +238,3 @@ def _record(status: sms_models.PullSmsSendStatus) -> SentRecord:
             extra=extra,
         )
     return SentRecord(found=True, provider_message_id=status.SerialNo, status="SENDING", extra=extra)
-
-
-def _log_send(request: SmsRequest, result: SendResult) -> None:
-    fields: dict[str, Any] = {
-        "provider": NAME,
-        "message_id": request.message_id,
-        "template_code": request.template_code,
-        "mobile": mask_mobile(request.mobile),
-        "outcome": "accepted" if result.accepted else "rejected",
-    }
-    if result.accepted:
-        log.info("sms.send", provider_message_id=result.provider_message_id, **fields)
-    else:
-        log.warning("sms.send", error_code=result.error_code, retryable=result.retryable, **fields)
