@@ -96,9 +96,13 @@ class StandInServices:
     reminders: list[ReminderDue] = field(default_factory=list)
     enlisted: list[EnlistForPublication] = field(default_factory=list)
     pre_check_runs: int = 0
+    hold_transition_to: Status | None = None  # recording this transition waits for `release`
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name=ACTIVITY_RECORD_STATE_CHANGE)
     async def record_state_change(self, change: StateChange) -> None:
+        if change.to_status is self.hold_transition_to:
+            await self.release.wait()
         if all(c.event_id != change.event_id for c in self.changes):
             self.changes.append(change)
 

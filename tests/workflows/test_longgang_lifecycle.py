@@ -265,3 +265,23 @@ async def test_an_award_over_the_cap_is_refused() -> None:
             actor=REVIEW_SERVICE, eligible_amount_fen=1_000_000_000, award_fen=200_000_000))
         assert accepted.status is Status.AWAITING_PUBLICATION
         await handle.terminate("test over")
+
+
+async def test_paper_received_while_the_move_to_awaiting_paper_is_being_recorded_is_not_lost() -> None:
+    """The status is set before its recording activity finishes, so a validator may accept the paper
+    in that window; the decision that started the clock is released, never the paper."""
+    import asyncio
+
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        h.services.hold_transition_to = Status.AWAITING_PAPER
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
+        receipt = asyncio.create_task(h.update(handle, "record_paper_receipt", paper("2025-12-31 10:00")))
+        await asyncio.sleep(0.5)
+        h.services.release.set()
+        accepted = await receipt
+        assert accepted.status is Status.AWARD_CALCULATION
+        await h.reach(handle, Status.AWARD_CALCULATION)
+        await handle.terminate("test over")

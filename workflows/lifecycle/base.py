@@ -244,7 +244,9 @@ class LifecycleBase:
         if self.form_id is not None and command.form_id is not None and command.form_id != self.form_id:
             raise ValueError("wrong_form: the paper form is not the one the platform issued")
 
-    async def paper_within_deadline(self, *, trigger: datetime, trigger_kind: str, reason: str) -> RecordPaperReceipt:
+    async def paper_within_deadline(
+        self, *, trigger: datetime, trigger_kind: str, reason: str, started_by: Any = None
+    ) -> RecordPaperReceipt:
         """Compute the deadline, send reminders, and wait for the paper until the deadline's close of
         business; none in time ends the application as abandoned (逾期视作放弃)."""
         assert self.start is not None
@@ -266,8 +268,8 @@ class LifecycleBase:
         )
         deadline = self.deadline
         await self.transition(Status.AWAITING_PAPER, reason=reason, actor=SYSTEM, deadline=deadline.deadline)
-        if self._pending is not None:  # the decision that started the clock learns its deadline
-            self.applied()
+        if started_by is not None and self._pending is started_by:  # the decision that started the clock
+            self.applied()  # learns its deadline; any other pending decision (the paper!) is waited for below
         for due_at in deadline.reminders:
             paper = await self.next_decision(RecordPaperReceipt, until=due_at)
             if paper is not None:

@@ -65,8 +65,10 @@ class LonggangModelCallLifecycle(LifecycleBase):
             await self.issue_watermarked_form()
             await self.guangdong_submission()
             await self.back_office_review()
-            trigger, trigger_kind = await self.approval_sms_delivery()
-            paper = await self.paper_within_deadline(trigger=trigger, trigger_kind=trigger_kind, reason=trigger_kind)
+            trigger, trigger_kind, started_by = await self.approval_sms_delivery()
+            paper = await self.paper_within_deadline(
+                trigger=trigger, trigger_kind=trigger_kind, reason=trigger_kind, started_by=started_by
+            )
             await self.transition(Status.AWARD_CALCULATION, reason=f"paper_received:{paper.window_code}", actor=paper.actor)
             self.applied()
             await self.award()
@@ -135,7 +137,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         await self.transition(Status.AWAITING_SMS_DELIVERY, reason=APPROVAL_NOTICE, actor=decision.actor)
         self.applied()
 
-    async def approval_sms_delivery(self) -> tuple[datetime, str]:
+    async def approval_sms_delivery(self) -> tuple[datetime, str, ConfirmNoticeByPhone | None]:
         """The paper clock starts when the approval SMS is delivered (the provider's receipt).
 
         No receipt within `sms_receipt_wait`: the platform does not guess a delivery time. It
@@ -151,9 +153,9 @@ class LonggangModelCallLifecycle(LifecycleBase):
             await self.transition(Status.AWAITING_SMS_DELIVERY, reason="sms_receipt_missing", actor=SYSTEM)
             phone = await self.next_decision(ConfirmNoticeByPhone, also=lambda: self.sms_delivered_at is not None)
         if phone is not None:  # released once the paper deadline is computed
-            return phone.reached_at, "confirmed_by_phone"
+            return phone.reached_at, "confirmed_by_phone", phone
         assert self.sms_delivered_at is not None
-        return self.sms_delivered_at, "sms_delivered"
+        return self.sms_delivered_at, "sms_delivered", None
 
     async def award(self) -> None:
         award = await self.next_decision(RecordAward)
