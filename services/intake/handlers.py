@@ -18,10 +18,12 @@ from subsidy.runtime import Resources
 
 INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_RECEIPTS)
 GROUP_ID = "intake"
+# Consumers per topic in each intake process: partitions are processed in parallel, each one in order
+# (per application, as the key is the application number), offsets committed after each effect.
+CONSUMERS_PER_TOPIC = 3
 router = KafkaRouter()
 
 
-@router.subscriber(*INBOUND_TOPICS, decoder=raw_body, **subscriber_options(GROUP_ID))
 async def on_inbound_event(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     topic = message.raw_message.topic  # type: ignore[union-attr]
     intake: Intake = resources.extras["intake"]
@@ -31,3 +33,7 @@ async def on_inbound_event(body: bytes, message: KafkaMessage, resources: Resour
     if event is not None:
         await process_reliably(lambda: intake.accept(topic, event), dead_letters=resources.dead_letters, message=message, body=body)
         crash_if_armed("intake.after_commit")
+
+
+for _topic in INBOUND_TOPICS:  # one subscriber per topic: concurrent manual commits need a single topic
+    router.subscriber(_topic, decoder=raw_body, max_workers=CONSUMERS_PER_TOPIC, **subscriber_options(GROUP_ID))(on_inbound_event)
