@@ -104,6 +104,14 @@ async def mark_accepted(conn: asyncpg.Connection, message_id: uuid.UUID, *, prov
     )
 
 
+async def extend_lease(conn: asyncpg.Connection, message_id: uuid.UUID, *, until: datetime, reason: str) -> None:
+    """Keep a message `sending` (so the next round reconciles it again, never sends it blindly)."""
+    await conn.execute(
+        "UPDATE sms_messages SET lease_until = $2, last_error = $3, updated_at = now() WHERE message_id = $1 AND status = 'sending'",
+        message_id, until, reason,
+    )
+
+
 async def retry_later(conn: asyncpg.Connection, message_id: uuid.UUID, *, at: datetime, error: str, next_provider: str | None) -> None:
     await conn.execute(
         """UPDATE sms_messages SET status = 'pending', not_before = $2, last_error = $3, next_provider = $4,

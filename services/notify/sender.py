@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 
 from services.notify import repository
+from services.notify.providers.failover import ReconcileInconclusive, reconcile
 from services.notify.providers.port import SendResult, SmsProvider, SmsRequest
 from services.notify.service import Notifier
 from services.notify.settings import NotifySettings
@@ -131,16 +132,26 @@ class SmsSender:
         await self._not_sent(message, result)
 
     async def _reconcile(self, message: asyncpg.Record, mobile: str) -> bool:
-        """Does a provider already have this message? Then it was sent; record it, send nothing."""
-        for provider in self.providers:
-            record = await provider.find(str(message["message_id"]), mobile=mobile, sent_at=message["sent_at"] or message["created_at"])
-            if record.found:
-                async with self.pool.acquire() as conn:
-                    await repository.mark_accepted(conn, message["message_id"], provider=provider.name, provider_message_id=record.provider_message_id)
-                log.info("sms found at the provider after an interruption: not sent again",
-                         application_no=message["application_no"], kind=message["kind"], provider=provider.name)
-                return True
-        return False
+        """Does a provider already have this message? Then it was sent; record it, send nothing.
+        If a provider cannot answer, or cannot know yet (Tencent lists a message only after its
+        carrier report), the message waits for the next round instead of being sent again."""
+        try:
+            found = await reconcile(self.providers, str(message["message_id"]), mobile, message["sent_at"] or message["created_at"])
+        except ReconcileInconclusive:
+            async with self.pool.acquire() as conn:
+                await repository.extend_lease(
+                    conn, message["message_id"], until=datetime.now(UTC) + timedelta(seconds=self.settings.sms_send_lease_seconds),
+                    reason="reconcile inconclusive: a provider could not say whether it has the message",
+                )
+            return True
+        if found is None:
+            return False
+        provider, record = found
+        async with self.pool.acquire() as conn:
+            await repository.mark_accepted(conn, message["message_id"], provider=provider, provider_message_id=record.provider_message_id)
+        log.info("sms found at the provider after an interruption: not sent again",
+                 application_no=message["application_no"], kind=message["kind"], provider=provider)
+        return True
 
     async def _not_sent(self, message: asyncpg.Record, result: SendResult) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
