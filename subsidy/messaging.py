@@ -75,6 +75,7 @@ __all__ = [
     "dlq_headers",
     "handle_once",
     "DeadLetters",
+    "consume",
     "is_transient",
     "parse_or_dlq",
     "process_reliably",
@@ -148,6 +149,15 @@ async def parse_or_dlq(dead_letters: DeadLetters, message: Any, body: bytes, par
         lambda: dead_letters.send(message, body, reason=reason, detail=detail), dead_letters=None, message=message, body=body
     )
     return None
+
+
+async def consume(
+    dead_letters: DeadLetters, message: Any, body: bytes, parse: Callable[[bytes], T], effect: Callable[[T], Awaitable[Any]]
+) -> None:
+    """What every subscriber does: parse (bad input to the DLQ), then apply the effect reliably."""
+    parsed = await parse_or_dlq(dead_letters, message, body, parse)
+    if parsed is not None:
+        await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, message=message, body=body)
 
 
 def is_transient(exc: BaseException) -> bool:

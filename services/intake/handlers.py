@@ -13,7 +13,7 @@ from services.intake.service import Intake
 from subsidy.contracts.events import parse_event
 from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
 from subsidy.failpoints import crash_if_armed
-from subsidy.messaging import parse_or_dlq, process_reliably, raw_body, subscriber_options
+from subsidy.messaging import consume, raw_body, subscriber_options
 from subsidy.runtime import Resources
 
 INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_RECEIPTS)
@@ -27,12 +27,12 @@ router = KafkaRouter()
 async def on_inbound_event(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     topic = message.raw_message.topic  # type: ignore[union-attr]
     intake: Intake = resources.extras["intake"]
-    event = await parse_or_dlq(
-        resources.dead_letters, message, body, lambda raw: parse_event(topic, raw, known_programs=intake.programs.keys())
+    await consume(
+        resources.dead_letters, message, body,
+        lambda raw: parse_event(topic, raw, known_programs=intake.programs.keys()),
+        lambda event: intake.accept(topic, event),
     )
-    if event is not None:
-        await process_reliably(lambda: intake.accept(topic, event), dead_letters=resources.dead_letters, message=message, body=body)
-        crash_if_armed("intake.after_commit")
+    crash_if_armed("intake.after_commit")
 
 
 for _topic in INBOUND_TOPICS:  # one subscriber per topic: concurrent manual commits need a single topic
