@@ -113,15 +113,19 @@ def _locked(run_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _port(state: StackState, name: str, component: str) -> int:
-    """A port recorded for this run directory, or a new free one; a recorded port that is
-    now taken by something else is an error (the component's data expects it)."""
+def _port(state: StackState, name: str, component: str, *, movable: bool = False) -> int:
+    """A port recorded for this run directory, or a new free one. A recorded port now taken by
+    something else is an error when clients or the component's data expect it; a `movable` one
+    (an auxiliary port nobody is configured with, e.g. Temporal's metrics) is simply chosen anew,
+    since a port from the ephemeral range may have been taken by any connection meanwhile."""
     port = state.ports.get(name)
+    if port is not None and not port_is_free(port):
+        if not movable:
+            raise StackError(component, f"port {port} ({name}) is taken by another process; stop it or use another SUBSIDY_RUN_DIR")
+        port = None
     if port is None:
         port = free_port()
         state.ports[name] = port
-    elif not port_is_free(port):
-        raise StackError(component, f"port {port} ({name}) is taken by another process; stop it or use another SUBSIDY_RUN_DIR")
     return port
 
 
@@ -217,7 +221,7 @@ def _up_temporal(state: StackState, progress: Progress, timeout: float) -> None:
         progress(f"[temporal] already running (pid {state.processes['temporal'].pid})")
         return
     port = _port(state, "temporal", temporal.COMPONENT)
-    ports = {name: _port(state, f"temporal_{name}", temporal.COMPONENT) for name in ("ui", "http", "metrics")}
+    ports = {name: _port(state, f"temporal_{name}", temporal.COMPONENT, movable=True) for name in ("ui", "http", "metrics")}
     progress(f"[temporal] starting the Temporal dev server on 127.0.0.1:{port} (UI http://127.0.0.1:{ports['ui']}) ...")
     argv = temporal.server_argv(
         state.run_dir / "temporal",
