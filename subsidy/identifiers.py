@@ -160,7 +160,7 @@ def mask_mobile(s: str) -> str:
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
 # An 18-character upper-case token: kept if it is a valid USCC that cannot be an ID number.
-_TOKEN_18 = rf"(?P<token>{_NOT_ALNUM_BEFORE}[0-9A-Z]{{18}}{_NOT_ALNUM_AFTER})"
+_TOKEN_18 = re.compile(rf"{_NOT_ALNUM_BEFORE}[0-9A-Z]{{18}}{_NOT_ALNUM_AFTER}")
 # ID-number shape: 17 digits + digit/X/x, not part of a longer run of digits or letters.
 _ID_LIKE = rf"(?P<id>{_NOT_ALNUM_BEFORE}[0-9]{{17}}[0-9Xx]{_NOT_ALNUM_AFTER})"
 # Mobile shape, optional +86/0086/86 prefix, optionally grouped 3-4-4 with spaces or hyphens,
@@ -169,16 +169,10 @@ _MOBILE_LIKE = (
     r"(?<![0-9])(?P<prefix>(?:(?:\+|00)?86[ -]?)?)"
     r"(?P<mobile>1[3-9][0-9](?:[ -]?[0-9]{4}){2})(?![0-9])"
 )
-_PERSONAL_DATA = re.compile(f"{_TOKEN_18}|{_ID_LIKE}|{_MOBILE_LIKE}")
 _ID_OR_MOBILE = re.compile(f"{_ID_LIKE}|{_MOBILE_LIKE}")
 
 
 def _mask_match(m: re.Match[str]) -> str:
-    token = m.groupdict().get("token")
-    if token is not None:
-        if not token[:17].isdigit() and is_valid_uscc(token):
-            return token  # a business identifier, letters in the body: not personal data
-        return _ID_OR_MOBILE.sub(_mask_match, token)
     if m.group("id") is not None:
         return mask_resident_id(m.group("id"))
     return m.group("prefix") + mask_mobile(m.group("mobile"))
@@ -188,8 +182,18 @@ def mask_personal_data(text: str) -> str:
     """Mask every ID-number-like and mobile-like substring of `text`, valid or not.
 
     Valid USCCs with letters in the body and longer digit runs (invoice numbers) are left alone.
+    The USCCs are set aside first and the text between them is masked on its own, so a grouped
+    mobile shape cannot reach into a USCC ('130 00000000A00000000H' keeps its USCC); the text next
+    to a USCC token is never alphanumeric, so no shape is cut at the seams.
     """
-    return _PERSONAL_DATA.sub(_mask_match, text)
+    masked: list[str] = []
+    done = 0
+    for token in _TOKEN_18.finditer(text):
+        if not token.group()[:17].isdigit() and is_valid_uscc(token.group()):
+            masked += (_ID_OR_MOBILE.sub(_mask_match, text[done:token.start()]), token.group())
+            done = token.end()
+    masked.append(_ID_OR_MOBILE.sub(_mask_match, text[done:]))
+    return "".join(masked)
 
 
 # --- Pydantic types ------------------------------------------------------------------------

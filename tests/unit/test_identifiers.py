@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -194,6 +194,8 @@ def test_mask_personal_data_examples() -> None:
     filler,
     st.text(DIGITS, min_size=20, max_size=20),
 )
+# Found by hypothesis: "130" then a USCC starting with 8 digits looked like a grouped mobile "130 0000 0000".
+@example("", "000000200001010005", "", "13000000000", "130", "00000000A00000000H", "", "0" * 20)
 def test_mask_personal_data_hides_ids_and_mobiles_keeps_uscc_and_invoice(
     a: str, number: str, b: str, mobile: str, c: str, code: str, d: str, invoice: str
 ) -> None:
