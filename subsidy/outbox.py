@@ -67,13 +67,18 @@ async def write_event(
     return bool(inserted)
 
 
+def _retrieve(ack: asyncio.Future[Any]) -> None:
+    if not ack.cancelled():
+        ack.exception()
+
+
 class OutboxRelay:
     """Publishes a schema's unpublished outbox rows to Kafka and stamps `published_at`.
 
     One round: in one transaction, lock the first `batch_size` unpublished rows in id order that
-    no other relay holds (`FOR UPDATE SKIP LOCKED`), publish each through the broker's idempotent
-    producer and await its ack, one after the other, then stamp the acked rows in that same
-    transaction. Delivery is at least once: a crash between a publish and the commit publishes the
+    no other relay holds (`FOR UPDATE SKIP LOCKED`), hand them all to the broker's idempotent
+    producer in id order (it batches them per partition and keeps their order), await the acks in
+    that order, then stamp the acked rows up to the first failure in that same transaction. Delivery is at least once: a crash between a publish and the commit publishes the
     row again later, so consumers must be (and are: the inbox) idempotent by `x-event-id`.
 
     Order: rows of one (topic, key) are published in id order, also with several relays on the
@@ -83,7 +88,9 @@ class OutboxRelay:
     events from its one workflow, one activity at a time).
 
     Loop: a full batch goes on at once; otherwise the relay waits for a NOTIFY on
-    `subsidy_outbox_<schema>` (sent by `write_event`) or `poll_interval`, whichever comes first.
+    `subsidy_outbox_<schema>` (sent by `write_event`) or `poll_interval`, whichever comes first,
+    then `linger` more, so that under load one round carries the rows of many commits (one
+    transaction and one produce request for them instead of one each).
     A failure (Kafka or PostgreSQL down) is logged and retried after a bounded exponential
     backoff; a failed row is never skipped, the next round starts from it again.
 
@@ -98,6 +105,7 @@ class OutboxRelay:
         schema: str,
         batch_size: int = 100,
         poll_interval: float = 0.5,
+        linger: float = 0.1,
         publish_timeout: float = 30.0,
         max_backoff: float = 30.0,
     ) -> None:
@@ -108,6 +116,7 @@ class OutboxRelay:
         self.schema = schema
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.linger = linger
         self.publish_timeout = publish_timeout
         self.max_backoff = max_backoff
         self._channel = channel(schema)
@@ -187,6 +196,7 @@ class OutboxRelay:
                 if selected == self.batch_size and published:
                     continue
                 await self._sleep(self.poll_interval, self._wake)
+                await self._sleep(self.linger, self._stop)
         finally:
             await self._drop_connection()
 
@@ -208,35 +218,46 @@ class OutboxRelay:
                     [r["id"] for r in rows],
                 )
             }
-            for row in rows:
-                first_held = held.get((row["topic"], row["message_key"]))
-                if first_held is not None and row["id"] > first_held:
-                    continue  # an earlier event of this key is being published by another relay
-                try:
-                    await asyncio.wait_for(self._publish(row), self.publish_timeout)
-                except Exception as exc:
-                    error = exc  # stamp what was acked, then fail the round
-                    break
-                acked.append(row["id"])
+            sent: list[tuple[int, asyncio.Future[Any]]] = []
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    for row in rows:
+                        first_held = held.get((row["topic"], row["message_key"]))
+                        if first_held is not None and row["id"] > first_held:
+                            continue  # an earlier event of this key is being published by another relay
+                        try:
+                            ack = await self._publish(row)
+                        except Exception as exc:
+                            error = exc  # not handed over: neither it nor any row after it
+                            break
+                        ack.add_done_callback(_retrieve)  # a failure after the round gave up is not "never retrieved"
+                        sent.append((row["id"], ack))
+                    for row_id, ack in sent:
+                        await ack
+                        acked.append(row_id)
+            except Exception as exc:
+                error = error or exc  # stamp what was acked before the first failure, then fail the round
             if acked:
                 await conn.execute(self._stamp, acked)
         if error is not None:
             raise error
         return len(rows), len(acked)
 
-    async def _publish(self, row: asyncpg.Record) -> None:
+    async def _publish(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        """Append the row to the producer's batch for its partition; the future is its ack."""
         event_id = str(row["event_id"])
         headers: dict[str, str] = {
             **json.loads(row["headers"]),
             EVENT_ID_HEADER: event_id,
             "content-type": CONTENT_TYPE,
         }
-        await self._broker.publish(
+        return await self._broker.publish(  # type: ignore[no-any-return]
             row["payload"].encode(),
             topic=row["topic"],
             key=row["message_key"].encode(),
             headers=headers,
             correlation_id=headers.get(CORRELATION_ID_HEADER, event_id),
+            no_confirm=True,
         )
 
     async def _listening_connection(self) -> asyncpg.Connection:

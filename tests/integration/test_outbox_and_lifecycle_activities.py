@@ -214,6 +214,37 @@ async def test_two_relays_publish_every_event_once_in_order_per_key(stack, revie
     assert by_key == {key: [seq for _, k, seq in events if k == key] for key in keys}
 
 
+async def test_a_row_that_cannot_be_published_stops_the_round_after_the_rows_before_it(stack, review_pool: asyncpg.Pool) -> None:
+    """The relay hands a round's rows to the producer together: when one fails (here: larger than
+    the producer may send), the rows before it are published and stamped, it and every row after
+    it stay unpublished for the next round, and the round fails."""
+    topic = f"test.outbox.{uuid.uuid4().hex[:8]}"
+    assert await ensure_topics(stack.kafka, [TopicSpec(name=topic, partitions=PARTITIONS)]) == 1
+    key = f"LG2025-{uuid.uuid4().hex[:8]}"
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    payloads = [{"seq": 0}, {"seq": 1}, {"seq": 2, "blob": "x" * 1_100_000}, {"seq": 3}]  # over max_request_size
+    async with review_pool.acquire() as conn, conn.transaction():
+        for event_id, payload in zip(ids, payloads, strict=True):
+            await write_event(conn, topic=topic, key=key, event_id=event_id, payload=payload)
+    broker = KafkaBroker(stack.kafka, acks="all", enable_idempotence=True)
+    relay = OutboxRelay(review_pool, broker, schema="review", batch_size=50)
+    await broker.start()
+    try:
+        async with review_pool.acquire() as conn:
+            with pytest.raises(Exception, match="MessageSizeTooLarge|too large"):
+                await relay._relay_batch(conn)
+            published = {
+                str(r["event_id"]): r["published_at"] is not None
+                for r in await conn.fetch("SELECT event_id, published_at FROM review.outbox WHERE message_key = $1", key)
+            }
+    finally:
+        await broker.stop()
+        await review_pool.execute("DELETE FROM review.outbox WHERE message_key = $1", key)  # no poison row left behind
+    assert published == {ids[0]: True, ids[1]: True, ids[2]: False, ids[3]: False}
+    records = await read_to_end(stack.kafka, topic, PARTITIONS)
+    assert [json.loads(r.value)["seq"] for r in records] == [0, 1]
+
+
 # --- (c) review's calendar alert: once per application and year --------------------------------------
 
 
