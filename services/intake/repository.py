@@ -31,25 +31,32 @@ async def insert_version(
     sealed: dict[str, Any],
     lookups: Sequence[tuple[str, str, str]],
     materials: Sequence[dict[str, Any]],
-) -> None:
-    """One immutable version with its sealed personal data, lookup hashes and materials."""
-    await conn.execute(
-        """INSERT INTO application_versions
-               (application_no, version, program, event_id, submitted_at, applicant_uscc, payload, sealed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)""",
+) -> bool:
+    """One immutable version with its sealed personal data, lookup hashes and materials, in one
+    statement (one round trip). False, and nothing written, when this version already exists."""
+    stored = await conn.fetchval(
+        """WITH version AS (
+               INSERT INTO application_versions
+                   (application_no, version, program, event_id, submitted_at, applicant_uscc, payload, sealed)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+               ON CONFLICT (application_no, version) DO NOTHING
+               RETURNING application_no, version),
+           lookups AS (
+               INSERT INTO personal_lookup (application_no, version, field, kind, lookup_hash)
+               SELECT v.application_no, v.version, l.field, l.kind, l.lookup_hash
+               FROM version v, unnest($9::text[], $10::text[], $11::text[]) AS l (field, kind, lookup_hash)),
+           materials AS (
+               INSERT INTO materials (application_no, version, file_id, kind, sha256, pages)
+               SELECT v.application_no, v.version, m.file_id, m.kind, m.sha256, m.pages
+               FROM version v, unnest($12::text[], $13::text[], $14::text[], $15::integer[]) AS m (file_id, kind, sha256, pages))
+           SELECT count(*) FROM version""",
         application_no, version, program, event_id, submitted_at, applicant_uscc,
         json.dumps(payload, ensure_ascii=False), json.dumps(sealed),
+        [field for field, _, _ in lookups], [kind for _, kind, _ in lookups], [digest for _, _, digest in lookups],
+        [m["file_id"] for m in materials], [m["kind"] for m in materials], [m["sha256"] for m in materials],
+        [m.get("pages") for m in materials],
     )
-    if lookups:
-        await conn.executemany(
-            "INSERT INTO personal_lookup (application_no, version, field, kind, lookup_hash) VALUES ($1, $2, $3, $4, $5)",
-            [(application_no, version, field, kind, digest) for field, kind, digest in lookups],
-        )
-    if materials:
-        await conn.executemany(
-            "INSERT INTO materials (application_no, version, file_id, kind, sha256, pages) VALUES ($1, $2, $3, $4, $5, $6)",
-            [(application_no, version, m["file_id"], m["kind"], m["sha256"], m.get("pages")) for m in materials],
-        )
+    return bool(stored)
 
 
 async def record_inbound(

@@ -97,9 +97,8 @@ class Intake:
                 f"outside_filing_window: first submissions are accepted from {window.opens_at.isoformat()} "
                 f"to {window.closes_at.isoformat()}"  # type: ignore[union-attr]
             )
-        if await repository.latest_version(conn, data.application_no):
+        if not await self._store_version(conn, event, version=1):  # version 1 exists
             return Outcome.refused("duplicate_submission: this application was already submitted; send a resubmission")
-        await self._store_version(conn, event, version=1)
         return await self.control.start(
             program, application_no=data.application_no, submitted_at=data.submitted_at, correlation_id=event.envelope.id
         )
@@ -115,15 +114,18 @@ class Intake:
             Resubmit(actor=_portal(event), version=version, submitted_at=data.submitted_at),
             update_id=event.envelope.id,
         )
-        if outcome.applied:
-            await self._store_version(conn, event, version=version)
+        if outcome.applied and not await self._store_version(conn, event, version=version):
+            # Another transaction stored this version since `latest_version` (only one consumer
+            # owns the partition, so this is not expected): fail, roll back and redeliver.
+            raise RuntimeError("a concurrent resubmission stored this version first")
         return outcome
 
-    async def _store_version(self, conn: asyncpg.Connection, event: ParsedEvent, *, version: int) -> None:
+    async def _store_version(self, conn: asyncpg.Connection, event: ParsedEvent, *, version: int) -> bool:
+        """Store the submission as `version`; False when that version exists (nothing written)."""
         data: Any = event.payload
         payload = data.model_dump(mode="json")
         sealed, lookups = self._seal_personal_data(data.application_no, payload)
-        await repository.insert_version(
+        if not await repository.insert_version(
             conn,
             application_no=data.application_no,
             version=version,
@@ -135,7 +137,8 @@ class Intake:
             sealed=sealed,
             lookups=lookups,
             materials=payload.get("materials", []),
-        )
+        ):
+            return False
         if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
             await write_event(
                 conn,
@@ -152,6 +155,7 @@ class Intake:
                     recorded_at=event.envelope.time,
                 ),
             )
+        return True
 
     def _seal_personal_data(self, application_no: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
         """Replace every resident ID and mobile number in the payload (in place) by null, sealing

@@ -133,12 +133,41 @@ async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tm
         found = await w.database.fetchval(
             "SELECT application_no FROM intake.personal_lookup WHERE kind = 'mobile' AND lookup_hash = $1 AND application_no = $2",
             cipher.lookup_hash("mobile", events.CONTACT_MOBILE), app)
+        lookups = await w.database.fetch(
+            "SELECT version, field, kind FROM intake.personal_lookup WHERE application_no = $1 ORDER BY field", app)
+        materials = await w.database.fetch(
+            "SELECT version, file_id, kind, sha256, pages FROM intake.materials WHERE application_no = $1 ORDER BY file_id", app)
         await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
     assert all(raw not in row["payload"] for raw in events.PERSONAL_VALUES)
     sealed = json.loads(row["sealed"])
     assert set(sealed) == {"applicant.legal_representative.id_number", "applicant.contact.mobile", "applicant.contact.id_number"}
     assert cipher.decrypt(sealed["applicant.contact.mobile"], context=f"{app}:applicant.contact.mobile") == events.CONTACT_MOBILE
     assert found == app
+    assert [tuple(r) for r in lookups] == [
+        (1, "applicant.contact.id_number", "id_number"), (1, "applicant.contact.mobile", "mobile"),
+        (1, "applicant.legal_representative.id_number", "id_number")]
+    assert [tuple(r) for r in materials] == [
+        (1, m["file_id"], m["kind"], m["sha256"], m.get("pages")) for m in sorted(submitted["data"]["materials"], key=lambda m: m["file_id"])]
+
+
+async def test_a_second_first_submission_of_an_application_is_refused_and_stores_nothing(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        topic, first = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, first)
+        assert await w.outcome(first["id"]) == ("applied", None)
+        _, again = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)  # a new event id: not a redelivery
+        await w.send(topic, again)
+        outcome = await w.outcome(again["id"])
+        stored = await w.database.fetchrow(
+            """SELECT (SELECT count(*) FROM intake.application_versions WHERE application_no = $1) AS versions,
+                      (SELECT count(*) FROM intake.personal_lookup WHERE application_no = $1) AS lookups,
+                      (SELECT count(*) FROM intake.materials WHERE application_no = $1) AS materials,
+                      (SELECT event_id FROM intake.application_versions WHERE application_no = $1) AS event_id""", app)
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+    assert outcome[0] == "refused" and outcome[1].startswith("duplicate_submission")
+    assert (stored["versions"], stored["lookups"], stored["event_id"]) == (1, 3, first["id"])
+    assert stored["materials"] == len(first["data"]["materials"])
 
 
 async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
