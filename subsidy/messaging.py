@@ -3,7 +3,8 @@
 - A subscriber has an explicit consumer group, reads from the earliest offset when its group is
   new, and commits an offset only after the handler's effect is stored (`AckPolicy.NACK_ON_ERROR`:
   a handler that raises seeks back, so the message is delivered again; never ACK_FIRST, which is
-  at-most-once).
+  at-most-once). A batch subscriber (intake's) commits a fetched batch once every record in it is
+  handled (`in_key_order`: one key's records in order, different keys concurrently).
 - The effect and the inbox row (consumer, event id) are written in one transaction: a
   redelivered event finds its id and has no second effect.
 - Bad input is not dropped: it goes to `<topic>.dlq` with the reason in headers (never personal data).
@@ -12,11 +13,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 import structlog
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 
@@ -74,11 +76,13 @@ __all__ = [
     "dlq",
     "dlq_headers",
     "handle_once",
+    "in_key_order",
     "DeadLetters",
     "consume",
     "is_transient",
     "parse_or_dlq",
     "process_reliably",
+    "raw_batch",
     "raw_body",
     "record_in_inbox",
     "subscriber_options",
@@ -111,6 +115,37 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
     return bytes(message.body)
 
 
+async def raw_batch(message: StreamMessage[Any]) -> list[bytes]:
+    """The batch form of `raw_body`: each record's bytes, undecoded (FastStream would try JSON)."""
+    return [record.value or b"" for record in message.raw_message]
+
+
+async def in_key_order(
+    records: Sequence[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]], *, lanes: int
+) -> None:
+    """Handle a fetched batch: the records of one key (one application) one after another, in
+    offset order; different keys concurrently, at most `lanes` keys at a time. Returns when every
+    record has been handled, so the batch's offsets may then be committed (FastStream's ack).
+
+    Records without a key keep their partition's order among themselves. If a handler raises, the
+    other lanes are cancelled and the exception propagates: the subscriber seeks back to the
+    batch's first offsets and the batch is delivered again (the inbox makes what was done a no-op).
+    """
+    by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = {}
+    for record in records:
+        by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
+    slots = asyncio.Semaphore(lanes)
+
+    async def lane(in_order: list[ConsumerRecord]) -> None:
+        async with slots:
+            for record in in_order:
+                await handle(record)
+
+    async with asyncio.TaskGroup() as group:
+        for in_order in by_key.values():
+            group.create_task(lane(in_order))
+
+
 class DeadLetters:
     """Sends what cannot be processed to `<topic>.dlq`: recorded first in the service's
     `dead_letters` table (operators list and count them), then published with key and bytes
@@ -120,8 +155,7 @@ class DeadLetters:
         self.broker = broker
         self.pool = pool
 
-    async def send(self, message: Any, body: bytes, *, reason: str, detail: str) -> None:
-        record = message.raw_message
+    async def send(self, record: ConsumerRecord, body: bytes, *, reason: str, detail: str) -> None:
         key = record.key.decode(errors="replace") if record.key else None
         await self.pool.execute(
             """INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, reason, detail)
@@ -137,7 +171,7 @@ class DeadLetters:
         log.warning("message sent to the DLQ", topic=record.topic, offset=record.offset, reason=reason, detail=detail)
 
 
-async def parse_or_dlq(dead_letters: DeadLetters, message: Any, body: bytes, parse: Callable[[bytes], T]) -> T | None:
+async def parse_or_dlq(dead_letters: DeadLetters, record: ConsumerRecord, body: bytes, parse: Callable[[bytes], T]) -> T | None:
     """`parse(body)`, or, when it raises InvalidEvent, the message to the DLQ and None."""
     from subsidy.contracts.events import InvalidEvent
 
@@ -146,18 +180,19 @@ async def parse_or_dlq(dead_letters: DeadLetters, message: Any, body: bytes, par
     except InvalidEvent as invalid:
         reason, detail = invalid.reason_code, invalid.detail
     await process_reliably(
-        lambda: dead_letters.send(message, body, reason=reason, detail=detail), dead_letters=None, message=message, body=body
+        lambda: dead_letters.send(record, body, reason=reason, detail=detail), dead_letters=None, record=record, body=body
     )
     return None
 
 
 async def consume(
-    dead_letters: DeadLetters, message: Any, body: bytes, parse: Callable[[bytes], T], effect: Callable[[T], Awaitable[Any]]
+    dead_letters: DeadLetters, record: ConsumerRecord, body: bytes, parse: Callable[[bytes], T], effect: Callable[[T], Awaitable[Any]]
 ) -> None:
-    """What every subscriber does: parse (bad input to the DLQ), then apply the effect reliably."""
-    parsed = await parse_or_dlq(dead_letters, message, body, parse)
+    """What every subscriber does with a record: parse (bad input to the DLQ), then apply the effect
+    reliably. `record` is the Kafka record (`message.raw_message` in a FastStream handler)."""
+    parsed = await parse_or_dlq(dead_letters, record, body, parse)
     if parsed is not None:
-        await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, message=message, body=body)
+        await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, record=record, body=body)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -183,7 +218,7 @@ async def process_reliably(
     attempt: Callable[[], Awaitable[T]],
     *,
     dead_letters: DeadLetters | None,
-    message: Any,
+    record: ConsumerRecord,
     body: bytes,
     max_failures: int = 5,
     first_delay: float = 0.5,
@@ -210,8 +245,8 @@ async def process_reliably(
                 if dead_letters is not None and failures >= max_failures:
                     error = type(exc).__name__
                     await process_reliably(
-                        lambda: dead_letters.send(message, body, reason="processing_failed", detail=error),
-                        dead_letters=None, message=message, body=body,
+                        lambda: dead_letters.send(record, body, reason="processing_failed", detail=error),
+                        dead_letters=None, record=record, body=body,
                     )
                     return None
             await asyncio.sleep(delay)

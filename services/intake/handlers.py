@@ -1,39 +1,57 @@
 """Kafka entrypoints of the intake service: parse, hand over to the service layer, or DLQ.
 
+Each inbound topic has one batch subscriber per intake process. A fetched batch is handled in
+`in_key_order`: the events of one application one after another, different applications
+concurrently (up to LANES_PER_TOPIC workflow commands in flight, a setting); the batch's offsets are
+committed once every event in it is stored (or dead-lettered). A crash before that commit means
+the batch is delivered again, and the inbox turns what was already stored into no-ops.
+
 SMS delivery receipts (`sms.receipts.v1`) are not consumed here: the notify service owns them (it
 knows which message belongs to which application and notice) and tells the lifecycle workflow.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiokafka import ConsumerRecord
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.intake.service import Intake
+from services.intake.settings import IntakeSettings
 from subsidy.contracts.events import parse_event
 from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
 from subsidy.failpoints import crash_if_armed
-from subsidy.messaging import consume, raw_body, subscriber_options
+from subsidy.messaging import consume, in_key_order, raw_batch, subscriber_options
 from subsidy.runtime import Resources
 
 INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_RECEIPTS)
 GROUP_ID = "intake"
-# Consumers per topic in each intake process: partitions are processed in parallel, each one in order
-# (per application, as the key is the application number), offsets committed after each effect.
-CONSUMERS_PER_TOPIC = 3
+# At most this many records per fetched batch: a crash repeats at most one batch's (idempotent) work.
+BATCH_MAX_RECORDS = 500
+# How long an idle subscriber waits for records before it polls again.
+BATCH_TIMEOUT_MS = 100
 router = KafkaRouter()
 
 
-async def on_inbound_event(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
-    topic = message.raw_message.topic  # type: ignore[union-attr]
+async def on_inbound_batch(_bodies: Any, message: KafkaMessage, resources: Resources = Context()) -> None:
     intake: Intake = resources.extras["intake"]
-    await consume(
-        resources.dead_letters, message, body,
-        lambda raw: parse_event(topic, raw, known_programs=intake.programs.keys()),
-        lambda event: intake.accept(topic, event),
-    )
-    crash_if_armed("intake.after_commit")
+    settings: IntakeSettings = resources.settings  # type: ignore[assignment]
+
+    async def handle(record: ConsumerRecord) -> None:
+        await consume(
+            resources.dead_letters, record, record.value or b"",
+            lambda raw: parse_event(record.topic, raw, known_programs=intake.programs.keys()),
+            lambda event: intake.accept(record.topic, event),
+        )
+
+    await in_key_order(message.raw_message, handle, lanes=settings.lanes_per_topic)  # type: ignore[arg-type]
+    crash_if_armed("intake.after_commit")  # every effect of the batch committed, its offsets not yet
 
 
-for _topic in INBOUND_TOPICS:  # one subscriber per topic: concurrent manual commits need a single topic
-    router.subscriber(_topic, decoder=raw_body, max_workers=CONSUMERS_PER_TOPIC, **subscriber_options(GROUP_ID))(on_inbound_event)
+for _topic in INBOUND_TOPICS:
+    router.subscriber(
+        _topic, batch=True, max_records=BATCH_MAX_RECORDS, batch_timeout_ms=BATCH_TIMEOUT_MS,
+        decoder=raw_batch, **subscriber_options(GROUP_ID),
+    )(on_inbound_batch)

@@ -34,6 +34,14 @@ class IntakeSettings(PersonalDataSettings):
         default=1_048_576, ge=1024, description="WEBHOOK_MAX_BODY_BYTES: larger requests get 413"
     )
 
+    # Intake holds a connection while each application's workflow command runs: the pool bounds how
+    # many are in progress at once across its topics (a lane beyond it waits for a connection).
+    database_pool_max: int = Field(default=20, ge=1, description="DATABASE_POOL_MAX")
+    lanes_per_topic: int = Field(
+        default=16, ge=1, le=256,
+        description="LANES_PER_TOPIC: applications in progress at once per inbound topic (services/intake/handlers.py)",
+    )
+
     @field_validator("webhook_keys", mode="before")
     @classmethod
     def _json_object(cls, value: Any, info: Any) -> Any:

@@ -21,22 +21,22 @@ router = KafkaRouter()
 @router.subscriber(topics.APPLICATION_STATE_CHANGED, decoder=raw_body, **subscriber_options("notify.state-changes"))
 async def on_state_changed(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     notifier: Notifier = resources.extras["notifier"]
-    await consume(resources.dead_letters, message, body, parse_state_changed, notifier.on_state_changed)
+    await consume(resources.dead_letters, message.raw_message, body, parse_state_changed, notifier.on_state_changed)
 
 
 @router.subscriber(topics.DEADLINE_REMINDER_DUE, decoder=raw_body, **subscriber_options("notify.reminders"))
 async def on_reminder_due(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     notifier: Notifier = resources.extras["notifier"]
-    await consume(resources.dead_letters, message, body, lambda raw: parse_model(ReminderDue, raw), notifier.on_reminder)
+    await consume(resources.dead_letters, message.raw_message, body, lambda raw: parse_model(ReminderDue, raw), notifier.on_reminder)
 
 
 @router.subscriber(topics.CONTACT_RECORDED, decoder=raw_body, **subscriber_options("notify.contacts"))
 async def on_contact_recorded(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     notifier: Notifier = resources.extras["notifier"]
-    await consume(resources.dead_letters, message, body, lambda raw: parse_model(ContactRecorded, raw), notifier.record_contact)
+    await consume(resources.dead_letters, message.raw_message, body, lambda raw: parse_model(ContactRecorded, raw), notifier.record_contact)
 
 
 @router.subscriber(topics.SMS_RECEIPTS, decoder=raw_body, **subscriber_options("notify.receipts"))
 async def on_delivery_reported(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     notifier: Notifier = resources.extras["notifier"]
-    await consume(resources.dead_letters, message, body, lambda raw: parse_event(topics.SMS_RECEIPTS, raw), notifier.on_receipt)
+    await consume(resources.dead_letters, message.raw_message, body, lambda raw: parse_event(topics.SMS_RECEIPTS, raw), notifier.on_receipt)

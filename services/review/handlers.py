@@ -17,4 +17,4 @@ router = KafkaRouter()
 
 @router.subscriber(APPLICATION_STATE_CHANGED, decoder=raw_body, **subscriber_options(GROUP_ID))
 async def on_state_changed(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
-    await consume(resources.dead_letters, message, body, parse_state_changed, lambda event: service.on_state_changed(resources.pool, event))
+    await consume(resources.dead_letters, message.raw_message, body, parse_state_changed, lambda event: service.on_state_changed(resources.pool, event))
