@@ -9,7 +9,9 @@ Every call is idempotent, so a redelivered event is harmless:
 - a signal is a fact the workflow records once (it ignores what it already knows).
 
 A refusal (wrong state, wrong role, late, closed lifecycle) is an answer, not an error: it is
-returned as an `Outcome` to be recorded, and the message is not retried.
+returned as an `Outcome` to be recorded, and the message is not retried. "busy" (another decision,
+e.g. a reviewer's, is being applied at this moment) is not a refusal: it raises LifecycleBusy and the
+event is tried again with backoff.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from subsidy.programs import Program
 
 # RPC answers that mean "this lifecycle cannot take it", as opposed to "try again later".
 _CLOSED = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
+
+
+# The workflow is applying another decision (e.g. a reviewer's) right now: ask again shortly.
+BUSY = "busy:"
+
+
+class LifecycleBusy(Exception):
+    """Transient: subsidy.messaging.is_transient retries it with backoff, never records it."""
+
+    retriable = True
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,10 @@ class LifecycleControl:
         try:
             await handle.execute_update(name, command, id=update_id)
         except WorkflowUpdateFailedError as refused:  # the validator's (or handler's) reason
-            return Outcome.refused(getattr(refused.cause, "message", None) or str(refused))
+            reason = getattr(refused.cause, "message", None) or str(refused)
+            if reason.startswith(BUSY):
+                raise LifecycleBusy(reason) from None  # a moment's answer, not a refusal: retried
+            return Outcome.refused(reason)
         except RPCError as exc:
             if exc.status in _CLOSED:
                 return Outcome.refused("lifecycle_closed: the application's lifecycle has ended or does not exist")

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -155,7 +155,16 @@ class Harness:
         )
 
     async def update(self, handle: WorkflowHandle[Any, Any], name: str, command: Any, *, id: str | None = None) -> DecisionAccepted:
-        return await handle.execute_update(name, command, id=id, result_type=DecisionAccepted)
+        """A decision, as a console sends it: asked again while the workflow answers "busy" (the
+        previous decision's state change is still being recorded); any other refusal raises."""
+        for _ in range(200):
+            try:
+                return await handle.execute_update(name, command, id=id, result_type=DecisionAccepted)
+            except WorkflowUpdateFailedError as refused:
+                if not str(getattr(refused.cause, "message", "")).startswith("busy:"):
+                    raise
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{name}: the workflow stayed busy")
 
     async def reach(self, handle: WorkflowHandle[Any, Any], status: Status, timeout: float = 20) -> LifecycleStatus:
         """Wait (in real time; the workflow's steps in between are activities) for a status."""
