@@ -429,7 +429,7 @@ async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tup
     from subsidy.contracts.events import parse_event
     from subsidy.crypto import cipher_from_settings
     from subsidy.messaging import record_in_inbox
-    from subsidy.outbox import write_event
+    from subsidy.outbox import OutboxEvent, write_events
 
     settings = IntakeSettings(**{k.lower(): v for k, v in env.items() if k.startswith("PERSONAL_DATA")})
     intake = Intake(pool=None, control=None, cipher=cipher_from_settings(settings), programs=programs())  # type: ignore[arg-type]
@@ -481,8 +481,11 @@ async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tup
                     submitted_at=data.submitted_at, applicant_uscc=data.applicant.uscc, payload=payload, sealed=sealed,
                     lookups=lookups, materials=payload.get("materials", []),
                 )
-                await write_event(conn, topic=topics.CONTACT_RECORDED, key=data.application_no, event_id=str(uuid.uuid4()),
-                                  payload={"application_no": data.application_no, "sealed": sealed["applicant.contact.mobile"]})
+                await write_events(conn, [
+                    OutboxEvent(topics.SUBMISSION_RECORDED, data.application_no, str(uuid.uuid4()), {"facts": payload}),
+                    OutboxEvent(topics.CONTACT_RECORDED, data.application_no, str(uuid.uuid4()),
+                                {"sealed": sealed["applicant.contact.mobile"]}),
+                ])
                 await repository.record_inbound(
                     conn, event_id=event.envelope.id, topic=TOPIC, type=event.envelope.type, source=event.envelope.source,
                     application_no=data.application_no, event_time=event.envelope.time, applied=True, reason=None,
@@ -490,7 +493,7 @@ async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tup
                 await tx.rollback()
                 samples.append(time.perf_counter() - t0)
             costs.append(("transaction statements: BEGIN, inbox, version + lookups + materials (one statement), "
-                          "contact to the outbox, inbound (rolled back)",
+                          "submission + contact to the outbox (one statement), inbound (rolled back)",
                           median_ms(samples)))
 
             samples = []

@@ -1,8 +1,9 @@
 """The transactional outbox every service uses to publish (see the `outbox` table in
 subsidy/db/shared_migrations/001_inbox_outbox_audit.sql).
 
-- `write_event` stores an event in the caller's transaction, beside the state that caused it, and
-  notifies the relay (`pg_notify`, delivered when that transaction commits).
+- `write_event` (`write_events` for several in one round trip) stores an event in the caller's
+  transaction, beside the state that caused it, and notifies the relay (`pg_notify`, delivered when
+  that transaction commits).
 - `OutboxRelay` publishes the stored events to Kafka and stamps them published: at-least-once,
   in id order per (topic, key), safe with any number of relays on one schema.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -32,6 +34,15 @@ def channel(schema: str) -> str:
     return f"subsidy_outbox_{schema}"
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    topic: str
+    key: str
+    event_id: str
+    payload: Mapping[str, Any] | BaseModel
+    headers: Mapping[str, str] | None = None
+
+
 async def write_event(
     conn: asyncpg.Connection,
     *,
@@ -46,25 +57,38 @@ async def write_event(
     Call inside the transaction that stores the event's cause. Returns False when an event with
     this id was already written (e.g. a retried activity): nothing is written twice.
     """
-    body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else dict(payload)
-    # The NOTIFY names the schema the INSERT resolved `outbox` in; it is delivered on commit,
-    # and only for a row actually inserted.
-    inserted = await conn.fetchval(
+    return await write_events(conn, [OutboxEvent(topic, key, event_id, payload, headers)]) == 1
+
+
+async def write_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) -> int:
+    """Store several events in one statement (one round trip), in the given order; returns how
+    many were new (an id already written is skipped, as in `write_event`)."""
+    if not events:
+        return 0
+    bodies = [e.payload.model_dump(mode="json") if isinstance(e.payload, BaseModel) else dict(e.payload) for e in events]
+    # The NOTIFY names the schema the INSERT resolved `outbox` in; it is delivered on commit, and
+    # only when a row was actually inserted.
+    written = await conn.fetchval(
         """WITH inserted AS (
                INSERT INTO outbox (event_id, topic, message_key, payload, headers)
-               VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+               SELECT e.event_id, e.topic, e.message_key, e.payload, e.headers
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY
+                    AS e (event_id, topic, message_key, payload, headers, n)
+               ORDER BY e.n
                ON CONFLICT (event_id) DO NOTHING
-               RETURNING id)
-           SELECT pg_notify('subsidy_outbox_' || n.nspname, '') IS NOT NULL
-           FROM inserted, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.oid = 'outbox'::regclass""",
-        uuid.UUID(event_id),
-        topic,
-        key,
-        json.dumps(body, ensure_ascii=False),
-        json.dumps(dict(headers or {}), ensure_ascii=False),
+               RETURNING id),
+           notified AS (
+               SELECT pg_notify('subsidy_outbox_' || n.nspname, '')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.oid = 'outbox'::regclass AND EXISTS (SELECT 1 FROM inserted))
+           SELECT (SELECT count(*) FROM inserted) + 0 * (SELECT count(*) FROM notified)""",
+        [uuid.UUID(e.event_id) for e in events],
+        [e.topic for e in events],
+        [e.key for e in events],
+        [json.dumps(body, ensure_ascii=False) for body in bodies],
+        [json.dumps(dict(e.headers or {}), ensure_ascii=False) for e in events],
     )
-    return bool(inserted)
+    return int(written)
 
 
 def _retrieve(ack: asyncio.Future[Any]) -> None:

@@ -21,7 +21,7 @@ from services.intake import repository
 from services.intake.lifecycle_control import APPLIED, LifecycleControl, Outcome
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
-from subsidy.contracts.platform_events import ContactRecorded
+from subsidy.contracts.platform_events import ContactRecorded, SubmissionRecorded
 from subsidy.contracts.lifecycle import (
     Actor,
     AppointmentBooked,
@@ -34,7 +34,7 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.crypto import PersonalDataCipher
 from subsidy.messaging import record_in_inbox
-from subsidy.outbox import write_event
+from subsidy.outbox import OutboxEvent, write_event, write_events
 from subsidy.programs import Program
 
 CONSUMER = "intake.inbound"
@@ -42,6 +42,7 @@ SUBMITTED = {topics.LONGGANG_APPLICATION_SUBMITTED, topics.SHENZHEN_APPLICATION_
 RESUBMITTED = {topics.LONGGANG_APPLICATION_RESUBMITTED, topics.SHENZHEN_APPLICATION_RESUBMITTED}
 WITHDRAWN = {topics.LONGGANG_APPLICATION_WITHDRAWN, topics.SHENZHEN_APPLICATION_WITHDRAWN}
 PERSONAL_FIELDS = ("id_number", "mobile")  # payload keys holding personal data; also the lookup kinds
+PEOPLE = ("legal_representative", "contact")  # applicant keys describing persons
 log = structlog.get_logger(__name__)
 
 
@@ -139,14 +140,30 @@ class Intake:
             materials=payload.get("materials", []),
         ):
             return False
+        submission_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"submission:{event.envelope.id}"))
+        recorded = [OutboxEvent(  # the facts review pre-checks, without the people in them
+            topic=topics.SUBMISSION_RECORDED,
+            key=data.application_no,
+            event_id=submission_id,
+            payload=SubmissionRecorded(
+                event_id=submission_id,
+                program=data.program,
+                application_no=data.application_no,
+                version=version,
+                applicant_uscc=data.applicant.uscc,
+                submitted_at=data.submitted_at,
+                facts=_without_people(payload),
+                recorded_at=event.envelope.time,
+            ),
+        )]
         if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
-            await write_event(
-                conn,
+            contact_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}"))
+            recorded.append(OutboxEvent(
                 topic=topics.CONTACT_RECORDED,
                 key=data.application_no,
-                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}")),
+                event_id=contact_id,
                 payload=ContactRecorded(
-                    event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}")),
+                    event_id=contact_id,
                     program=data.program,
                     application_no=data.application_no,
                     version=version,
@@ -154,7 +171,8 @@ class Intake:
                     contact_mobile_sealed=sealed["applicant.contact.mobile"],
                     recorded_at=event.envelope.time,
                 ),
-            )
+            ))
+        await write_events(conn, recorded)
         return True
 
     def _seal_personal_data(self, application_no: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
@@ -238,6 +256,13 @@ class Intake:
         topics.SHENZHEN_APPOINTMENT_BOOKED: _appointment,
         topics.WINDOW_PAPER_RECEIVED: _paper,
     }
+
+
+def _without_people(payload: dict[str, Any]) -> dict[str, Any]:
+    """The submission's facts for other services: the applicant's people (legal representative,
+    contact) left out altogether, not only their sealed numbers."""
+    applicant = {k: v for k, v in payload.get("applicant", {}).items() if k not in PEOPLE}
+    return {**payload, "applicant": applicant}
 
 
 def _portal(event: ParsedEvent) -> Actor:

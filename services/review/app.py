@@ -6,6 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.review.activities import DeadlineActivities
 from services.review.handlers import router
+from services.review.pre_checks import PreCheckActivities
 from services.review.publication import PublicationActivities
 from services.review.settings import ReviewSettings
 from subsidy.contracts import task_queues
@@ -20,6 +21,7 @@ DEFINITION = ServiceDefinition(
     activities=lambda resources: [
         *DeadlineActivities(resources.pool, WorkingCalendar.default()).all(),
         *PublicationActivities(resources.pool, resources.temporal).all(),
+        *PreCheckActivities(resources.pool).all(),
     ],
 )
 

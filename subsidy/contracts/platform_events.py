@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 
@@ -50,6 +52,23 @@ class ContactRecorded(BaseModel):
     version: int
     applicant_name: str
     contact_mobile_sealed: dict[str, str]
+    recorded_at: AwareDatetime
+
+
+class SubmissionRecorded(BaseModel):
+    """`subsidy.application.submission-recorded.v1`: one stored version of an application, as the
+    portal sent it minus the people in it (legal representative, contact: names, ID and mobile
+    numbers stay with intake). Review runs its automatic pre-checks on these facts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: str
+    program: str
+    application_no: str
+    version: int
+    applicant_uscc: str
+    submitted_at: AwareDatetime
+    facts: dict[str, Any]
     recorded_at: AwareDatetime
 
 

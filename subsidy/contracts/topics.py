@@ -24,6 +24,9 @@ DEADLINE_REMINDER_DUE = "subsidy.deadline.reminder-due.v1"
 PUBLICATION_PUBLISHED = "subsidy.publication.published.v1"  # a batch's public-notice list
 # Intake -> notify: who to text for an application; the mobile number sealed (AES-GCM), never plain.
 CONTACT_RECORDED = "subsidy.application.contact-recorded.v1"
+# Intake -> review: what an application's version says (its facts, personal data removed), for the
+# automatic pre-checks.
+SUBMISSION_RECORDED = "subsidy.application.submission-recorded.v1"
 # Notify -> review: an enterprise the platform could not reach by SMS, to phone.
 PHONE_TASK_CREATED = "subsidy.notify.phone-task-created.v1"
 CALENDAR_ALERT = "subsidy.calendar.alert.v1"
@@ -42,6 +45,7 @@ PLATFORM_TOPICS: tuple[str, ...] = (
     CALENDAR_ALERT,
     PUBLICATION_PUBLISHED,
     CONTACT_RECORDED,
+    SUBMISSION_RECORDED,
     PHONE_TASK_CREATED,
 )
 

@@ -1,0 +1,264 @@
+"""Automatic pre-checks of a Longgang application (DESIGN.md, LG lifecycle step 2), each citing its
+clause of the guide (../shared/policy/longgang-2025-model-call-guide.zh.txt).
+
+`longgang_findings` is the rule set: a plain function of a version's facts (the portal's payload as
+intake stored it, without the people in it) and the enterprise's other applications. A failed check
+is a finding for the online reviewer, not a decision: the lifecycle moves on to online review either
+way, with the failed rules in the transition's reason. Details are Chinese: reviewers read them.
+
+The facts reach review as `subsidy.application.submission-recorded.v1` (intake's outbox, one event
+per stored version) and are kept in `review.submissions`. If the workflow asks before the event has
+arrived, the activity fails retryably and Temporal asks again (RECORD_RETRY: 1 s growing to 1 min).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
+from subsidy.contracts.platform_events import SubmissionRecorded
+from subsidy.contracts.topics import SUBMISSION_RECORDED
+from subsidy.messaging import handle_once
+
+log = structlog.get_logger(__name__)
+CONSUMER = "review.submissions"
+
+LONGGANG = "龙岗区"
+SOFTWARE_INDUSTRY_PREFIXES = ("64", "65")  # 互联网和相关服务 (64), 软件和信息技术服务业 (65): 三(二)1
+MIN_ASSESSMENT_LEVEL = 3  # 等级保护测评三级及以上: 二(一)2
+
+# Material kinds every application needs online, with the guide's item. `application_form` (四(一)1)
+# is not among them: the form is printed from the platform (the watermarked form) and comes on paper.
+REQUIRED_MATERIALS: dict[str, str] = {
+    "business_license": "四(一)2",
+    "legal_rep_id": "四(一)3",
+    "project_lead_id": "四(一)4",
+    "project_lead_labor_contract": "四(一)4",
+    "project_lead_social_insurance_3m": "四(一)4",
+    "credit_report": "四(一)5",
+    "audit_reports_2y": "四(一)6",
+    "tax_certificate": "四(一)7",
+    "model_service_contract": "四(二)1",
+    "invoices": "四(二)1",
+    "bank_payment_proofs": "四(二)1",
+    "tax_receipts": "四(二)1",
+    "model_usage_report": "四(二)2",
+}
+MATERIAL_NAMES: dict[str, str] = {
+    "application_form": "申报书",
+    "business_license": "营业执照",
+    "head_office_authorisation": "总部授权证明",
+    "legal_rep_id": "法定代表人身份证复印件",
+    "project_lead_id": "项目负责人身份证复印件",
+    "project_lead_labor_contract": "项目负责人劳动合同",
+    "project_lead_social_insurance_3m": "项目负责人近三个月社保缴纳凭证",
+    "credit_report": "信用报告",
+    "audit_reports_2y": "近两年财务审计报告",
+    "tax_certificate": "上年度纳税证明",
+    "ethics_materials": "科技伦理相关材料",
+    "model_service_contract": "模型服务合同",
+    "invoices": "发票",
+    "bank_payment_proofs": "银行付款凭证",
+    "tax_receipts": "税票",
+    "model_usage_report": "模型使用报告",
+    "cac_filing_proof": "生成式人工智能服务备案证明",
+    "security_assessment_proof": "等级保护测评证明",
+}
+
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+def longgang_findings(facts: dict[str, Any], *, other_applications: Sequence[str]) -> tuple[PreCheckFinding, ...]:
+    """Every pre-check of the guide on one version's facts, in the guide's order.
+
+    `other_applications`: the numbers of this enterprise's other applications to the program.
+    """
+    return tuple(rule(facts, other_applications) for rule in RULES)
+
+
+def _finding(rule: str, clause: str, passed: bool, detail: str) -> PreCheckFinding:
+    return PreCheckFinding(rule=rule, clause=clause, passed=passed, detail=detail)
+
+
+def _registered_in_longgang(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    applicant = facts.get("applicant", {})
+    district = applicant.get("registered_district") or "未填"
+    operating = LONGGANG in (applicant.get("operating_address") or "")
+    return _finding(
+        "registered_in_longgang", "三(一)1", district == LONGGANG and operating,
+        f"注册地：{district}；实际经营地址{'在' if operating else '不在'}龙岗区",
+    )
+
+
+def _branch_authorised(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    applicant = facts.get("applicant", {})
+    if not applicant.get("is_branch"):
+        return _finding("branch_authorisation", "三(一)1", True, "非分支机构，无需总部授权")
+    missing = []
+    if not applicant.get("head_office_uscc"):
+        missing.append("总部统一社会信用代码")
+    if "head_office_authorisation" not in _material_kinds(facts):
+        missing.append(MATERIAL_NAMES["head_office_authorisation"])
+    return _finding(
+        "branch_authorisation", "三(一)1", not missing,
+        "分支机构申报，总部授权齐全" if not missing else "分支机构申报，缺少：" + "、".join(missing),
+    )
+
+
+def _not_seriously_dishonest(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    listed = bool(facts.get("declarations", {}).get("serious_dishonesty_listed"))
+    return _finding(
+        "not_seriously_dishonest", "三(一)2", not listed,
+        "申报单位声明已被列入严重失信主体名单" if listed else "申报单位声明未被列入严重失信主体名单",
+    )
+
+
+def _no_duplicate_application(facts: dict[str, Any], others: Sequence[str]) -> PreCheckFinding:
+    problems = []
+    if facts.get("declarations", {}).get("other_district_funds_for_same_item"):
+        problems.append("申报单位声明同一事项已申报其他区级专项资金")
+    if others:
+        problems.append("同一单位在本项目下另有申报：" + "、".join(sorted(others)))
+    return _finding("no_duplicate_application", "三(一)4", not problems, "；".join(problems) or "未发现重复申报或多头申报")
+
+
+def _industry_code(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    code = str(facts.get("applicant", {}).get("industry_code") or "")
+    return _finding(
+        "industry_code", "三(二)1", code[:2] in SOFTWARE_INDUSTRY_PREFIXES,
+        f"行业代码 {code or '未填'}（须以 64 或 65 开头）",
+    )
+
+
+def _supplier_not_related(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    applicant = facts.get("applicant", {})
+    related = {*(applicant.get("related_party_usccs") or ()), applicant.get("uscc"), applicant.get("head_office_uscc")}
+    related.discard(None)
+    flagged = [c.get("contract_no") or "?" for c in _contracts(facts) if c.get("supplier_uscc") in related]
+    return _finding(
+        "supplier_not_related", "三(二)2", not flagged,
+        "模型供给方均为非关联方" if not flagged else "合同 " + "、".join(flagged) + " 的模型供给方为关联方",
+    )
+
+
+def _model_filed_or_assessed(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    contracts = _contracts(facts)
+    unqualified = [c.get("contract_no") or "?" for c in contracts if not (_cac_filed(c) or _assessed(c))]
+    if not contracts:
+        return _finding("model_filed_or_assessed", "二(一)", False, "未填报模型服务合同")
+    return _finding(
+        "model_filed_or_assessed", "二(一)", not unqualified,
+        "每个模型均已完成生成式人工智能服务备案或三级及以上等级保护测评" if not unqualified
+        else "合同 " + "、".join(unqualified) + " 的模型既无网信办备案号，也无三级及以上等级保护测评",
+    )
+
+
+def _materials_complete(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
+    have = _material_kinds(facts)
+    missing = [kind for kind in required_materials(facts) if kind not in have]
+    return _finding(
+        "materials_complete", "四(一)、四(二)", not missing,
+        "申报材料齐全" if not missing else "缺少：" + "、".join(MATERIAL_NAMES.get(k, k) for k in missing),
+    )
+
+
+def required_materials(facts: dict[str, Any]) -> list[str]:
+    """The kinds this application must upload: the fixed list, plus what its own facts call for."""
+    kinds = list(REQUIRED_MATERIALS)
+    if facts.get("applicant", {}).get("is_branch"):
+        kinds.append("head_office_authorisation")  # 四(一)2
+    if facts.get("declarations", {}).get("ethics_sensitive"):
+        kinds.append("ethics_materials")  # 四(一)8
+    contracts = _contracts(facts)
+    if any(_cac_filed(c) for c in contracts):
+        kinds.append("cac_filing_proof")  # 四(二)3(1)
+    if any(_assessed(c) and not _cac_filed(c) for c in contracts):
+        kinds.append("security_assessment_proof")  # 四(二)3(2)
+    return kinds
+
+
+def _contracts(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(facts.get("model_contracts") or ())
+
+
+def _cac_filed(contract: dict[str, Any]) -> bool:
+    return bool((contract.get("cac_filing_no") or "").strip())
+
+
+def _assessed(contract: dict[str, Any]) -> bool:
+    assessment = contract.get("security_assessment") or {}
+    return isinstance(assessment.get("level"), int) and assessment["level"] >= MIN_ASSESSMENT_LEVEL
+
+
+def _material_kinds(facts: dict[str, Any]) -> set[str]:
+    return {m.get("kind") for m in facts.get("materials") or () if isinstance(m, dict)}
+
+
+RULES: tuple[Callable[[dict[str, Any], Sequence[str]], PreCheckFinding], ...] = (
+    _registered_in_longgang,
+    _branch_authorised,
+    _not_seriously_dishonest,
+    _no_duplicate_application,
+    _industry_code,
+    _supplier_not_related,
+    _model_filed_or_assessed,
+    _materials_complete,
+)
+
+
+# --- the facts, as intake recorded them, and the activity ----------------------------------------
+
+
+async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
+    """Keep a version's facts (once per event); False for a redelivery."""
+
+    async def store(conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            """INSERT INTO submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+               ON CONFLICT (application_no, version) DO NOTHING""",
+            event.application_no, event.version, event.program, event.applicant_uscc, event.submitted_at,
+            json.dumps(event.facts, ensure_ascii=False),
+        )
+
+    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=store)
+
+
+class PreCheckActivities:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    def all(self) -> Sequence[Callable[..., Any]]:
+        return (self.run_pre_checks,)
+
+    @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)
+    async def run_pre_checks(self, request: RunPreChecks) -> PreCheckReport:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT applicant_uscc, facts::text AS facts FROM submissions WHERE application_no = $1 AND version = $2",
+                request.application_no, request.version,
+            )
+            if row is None:  # intake's event is on its way: Temporal retries the activity
+                raise ApplicationError(
+                    f"version {request.version} of {request.application_no} has not reached review yet",
+                    type="SubmissionNotRecorded",
+                )
+            others = await conn.fetch(
+                """SELECT DISTINCT application_no FROM submissions
+                   WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
+                request.program, row["applicant_uscc"], request.application_no,
+            )
+        findings = longgang_findings(json.loads(row["facts"]), other_applications=[r["application_no"] for r in others])
+        log.info(
+            "pre-checks run", application_no=request.application_no, version=request.version,
+            failed=[f.rule for f in findings if not f.passed],
+        )
+        return PreCheckReport(findings=findings)

@@ -1,0 +1,80 @@
+"""Review's automatic pre-checks on the real stack: intake records a Longgang submission, its facts
+reach review over Kafka (without the people in them), and the lifecycle workflow, run by the real
+workflow code, gets review's findings from the real review service before online review."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from temporalio.worker import Worker
+
+from subsidy.contracts import task_queues, topics
+from subsidy.contracts.lifecycle import Status
+from subsidy.contracts.workflow_ids import application_workflow_id
+from subsidy.temporal import connect
+from tests.fixtures import events
+from tests.support.intake_world import application_no, event
+from tests.support.processes import assert_no_personal_data, running_service
+from tests.workflows.harness import WORKFLOWS, Harness
+
+pytestmark = pytest.mark.integration
+LG = "LG-AI-MODEL-2025"
+
+
+async def until(fetch, timeout: float = 60.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (value := await fetch()) is None:
+        assert loop.time() < deadline, "not in time"
+        await asyncio.sleep(0.2)
+    return value
+
+
+async def test_a_longgang_submission_is_pre_checked_by_review_before_online_review(stack, tmp_path: Path) -> None:
+    first, second = application_no("LG"), application_no("LG")  # the same enterprise applies twice
+    client = await connect(stack.temporal)
+    database = await asyncpg.connect(stack.database_url)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
+    await producer.start()
+    try:
+        with (
+            running_service("intake", stack.env, tmp_path / "intake.log"),
+            running_service("review", stack.env, tmp_path / "review.log"),
+        ):
+            async with Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS):
+                h = Harness(env=None, services=None)  # type: ignore[arg-type]
+                handles = []
+                for app in (first, second):  # one after the other: the second's checks see the first
+                    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+                    await producer.send_and_wait(topic, events.encode(submitted), key=app.encode())
+                    handles.append(client.get_workflow_handle(application_workflow_id(LG, app)))
+                    await h.reach(handles[-1], Status.ONLINE_REVIEW, timeout=60)
+                    await h.at_rest(handles[-1])
+                reasons = {
+                    app: await until(lambda app=app: database.fetchval(
+                        """SELECT reason FROM intake.state_changes
+                           WHERE application_no = $1 AND to_status = 'online_review'""", app))
+                    for app in (first, second)
+                }
+                facts = json.loads(await database.fetchval(
+                    "SELECT facts::text FROM review.submissions WHERE application_no = $1 AND version = 1", first))
+                for handle in handles:
+                    await handle.terminate("test over")
+    finally:
+        await producer.stop()
+        await database.close()
+
+    # The example uploads one material of the list; the enterprise's earlier application makes the
+    # second a duplicate (the first may meet applications of earlier tests: same example enterprise).
+    assert reasons[first].startswith("pre_checks_failed:") and reasons[first].endswith("materials_complete")
+    assert reasons[second] == "pre_checks_failed:no_duplicate_application,materials_complete"
+    assert facts["applicant"]["industry_code"] == "6513" and facts["model_contracts"][0]["contract_no"] == "HT-2025-018"
+    assert "legal_representative" not in facts["applicant"] and "contact" not in facts["applicant"]
+    rendered = json.dumps(facts, ensure_ascii=False)
+    assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
+    assert_no_personal_data(tmp_path / "review.log")
