@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream.asgi import AsgiFastStream
 
 from services.review.activities import DeadlineActivities
+from services.review.forms import PREFIX as FORMS, FormActivities, FormsApi
 from services.review.handlers import router
 from services.review.pre_checks import PreCheckActivities
 from services.review.publication import PublicationActivities
@@ -22,7 +23,9 @@ DEFINITION = ServiceDefinition(
         *DeadlineActivities(resources.pool, WorkingCalendar.default()).all(),
         *PublicationActivities(resources.pool, resources.temporal).all(),
         *PreCheckActivities(resources.pool).all(),
+        *FormActivities(resources.pool).all(),
     ],
+    http_routes=lambda _settings, resources: [(FORMS, FormsApi(resources))],
 )
 
 
