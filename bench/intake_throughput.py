@@ -81,6 +81,7 @@ TARGET = 0.80
 CONTEXT_CONCURRENCY = 1
 WARMUP_PER_PARTITION = 2
 BREAKDOWN_SAMPLES = 100
+DRIFT_WARNING = 0.10  # the same-concurrency baseline moved more than this within the run: the ratio is suspect
 OTHER_CPU_WARNING = 0.25  # cores used by processes outside the run: above this, the figures are suspect
 
 
@@ -818,7 +819,12 @@ def report(n: int, k: int, lanes: int, intake: PathResult, same: tuple[PathResul
     ratio(f"intake / the best raw start_workflow rate of this run ({best:.1f}/s):", intake.rate / best)
     ratio(f"intake / raw start_workflow at concurrency {CONTEXT_CONCURRENCY}:", intake.rate / raw_one.rate)
     ratio("intake / raw consumer:", intake.rate / consumer.rate)
-    ratio("raw start_workflow at the same concurrency, after / before the intake path:", same[1].rate / same[0].rate)
+    drift = same[1].rate / same[0].rate
+    ratio("raw start_workflow at the same concurrency, after / before the intake path:", drift)
+    if abs(drift - 1) > DRIFT_WARNING:
+        print(f"  WARNING: the raw start rate moved by {abs(drift - 1):.0%} between before and after the intake path "
+              "(the Temporal dev server's pace changes with its SQLite file): the ratio is uncertain by about as much; "
+              "run again")
     print()
     print(f"CPU busy during the path, in cores of the {os.cpu_count()} (and CPU ms per event):")
     for result in (intake, *same, raw_one):
