@@ -23,6 +23,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 
 from subsidy.contracts.topics import dlq
+from subsidy.log_context import kafka_record_context
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 T = TypeVar("T")
@@ -189,10 +190,12 @@ async def consume(
     dead_letters: DeadLetters, record: ConsumerRecord, body: bytes, parse: Callable[[bytes], T], effect: Callable[[T], Awaitable[Any]]
 ) -> None:
     """What every subscriber does with a record: parse (bad input to the DLQ), then apply the effect
-    reliably. `record` is the Kafka record (`message.raw_message` in a FastStream handler)."""
-    parsed = await parse_or_dlq(dead_letters, record, body, parse)
-    if parsed is not None:
-        await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, record=record, body=body)
+    reliably, every log line meanwhile bound to the record's application number and correlation id.
+    `record` is the Kafka record (`message.raw_message` in a FastStream handler)."""
+    with structlog.contextvars.bound_contextvars(**kafka_record_context(record)):
+        parsed = await parse_or_dlq(dead_letters, record, body, parse)
+        if parsed is not None:
+            await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, record=record, body=body)
 
 
 def is_transient(exc: BaseException) -> bool:

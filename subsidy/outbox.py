@@ -22,8 +22,9 @@ import structlog
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
+from subsidy.log_context import CORRELATION_ID_HEADER, current_correlation_id
+
 EVENT_ID_HEADER = "x-event-id"
-CORRELATION_ID_HEADER = "x-correlation-id"
 CONTENT_TYPE = "application/json"
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,11 @@ async def write_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) 
     if not events:
         return 0
     bodies = [e.payload.model_dump(mode="json") if isinstance(e.payload, BaseModel) else dict(e.payload) for e in events]
+    # The correlation id travels on: the caller's, or the one the current log context is bound to.
+    correlation = current_correlation_id()
+    headers = [
+        {**({CORRELATION_ID_HEADER: correlation} if correlation else {}), **dict(e.headers or {})} for e in events
+    ]
     # The NOTIFY names the schema the INSERT resolved `outbox` in; it is delivered on commit, and
     # only when a row was actually inserted.
     written = await conn.fetchval(
@@ -86,7 +92,7 @@ async def write_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) 
         [e.topic for e in events],
         [e.key for e in events],
         [json.dumps(body, ensure_ascii=False) for body in bodies],
-        [json.dumps(dict(e.headers or {}), ensure_ascii=False) for e in events],
+        [json.dumps(h, ensure_ascii=False) for h in headers],
     )
     return int(written)
 

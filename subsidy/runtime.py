@@ -39,6 +39,7 @@ from temporalio.client import Client
 from subsidy.temporal import connect as connect_temporal
 from temporalio.worker import Worker
 
+from subsidy.log_context import LogContextInterceptor
 from subsidy.logging import configure_logging
 from subsidy.messaging import DeadLetters
 from subsidy.outbox import OutboxRelay
@@ -166,6 +167,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             temporal,
             task_queue=definition.task_queue,
             activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
+            interceptors=[LogContextInterceptor()],
         )
         worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
         loops: dict[str, BackgroundLoop] = {

@@ -33,6 +33,7 @@ from subsidy.contracts.lifecycle import (
     Withdraw,
 )
 from subsidy.crypto import PersonalDataCipher
+from subsidy.log_context import current_correlation_id
 from subsidy.messaging import record_in_inbox
 from subsidy.outbox import OutboxEvent, write_event, write_events
 from subsidy.programs import Program
@@ -54,7 +55,15 @@ class Intake:
     programs: dict[str, Program]
 
     async def accept(self, topic: str, event: ParsedEvent) -> Outcome | None:
-        """Apply a valid inbound event once; None when it was processed before (a redelivery)."""
+        """Apply a valid inbound event once; None when it was processed before (a redelivery).
+        A portal's event starts a correlation chain: its id is the correlation id from here on."""
+        envelope = event.envelope
+        with structlog.contextvars.bound_contextvars(
+            application_no=envelope.subject, correlation_id=current_correlation_id() or envelope.id
+        ):
+            return await self._accept(topic, event)
+
+    async def _accept(self, topic: str, event: ParsedEvent) -> Outcome | None:
         envelope = event.envelope
         async with self.pool.acquire() as conn, conn.transaction():
             if not await record_in_inbox(conn, consumer=CONSUMER, event_id=envelope.id, topic=topic):

@@ -379,6 +379,7 @@ class RunPreChecks(_Model):
     program: str
     application_no: str
     version: int
+    correlation_id: str | None = None  # for the log context (subsidy/log_context.py)
 
 
 class PreCheckFinding(_Model):
@@ -396,6 +397,7 @@ class IssueWatermarkedForm(_Model):
     program: str
     application_no: str
     version: int
+    correlation_id: str | None = None  # for the log context (subsidy/log_context.py)
 
 
 class WatermarkedForm(_Model):

@@ -41,6 +41,7 @@ async def test_a_longgang_submission_is_pre_checked_by_review_before_online_revi
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
     await producer.start()
+    event_ids: dict[str, str] = {}
     try:
         with (
             running_service("intake", stack.env, tmp_path / "intake.log"),
@@ -51,6 +52,7 @@ async def test_a_longgang_submission_is_pre_checked_by_review_before_online_revi
                 handles = []
                 for app in (first, second):  # one after the other: the second's checks see the first
                     topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+                    event_ids[app] = submitted["id"]
                     await producer.send_and_wait(topic, events.encode(submitted), key=app.encode())
                     handles.append(client.get_workflow_handle(application_workflow_id(LG, app)))
                     await h.reach(handles[-1], Status.ONLINE_REVIEW, timeout=60)
@@ -78,3 +80,23 @@ async def test_a_longgang_submission_is_pre_checked_by_review_before_online_revi
     rendered = json.dumps(facts, ensure_ascii=False)
     assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
     assert_no_personal_data(tmp_path / "review.log")
+
+    # Every line about an application is bound to it and to the correlation id its portal event
+    # started (STYLE.md 6): in intake, in intake's state-change activity, and in review's consumer.
+    intake_lines = log_lines(tmp_path / "intake.log", first)
+    assert {line["event"] for line in intake_lines} >= {"event applied", "state change recorded"}
+    assert {line.get("correlation_id") for line in intake_lines} == {event_ids[first]}
+    assert {line.get("correlation_id") for line in log_lines(tmp_path / "review.log", first)} == {event_ids[first]}
+
+
+def log_lines(log_file: Path, application: str) -> list[dict]:
+    lines = []
+    for text in log_file.read_text().splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if line.get("application_no") == application:
+            lines.append(line)
+    assert lines, f"no line of {log_file.name} bound to {application}"
+    return lines

@@ -88,7 +88,8 @@ class LonggangModelCallLifecycle(LifecycleBase):
                 self.applied()  # releases the resubmission's update
             self.pre_checks = await workflow.execute_activity(
                 ACTIVITY_RUN_PRE_CHECKS,
-                RunPreChecks(program=self._start.program, application_no=self._start.application_no, version=self.version),
+                RunPreChecks(program=self._start.program, application_no=self._start.application_no, version=self.version,
+                             correlation_id=self._start.correlation_id),
                 task_queue=task_queues.REVIEW,
                 result_type=PreCheckReport,
                 start_to_close_timeout=timedelta(minutes=2),
@@ -113,7 +114,8 @@ class LonggangModelCallLifecycle(LifecycleBase):
     async def issue_watermarked_form(self) -> None:
         form = await workflow.execute_activity(
             ACTIVITY_ISSUE_WATERMARKED_FORM,
-            IssueWatermarkedForm(program=self._start.program, application_no=self._start.application_no, version=self.version),
+            IssueWatermarkedForm(program=self._start.program, application_no=self._start.application_no, version=self.version,
+                                 correlation_id=self._start.correlation_id),
             task_queue=task_queues.REVIEW,
             result_type=WatermarkedForm,
             start_to_close_timeout=timedelta(minutes=2),
