@@ -14,7 +14,6 @@ once the online review approves, downloaded by the enterprise, uploaded to the G
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,11 +21,10 @@ from typing import Any
 import asyncpg
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from services.review.pre_checks import MATERIAL_NAMES
+from services.review.pre_checks import MATERIAL_NAMES, recorded_facts
 from subsidy.contracts.lifecycle import ACTIVITY_ISSUE_WATERMARKED_FORM, IssueWatermarkedForm, WatermarkedForm
-from subsidy.http import send_json
+from subsidy.http import Download, ReadEndpoint
 
 log = structlog.get_logger(__name__)
 
@@ -163,16 +161,8 @@ class FormActivities:
     async def issue_watermarked_form(self, request: IssueWatermarkedForm) -> WatermarkedForm:
         form_id = form_id_of(request.application_no, request.version)
         async with self._pool.acquire() as conn, conn.transaction():
-            facts = await conn.fetchval(
-                "SELECT facts::text FROM submissions WHERE application_no = $1 AND version = $2",
-                request.application_no, request.version,
-            )
-            if facts is None:  # intake's event is on its way: Temporal retries the activity
-                raise ApplicationError(
-                    f"version {request.version} of {request.application_no} has not reached review yet",
-                    type="SubmissionNotRecorded",
-                )
-            pdf = render_form(request.application_no, request.version, json.loads(facts), form_id)
+            _, facts = await recorded_facts(conn, request.application_no, request.version)
+            pdf = render_form(request.application_no, request.version, facts, form_id)
             digest = hashlib.sha256(pdf).hexdigest()
             stored = await conn.fetchval(
                 """INSERT INTO forms (form_id, program, application_no, version, sha256, pdf)
@@ -181,40 +171,20 @@ class FormActivities:
                    RETURNING sha256""",
                 form_id, request.program, request.application_no, request.version, digest, pdf,
             )
-        log.info("form issued", application_no=request.application_no, version=request.version, form_id=form_id)
+        log.info("form issued", version=request.version, form_id=form_id)
         return WatermarkedForm(form_id=form_id, sha256=stored)  # the first issue's hash, if issued before
 
 
-class FormsApi:
+class FormsApi(ReadEndpoint):
     """`GET /forms/<form id>`: the issued PDF (404 for an unknown id, 400 for a malformed one)."""
 
-    def __init__(self, resources: Callable[[], Any]):
-        self.resources = resources
+    prefix = PREFIX
+    needs_application_no = True
+    key_pattern = FORM_ID
+    bad_key_reason = "bad_form_id"
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["method"] != "GET":
-            await send_json(send, 405, {"reason": "method_not_allowed"})
-            return
-        form_id = scope["path"][len(PREFIX):].removesuffix(".pdf")
-        if not FORM_ID.match(form_id):
-            await send_json(send, 400, {"reason": "bad_form_id"})
-            return
-        resources = self.resources()
-        if resources is None:
-            await send_json(send, 503, {"reason": "starting"})
-            return
+    async def answer(self, resources: Any, form_id: str | None) -> tuple[int, Any]:
         row = await resources.pool.fetchrow("SELECT pdf, sha256 FROM forms WHERE form_id = $1", form_id)
         if row is None:
-            await send_json(send, 404, {"reason": "unknown_form", "form_id": form_id})
-            return
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/pdf"),
-                (b"content-length", str(len(row["pdf"])).encode()),
-                (b"content-disposition", f'attachment; filename="{form_id}.pdf"'.encode()),
-                (b"x-content-sha256", row["sha256"].encode()),
-            ],
-        })
-        await send({"type": "http.response.body", "body": bytes(row["pdf"])})
+            return 404, {"reason": "unknown_form", "form_id": form_id}
+        return 200, Download("application/pdf", bytes(row["pdf"]), f"{form_id}.pdf", {"x-content-sha256": row["sha256"]})

@@ -232,6 +232,18 @@ async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bo
     return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=store)
 
 
+async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
+    """(applicant USCC, facts) of a version as intake recorded it. Until intake's event has arrived
+    this raises a retryable ApplicationError: Temporal runs the asking activity again."""
+    row = await conn.fetchrow(
+        "SELECT applicant_uscc, facts::text AS facts FROM submissions WHERE application_no = $1 AND version = $2",
+        application_no, version,
+    )
+    if row is None:
+        raise ApplicationError(f"version {version} of {application_no} has not reached review yet", type="SubmissionNotRecorded")
+    return row["applicant_uscc"], json.loads(row["facts"])
+
+
 class PreCheckActivities:
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
@@ -242,23 +254,12 @@ class PreCheckActivities:
     @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)
     async def run_pre_checks(self, request: RunPreChecks) -> PreCheckReport:
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT applicant_uscc, facts::text AS facts FROM submissions WHERE application_no = $1 AND version = $2",
-                request.application_no, request.version,
-            )
-            if row is None:  # intake's event is on its way: Temporal retries the activity
-                raise ApplicationError(
-                    f"version {request.version} of {request.application_no} has not reached review yet",
-                    type="SubmissionNotRecorded",
-                )
+            applicant_uscc, facts = await recorded_facts(conn, request.application_no, request.version)
             others = await conn.fetch(
                 """SELECT DISTINCT application_no FROM submissions
                    WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
-                request.program, row["applicant_uscc"], request.application_no,
+                request.program, applicant_uscc, request.application_no,
             )
-        findings = longgang_findings(json.loads(row["facts"]), other_applications=[r["application_no"] for r in others])
-        log.info(
-            "pre-checks run", application_no=request.application_no, version=request.version,
-            failed=[f.rule for f in findings if not f.passed],
-        )
+        findings = longgang_findings(facts, other_applications=[r["application_no"] for r in others])
+        log.info("pre-checks run", version=request.version, failed=[f.rule for f in findings if not f.passed])
         return PreCheckReport(findings=findings)
