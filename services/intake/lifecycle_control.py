@@ -26,16 +26,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from subsidy.contracts import task_queues
-from subsidy.contracts.lifecycle import StartLifecycle
+from subsidy.contracts.lifecycle import BUSY_REFUSAL, StartLifecycle
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.programs import Program
 
 # RPC answers that mean "this lifecycle cannot take it", as opposed to "try again later".
 _CLOSED = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
-
-
-# The workflow is applying another decision (e.g. a reviewer's) right now: ask again shortly.
-BUSY = "busy:"
 
 
 class LifecycleBusy(Exception):
@@ -88,7 +84,7 @@ class LifecycleControl:
             await handle.execute_update(name, command, id=update_id)
         except WorkflowUpdateFailedError as refused:  # the validator's (or handler's) reason
             reason = getattr(refused.cause, "message", None) or str(refused)
-            if reason.startswith(BUSY):
+            if reason.startswith(BUSY_REFUSAL):
                 raise LifecycleBusy(reason) from None  # a moment's answer, not a refusal: retried
             return Outcome.refused(reason)
         except RPCError as exc:

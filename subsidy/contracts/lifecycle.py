@@ -405,6 +405,10 @@ class WatermarkedForm(_Model):
     sha256: str
 
 
+# How a validator's refusal starts when another decision is being applied at this moment: not a
+# final answer, the caller asks again (intake with backoff, a console after a moment).
+BUSY_REFUSAL = "busy:"
+
 ACTIVITY_RECORD_STATE_CHANGE = "lifecycle.record_state_change"
 ACTIVITY_RECORD_REMINDER = "lifecycle.record_reminder"
 ACTIVITY_COMPUTE_PAPER_DEADLINE = "deadlines.compute_paper_deadline"

@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 from services.review.activities import paper_deadline_record
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
+    BUSY_REFUSAL,
     ACTIVITY_COMPUTE_PAPER_DEADLINE,
     ACTIVITY_ENLIST_FOR_PUBLICATION,
     ACTIVITY_ISSUE_WATERMARKED_FORM,
@@ -161,7 +162,7 @@ class Harness:
             try:
                 return await handle.execute_update(name, command, id=id, result_type=DecisionAccepted)
             except WorkflowUpdateFailedError as refused:
-                if not str(getattr(refused.cause, "message", "")).startswith("busy:"):
+                if not str(getattr(refused.cause, "message", "")).startswith(BUSY_REFUSAL):
                     raise
             await asyncio.sleep(0.05)
         raise AssertionError(f"{name}: the workflow stayed busy")

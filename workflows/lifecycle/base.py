@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from subsidy.contracts import task_queues
     from subsidy.contracts.workflow_ids import publication_batch_workflow_id
     from subsidy.contracts.lifecycle import (
+        BUSY_REFUSAL,
         ACTIVITY_COMPUTE_PAPER_DEADLINE,
         ACTIVITY_RECORD_REMINDER,
         ACTIVITY_RECORD_STATE_CHANGE,
@@ -138,7 +139,7 @@ class LifecycleBase:
         if self.status not in statuses:
             raise ValueError(f"wrong_state: the application is {self.status.value}, this decision needs {sorted(s.value for s in statuses)}")
         if self._pending is not None:
-            raise ValueError("busy: another decision is being applied; retry")
+            raise ValueError(f"{BUSY_REFUSAL} another decision is being applied; retry")
 
     async def deliver(self, command: Any) -> DecisionAccepted:
         """For update handlers: hand the command to run() and return once it is applied."""
