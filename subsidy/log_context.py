@@ -15,16 +15,15 @@ An inbound portal event starts a chain: its CloudEvent id is the correlation id 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from subsidy.contracts.workflow_ids import application_no_of, is_application_no
+
 CORRELATION_ID_HEADER = "x-correlation-id"
-_APPLICATION_NO = re.compile(r"[A-Z]{2}\d{4}-\d{6}")
-_WORKFLOW_ID = re.compile(r"^Application:[A-Z0-9-]+:(?P<application_no>[A-Z]{2}\d{4}-\d{6})$")
 
 
 def current_correlation_id() -> str | None:
@@ -37,7 +36,7 @@ def kafka_record_context(record: Any) -> dict[str, str]:
     correlation id header when present."""
     context: dict[str, str] = {}
     key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else None
-    if key and _APPLICATION_NO.fullmatch(key):
+    if key and is_application_no(key):
         context["application_no"] = key
     for name, value in record.headers or ():
         if name == CORRELATION_ID_HEADER and value:
@@ -55,8 +54,8 @@ class LogContextInterceptor(Interceptor):
 class _ActivityLogContext(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         context: dict[str, str] = {}
-        if match := _WORKFLOW_ID.match(activity.info().workflow_id or ""):
-            context["application_no"] = match["application_no"]
+        if application_no := application_no_of(activity.info().workflow_id or ""):
+            context["application_no"] = application_no
         correlation = getattr(input.args[0], "correlation_id", None) if input.args else None
         if isinstance(correlation, str) and correlation:
             context["correlation_id"] = correlation

@@ -2,6 +2,7 @@
 aggregate's read side and publishes what the lifecycle workflows decide, through its outbox.
 
 Both activities are idempotent by the workflow's event id: a retried activity writes nothing twice.
+Their log lines are bound to the application and the correlation id by subsidy.log_context.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ class LifecycleActivities:
         """Store the change, move the application's read model, and write the state-changed event,
         in one transaction. A change already recorded (same event id) is a no-op."""
         event_id = _event_uuid(change.event_id)
-        bound = log.bind(application_no=change.application_no, correlation_id=change.correlation_id)
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
                 """INSERT INTO state_changes (event_id, application_no, program, from_status, to_status, reason,
@@ -83,7 +83,7 @@ class LifecycleActivities:
                 change.version,
             )
             if not inserted:
-                bound.info("state change already recorded", to_status=change.to_status.value)
+                log.info("state change already recorded", to_status=change.to_status.value)
                 return
             # A change older than the one the read model shows (only possible if a workflow ever
             # recorded changes concurrently) is kept in state_changes but does not move the status.
@@ -110,12 +110,12 @@ class LifecycleActivities:
                 payload=state_changed_event(change),
                 headers={CORRELATION_ID_HEADER: change.correlation_id},
             )
-        bound.info(
+        log.info(
             "state change recorded",
             from_status=change.from_status.value if change.from_status is not None else None,
             to_status=change.to_status.value,
         )
-        bound.info(
+        log.info(
             "state change recorded",
             from_status=change.from_status.value if change.from_status is not None else None,
             to_status=change.to_status.value,
@@ -136,7 +136,5 @@ class LifecycleActivities:
             )
         log.info(
             "reminder recorded" if written else "reminder already recorded",
-            application_no=reminder.application_no,
-            correlation_id=reminder.correlation_id,
             working_days_left=reminder.working_days_left,
         )

@@ -148,7 +148,7 @@ class DeadlineActivities:
                 payload=alert,
                 headers={CORRELATION_ID_HEADER: request.correlation_id},
             )
-        bound = log.bind(application_no=request.application_no, correlation_id=request.correlation_id, year=exc.year)
+        bound = log.bind(year=exc.year)  # application and correlation: bound by subsidy.log_context
         if written:
             bound.error("paper deadline reaches a year without an official calendar; operator alert raised", message=str(exc))
         else:

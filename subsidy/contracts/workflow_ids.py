@@ -22,6 +22,19 @@ def application_workflow_id(program: str, application_no: str) -> str:
     return f"Application:{program}:{application_no}"
 
 
+def is_application_no(text: str) -> bool:
+    return bool(_APPLICATION_NO.match(text))
+
+
+def application_no_of(workflow_id: str) -> str | None:
+    """The application number of a lifecycle's workflow ID; None for any other workflow."""
+    kind, _, rest = workflow_id.partition(":")
+    program, _, application_no = rest.partition(":")
+    if kind != "Application" or not _PROGRAM.match(program) or not is_application_no(application_no):
+        return None
+    return application_no
+
+
 def publication_batch_workflow_id(program: str) -> str:
     """`PublicationBatch:LG-AI-MODEL-2025`: one public-notice list per program batch."""
     if not _PROGRAM.match(program):
