@@ -149,7 +149,7 @@ class Intake:
             materials=payload.get("materials", []),
         ):
             return False
-        submission_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"submission:{event.envelope.id}"))
+        submission_id = _derived_id("submission", event)
         recorded = [OutboxEvent(  # the facts review pre-checks, without the people in them
             topic=topics.SUBMISSION_RECORDED,
             key=data.application_no,
@@ -166,7 +166,7 @@ class Intake:
             ),
         )]
         if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
-            contact_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"contact:{event.envelope.id}"))
+            contact_id = _derived_id("contact", event)
             recorded.append(OutboxEvent(
                 topic=topics.CONTACT_RECORDED,
                 key=data.application_no,
@@ -213,7 +213,7 @@ class Intake:
             conn,
             topic=topics.INTAKE_REJECTED,
             key=data.application_no,
-            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"intake-rejected:{event.envelope.id}")),
+            event_id=_derived_id("intake-rejected", event),
             payload={
                 "event_id": event.envelope.id,
                 "program": data.program,
@@ -265,6 +265,11 @@ class Intake:
         topics.SHENZHEN_APPOINTMENT_BOOKED: _appointment,
         topics.WINDOW_PAPER_RECEIVED: _paper,
     }
+
+
+def _derived_id(kind: str, event: ParsedEvent) -> str:
+    """The id of an event intake publishes because of `event`: the same on every redelivery."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{event.envelope.id}"))
 
 
 def _without_people(payload: dict[str, Any]) -> dict[str, Any]:
