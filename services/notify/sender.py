@@ -24,7 +24,7 @@ import asyncpg
 import structlog
 
 from services.notify import repository
-from services.notify.providers.failover import ReconcileInconclusive, reconcile
+from services.notify.providers.failover import ReconcileInconclusive, reconcile, send_with_failover
 from services.notify.providers.port import SendResult, SmsProvider, SmsRequest
 from services.notify.service import Notifier
 from services.notify.settings import NotifySettings
@@ -116,13 +116,7 @@ class SmsSender:
 
         if interrupted and await self._reconcile(message, mobile):
             return
-        result: SendResult | None = None
-        for provider in self._order(message):
-            result = await provider.send(self._request(message, provider.name, mobile))
-            if result.accepted or not result.retryable:
-                break
-            log.warning("provider error, failing over", provider=provider.name, error=result.error_code, kind=message["kind"])
-        assert result is not None
+        result = await send_with_failover(self._order(message), lambda provider: self._request(message, provider, mobile))
         if result.accepted:
             crash_if_armed("notify.after_provider_accept")  # the provider has it; our commit has not happened
             async with self.pool.acquire() as conn:

@@ -16,7 +16,7 @@ retries later instead of sending again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from services.notify.providers.port import SendResult, SentRecord, SmsProvider, SmsRequest
@@ -57,7 +57,7 @@ class ReconcileInconclusive(Exception):
 
 async def send_with_failover(
     providers: Sequence[SmsProvider],
-    request: SmsRequest,
+    request: SmsRequest | Callable[[str], SmsRequest],
     *,
     template_codes: Mapping[str, str] | None = None,
 ) -> SendResult:
@@ -65,6 +65,8 @@ async def send_with_failover(
 
     Returns the accepting provider's result, the first definitive rejection, or (every provider
     having failed for its own reasons) the last provider's result, `retryable=True`.
+    `request` is one request for all, or a function of the provider's name giving that provider's
+    request (each has its own template code and parameter order: notify's sender).
     `template_codes` maps provider name -> that provider's template code for this notice, when
     they differ (Alibaba `SMS_…` codes, Tencent numeric ids); without an entry the request's own
     `template_code` is used.
@@ -73,18 +75,18 @@ async def send_with_failover(
         raise ValueError("no SMS provider configured")
     result: SendResult | None = None
     for index, provider in enumerate(providers):
-        attempt = request
+        attempt = request(provider.name) if callable(request) else request
         if template_codes and provider.name in template_codes:
-            attempt = dataclasses.replace(request, template_code=template_codes[provider.name])
+            attempt = dataclasses.replace(attempt, template_code=template_codes[provider.name])
         try:
             result = await provider.send(attempt)
         except Exception as exc:  # an adapter bug or an error it did not map: the provider's problem
             log.warning(
                 "sms.send.provider_error",
                 provider=provider.name,
-                message_id=request.message_id,
+                message_id=attempt.message_id,
                 template_code=attempt.template_code,
-                mobile=mask_mobile(request.mobile),
+                mobile=mask_mobile(attempt.mobile),
                 error=type(exc).__name__,
             )
             result = SendResult(
@@ -97,14 +99,14 @@ async def send_with_failover(
                 "sms.send.failover",
                 provider=provider.name,
                 next_provider=providers[index + 1].name,
-                message_id=request.message_id,
+                message_id=attempt.message_id,
                 error_code=result.error_code,
             )
     assert result is not None
     log.error(
         "sms.send.all_providers_failed",
         providers=[p.name for p in providers],
-        message_id=request.message_id,
+        message_id=attempt.message_id,
         error_code=result.error_code,
     )
     return result
