@@ -741,14 +741,18 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
 
         meter = CpuMeter({"intake": [p.proc.pid for p in intake], **{c: [pid] for c, pid in stack_pids.items()},
                           "bench": [os.getpid()]})
-        log(f"raw start_workflow, concurrency {c}: {n} starts (after 10 not counted) ...")
-        _, ids = await raw_starts(client, program, raw_warm, concurrency=c, timeout=timeout)
+        async def measured_raw_starts(work: Sequence[Submission], concurrency: int, label: str = "") -> PathResult:
+            log(f"raw start_workflow, concurrency {concurrency}{label}: {n} starts ...")
+            meter.start()
+            result, ids = await raw_starts(client, program, work, concurrency=concurrency, timeout=timeout)
+            result.cpu, result.top_other = meter.stop(), meter.top_other
+            result.name += label
+            workflow_ids.extend(ids)
+            return result
+
+        _, ids = await raw_starts(client, program, raw_warm, concurrency=c, timeout=timeout)  # warm-up, not counted
         workflow_ids += ids
-        meter.start()
-        raw_before, ids = await raw_starts(client, program, raw_before_work, concurrency=c, timeout=timeout)
-        raw_before.cpu, raw_before.top_other = meter.stop(), meter.top_other
-        raw_before.name += ", before"
-        workflow_ids += ids
+        raw_before = await measured_raw_starts(raw_before_work, c, ", before")
 
         log(f"intake path: {n} submissions to {TOPIC} ...")
         meter.start()
@@ -756,18 +760,8 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
         intake_result.cpu, intake_result.top_other = meter.stop(), meter.top_other
         workflow_ids += [application_workflow_id(PROGRAM, s.application_no) for s in intake_work]  # unstarted: "gone"
 
-        log(f"raw start_workflow, concurrency {c} again: {n} starts ...")
-        meter.start()
-        raw_after, ids = await raw_starts(client, program, raw_after_work, concurrency=c, timeout=timeout)
-        raw_after.cpu, raw_after.top_other = meter.stop(), meter.top_other
-        raw_after.name += ", after"
-        workflow_ids += ids
-
-        log(f"raw start_workflow, concurrency {CONTEXT_CONCURRENCY}: {n} starts ...")
-        meter.start()
-        raw_one, ids = await raw_starts(client, program, raw_one_work, concurrency=CONTEXT_CONCURRENCY, timeout=timeout)
-        raw_one.cpu, raw_one.top_other = meter.stop(), meter.top_other
-        workflow_ids += ids
+        raw_after = await measured_raw_starts(raw_after_work, c, ", after")
+        raw_one = await measured_raw_starts(raw_one_work, CONTEXT_CONCURRENCY)
 
         log(f"raw consumer: {n} messages to a benchmark topic ...")
         consumer_result = await raw_consumer(bootstrap, producer, intake_work, intake_warm, token=token, timeout=timeout)
