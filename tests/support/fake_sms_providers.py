@@ -45,6 +45,12 @@ class _Failure:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when a test sends dozens at once on a
+    # busy machine (a fresh-clone CI run lost one of 53 concurrent sends that way).
+    request_queue_size = 128
+
+
 class _FakeServer:
     """An HTTP server in a daemon thread; subclasses answer `handle(action, params)`."""
 
@@ -74,7 +80,7 @@ class _FakeServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass  # request lines carry phone numbers: never printed
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-{self.name}", daemon=True
