@@ -422,15 +422,14 @@ async def _delete_topic(bootstrap: str, topic: str) -> None:
 
 async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tuple[str, float]]:
     """Median cost of the pieces of intake's per-event work, measured here one at a time: parsing,
-    sealing, the pool checkout, the transaction's statements (rolled back: nothing is kept) and a
+    sealing, the pool checkout, the read and the write statement (rolled back: nothing is kept) and a
     commit that flushes WAL. The workflow start and the Kafka read+commit are the baselines above."""
     from services.intake import repository
     from services.intake.service import CONSUMER, Intake
     from services.intake.settings import IntakeSettings
     from subsidy.contracts.events import parse_event
     from subsidy.crypto import cipher_from_settings
-    from subsidy.messaging import record_in_inbox
-    from subsidy.outbox import OutboxEvent, write_events
+    from subsidy.outbox import OutboxEvent
 
     settings = IntakeSettings(**{k.lower(): v for k, v in env.items() if k.startswith("PERSONAL_DATA")})
     intake = Intake(pool=None, control=None, cipher=cipher_from_settings(settings), programs=programs())  # type: ignore[arg-type]
@@ -473,28 +472,32 @@ async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tup
         async with pool.acquire() as conn:
             for event, (payload, sealed, lookups) in zip(parsed, sealed_all, strict=True):
                 data: Any = event.payload
+                envelope = event.envelope
                 t0 = time.perf_counter()
                 tx = conn.transaction()
                 await tx.start()
-                await record_in_inbox(conn, consumer=CONSUMER, event_id=event.envelope.id, topic=TOPIC)
-                await repository.insert_version(
-                    conn, application_no=data.application_no, version=1, program=data.program, event_id=event.envelope.id,
-                    submitted_at=data.submitted_at, applicant_uscc=data.applicant.uscc, payload=payload, sealed=sealed,
-                    lookups=lookups, materials=payload.get("materials", []),
-                )
-                await write_events(conn, [
-                    OutboxEvent(topics.SUBMISSION_RECORDED, data.application_no, str(uuid.uuid4()), {"facts": payload}),
-                    OutboxEvent(topics.CONTACT_RECORDED, data.application_no, str(uuid.uuid4()),
-                                {"sealed": sealed["applicant.contact.mobile"]}),
-                ])
-                await repository.record_inbound(
-                    conn, event_id=event.envelope.id, topic=TOPIC, type=event.envelope.type, source=event.envelope.source,
-                    application_no=data.application_no, event_time=event.envelope.time, applied=True, reason=None,
+                await repository.known(conn, consumer=CONSUMER, event_id=envelope.id, application_no=data.application_no)
+                await repository.record_effect(
+                    conn, consumer=CONSUMER,
+                    inbound=repository.Inbound(
+                        event_id=envelope.id, topic=TOPIC, type=envelope.type, source=envelope.source,
+                        application_no=data.application_no, event_time=envelope.time, applied=True, reason=None,
+                    ),
+                    version=repository.Version(
+                        application_no=data.application_no, version=1, program=data.program, event_id=envelope.id,
+                        submitted_at=data.submitted_at, applicant_uscc=data.applicant.uscc, payload=payload,
+                        sealed=sealed, lookups=lookups, materials=payload.get("materials", []),
+                    ),
+                    events=[
+                        OutboxEvent(topics.SUBMISSION_RECORDED, data.application_no, str(uuid.uuid4()), {"facts": payload}),
+                        OutboxEvent(topics.CONTACT_RECORDED, data.application_no, str(uuid.uuid4()),
+                                    {"sealed": sealed["applicant.contact.mobile"]}),
+                    ],
                 )
                 await tx.rollback()
                 samples.append(time.perf_counter() - t0)
-            costs.append(("transaction statements: BEGIN, inbox, version + lookups + materials (one statement), "
-                          "submission + contact to the outbox (one statement), inbound (rolled back)",
+            costs.append(("the read + the one write statement (inbox, inbound, version + lookups + materials, "
+                          "submission + contact to the outbox), between BEGIN and ROLLBACK (nothing kept)",
                           median_ms(samples)))
 
             samples = []

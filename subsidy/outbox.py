@@ -3,7 +3,7 @@ subsidy/db/shared_migrations/001_inbox_outbox_audit.sql).
 
 - `write_event` (`write_events` for several in one round trip) stores an event in the caller's
   transaction, beside the state that caused it, and notifies the relay (`pg_notify`, delivered when
-  that transaction commits).
+  that transaction commits). `outbox_ctes` puts the same into a caller's own statement.
 - `OutboxRelay` publishes the stored events to Kafka and stamps them published: at-least-once,
   in id order per (topic, key), safe with any number of relays on one schema.
 """
@@ -66,35 +66,49 @@ async def write_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) 
     many were new (an id already written is skipped, as in `write_event`)."""
     if not events:
         return 0
+    ctes, params = outbox_ctes(events, first_param=1)
+    return int(await conn.fetchval(f"WITH {ctes} SELECT {OUTBOX_WRITTEN}", *params))
+
+
+# What a statement built on `outbox_ctes` selects: how many rows were new. It must be selected (or
+# referenced): PostgreSQL skips an unreferenced plain CTE, and the NOTIFY is one.
+OUTBOX_WRITTEN = "((SELECT count(*) FROM outbox_inserted) + 0 * (SELECT count(*) FROM outbox_notified))"
+
+
+def outbox_ctes(events: Sequence[OutboxEvent], *, first_param: int) -> tuple[str, list[Any]]:
+    """The common table expressions `outbox_inserted, outbox_notified` that store `events` as part
+    of a caller's own statement (so that a service writes its state and its events in one round
+    trip), with their parameters numbered from `$first_param`. The statement must select
+    `OUTBOX_WRITTEN`. An empty `events` writes nothing and notifies no one."""
     bodies = [e.payload.model_dump(mode="json") if isinstance(e.payload, BaseModel) else dict(e.payload) for e in events]
     # The correlation id travels on: the caller's, or the one the current log context is bound to.
     correlation = current_correlation_id()
     headers = [
         {**({CORRELATION_ID_HEADER: correlation} if correlation else {}), **dict(e.headers or {})} for e in events
     ]
+    n = first_param
     # The NOTIFY names the schema the INSERT resolved `outbox` in; it is delivered on commit, and
     # only when a row was actually inserted.
-    written = await conn.fetchval(
-        """WITH inserted AS (
+    ctes = f"""outbox_inserted AS (
                INSERT INTO outbox (event_id, topic, message_key, payload, headers)
                SELECT e.event_id, e.topic, e.message_key, e.payload, e.headers
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY
-                    AS e (event_id, topic, message_key, payload, headers, n)
+               FROM unnest(${n}::uuid[], ${n + 1}::text[], ${n + 2}::text[], ${n + 3}::jsonb[], ${n + 4}::jsonb[])
+                    WITH ORDINALITY AS e (event_id, topic, message_key, payload, headers, n)
                ORDER BY e.n
                ON CONFLICT (event_id) DO NOTHING
                RETURNING id),
-           notified AS (
+           outbox_notified AS (
                SELECT pg_notify('subsidy_outbox_' || n.nspname, '')
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE c.oid = 'outbox'::regclass AND EXISTS (SELECT 1 FROM inserted))
-           SELECT (SELECT count(*) FROM inserted) + 0 * (SELECT count(*) FROM notified)""",
+               WHERE c.oid = 'outbox'::regclass AND EXISTS (SELECT 1 FROM outbox_inserted))"""
+    params: list[Any] = [
         [uuid.UUID(e.event_id) for e in events],
         [e.topic for e in events],
         [e.key for e in events],
         [json.dumps(body, ensure_ascii=False) for body in bodies],
         [json.dumps(h, ensure_ascii=False) for h in headers],
-    )
-    return int(written)
+    ]
+    return ctes, params
 
 
 def _retrieve(ack: asyncio.Future[Any]) -> None:

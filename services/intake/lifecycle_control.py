@@ -5,7 +5,7 @@ Every call is idempotent, so a redelivered event is harmless:
   lifecycle is the answer) and `REJECT_DUPLICATE` on reuse (a closed one is never restarted);
 - an update carries the inbound event's id as its update id, which Temporal deduplicates; intake
   waits for its outcome: applied, or refused by its validator (the workflow applies a decision in
-  moments: one state-change activity, whose rows are not those intake's transaction writes);
+  moments: one state-change activity; intake holds no transaction open meanwhile);
 - a signal is a fact the workflow records once (it ignores what it already knows).
 
 A refusal (wrong state, wrong role, late, closed lifecycle) is an answer, not an error: it is

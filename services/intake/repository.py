@@ -4,78 +4,115 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from subsidy.outbox import OUTBOX_WRITTEN, OutboxEvent, outbox_ctes
 
-async def program_of(conn: asyncpg.Connection, application_no: str) -> str | None:
-    return await conn.fetchval("SELECT program FROM application_versions WHERE application_no = $1 AND version = 1", application_no)
-
-
-async def latest_version(conn: asyncpg.Connection, application_no: str) -> int:
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM application_versions WHERE application_no = $1", application_no))
+Executor = asyncpg.Pool | asyncpg.Connection  # a pool runs a statement on a connection it lends for it
 
 
-async def insert_version(
-    conn: asyncpg.Connection,
-    *,
-    application_no: str,
-    version: int,
-    program: str,
-    event_id: str,
-    submitted_at: datetime,
-    applicant_uscc: str,
-    payload: dict[str, Any],
-    sealed: dict[str, Any],
-    lookups: Sequence[tuple[str, str, str]],
-    materials: Sequence[dict[str, Any]],
-) -> bool:
-    """One immutable version with its sealed personal data, lookup hashes and materials, in one
-    statement (one round trip). False, and nothing written, when this version already exists."""
-    stored = await conn.fetchval(
-        """WITH version AS (
+@dataclass(frozen=True)
+class Known:
+    """What intake knows before it acts on an inbound event."""
+
+    processed: bool  # the inbox has the event: a redelivery, nothing to do
+    program: str | None  # the application's program, from its first version; None: never submitted
+    latest_version: int  # 0 when no version is stored
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An inbound event and what became of it (the `inbound_events` row)."""
+
+    event_id: str
+    topic: str
+    type: str
+    source: str
+    application_no: str
+    event_time: datetime
+    applied: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One immutable version of a submission, its personal data already sealed out of `payload`."""
+
+    application_no: str
+    version: int
+    program: str
+    event_id: str
+    submitted_at: datetime
+    applicant_uscc: str
+    payload: dict[str, Any]
+    sealed: dict[str, Any]
+    lookups: Sequence[tuple[str, str, str]]  # (field, kind, lookup hash)
+    materials: Sequence[dict[str, Any]]
+
+
+async def known(db: Executor, *, consumer: str, event_id: str, application_no: str) -> Known:
+    row = await db.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2) AS processed,
+                  (SELECT program FROM application_versions WHERE application_no = $3 AND version = 1) AS program,
+                  (SELECT coalesce(max(version), 0) FROM application_versions WHERE application_no = $3) AS latest""",
+        consumer, event_id, application_no,
+    )
+    assert row is not None
+    return Known(processed=row["processed"], program=row["program"], latest_version=int(row["latest"]))
+
+
+async def record_effect(
+    db: Executor, *, consumer: str, inbound: Inbound, version: Version | None, events: Sequence[OutboxEvent]
+) -> None:
+    """Everything an inbound event leaves behind, in ONE statement (one round trip, atomic): the
+    inbox row, the `inbound_events` row, the new version with its lookup hashes and materials (if
+    any), and the events to publish (outbox, with its NOTIFY).
+
+    Nothing is written when the event is in the inbox already or the version exists already: the
+    statement fails with `asyncpg.UniqueViolationError` (another consumer got there first, which
+    only happens while partitions move between intake processes).
+    """
+    params: list[Any] = [
+        consumer, inbound.event_id, inbound.topic, inbound.type, inbound.source, inbound.application_no,
+        inbound.event_time, "applied" if inbound.applied else "refused", inbound.reason,
+    ]
+    ctes = [
+        "inbox_row AS (INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3))",
+        """inbound_row AS (
+               INSERT INTO inbound_events (event_id, topic, type, source, application_no, event_time, outcome, reason)
+               VALUES ($2, $3, $4, $5, $6, $7, $8, $9))""",
+    ]
+    if version is not None:
+        n = len(params) + 1
+        ctes.append(f"""version AS (
                INSERT INTO application_versions
                    (application_no, version, program, event_id, submitted_at, applicant_uscc, payload, sealed)
-               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
-               ON CONFLICT (application_no, version) DO NOTHING
+               VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}, ${n + 6}::jsonb, ${n + 7}::jsonb)
                RETURNING application_no, version),
            lookups AS (
                INSERT INTO personal_lookup (application_no, version, field, kind, lookup_hash)
                SELECT v.application_no, v.version, l.field, l.kind, l.lookup_hash
-               FROM version v, unnest($9::text[], $10::text[], $11::text[]) AS l (field, kind, lookup_hash)),
+               FROM version v, unnest(${n + 8}::text[], ${n + 9}::text[], ${n + 10}::text[]) AS l (field, kind, lookup_hash)),
            materials AS (
                INSERT INTO materials (application_no, version, file_id, kind, sha256, pages)
                SELECT v.application_no, v.version, m.file_id, m.kind, m.sha256, m.pages
-               FROM version v, unnest($12::text[], $13::text[], $14::text[], $15::integer[]) AS m (file_id, kind, sha256, pages))
-           SELECT count(*) FROM version""",
-        application_no, version, program, event_id, submitted_at, applicant_uscc,
-        json.dumps(payload, ensure_ascii=False), json.dumps(sealed),
-        [field for field, _, _ in lookups], [kind for _, kind, _ in lookups], [digest for _, _, digest in lookups],
-        [m["file_id"] for m in materials], [m["kind"] for m in materials], [m["sha256"] for m in materials],
-        [m.get("pages") for m in materials],
-    )
-    return bool(stored)
-
-
-async def record_inbound(
-    conn: asyncpg.Connection,
-    *,
-    event_id: str,
-    topic: str,
-    type: str,
-    source: str,
-    application_no: str,
-    event_time: datetime,
-    applied: bool,
-    reason: str | None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO inbound_events (event_id, topic, type, source, application_no, event_time, outcome, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        event_id, topic, type, source, application_no, event_time, "applied" if applied else "refused", reason,
-    )
+               FROM version v, unnest(${n + 11}::text[], ${n + 12}::text[], ${n + 13}::text[], ${n + 14}::integer[])
+                    AS m (file_id, kind, sha256, pages))""")
+        params += [
+            version.application_no, version.version, version.program, version.event_id, version.submitted_at,
+            version.applicant_uscc, json.dumps(version.payload, ensure_ascii=False), json.dumps(version.sealed),
+            [field for field, _, _ in version.lookups], [kind for _, kind, _ in version.lookups],
+            [digest for _, _, digest in version.lookups],
+            [m["file_id"] for m in version.materials], [m["kind"] for m in version.materials],
+            [m["sha256"] for m in version.materials], [m.get("pages") for m in version.materials],
+        ]
+    outbox, outbox_params = outbox_ctes(events, first_param=len(params) + 1)
+    ctes.append(outbox)
+    await db.fetchval(f"WITH {', '.join(ctes)} SELECT {OUTBOX_WRITTEN}", *params, *outbox_params)
 
 
 async def application_view(conn: asyncpg.Connection, application_no: str) -> dict[str, Any] | None:

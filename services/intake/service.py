@@ -1,16 +1,23 @@
 """Use cases of the intake service: an inbound event is stored once and becomes a workflow start,
 a decision (update) or a fact (signal) for its application's lifecycle.
 
-One transaction per event holds the inbox row, what is stored, the workflow command's outcome and,
-for a refused submission, the `subsidy.intake.rejected.v1` event (outbox). The workflow command runs
-inside it: if the commit then fails, the redelivered event repeats the command, which is
-idempotent (see lifecycle_control), so nothing is lost and nothing is applied twice.
+Each event takes two statements and a command, and holds no transaction open while it waits:
+1. read what is known (is the event in the inbox? the application's program and latest version);
+2. send the workflow command (start, update or signal), unless the event is refused before that;
+3. write everything the event leaves behind in ONE statement: the inbox row, the event and its
+   outcome (`inbound_events`), an accepted submission's version with its lookups and materials, and
+   the events to publish (outbox): the version's facts and contact, or for a refused first
+   submission `subsidy.intake.rejected.v1`.
+A crash (or a failed write) between 2 and 3 leaves nothing written, so the redelivered event sends
+the command again, which is idempotent (see lifecycle_control): nothing is lost and nothing is
+applied twice. The offsets are committed only after 3 (handlers).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,9 +40,9 @@ from subsidy.contracts.lifecycle import (
     Withdraw,
 )
 from subsidy.crypto import PersonalDataCipher
+from subsidy.failpoints import crash_if_armed
 from subsidy.log_context import current_correlation_id
-from subsidy.messaging import record_in_inbox
-from subsidy.outbox import OutboxEvent, write_event, write_events
+from subsidy.outbox import OutboxEvent
 from subsidy.programs import Program
 
 CONSUMER = "intake.inbound"
@@ -45,6 +52,27 @@ WITHDRAWN = {topics.LONGGANG_APPLICATION_WITHDRAWN, topics.SHENZHEN_APPLICATION_
 PERSONAL_FIELDS = ("id_number", "mobile")  # payload keys holding personal data; also the lookup kinds
 PEOPLE = ("legal_representative", "contact")  # applicant keys describing persons
 log = structlog.get_logger(__name__)
+
+
+class StoredMeanwhile(Exception):
+    """Another consumer stored this event, or this application's version, between our read and
+    our write (only while partitions move between intake processes). Nothing of ours was written;
+    transient: the event is handled again and then finds what is stored."""
+
+    retriable = True
+
+    def __init__(self) -> None:
+        super().__init__("another consumer stored this event or version meanwhile; handling it again")
+
+
+@dataclass
+class Effect:
+    """What an inbound event leaves behind: the command's outcome, the version to store (an
+    accepted submission) and the events to publish."""
+
+    outcome: Outcome
+    version: repository.Version | None = None
+    events: list[OutboxEvent] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -65,92 +93,87 @@ class Intake:
 
     async def _accept(self, topic: str, event: ParsedEvent) -> Outcome | None:
         envelope = event.envelope
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await record_in_inbox(conn, consumer=CONSUMER, event_id=envelope.id, topic=topic):
-                log.info("event already processed", application_no=envelope.subject, event_type=envelope.type)
-                return None
-            outcome = await self._apply(conn, event)
-            await repository.record_inbound(
-                conn, event_id=envelope.id, topic=topic, type=envelope.type, source=envelope.source,
-                application_no=envelope.subject, event_time=envelope.time, applied=outcome.applied, reason=outcome.reason,
-            )
-            if not outcome.applied and envelope.type in SUBMITTED:
-                await self._report_rejection(conn, event, outcome)
+        known = await repository.known(self.pool, consumer=CONSUMER, event_id=envelope.id, application_no=envelope.subject)
+        if known.processed:
+            log.info("event already processed", application_no=envelope.subject, event_type=envelope.type)
+            return None
+        effect = await self._apply(known, event)
+        outcome = effect.outcome
+        if not outcome.applied and envelope.type in SUBMITTED:
+            effect.events.append(self._rejection(event, outcome))
+        inbound = repository.Inbound(
+            event_id=envelope.id, topic=topic, type=envelope.type, source=envelope.source, application_no=envelope.subject,
+            event_time=envelope.time, applied=outcome.applied, reason=outcome.reason,
+        )
+        crash_if_armed("intake.after_command")  # the command sent, nothing written yet
+        try:
+            await repository.record_effect(self.pool, consumer=CONSUMER, inbound=inbound, version=effect.version, events=effect.events)
+        except asyncpg.UniqueViolationError:
+            raise StoredMeanwhile() from None
         log.info(
             "event applied" if outcome.applied else "event refused",
             application_no=envelope.subject, event_type=envelope.type, reason=outcome.reason,
         )
         return outcome
 
-    async def _apply(self, conn: asyncpg.Connection, event: ParsedEvent) -> Outcome:
+    async def _apply(self, known: repository.Known, event: ParsedEvent) -> Effect:
         kind = event.envelope.type
         if kind in SUBMITTED:
-            return await self._first_submission(conn, event)
+            return await self._first_submission(known, event)
         if kind in RESUBMITTED:
-            return await self._resubmission(conn, event)
-        program = await repository.program_of(conn, event.envelope.subject)
-        if program is None:
-            return Outcome.refused("unknown_application: no submission of this application was received")
+            return await self._resubmission(known, event)
+        if known.program is None:
+            return Effect(Outcome.refused("unknown_application: no submission of this application was received"))
         handler = self._commands.get(kind)
         if handler is None:
-            return Outcome.refused(f"not_for_intake: {kind} is handled by another service")
-        return await handler(self, program, event)
+            return Effect(Outcome.refused(f"not_for_intake: {kind} is handled by another service"))
+        return Effect(await handler(self, known.program, event))
 
     # --- submissions -----------------------------------------------------------------------------
 
-    async def _first_submission(self, conn: asyncpg.Connection, event: ParsedEvent) -> Outcome:
+    async def _first_submission(self, known: repository.Known, event: ParsedEvent) -> Effect:
         data: Any = event.payload
         program = self.programs[data.program]
         if not program.filing.accepts(data.submitted_at):
             window = program.filing
-            return Outcome.refused(
+            return Effect(Outcome.refused(
                 f"outside_filing_window: first submissions are accepted from {window.opens_at.isoformat()} "
                 f"to {window.closes_at.isoformat()}"  # type: ignore[union-attr]
-            )
-        if not await self._store_version(conn, event, version=1):  # version 1 exists
-            return Outcome.refused("duplicate_submission: this application was already submitted; send a resubmission")
-        return await self.control.start(
+            ))
+        if known.program is not None:  # version 1 exists
+            return Effect(Outcome.refused("duplicate_submission: this application was already submitted; send a resubmission"))
+        outcome = await self.control.start(
             program, application_no=data.application_no, submitted_at=data.submitted_at, correlation_id=event.envelope.id
         )
+        return self._stored_if_applied(outcome, event, version=1)
 
-    async def _resubmission(self, conn: asyncpg.Connection, event: ParsedEvent) -> Outcome:
+    async def _resubmission(self, known: repository.Known, event: ParsedEvent) -> Effect:
         data: Any = event.payload
-        latest = await repository.latest_version(conn, data.application_no)
-        if not latest:
-            return Outcome.refused("unknown_application: a resubmission needs a first submission")
-        version = latest + 1
+        if not known.latest_version:
+            return Effect(Outcome.refused("unknown_application: a resubmission needs a first submission"))
+        version = known.latest_version + 1
         outcome = await self.control.update(
             data.program, data.application_no, "resubmit",
             Resubmit(actor=_portal(event), version=version, submitted_at=data.submitted_at),
             update_id=event.envelope.id,
         )
-        if outcome.applied and not await self._store_version(conn, event, version=version):
-            # Another transaction stored this version since `latest_version` (only one consumer
-            # owns the partition, so this is not expected): fail, roll back and redeliver.
-            raise RuntimeError("a concurrent resubmission stored this version first")
-        return outcome
+        return self._stored_if_applied(outcome, event, version=version)
 
-    async def _store_version(self, conn: asyncpg.Connection, event: ParsedEvent, *, version: int) -> bool:
-        """Store the submission as `version`; False when that version exists (nothing written)."""
+    def _stored_if_applied(self, outcome: Outcome, event: ParsedEvent, *, version: int) -> Effect:
+        """An accepted submission's effect: the version to store, and its facts (without the people
+        in them) for review's pre-checks and its contact for notify, to publish."""
+        if not outcome.applied:
+            return Effect(outcome)
         data: Any = event.payload
         payload = data.model_dump(mode="json")
         sealed, lookups = self._seal_personal_data(data.application_no, payload)
-        if not await repository.insert_version(
-            conn,
-            application_no=data.application_no,
-            version=version,
-            program=data.program,
-            event_id=event.envelope.id,
-            submitted_at=data.submitted_at,
-            applicant_uscc=data.applicant.uscc,
-            payload=payload,
-            sealed=sealed,
-            lookups=lookups,
-            materials=payload.get("materials", []),
-        ):
-            return False
+        stored = repository.Version(
+            application_no=data.application_no, version=version, program=data.program, event_id=event.envelope.id,
+            submitted_at=data.submitted_at, applicant_uscc=data.applicant.uscc, payload=payload, sealed=sealed,
+            lookups=lookups, materials=payload.get("materials", []),
+        )
         submission_id = _derived_id("submission", event)
-        recorded = [OutboxEvent(  # the facts review pre-checks, without the people in them
+        events = [OutboxEvent(
             topic=topics.SUBMISSION_RECORDED,
             key=data.application_no,
             event_id=submission_id,
@@ -167,7 +190,7 @@ class Intake:
         )]
         if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
             contact_id = _derived_id("contact", event)
-            recorded.append(OutboxEvent(
+            events.append(OutboxEvent(
                 topic=topics.CONTACT_RECORDED,
                 key=data.application_no,
                 event_id=contact_id,
@@ -181,8 +204,7 @@ class Intake:
                     recorded_at=event.envelope.time,
                 ),
             ))
-        await write_events(conn, recorded)
-        return True
+        return Effect(outcome, stored, events)
 
     def _seal_personal_data(self, application_no: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
         """Replace every resident ID and mobile number in the payload (in place) by null, sealing
@@ -207,13 +229,14 @@ class Intake:
         walk(payload, "")
         return sealed, lookups
 
-    async def _report_rejection(self, conn: asyncpg.Connection, event: ParsedEvent, outcome: Outcome) -> None:
+    def _rejection(self, event: ParsedEvent, outcome: Outcome) -> OutboxEvent:
+        """`subsidy.intake.rejected.v1`: a first submission the platform did not accept, and why."""
         data: Any = event.payload
-        await write_event(
-            conn,
+        event_id = _derived_id("intake-rejected", event)
+        return OutboxEvent(
             topic=topics.INTAKE_REJECTED,
             key=data.application_no,
-            event_id=_derived_id("intake-rejected", event),
+            event_id=event_id,
             payload={
                 "event_id": event.envelope.id,
                 "program": data.program,

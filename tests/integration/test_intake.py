@@ -13,8 +13,10 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from temporalio.client import WorkflowExecutionStatus
 
 from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import (
@@ -27,10 +29,11 @@ from subsidy.contracts.lifecycle import (
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.failpoints import EXIT_CODE
 from subsidy.messaging import DLQ_REASON
+from subsidy.temporal import connect
 from tests.fixtures import events
-from tests.support.intake_world import application_no, event, intake_world
+from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health
-from tests.workflows.harness import PRE_REVIEWER, REVIEWER, Harness
+from tests.workflows.harness import PRE_REVIEWER, REVIEWER, Harness, StandInServices
 
 pytestmark = pytest.mark.integration
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
@@ -307,29 +310,36 @@ async def test_the_same_event_three_times_and_a_forced_redelivery_have_one_effec
     assert len(runs) == 1
 
 
-async def test_a_crash_after_the_database_commit_and_before_the_offset_commit_causes_no_duplicate(stack, tmp_path: Path) -> None:
-    app = application_no("LG")
-    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-    port, log_file = free_port(), tmp_path / "intake-crash.log"
+async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envelope: dict) -> None:
+    """Run an intake process armed to die at `failpoint`, send it `envelope` and see it die there
+    (the lifecycle workflows' worker runs meanwhile, so its commands are answered)."""
+    port, log_file = free_port(), tmp_path / f"intake-crash-{failpoint}.log"
+    client = await connect(stack.temporal)
     with open(log_file, "wb") as log:
         crashing = subprocess.Popen(
             [sys.executable, "-m", "subsidy.cli", "run", "intake"],
-            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json",
-                 "SUBSIDY_FAILPOINTS": "intake.after_commit"},
+            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint},
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        for _ in range(200):
-            if get_health(port)[0] == 200:
-                break
-            await asyncio.sleep(0.3)
-        async with _producer(stack) as send:
-            await send(topic, submitted)
-        assert await asyncio.to_thread(crashing.wait, 60) == EXIT_CODE
+        async with lifecycle_workers(client, StandInServices()):
+            for _ in range(200):
+                if get_health(port)[0] == 200:
+                    break
+                await asyncio.sleep(0.3)
+            async with _producer(stack) as send:
+                await send(topic, envelope)
+            assert await asyncio.to_thread(crashing.wait, 60) == EXIT_CODE
     finally:
         if crashing.poll() is None:
             crashing.kill()
     assert_no_personal_data(log_file)
+
+
+async def test_a_crash_after_the_database_commit_and_before_the_offset_commit_causes_no_duplicate(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    await _crash_intake(stack, tmp_path, "intake.after_commit", topic, submitted)
 
     async with intake_world(stack, tmp_path / "intake.log") as w:
         stored = await w.database.fetchval("SELECT count(*) FROM intake.inbound_events WHERE event_id = $1", submitted["id"])
@@ -344,6 +354,47 @@ async def test_a_crash_after_the_database_commit_and_before_the_offset_commit_ca
         await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
     assert (counts["versions"], counts["events"]) == (1, 1)
     assert "event already processed" in log  # it was redelivered, and recognised
+
+
+async def test_a_crash_after_the_workflow_start_and_before_the_write_starts_once_and_stores_once(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    await _crash_intake(stack, tmp_path, "intake.after_command", topic, submitted)
+    workflow_id = application_workflow_id(LG, app)
+    database = await asyncpg.connect(stack.database_url)
+    try:  # the lifecycle runs; intake wrote nothing
+        client = await connect(stack.temporal)
+        assert (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
+        assert await database.fetchval("SELECT count(*) FROM intake.inbox WHERE event_id = $1", submitted["id"]) == 0
+    finally:
+        await database.close()
+
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        assert await w.outcome(submitted["id"]) == ("applied", None)  # redelivered: started again = the running one
+        counts = await w.database.fetchrow(
+            """SELECT (SELECT count(*) FROM intake.application_versions WHERE application_no = $1) AS versions,
+                      (SELECT count(*) FROM intake.outbox WHERE message_key = $1 AND topic = $2) AS facts""",
+            app, topics.SUBMISSION_RECORDED)
+        runs = [e async for e in w.temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        await w.temporal.get_workflow_handle(workflow_id).terminate("test over")
+    assert (counts["versions"], counts["facts"], len(runs)) == (1, 1, 1)
+
+
+async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_write_records_it_applied(stack, tmp_path: Path) -> None:
+    """The redelivered withdrawal finds its lifecycle closed: Temporal answers the repeated update
+    (same update id) with the outcome it recorded, so intake records `applied`, not a refusal."""
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake-before.log") as w:
+        topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send(topic, submitted)
+        assert await w.outcome(submitted["id"]) == ("applied", None)
+    topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
+    await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn)
+
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
+        assert result["status"] == "withdrawn"  # the crashed process's update was applied
+        assert await w.outcome(withdrawn["id"]) == ("applied", None)
 
 
 class _producer:

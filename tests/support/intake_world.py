@@ -72,12 +72,19 @@ async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | N
     await producer.start()
     try:
         with running_service("intake", {**stack.env, **(extra_env or {})}, log_file) as port:
-            async with (
-                Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
-                Worker(client, task_queue=task_queues.REVIEW, activities=[
-                    stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
-            ):
+            async with lifecycle_workers(client, stand_in):
                 yield IntakeWorld(database, producer, client, port, stand_in)
     finally:
         await producer.stop()
         await database.close()
+
+
+@asynccontextmanager
+async def lifecycle_workers(client: Client, stand_in: StandInServices) -> AsyncIterator[None]:
+    """The lifecycle workflows' worker, and the review activities' stand-ins, in this process."""
+    async with (
+        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
+        Worker(client, task_queue=task_queues.REVIEW, activities=[
+            stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
+    ):
+        yield
