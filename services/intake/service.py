@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,11 +94,14 @@ class Intake:
 
     async def _accept(self, topic: str, event: ParsedEvent) -> Outcome | None:
         envelope = event.envelope
+        began = time.perf_counter()
         known = await repository.known(self.pool, consumer=CONSUMER, event_id=envelope.id, application_no=envelope.subject)
         if known.processed:
             log.info("event already processed", application_no=envelope.subject, event_type=envelope.type)
             return None
+        commanded = time.perf_counter()
         effect = await self._apply(known, event)
+        command_ms = (time.perf_counter() - commanded) * 1000
         outcome = effect.outcome
         if not outcome.applied and envelope.type in SUBMITTED:
             effect.events.append(self._rejection(event, outcome))
@@ -113,6 +117,7 @@ class Intake:
         log.info(
             "event applied" if outcome.applied else "event refused",
             application_no=envelope.subject, event_type=envelope.type, reason=outcome.reason,
+            handled_ms=round((time.perf_counter() - began) * 1000, 1), command_ms=round(command_ms, 1),
         )
         return outcome
 
