@@ -7,8 +7,8 @@ Paths (each measured after a warm-up that is not counted):
 
 - intake: K real intake processes (`python -m subsidy.cli run intake`); N submissions produced to
   `portal.longgang.applications.v1` as fast as possible (key = application number). An event is
-  done when its `intake.inbound_events` row is visible with outcome 'applied' (same transaction as
-  the stored version, committed after `start_workflow` returned). The row is found by polling the
+  done when its `intake.inbound_events` row is visible with outcome 'applied' (written in one
+  statement with the stored version, after `start_workflow` returned). The row is found by polling the
   database every --poll-ms; done time = the start of the poll that first saw it (so it is late by at
   most one poll interval). Latency = done - produce time; throughput = N / (last done - first produced).
 - raw start: `client.start_workflow` of the same workflow type with equivalent StartLifecycle
