@@ -4,12 +4,14 @@ the DLQ, exactly-once effect under redelivery and crashes, filing windows to the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -459,3 +461,53 @@ async def test_late_first_submissions_are_refused_at_the_exact_window_edges_and_
     assert [o[0] for o in outcomes] == [edge[3] for edge in WINDOW_EDGES]
     assert all(o[1].startswith("outside_filing_window") for o in outcomes if o[0] == "refused")
     assert refused <= reported
+
+
+async def test_the_write_is_all_or_nothing_when_another_consumer_stored_the_event_first(stack) -> None:
+    """`record_effect` is one statement: when the inbox already has the event, or the version is
+    stored (another intake process got there meanwhile), it fails as a whole: none of its inbox row,
+    version, lookups, materials or outbox events is written; intake then reads again (StoredMeanwhile
+    is transient)."""
+    from services.intake import repository
+    from services.intake.service import CONSUMER, StoredMeanwhile
+    from subsidy.messaging import is_transient
+    from subsidy.outbox import OutboxEvent
+
+    app = application_no("LG")
+    event_id = f"evt-{uuid.uuid4().hex}"
+    inbound = repository.Inbound(
+        event_id=event_id, topic=topics.LONGGANG_APPLICATION_SUBMITTED, type=topics.LONGGANG_APPLICATION_SUBMITTED,
+        source="urn:portal:longgang-qyfw", application_no=app, event_time=now(), applied=True, reason=None,
+    )
+
+    def version(number: int) -> repository.Version:
+        return repository.Version(
+            application_no=app, version=number, program=LG, event_id=f"{event_id}-{number}", submitted_at=now(),
+            applicant_uscc="91440300MA5G1234XK", payload={"n": number}, sealed={}, lookups=[("contact.mobile", "mobile", "ab")],
+            materials=[{"file_id": f"f{number}", "kind": "contract", "sha256": "0" * 64, "pages": 3}],
+        )
+
+    def facts() -> list[OutboxEvent]:
+        return [OutboxEvent(topics.SUBMISSION_RECORDED, app, str(uuid.uuid4()), {"n": 1})]
+
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=2, server_settings={"search_path": "intake,public"})
+    try:
+        await repository.record_effect(pool, consumer=CONSUMER, inbound=inbound, version=version(1), events=facts())
+        with pytest.raises(asyncpg.UniqueViolationError):  # same event, and a version not yet stored
+            await repository.record_effect(pool, consumer=CONSUMER, inbound=inbound, version=version(2), events=facts())
+        other = dataclasses.replace(inbound, event_id=f"{event_id}-other")
+        with pytest.raises(asyncpg.UniqueViolationError):  # another event, and the version stored meanwhile
+            await repository.record_effect(pool, consumer=CONSUMER, inbound=other, version=version(1), events=facts())
+        assert not (await repository.known(pool, consumer=CONSUMER, event_id=other.event_id, application_no=app)).processed
+        counts = await pool.fetchrow(
+            """SELECT (SELECT count(*) FROM application_versions WHERE application_no = $1) AS versions,
+                      (SELECT count(*) FROM materials WHERE application_no = $1) AS materials,
+                      (SELECT count(*) FROM personal_lookup WHERE application_no = $1) AS lookups,
+                      (SELECT count(*) FROM outbox WHERE message_key = $1) AS outbox,
+                      (SELECT count(*) FROM inbound_events WHERE application_no = $1) AS inbound""", app)
+        known = await repository.known(pool, consumer=CONSUMER, event_id=event_id, application_no=app)
+    finally:
+        await pool.close()
+    assert dict(counts) == {"versions": 1, "materials": 1, "lookups": 1, "outbox": 1, "inbound": 1}
+    assert known == repository.Known(processed=True, program=LG, latest_version=1)
+    assert is_transient(StoredMeanwhile())
