@@ -390,6 +390,11 @@ async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_wri
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send(topic, submitted)
         assert await w.outcome(submitted["id"]) == ("applied", None)
+        # Settled before this intake (whose activity worker records the transitions) stops: else a
+        # transition's activity lost with it holds the lifecycle busy until its timeout.
+        h, handle = Harness(env=None, services=w.stand_in), w.temporal.get_workflow_handle(application_workflow_id(LG, app))  # type: ignore[arg-type]
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.at_rest(handle)
     topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
     await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn)
 
