@@ -115,11 +115,6 @@ class LifecycleActivities:
             from_status=change.from_status.value if change.from_status is not None else None,
             to_status=change.to_status.value,
         )
-        log.info(
-            "state change recorded",
-            from_status=change.from_status.value if change.from_status is not None else None,
-            to_status=change.to_status.value,
-        )
 
     @activity.defn(name=ACTIVITY_RECORD_REMINDER)
     async def record_reminder(self, reminder: ReminderDue) -> None:
