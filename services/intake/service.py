@@ -15,21 +15,21 @@ applied twice. The offsets are committed only after 3 (handlers).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 import dataclasses
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import asyncpg
 import structlog
+from pydantic import BaseModel
 
 from services.intake import repository
 from services.intake.lifecycle_control import APPLIED, LifecycleControl, Outcome
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
-from subsidy.contracts.platform_events import ContactRecorded, SubmissionRecorded
 from subsidy.contracts.lifecycle import (
     Actor,
     AppointmentBooked,
@@ -40,6 +40,7 @@ from subsidy.contracts.lifecycle import (
     Role,
     Withdraw,
 )
+from subsidy.contracts.platform_events import ContactRecorded, SubmissionRecorded
 from subsidy.crypto import PersonalDataCipher
 from subsidy.failpoints import crash_if_armed
 from subsidy.log_context import current_correlation_id
@@ -49,7 +50,6 @@ from subsidy.programs import Program
 CONSUMER = "intake.inbound"
 SUBMITTED = {topics.LONGGANG_APPLICATION_SUBMITTED, topics.SHENZHEN_APPLICATION_SUBMITTED}
 RESUBMITTED = {topics.LONGGANG_APPLICATION_RESUBMITTED, topics.SHENZHEN_APPLICATION_RESUBMITTED}
-WITHDRAWN = {topics.LONGGANG_APPLICATION_WITHDRAWN, topics.SHENZHEN_APPLICATION_WITHDRAWN}
 PERSONAL_FIELDS = ("id_number", "mobile")  # payload keys holding personal data; also the lookup kinds
 PEOPLE = ("legal_representative", "contact")  # applicant keys describing persons
 log = structlog.get_logger(__name__)
@@ -97,7 +97,7 @@ class Intake:
         began = time.perf_counter()
         known = await repository.known(self.pool, consumer=CONSUMER, event_id=envelope.id, application_no=envelope.subject)
         if known.processed:
-            log.info("event already processed", application_no=envelope.subject, event_type=envelope.type)
+            log.info("event already processed", event_type=envelope.type)
             return None
         commanded = time.perf_counter()
         effect = await self._apply(known, event)
@@ -115,8 +115,7 @@ class Intake:
         except asyncpg.UniqueViolationError:
             raise StoredMeanwhile() from None
         log.info(
-            "event applied" if outcome.applied else "event refused",
-            application_no=envelope.subject, event_type=envelope.type, reason=outcome.reason,
+            "event applied" if outcome.applied else "event refused", event_type=envelope.type, reason=outcome.reason,
             handled_ms=round((time.perf_counter() - began) * 1000, 1), command_ms=round(command_ms, 1),
         )
         return outcome
@@ -177,38 +176,26 @@ class Intake:
             submitted_at=data.submitted_at, applicant_uscc=data.applicant.uscc, payload=payload, sealed=sealed,
             lookups=lookups, materials=payload.get("materials", []),
         )
-        submission_id = _derived_id("submission", event)
-        events = [OutboxEvent(
-            topic=topics.SUBMISSION_RECORDED,
-            key=data.application_no,
-            event_id=submission_id,
-            payload=SubmissionRecorded(
-                event_id=submission_id,
+        events = [_derived_event(topics.SUBMISSION_RECORDED, "submission", event, lambda event_id: SubmissionRecorded(
+            event_id=event_id,
+            program=data.program,
+            application_no=data.application_no,
+            version=version,
+            applicant_uscc=data.applicant.uscc,
+            submitted_at=data.submitted_at,
+            facts=_without_people(payload),
+            recorded_at=event.envelope.time,
+        ))]
+        if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
+            events.append(_derived_event(topics.CONTACT_RECORDED, "contact", event, lambda event_id: ContactRecorded(
+                event_id=event_id,
                 program=data.program,
                 application_no=data.application_no,
                 version=version,
-                applicant_uscc=data.applicant.uscc,
-                submitted_at=data.submitted_at,
-                facts=_without_people(payload),
+                applicant_name=data.applicant.name,
+                contact_mobile_sealed=sealed["applicant.contact.mobile"],
                 recorded_at=event.envelope.time,
-            ),
-        )]
-        if "applicant.contact.mobile" in sealed:  # whom notify texts about this application
-            contact_id = _derived_id("contact", event)
-            events.append(OutboxEvent(
-                topic=topics.CONTACT_RECORDED,
-                key=data.application_no,
-                event_id=contact_id,
-                payload=ContactRecorded(
-                    event_id=contact_id,
-                    program=data.program,
-                    application_no=data.application_no,
-                    version=version,
-                    applicant_name=data.applicant.name,
-                    contact_mobile_sealed=sealed["applicant.contact.mobile"],
-                    recorded_at=event.envelope.time,
-                ),
-            ))
+            )))
         return Effect(outcome, stored, events)
 
     def _seal_personal_data(self, application_no: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
@@ -237,19 +224,13 @@ class Intake:
     def _rejection(self, event: ParsedEvent, outcome: Outcome) -> OutboxEvent:
         """`subsidy.intake.rejected.v1`: a first submission the platform did not accept, and why."""
         data: Any = event.payload
-        event_id = _derived_id("intake-rejected", event)
-        return OutboxEvent(
-            topic=topics.INTAKE_REJECTED,
-            key=data.application_no,
-            event_id=event_id,
-            payload={
-                "event_id": event.envelope.id,
-                "program": data.program,
-                "application_no": data.application_no,
-                "submitted_at": data.submitted_at.isoformat(),
-                "reason": outcome.reason,
-            },
-        )
+        return _derived_event(topics.INTAKE_REJECTED, "intake-rejected", event, lambda _: {
+            "event_id": event.envelope.id,
+            "program": data.program,
+            "application_no": data.application_no,
+            "submitted_at": data.submitted_at.isoformat(),
+            "reason": outcome.reason,
+        })
 
     # --- later events: decisions (updates) and facts (signals) ------------------------------------
 
@@ -295,9 +276,13 @@ class Intake:
     }
 
 
-def _derived_id(kind: str, event: ParsedEvent) -> str:
-    """The id of an event intake publishes because of `event`: the same on every redelivery."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{event.envelope.id}"))
+def _derived_event(
+    topic: str, kind: str, event: ParsedEvent, payload: Callable[[str], BaseModel | dict[str, Any]]
+) -> OutboxEvent:
+    """An event intake publishes because of `event`, keyed by its application, with an id derived
+    from `kind` and the inbound event's id (the same on every redelivery); `payload(id)` builds it."""
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{event.envelope.id}"))
+    return OutboxEvent(topic=topic, key=event.envelope.subject, event_id=event_id, payload=payload(event_id))
 
 
 def _without_people(payload: dict[str, Any]) -> dict[str, Any]:
