@@ -34,8 +34,8 @@ class IntakeSettings(PersonalDataSettings):
         default=1_048_576, ge=1024, description="WEBHOOK_MAX_BODY_BYTES: larger requests get 413"
     )
 
-    # Intake holds a connection while each application's workflow command runs: the pool bounds how
-    # many are in progress at once across its topics (a lane beyond it waits for a connection).
+    # Intake takes a connection only for an event's read and its write (none during the workflow
+    # command), so the pool can be smaller than the lanes of all topics together.
     database_pool_max: int = Field(default=20, ge=1, description="DATABASE_POOL_MAX")
     lanes_per_topic: int = Field(
         default=16, ge=1, le=256,
