@@ -66,29 +66,25 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
 
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        await w.send(topic, submitted)
-        assert await w.outcome(submitted["id"]) == ("applied", None)
+        await w.send_applied(topic, submitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
         await h.update(handle, "decide_online_review", DecideOnlineReview(
             actor=REVIEWER, decision="return", reasons=("请补充发票",), resubmit_by=now() + timedelta(days=7)))
 
         topic, resubmitted = event(topics.LONGGANG_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
-        await w.send(topic, resubmitted)
-        assert await w.outcome(resubmitted["id"]) == ("applied", None)
+        await w.send_applied(topic, resubmitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
         await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
         form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
 
         topic, downloaded = event(topics.LONGGANG_FORM_DOWNLOADED, app, data={"form_id": form_id, "downloaded_at": iso(now())})
-        await w.send(topic, downloaded)
-        assert await w.outcome(downloaded["id"]) == ("applied", None)
+        await w.send_applied(topic, downloaded)
         topic, wrong_form = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={"form_id": "WF-forged", "form_sha256": "0" * 64})
         await w.send(topic, wrong_form)
         assert (await w.outcome(wrong_form["id"]))[1].startswith("wrong_form")
         topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
             "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest(), "received_at": iso(now())})
-        await w.send(topic, gd)
-        assert await w.outcome(gd["id"]) == ("applied", None)
+        await w.send_applied(topic, gd)
 
         await h.reach(handle, Status.BACK_OFFICE_REVIEW)
         await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
@@ -96,8 +92,7 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
             message_id="m-1", notice_kind="back_office_approved", status="DELIVERED", reported_at=now()))
         await h.reach(handle, Status.AWAITING_PAPER)
         topic, paper = event(topics.WINDOW_PAPER_RECEIVED, app, data={"form_id": form_id, "received_at": iso(now())})
-        await w.send(topic, paper)
-        assert await w.outcome(paper["id"]) == ("applied", None)
+        await w.send_applied(topic, paper)
         await h.reach(handle, Status.AWARD_CALCULATION)
         await h.at_rest(handle)
 
@@ -159,8 +154,7 @@ async def test_a_second_first_submission_of_an_application_is_refused_and_stores
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake.log") as w:
         topic, first = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        await w.send(topic, first)
-        assert await w.outcome(first["id"]) == ("applied", None)
+        await w.send_applied(topic, first)
         _, again = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)  # a new event id: not a redelivery
         await w.send(topic, again)
         outcome = await w.outcome(again["id"])
@@ -181,20 +175,16 @@ async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
         h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
         handle = w.temporal.get_workflow_handle(application_workflow_id(SZ, app))
         topic, submitted = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)  # 2025-11-30 17:59:30, in time
-        await w.send(topic, submitted)
-        assert await w.outcome(submitted["id"]) == ("applied", None)
+        await w.send_applied(topic, submitted)
         await h.reach(handle, Status.FORMAL_PRE_REVIEW)
         await h.update(handle, "decide_formal_pre_review", DecideFormalPreReview(
             actor=PRE_REVIEWER, decision="return", reasons=("缺少测试报告",), resubmit_by=now() + timedelta(days=7)))
         topic, resubmitted = event(topics.SHENZHEN_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
-        await w.send(topic, resubmitted)  # after the filing cutoff, before the date in the return notice
-        assert await w.outcome(resubmitted["id"]) == ("applied", None)
+        await w.send_applied(topic, resubmitted)  # after the filing cutoff, before the date in the return notice
         topic, booked = event(topics.SHENZHEN_APPOINTMENT_BOOKED, app)
-        await w.send(topic, booked)
-        assert await w.outcome(booked["id"]) == ("applied", None)
+        await w.send_applied(topic, booked)
         topic, withdrawn = event(topics.SHENZHEN_APPLICATION_WITHDRAWN, app, data={"program": SZ, "withdrawn_at": iso(now())})
-        await w.send(topic, withdrawn)
-        assert await w.outcome(withdrawn["id"]) == ("applied", None)
+        await w.send_applied(topic, withdrawn)
         result = await w.temporal.get_workflow_handle(application_workflow_id(SZ, app)).result()
         topic, again = event(topics.SHENZHEN_APPLICATION_WITHDRAWN, app, data={"program": SZ, "withdrawn_at": iso(now())})
         await w.send(topic, again)
@@ -207,11 +197,9 @@ async def test_a_longgang_withdrawal_ends_the_lifecycle(stack, tmp_path: Path) -
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake.log") as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        await w.send(topic, submitted)
-        assert await w.outcome(submitted["id"]) == ("applied", None)
+        await w.send_applied(topic, submitted)
         topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
-        await w.send(topic, withdrawn)
-        assert await w.outcome(withdrawn["id"]) == ("applied", None)
+        await w.send_applied(topic, withdrawn)
         result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
     assert result["status"] == "withdrawn"
 
@@ -245,8 +233,7 @@ async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_n
             metadata = await w.send(topic, body if isinstance(body, bytes) else events.encode(body), key=app)
             sent.append((reason, metadata.partition, metadata.offset))
         _, good = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        await w.send(topic, good)
-        assert await w.outcome(good["id"]) == ("applied", None)
+        await w.send_applied(topic, good)
 
         consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id=None, enable_auto_commit=False)
         await consumer.start()
@@ -388,8 +375,7 @@ async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_wri
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake-before.log") as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        await w.send(topic, submitted)
-        assert await w.outcome(submitted["id"]) == ("applied", None)
+        await w.send_applied(topic, submitted)
         # Settled before this intake (whose activity worker records the transitions) stops: else a
         # transition's activity lost with it holds the lifecycle busy until its timeout.
         h, handle = Harness(env=None, services=w.stand_in), w.temporal.get_workflow_handle(application_workflow_id(LG, app))  # type: ignore[arg-type]

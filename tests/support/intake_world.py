@@ -51,6 +51,11 @@ class IntakeWorld:
         key = key or (envelope["subject"] if isinstance(envelope, dict) else "LG2025-000000")
         return await self.producer.send_and_wait(topic, body, key=key.encode())
 
+    async def send_applied(self, topic: str, envelope: dict[str, Any]) -> None:
+        """Send an event and wait until intake has recorded it as applied."""
+        await self.send(topic, envelope)
+        assert await self.outcome(envelope["id"]) == ("applied", None)
+
     async def outcome(self, event_id: str, timeout: float = 30) -> tuple[str, str | None]:
         """(applied|refused, reason) once intake has recorded the event."""
         loop = asyncio.get_running_loop()
