@@ -38,6 +38,14 @@ class PlatformSettings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", description="HTTP_HOST the health/API endpoint binds")
     http_port: int = Field(default=8000, ge=0, le=65535, description="HTTP_PORT of the health/API endpoint")
+    # Identity: bearer tokens of this OIDC issuer (subsidy/identity/). The embedded stack's local
+    # issuer fills these; production names its Keycloak / MaxKey / provincial adapter.
+    oidc_issuer: str = Field(default="http://127.0.0.1:8400", description="OIDC_ISSUER: the `iss` tokens must carry")
+    oidc_audience: str = Field(default="subsidy-platform", description="OIDC_AUDIENCE: the `aud` tokens must carry")
+    oidc_jwks_url: str = Field(
+        default="http://127.0.0.1:8400/jwks.json", description="OIDC_JWKS_URL: the issuer's signing keys (JWKS)"
+    )
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300, description="OIDC_LEEWAY_SECONDS: clock skew allowed")
 
 
 def json_object_of_strings(value: Any, env_name: str) -> Any:

@@ -1,0 +1,45 @@
+"""What every service's FastAPI surface shares: answers officials understand, and the resources
+the lifespan owns.
+
+An `ApiError` is an answer with a status, a machine `code` and a Chinese `message` (what an official
+reads), rendered as `{"code": ..., "message": ..., "detail": ...}` by the handler that
+subsidy/runtime.py installs. `Started` gives a route the service's `Resources` (503 while starting).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.detail is not None:
+            body["detail"] = self.detail
+        return body
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def get_resources(request: Request) -> Any:
+    resources = getattr(request.app.state, "resources", None)
+    if resources is None:
+        raise ApiError(503, "starting", "服务正在启动，请稍后再试", headers={"Retry-After": "1"})
+    return resources
+
+
+Started = Annotated[Any, Depends(get_resources)]  # subsidy.runtime.Resources
