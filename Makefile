@@ -1,13 +1,16 @@
-# The two commands of the README, and what they need. Everything installs from this repository's
-# own files: uv (pinned) from PyPI into .tools/, the locked packages into .venv/, the Kafka jars
-# from Maven Central into ~/.cache/subsidy on the first `subsidy stack up`.
+# The two commands of the README, and what they need. `make install` (run by both) does the whole
+# set-up of a fresh machine, from this repository's own files:
+#   1. the system packages from Debian (deploy/install/system-packages.sh, shared with .ci/run):
+#      installed when run as root, else one line naming what to install; a no-op when all are there;
+#   2. uv (pinned) from PyPI into .tools/, the locked Python packages into .venv/;
+#   3. the Apache Kafka jars from Maven Central into ~/.cache/subsidy/, with progress (once per machine).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: up test install lock clean
+.PHONY: up test install system-packages kafka-jars lock clean
 
 ## make up: the embedded stack and the four processes in the foreground, shown healthy (Ctrl-C stops)
 up: install
@@ -17,9 +20,16 @@ up: install
 test: install
 	.venv/bin/pytest
 
-install: .venv/.synced
+install: system-packages .venv/.synced kafka-jars
 
-$(UV):
+system-packages:
+	@PYTHON=$(PYTHON) deploy/install/system-packages.sh
+
+# Free when cached (a marker file in the cache); the stack start then finds them there.
+kafka-jars: .venv/.synced | system-packages
+	@.venv/bin/python -m deploy.embedded.kafka fetch
+
+$(UV): | system-packages
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
