@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,8 +45,13 @@ def require_jdk() -> str:
     return java
 
 
-def ensure_jars(progress: Any = print) -> Path:
-    """Fetch the broker's jars with Maven into the machine's cache, once; later calls are free."""
+def ensure_jars(progress: Any = print, *, timeout: float = 900, report_every: float = 3.0) -> Path:
+    """Fetch the broker's jars with Maven into the machine's cache, once; later calls are free.
+
+    `make install` runs this (`python -m deploy.embedded.kafka fetch`), so the first stack start
+    finds them cached. While Maven downloads, `progress` gets a line every `report_every` seconds
+    with the files and megabytes downloaded so far; Maven's whole output goes to maven-fetch.log.
+    """
     libs = jar_cache_dir()
     marker = libs / ".complete"
     if marker.exists():
@@ -56,20 +63,86 @@ def ensure_jars(progress: Any = print) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     log_file = libs.parent / "maven-fetch.log"
     libs.parent.mkdir(parents=True, exist_ok=True)
-    progress(f"[kafka] fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once per machine) ...")
-    with open(log_file, "wb") as log:
-        result = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
-            stdout=log, stderr=subprocess.STDOUT, timeout=900,
-        )
-    if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-        raise StackError(COMPONENT, f"Maven could not fetch the Kafka jars (Maven Central unreachable? exit {result.returncode})", log_file)
+    progress(f"[kafka] fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central (once per machine, ~45 MB) ...")
+    started = time.monotonic()
+    returncode, downloads = _run_maven(
+        [mvn, "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
+         "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
+        log_file, progress=progress, timeout=timeout, report_every=report_every,
+    )
+    if returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        cause = "timed out" if returncode is None else f"exit {returncode}"
+        raise StackError(COMPONENT, f"Maven could not fetch the Kafka jars (Maven Central unreachable? {cause})", log_file)
     (staging / ".complete").write_text(KAFKA_VERSION)
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
-    progress(f"[kafka] {len(list(libs.glob('*.jar')))} jars cached in {libs}")
+    jars = list(libs.glob("*.jar"))
+    size_mb = sum(j.stat().st_size for j in jars) / 1e6
+    progress(
+        f"[kafka] {len(jars)} jars ({size_mb:.0f} MB) cached in {libs} in {time.monotonic() - started:.0f}s"
+        f" ({downloads.files} files, {downloads.megabytes:.1f} MB downloaded)"
+    )
     return libs
+
+
+# Maven's batch-mode transfer lines:
+#   "[INFO] Downloaded from central: https://.../x.jar (1.2 MB at 3.4 MB/s)"
+_DOWNLOADED = re.compile(r"Downloaded from [^:]+: \S+ \(([\d.,]+) (B|kB|KB|MB|GB)\b")
+_UNIT_BYTES = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+@dataclass
+class Downloads:
+    files: int = 0
+    bytes: float = 0.0
+
+    @property
+    def megabytes(self) -> float:
+        return self.bytes / 1e6
+
+    def count(self, line: str) -> bool:
+        match = _DOWNLOADED.search(line)
+        if match is None:
+            return False
+        self.files += 1
+        self.bytes += float(match.group(1).replace(",", "")) * _UNIT_BYTES[match.group(2)]
+        return True
+
+
+def _run_maven(
+    argv: list[str], log_file: Path, *, progress: Any, timeout: float, report_every: float
+) -> tuple[int | None, Downloads]:
+    """Run Maven with its output into `log_file`, counting its downloads and reporting them
+    every `report_every` seconds. Returns (exit code, or None when killed at `timeout`; downloads)."""
+    downloads = Downloads()
+    timed_out = threading.Event()
+    with open(log_file, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, encoding="utf-8", errors="replace",
+        )
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            last_report = time.monotonic()
+            for line in proc.stdout:
+                log.write(line)
+                if downloads.count(line) and time.monotonic() - last_report >= report_every:
+                    progress(f"[kafka]   {downloads.files} files, {downloads.megabytes:.1f} MB downloaded ...")
+                    last_report = time.monotonic()
+            returncode = proc.wait()
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return (None if timed_out.is_set() else returncode), downloads
 
 
 def write_config(home: Path, *, port: int, controller_port: int) -> tuple[Path, Path]:
@@ -209,3 +282,27 @@ def wait_ready(port: int, *, is_running: Any, log_file: Path, timeout: float) ->
 
 def python_executable_dir() -> Path:
     return Path(sys.executable).parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m deploy.embedded.kafka fetch`: the install step's fetch of the broker's jars
+    (`make install`), with progress; a JDK 17+ and Maven must be there (system-packages.sh)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m deploy.embedded.kafka")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch = commands.add_parser("fetch", help=f"fetch the Apache Kafka {KAFKA_VERSION} jars into {jar_cache_dir()}, once")
+    fetch.add_argument("--timeout", type=float, default=900, help="seconds Maven may take (default 900)")
+    args = parser.parse_args(argv)
+    try:
+        require_jdk()
+        libs = ensure_jars(lambda line: print(line, flush=True), timeout=args.timeout)
+    except StackError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"[kafka] Apache Kafka {KAFKA_VERSION} jars: {libs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
