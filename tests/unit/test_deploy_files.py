@@ -11,7 +11,8 @@ and deploy/k8s/ are checked here without starting anything:
 - health checks, probes, published ports and Services point at the port HTTP_PORT names;
 - the connection strings name services of the compose file, on ports they listen on;
 - compose dependencies exist, are acyclic and their conditions can be met;
-- the kustomization lists every manifest in deploy/k8s.
+- the kustomization lists every manifest in deploy/k8s;
+- the Ingress terminates TLS on every host in front of the services' Services (webhook -> intake).
 """
 
 from __future__ import annotations
@@ -760,3 +761,61 @@ def test_k8s_readme_explains_how_to_apply() -> None:
     readme = (K8S_DIR / "README.md").read_text(encoding="utf-8")
     assert "kubectl apply -k deploy/k8s" in readme
     assert "managed" in readme
+
+
+def _service_for_process(k8s_docs: list[tuple[Path, dict[str, Any]]], process: str) -> dict[str, Any]:
+    """The Service selecting the pods of the Deployment that runs `subsidy run <process>`."""
+    for deployment in _by_kind(k8s_docs, "Deployment").values():
+        if command_list(_the_container(deployment).get("args")) == ["run", process]:
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            for service in _by_kind(k8s_docs, "Service").values():
+                if (service["spec"].get("selector") or {}).items() <= labels.items():
+                    return service
+    raise AssertionError(f"no Service in front of `run {process}`")
+
+
+def test_k8s_ingress_terminates_tls_in_front_of_the_services(k8s_docs: list[tuple[Path, dict[str, Any]]]) -> None:
+    """The processes speak plain HTTP; the Ingress is the only way in from outside, with TLS on
+    every host, its certificate a Secret template, and every backend a Service port that exists."""
+    ingresses = _by_kind(k8s_docs, "Ingress")
+    assert len(ingresses) == 1, sorted(ingresses)
+    (ingress,) = ingresses.values()
+    assert ingress["apiVersion"] == "networking.k8s.io/v1"
+    spec = ingress["spec"]
+    secrets = _by_kind(k8s_docs, "Secret")
+    k8s_services = _by_kind(k8s_docs, "Service")
+
+    tls_hosts: set[str] = set()
+    for entry in spec.get("tls") or []:
+        secret = secrets.get(entry["secretName"])
+        assert secret is not None, f"TLS Secret {entry['secretName']} has no template in deploy/k8s"
+        assert secret.get("type") == "kubernetes.io/tls", entry["secretName"]
+        tls_hosts.update(entry.get("hosts") or [])
+
+    routes: dict[str, list[tuple[str, str]]] = {}  # Service name -> (host, path)
+    rules = spec.get("rules") or []
+    assert rules and "defaultBackend" not in spec
+    for rule in rules:
+        host = rule.get("host")
+        assert host, "a rule without a host would serve any name, without TLS"
+        assert host in tls_hosts, f"{host}: not covered by TLS"
+        for path in rule["http"]["paths"]:
+            assert path["pathType"] in ("Prefix", "Exact"), path
+            backend = path["backend"]["service"]
+            service = k8s_services.get(backend["name"])
+            assert service is not None, f"{host}{path['path']}: no Service {backend['name']} in deploy/k8s"
+            port = backend["port"]
+            declared = [(p.get("name"), p["port"]) for p in service["spec"]["ports"]]
+            assert any(port.get("name") == n or port.get("number") == num for n, num in declared), (backend, declared)
+            routes.setdefault(backend["name"], []).append((host, path["path"]))
+
+    # The portals' webhook (`POST /webhooks/<source>`, services/intake/webhook.py) reaches intake.
+    assert '"/webhooks/' in (ROOT / "services" / "intake" / "webhook.py").read_text(encoding="utf-8")
+    intake = _service_for_process(k8s_docs, "intake")["metadata"]["name"]
+    assert any(path.rstrip("/") in ("", "/webhooks") for _, path in routes.get(intake, [])), routes
+    # Every service with an HTTP API is reachable from outside; the worker has none.
+    for process in SERVICE_NAMES:
+        if process != "worker":
+            assert _service_for_process(k8s_docs, process)["metadata"]["name"] in routes, process
+    # Plain HTTP is redirected, not served.
+    assert (ingress["metadata"].get("annotations") or {}).get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true"
