@@ -104,7 +104,13 @@ class Program(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("pre_checks"), dict):
             model = PRE_CHECKS_BY_LIFECYCLE.get(str(data.get("lifecycle")))
             if model is not None:
-                data = {**data, "pre_checks": model.model_validate(data["pre_checks"])}
+                try:
+                    data = {**data, "pre_checks": model.model_validate(data["pre_checks"])}
+                except ValidationError as exc:
+                    problems = "; ".join(
+                        f"pre_checks.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+                    )
+                    raise ValueError(f"[pre_checks] of a {data['lifecycle']} batch: {problems}") from None
         return data
 
     @model_validator(mode="after")
