@@ -21,16 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from services.review.duplicates.detect import Flag
 from services.review.duplicates.normalize import normalize_scenario_id, normalize_uscc
 from services.review.reference.importer import Scenario
+from services.review.rules.findings import Finding
 from subsidy.programs.batch import ShenzhenPreChecks
-
-Status = Literal["passed", "needs_person"]
 
 CLAUSES: dict[str, str] = {
     "shenzhen_entity": "03(一)",
@@ -43,15 +42,7 @@ CLAUSES: dict[str, str] = {
 }
 
 
-class EligibilityFinding(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    rule: str
-    clause: str
-    status: Status
-    explanation: str  # Chinese, for the pre-reviewer
-    evidence: dict[str, Any]  # the facts and reference entries the check read
-    reference_version: str | None = None  # the scenario catalog's version, when read
+EligibilityFinding = Finding  # the name the API may use for these
 
 
 class Catalog(BaseModel):
