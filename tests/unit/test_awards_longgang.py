@@ -287,3 +287,11 @@ def test_prorate_batch_applies_the_configured_budget() -> None:
     budgeted = CONFIG.model_copy(update={"budget_fen": 200_000_000})
     result = prorate_batch(awards, budgeted)
     assert sum(result.values()) == 200_000_000 and result == {"LG2025-000001": 125_000_000, "LG2025-000002": 75_000_000}
+
+
+def test_an_invoice_under_an_excluded_contract_still_counts_for_the_included_one() -> None:
+    excluded = contract("HT-OLD", amount=100_000_00, completed_on="2024-06-30", invoice_prefix="SHARED")
+    included = contract("HT-NEW", amount=100_000_00, invoice_prefix="SHARED")
+    old, new = award(excluded, included).contracts
+    assert not old.included and old.invoiced_fen == 100_000_00  # shown
+    assert new.included and new.invoiced_fen == new.eligible_fen == 100_000_00  # counted here

@@ -22,9 +22,9 @@ batch's awards afterwards by `prorate_batch` (按比例核减).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -247,16 +247,17 @@ def _contract_line(
             f"合同 {name} 的模型既无网信办生成式人工智能服务备案，也无{min_level}级及以上等级保护测评"
             + (f"（测评等级 {level} 级）" if level is not None else ""))))
 
-    basis_clause = clauses["approval_basis"]
-    invoiced = _count(contract.invoices, name, counted_invoices, lambda i: normalize_invoice_no(i.invoice_no), "发票", notes, basis_clause)
-    paid = _count(contract.payments, name, counted_payments, lambda p: normalize_invoice_no(p.bank_ref), "付款凭证", notes, basis_clause)
-
-    if exclusions:
+    if exclusions:  # its invoices and payments are shown, not counted (another contract may count them)
+        invoiced = sum(i.amount_fen for i in contract.invoices)
+        paid = sum(p.amount_fen for p in contract.payments)
         return ContractLine(
             contract_no=contract.contract_no, supplier_name=contract.supplier_name, supplier_uscc=contract.supplier_uscc,
             included=False, contract_amount_fen=contract.amount_fen, invoiced_fen=invoiced, paid_fen=paid,
             eligible_fen=0, reasons=tuple(exclusions),
         )
+    basis_clause = clauses["approval_basis"]
+    invoiced = _count(contract.invoices, name, counted_invoices, lambda i: normalize_invoice_no(i.invoice_no), "发票", notes, basis_clause)
+    paid = _count(contract.payments, name, counted_payments, lambda p: normalize_invoice_no(p.bank_ref), "付款凭证", notes, basis_clause)
     smallest = min(contract.amount_fen, invoiced, paid)
     eligible = max(0, smallest)
     basis = "、".join(label for label, value in (("合同金额", contract.amount_fen), ("增值税发票合计", invoiced), ("付款合计", paid)) if value == smallest)
@@ -270,7 +271,13 @@ def _contract_line(
     )
 
 
-def _count(items, contract_name, counted, key_of, what, notes, clause) -> int:  # type: ignore[no-untyped-def]
+_Item = TypeVar("_Item", Invoice, Payment)
+
+
+def _count(
+    items: Sequence[_Item], contract_name: str, counted: dict[str, str], key_of: Callable[[_Item], str],
+    what: str, notes: list[Reason], clause: str,
+) -> int:
     """The sum of `items`, skipping any whose number was already counted in this application."""
     total = 0
     for item in items:

@@ -21,7 +21,7 @@ A program is its code without the year (`scheme_of`): two batches of one program
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -117,7 +117,7 @@ def find_duplicates(claims: Iterable[Claim], clauses: Mapping[str, str] | None =
         return Link(program=claim.program, application_no=claim.application_no, applicant_uscc=claim.applicant_uscc,
                     applicant_name=claim.applicant_name, declarations=claim.declarations)
 
-    def flag_groups(kind: FlagKind, groups: Mapping[Any, Sequence[str]], describe) -> None:  # type: ignore[no-untyped-def]
+    def flag_groups(kind: FlagKind, groups: Mapping[Any, Sequence[str]], describe: Callable[[Any, Claim, tuple[Link, ...]], str]) -> None:
         for key, numbers in groups.items():
             distinct = sorted(set(numbers))
             repeated_within = len(numbers) > len(distinct)
