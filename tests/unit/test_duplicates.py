@@ -4,7 +4,7 @@ every application concerned, linking to the others; never a rejection."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.review.duplicates.detect import Claim, ContractRef, ProductRef, claim_from_facts, find_duplicates
@@ -38,6 +38,7 @@ def test_invoice_numbers_product_names_and_usccs() -> None:
     assert product_key("政务智能问答平台", " szgov-ai-2025-017") == ("政务智能问答平台", "SZGOV-AI-2025-017")
 
 
+@settings(max_examples=500)
 @given(st.text(max_size=40))
 def test_normalisation_is_idempotent(text: str) -> None:
     for normalize in (normalize_contract_no, normalize_invoice_no, normalize_product_name, normalize_uscc):
@@ -144,3 +145,9 @@ def test_claims_from_the_portals_payloads() -> None:
 def test_an_application_given_twice_is_a_caller_error() -> None:
     with pytest.raises(ValueError):
         find_duplicates([lg("LG-1", "U1"), lg("LG-1", "U1")])
+
+
+@pytest.mark.parametrize("text", ["O¨", "ǅ", "ﬁ", "ß", "Ａ\u0301", "A ̈", "ᾈ"])
+def test_normalisation_reaches_a_fixed_point_on_tricky_unicode(text: str) -> None:
+    for normalize in (normalize_contract_no, normalize_invoice_no, normalize_product_name, normalize_uscc):
+        assert normalize(normalize(text)) == normalize(text)

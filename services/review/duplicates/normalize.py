@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Hyphen-like characters left after NFKC: ASCII hyphen-minus, the Unicode hyphens and dashes, minus
 # sign, small/full-width forms NFKC does not fold, and the katakana-hiragana prolonged sound mark
@@ -24,28 +25,39 @@ def _nfkc(value: str | None) -> str:
     return unicodedata.normalize("NFKC", value or "")
 
 
+def _stable(step: Callable[[str], str], value: str | None) -> str:
+    """Apply `step` until nothing changes: removing a character can let NFKC compose its neighbours
+    (`O` + spacing diaeresis -> `O`, space, combining mark -> `Ö`), and the key must be a fixed point."""
+    text = value or ""
+    for _ in range(8):
+        following = step(text)
+        if following == text:
+            return text
+        text = following
+    return text
+
+
 def normalize_contract_no(value: str | None) -> str:
     """`ＨＴ－2025 018` and `ht-2025-018` -> `ht2025018`."""
-    return _SPACES_AND_DASHES.sub("", _nfkc(value)).casefold()
+    return _stable(lambda text: _SPACES_AND_DASHES.sub("", _nfkc(text)).casefold(), value)
 
 
 def normalize_invoice_no(value: str | None) -> str:
     """Invoice numbers (20-digit 数电发票 numbers, or code + number of the older ones), as for contracts."""
-    return _SPACES_AND_DASHES.sub("", _nfkc(value)).casefold()
+    return _stable(lambda text: _SPACES_AND_DASHES.sub("", _nfkc(text)).casefold(), value)
 
 
 def normalize_product_name(value: str | None) -> str:
     """Letters, digits and ideographs only, case folded: spaces, punctuation and symbols removed."""
-    text = _nfkc(value).casefold()
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LNM")
+    return _stable(lambda text: "".join(ch for ch in _nfkc(text).casefold() if unicodedata.category(ch)[0] in "LNM"), value)
 
 
 def normalize_uscc(value: str | None) -> str:
-    return re.sub(r"\s+", "", _nfkc(value)).upper()
+    return _stable(lambda text: re.sub(r"\s+", "", _nfkc(text)).upper(), value)
 
 
 def normalize_scenario_id(value: str | None) -> str:
-    return re.sub(r"\s+", "", _nfkc(value)).upper()
+    return _stable(lambda text: re.sub(r"\s+", "", _nfkc(text)).upper(), value)
 
 
 def product_key(name: str | None, scenario_id: str | None) -> tuple[str, str]:
