@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.review.awards.longgang import longgang_award, longgang_award_from_facts, prorate_batch
@@ -229,6 +229,7 @@ def test_remaining_cap(cap: int, already: int, remaining: int) -> None:
     assert remaining_cap(cap, already) == remaining
 
 
+@settings(deadline=None)  # a property, not a timing: shared CI cores are slow
 @given(st.lists(st.integers(min_value=0, max_value=2_000_000_000), min_size=1, max_size=6))
 def test_awards_made_in_turn_against_the_ledger_never_exceed_the_cap(eligible_totals: list[int]) -> None:
     ledger = 0
@@ -266,6 +267,7 @@ def test_prorate_never_raises_an_award_and_respects_caps() -> None:
         prorate_to_budget({"A": -1}, 10)
 
 
+@settings(deadline=None)  # a property, not a timing: shared CI cores are slow
 @given(
     st.dictionaries(st.from_regex(r"LG2025-[0-9]{6}", fullmatch=True), st.integers(min_value=0, max_value=200_000_000),
                     min_size=1, max_size=40),

@@ -5,7 +5,7 @@ tier maxima 5M / 3M / 1M, the year's budget pro rata, and at most 10M per applic
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.review.awards.shenzhen import ScoredProduct, ScoringError, product_score, shenzhen_amounts, tier_for
@@ -150,6 +150,7 @@ def test_duplicate_or_unknown_entries_are_refused() -> None:
         shenzhen_amounts([p("SZ-1", "A", 4)], SCORING)
 
 
+@settings(deadline=None)  # a property, not a timing: shared CI cores are slow
 @given(
     st.lists(st.tuples(st.sampled_from("ABCDE"), st.sampled_from([1, 2, 3, None])), min_size=1, max_size=25),
     st.one_of(st.none(), st.integers(min_value=0, max_value=60 * M)),

@@ -38,7 +38,7 @@ def test_invoice_numbers_product_names_and_usccs() -> None:
     assert product_key("政务智能问答平台", " szgov-ai-2025-017") == ("政务智能问答平台", "SZGOV-AI-2025-017")
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.text(max_size=40))
 def test_normalisation_is_idempotent(text: str) -> None:
     for normalize in (normalize_contract_no, normalize_invoice_no, normalize_product_name, normalize_uscc):
