@@ -292,10 +292,16 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
     paper deadline counts from the receipt."""
     import hashlib
 
-    from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, Status
+    from subsidy.contracts.lifecycle import (
+        UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+        UPDATE_DECIDE_ONLINE_REVIEW,
+        DecideBackOfficeReview,
+        DecideOnlineReview,
+        Status,
+    )
     from subsidy.contracts.workflow_ids import application_workflow_id
     from tests.support.intake_world import event, intake_world
-    from tests.workflows.harness import REVIEWER, Harness
+    from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, Harness
 
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake.log") as w:
@@ -305,13 +311,13 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
             topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
             await w.send(topic, submitted)
             await h.reach(handle, Status.ONLINE_REVIEW)
-            await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+            await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
             form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
             topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
                 "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest()})
             await w.send(topic, gd)
             await h.reach(handle, Status.BACK_OFFICE_REVIEW)
-            await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+            await h.update(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"))
 
             state = await h.reach(handle, Status.AWAITING_PAPER, timeout=60)
             delivered_at = await w.database.fetchval(
