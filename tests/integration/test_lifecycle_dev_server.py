@@ -95,3 +95,7 @@ async def test_rejected_updates_leave_history_length_unchanged_and_transitions_r
     finally:
         await consumer.stop()
     assert [e.to_state for e in seen] == expected  # in order: one partition per application
+    # The typed fields the workflow set travel through intake's activity and outbox into the event.
+    assert [(e.contract_revision, e.notice_kind, e.awaiting_step) for e in seen] == [
+        (2, None, None), (2, None, "lg_online_review"), (2, "online_approved", None), (2, None, None)]
+    assert seen[-1].form_id == f"WF-{application_no}-v1"
