@@ -381,6 +381,8 @@ def cmd_sms(args: argparse.Namespace) -> int:
     except OperatorError as exc:
         _err(str(exc))
         return 2
+    if status == 404 and args.application:
+        return 0  # no SMS about it (that the operator may see)
     if status != 200:
         _err(f"notify answered {status}: {json.dumps(body, ensure_ascii=False)}")
         return 1
