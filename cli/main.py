@@ -257,6 +257,8 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
         f"  postgres {env['DATABASE_URL']}",
+        f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
+        "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         f"End-to-end probe {probe['workflow_id']}: "
         + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
         "`subsidy health` asks them again; Ctrl-C stops everything.",
