@@ -155,7 +155,7 @@ def _dev_secrets(state: StackState) -> None:
     """Development keys (personal data, webhooks), made on the first `up` of this run directory
     and kept in stack.json, so data sealed by one run still opens in the next; and the local SMS
     provider."""
-    from services.intake.webhook import dev_webhook_keys
+    from deploy.embedded.dev_keys import dev_webhook_keys
     from subsidy.crypto import generate_dev_keys
 
     if "PERSONAL_DATA_KEYS" not in state.env:
