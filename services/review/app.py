@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.review import forms
+from services.review import api, forms
 from services.review.activities import DeadlineActivities
 from services.review.forms import FormActivities
 from services.review.handlers import router
@@ -26,7 +26,7 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
-    routers=lambda: [forms.router()],
+    routers=lambda: [forms.router(), *api.routers()],
     title="subsidy review: the officials' API",
 )
 

@@ -312,7 +312,8 @@ class AuditQuery:
 
 
 async def list_audit(conn: asyncpg.Connection, query: AuditQuery) -> tuple[int, list[asyncpg.Record]]:
-    where, args = ["program = ANY($1::text[])"], [query.programs]
+    # Attempts on applications nobody knows have no program: every auditor sees them.
+    where, args = ["(program = ANY($1::text[]) OR program IS NULL)"], [query.programs]
     for column, op, value in (
         ("application_no", "=", query.application_no), ("subject", "=", query.subject), ("action", "=", query.action),
         ("occurred_at", ">=", query.since), ("occurred_at", "<", query.until),
@@ -362,5 +363,16 @@ async def findings_of(conn: asyncpg.Connection, application_no: str) -> list[asy
     return await conn.fetch(
         """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version, checked_at
            FROM review.pre_check_findings WHERE application_no = $1 ORDER BY version DESC, position""",
+        application_no,
+    )
+
+
+# --- what each version says (review.submissions, from intake's submission-recorded events) ---------
+
+
+async def versions_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT version, submitted_at, recorded_at, coalesce(facts -> 'materials', '[]'::jsonb)::text AS materials
+           FROM review.submissions WHERE application_no = $1 ORDER BY version""",
         application_no,
     )

@@ -246,9 +246,10 @@ class DecisionService:
         async with self.pool.acquire() as conn:
             row = await repository.application(conn, attempt.application_no)
             assigned = row is not None and await _expert_may_see(conn, attempt.principal, attempt.application_no)
+        if row is not None:
+            ctx.program, ctx.status = row["program"], row["status"]  # for the audit; the answer does not say
         if row is None or not in_scope(attempt.principal, row["program"]) or not assigned:
             raise Refused(refusal("not_found", "not_found: unknown or outside the caller's scope"))
-        ctx.program, ctx.status = row["program"], row["status"]
 
     async def _stored(self, attempt: Attempt) -> dict[str, Any] | None:
         async with self.pool.acquire() as conn:
@@ -320,8 +321,7 @@ class DecisionService:
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.append_audit(conn, AuditEntry(
                 occurred_at=self.clock(), subject=attempt.principal.subject, role=role, action=action.value,
-                # Outside the caller's scope, the program is not written next to a 404 it must not reveal.
-                program=ctx.program if refused.status != 404 else None,
+                program=ctx.program,
                 application_no=attempt.application_no, input=attempt.input, outcome="refused",
                 reason=f"{refused.code}: {refused.reason or ''}"[:500], request_id=attempt.request_id,
             ))
