@@ -18,7 +18,7 @@ import pytest
 from deploy.embedded.processes import process_start_ticks
 
 pytestmark = pytest.mark.integration
-SUBSIDY = [sys.executable, "-m", "subsidy.cli"]
+SUBSIDY = [sys.executable, "-m", "cli.main"]
 
 
 def _subsidy(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -112,7 +112,7 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
     rendered = json.dumps(view, ensure_ascii=False)
     assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
 
-    cli = subprocess.run([sys.executable, "-m", "subsidy.cli", "status", app], capture_output=True, text=True,
+    cli = subprocess.run([sys.executable, "-m", "cli.main", "status", app], capture_output=True, text=True,
                          env={**os.environ, **stack.env}, timeout=60)
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["status"] == "award_calculation"
@@ -260,7 +260,7 @@ async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_n
     headers_text = json.dumps(by_offset, ensure_ascii=False)
     assert "440307199003071238" not in headers_text and "12800138000" not in headers_text
 
-    listed = subprocess.run([sys.executable, "-m", "subsidy.cli", "dlq", "list", "--counts"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "dlq", "list", "--counts"], capture_output=True, text=True,
                             env={**os.environ, **stack.env}, timeout=60)
     assert listed.returncode == 0 and '"reason": "not_json"' in listed.stdout
 
@@ -306,7 +306,7 @@ async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envel
     client = await connect(stack.temporal)
     with open(log_file, "wb") as log:
         crashing = subprocess.Popen(
-            [sys.executable, "-m", "subsidy.cli", "run", "intake"],
+            [sys.executable, "-m", "cli.main", "run", "intake"],
             env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint},
             stdout=log, stderr=subprocess.STDOUT,
         )

@@ -111,7 +111,7 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
                 """SELECT count(*) FROM notify.local_provider_messages l JOIN notify.sms_messages m
                    ON m.message_id::text = l.message_id WHERE m.application_no = $1""", app)
             text = await conn.fetchval("SELECT text FROM notify.sms_messages WHERE application_no = $1", app)
-            log = subprocess.run([sys.executable, "-m", "subsidy.cli", "sms", "list", "--application", app],
+            log = subprocess.run([sys.executable, "-m", "cli.main", "sms", "list", "--application", app],
                                  capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/sms/{app}", timeout=5) as response:
                 api = json.loads(response.read())
@@ -134,7 +134,7 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
             port, log_file = free_port(), tmp_path / "notify-crash.log"
             with open(log_file, "wb") as log:
                 crashing = subprocess.Popen(
-                    [sys.executable, "-m", "subsidy.cli", "run", "notify"],
+                    [sys.executable, "-m", "cli.main", "run", "notify"],
                     env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept"},
                     stdout=log, stderr=subprocess.STDOUT)
             try:
