@@ -61,3 +61,16 @@ def test_roles_add_up() -> None:
     assert can(both, Action.DECIDE_ONLINE_REVIEW, LG) and can(both, Action.PUBLISH, LG)
     assert role_for(both, Action.PUBLISH) is StaffRole.PROGRAM_ADMIN
     assert not can(both, Action.READ_AUDIT, LG)
+
+
+def test_the_api_and_the_workflows_agree_on_who_takes_each_step() -> None:
+    """The first wall (the access table) and the second (the validators' HUMAN_STEPS) name the same role."""
+    from services.review.decisions.actions import UPDATES
+    from subsidy.contracts.lifecycle import HUMAN_STEPS
+
+    for action, update in UPDATES.items():
+        steps = [s for s in HUMAN_STEPS.values() if s.update == update.update]
+        assert steps, action
+        assert all(update.role in s.roles for s in steps), action
+        staff = role_for(person(*StaffRole, window="LG-W03"), action)
+        assert staff is not None and staff.value == update.role.value, action

@@ -77,12 +77,6 @@ class PublicationInput(_Input):
     published_at: AwareDatetime | None = None  # default: now
 
 
-def workflow_role(value: str) -> Role:
-    """The workflow role of a step (subsidy/contracts/lifecycle.py `Role`, whose new values equal
-    the StaffRole values)."""
-    return Role(value)
-
-
 def resubmit_deadline(day: date) -> datetime:
     return datetime.combine(day, RESUBMIT_CLOSING, tzinfo=SHANGHAI)
 
@@ -93,27 +87,27 @@ class Update:
 
     action: Action
     update: str
-    role: str  # the workflow Role value the actor gets
+    role: Role  # the workflow role the actor gets (the validators' table: contract.HUMAN_STEPS)
     step: Step | None  # the task it closes
     statuses: frozenset[str]  # where the application must be (the read model's view; the workflow decides)
 
 
 UPDATES: dict[Action, Update] = {
-    Action.DECIDE_ONLINE_REVIEW: Update(Action.DECIDE_ONLINE_REVIEW, "decide_online_review", "lg_online_reviewer",
+    Action.DECIDE_ONLINE_REVIEW: Update(Action.DECIDE_ONLINE_REVIEW, contract.UPDATE_DECIDE_ONLINE_REVIEW, Role.LG_ONLINE_REVIEWER,
                                         Step.ONLINE_REVIEW, frozenset({"online_review"})),
-    Action.DECIDE_BACK_OFFICE_REVIEW: Update(Action.DECIDE_BACK_OFFICE_REVIEW, "decide_back_office_review",
-                                             "lg_back_office_reviewer", Step.BACK_OFFICE_REVIEW, frozenset({"back_office_review"})),
-    Action.DECIDE_FORMAL_PRE_REVIEW: Update(Action.DECIDE_FORMAL_PRE_REVIEW, "decide_formal_pre_review", "sz_pre_reviewer",
+    Action.DECIDE_BACK_OFFICE_REVIEW: Update(Action.DECIDE_BACK_OFFICE_REVIEW, contract.UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+                                             Role.LG_BACK_OFFICE_REVIEWER, Step.BACK_OFFICE_REVIEW, frozenset({"back_office_review"})),
+    Action.DECIDE_FORMAL_PRE_REVIEW: Update(Action.DECIDE_FORMAL_PRE_REVIEW, contract.UPDATE_DECIDE_FORMAL_PRE_REVIEW, Role.SZ_PRE_REVIEWER,
                                             Step.FORMAL_PRE_REVIEW, frozenset({"formal_pre_review"})),
-    Action.CONFIRM_NOTICE_BY_PHONE: Update(Action.CONFIRM_NOTICE_BY_PHONE, "confirm_notice_by_phone", "lg_back_office_reviewer",
+    Action.CONFIRM_NOTICE_BY_PHONE: Update(Action.CONFIRM_NOTICE_BY_PHONE, contract.UPDATE_CONFIRM_NOTICE_BY_PHONE, Role.LG_BACK_OFFICE_REVIEWER,
                                            Step.CONFIRM_NOTICE_BY_PHONE, frozenset({"awaiting_sms_delivery"})),
-    Action.RECORD_PAPER_RECEIPT: Update(Action.RECORD_PAPER_RECEIPT, "record_paper_receipt", "window_clerk",
+    Action.RECORD_PAPER_RECEIPT: Update(Action.RECORD_PAPER_RECEIPT, contract.UPDATE_RECORD_PAPER_RECEIPT, Role.WINDOW_CLERK,
                                         Step.PAPER, frozenset({"awaiting_paper"})),
-    Action.RECORD_AWARD: Update(Action.RECORD_AWARD, "record_award", "program_admin", Step.AWARD, frozenset({"award_calculation"})),
-    Action.RECORD_EXPERT_SCORING: Update(Action.RECORD_EXPERT_SCORING, "record_expert_scoring", "program_admin",
+    Action.RECORD_AWARD: Update(Action.RECORD_AWARD, contract.UPDATE_RECORD_AWARD, Role.PROGRAM_ADMIN, Step.AWARD, frozenset({"award_calculation"})),
+    Action.RECORD_EXPERT_SCORING: Update(Action.RECORD_EXPERT_SCORING, contract.UPDATE_RECORD_EXPERT_SCORING, Role.PROGRAM_ADMIN,
                                          Step.EXPERT_SCORING, frozenset({"expert_scoring"})),
-    Action.RECORD_TIERING: Update(Action.RECORD_TIERING, "record_tiering", "program_admin", Step.TIERING, frozenset({"tiering"})),
-    Action.PUBLISH: Update(Action.PUBLISH, "publish", "program_admin", None, frozenset()),
+    Action.RECORD_TIERING: Update(Action.RECORD_TIERING, contract.UPDATE_RECORD_TIERING, Role.PROGRAM_ADMIN, Step.TIERING, frozenset({"tiering"})),
+    Action.PUBLISH: Update(Action.PUBLISH, contract.UPDATE_PUBLISH, Role.PROGRAM_ADMIN, None, frozenset()),
 }
 
 # The review step an application is in decides which decision `POST .../decisions` takes.

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.review import repository
 from services.review.api.access import Action, can, in_scope, role_for
 from services.review.audit.chain import AuditEntry
-from services.review.decisions.actions import SHANGHAI, UPDATES, Update, command, workflow_role
+from services.review.decisions.actions import SHANGHAI, UPDATES, Update, command
 from services.review.decisions.refusals import Refusal, refusal, refusal_of
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted
 from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
@@ -148,7 +148,7 @@ class DecisionService:
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: publish needs program_admin"))
             data = _parse(PublicationInput, attempt.input)
-            actor = Actor(id=attempt.principal.actor_id, role=workflow_role(UPDATES[Action.PUBLISH].role))
+            actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             summary = await self._execute(publication_batch_workflow_id(program), "publish", cmd, attempt.idempotency_key,
                                           PublicationSummary, closed_means="empty")
@@ -209,7 +209,7 @@ class DecisionService:
             assert ctx.program is not None and ctx.status is not None and attempt.application_no is not None
             if ctx.status in TERMINAL:
                 raise Refused(refusal("lifecycle_closed", f"lifecycle_closed: the application is {ctx.status}"))
-            actor = Actor(id=attempt.principal.actor_id, role=workflow_role(update.role))
+            actor = Actor(id=attempt.principal.actor_id, role=update.role)
             cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
             accepted = await self._execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
                                            attempt.idempotency_key, DecisionAccepted)
