@@ -5,7 +5,7 @@ from __future__ import annotations
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from services.review import pre_checks
+from services.review.rules import activities as rules
 from services.review.tasks import service as tasks
 from subsidy.contracts.platform_events import PhoneTaskCreated, SubmissionRecorded, parse_model, parse_state_changed
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED, SUBMISSION_RECORDED
@@ -35,5 +35,5 @@ async def on_phone_task_created(body: bytes, message: KafkaMessage, resources: R
 async def on_submission_recorded(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     await consume(
         resources.dead_letters, message.raw_message, body, lambda raw: parse_model(SubmissionRecorded, raw),
-        lambda event: pre_checks.record_submission(resources.pool, event),
+        lambda event: rules.record_submission(resources.pool, event),
     )

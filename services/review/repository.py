@@ -376,3 +376,67 @@ async def versions_of(conn: asyncpg.Connection, application_no: str) -> list[asy
            FROM review.submissions WHERE application_no = $1 ORDER BY version""",
         application_no,
     )
+
+
+async def store_submission(conn: asyncpg.Connection, event: Any) -> None:
+    """Keep a version's facts as intake recorded them (a SubmissionRecorded event; once per version)."""
+    await conn.execute(
+        """INSERT INTO review.submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+           ON CONFLICT (application_no, version) DO NOTHING""",
+        event.application_no, event.version, event.program, event.applicant_uscc, event.submitted_at,
+        json.dumps(event.facts, ensure_ascii=False),
+    )
+
+
+async def submission(conn: asyncpg.Connection, application_no: str, version: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT applicant_uscc, facts::text AS facts FROM review.submissions WHERE application_no = $1 AND version = $2",
+        application_no, version,
+    )
+
+
+async def other_applications(conn: asyncpg.Connection, program: str, applicant_uscc: str, application_no: str) -> list[str]:
+    """The same enterprise's other applications to the program (duplicate claims)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT application_no FROM review.submissions
+           WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
+        program, applicant_uscc, application_no,
+    )
+    return [r["application_no"] for r in rows]
+
+
+# --- watermarked forms and public notices -------------------------------------------------------------
+
+
+async def store_form(conn: asyncpg.Connection, form_id: str, program: str, application_no: str, version: int,
+                     sha256: str, pdf: bytes) -> str:
+    """Keep an issued form once; returns the stored hash (the first issue's, if issued before)."""
+    return await conn.fetchval(
+        """INSERT INTO review.forms (form_id, program, application_no, version, sha256, pdf)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (form_id) DO UPDATE SET form_id = EXCLUDED.form_id
+           RETURNING sha256""",
+        form_id, program, application_no, version, sha256, pdf,
+    )
+
+
+async def form(conn: asyncpg.Connection, form_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT program, pdf, sha256 FROM review.forms WHERE form_id = $1", form_id)
+
+
+async def store_notice(conn: asyncpg.Connection, program: str, notice_id: str, published_at: datetime, published_by: str,
+                       entries: Any) -> bool:
+    """Keep a published public-notice list and its entries; False when this notice was stored before."""
+    inserted = await conn.fetchval(
+        """INSERT INTO review.publication_notices (notice_id, program, published_at, published_by, entries, total_award_fen)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
+        notice_id, program, published_at, published_by, len(entries), sum(e.award_fen for e in entries),
+    )
+    if not inserted:
+        return False
+    await conn.executemany(
+        "INSERT INTO review.publication_entries (notice_id, application_no, award_fen, tier) VALUES ($1, $2, $3, $4)",
+        [(notice_id, e.application_no, e.award_fen, e.tier) for e in entries],
+    )
+    return True

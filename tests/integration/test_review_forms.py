@@ -17,7 +17,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from services.review.forms import FormActivities
+from services.review.forms.documents import FormActivities
+from subsidy.identity.local_issuer import LocalIssuer
 from subsidy.contracts.lifecycle import IssueWatermarkedForm
 from tests.fixtures import events
 from tests.support.intake_world import application_no
@@ -27,10 +28,11 @@ pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
 
 
-def get(port: int, path: str) -> tuple[int, bytes, Message]:
+def get(port: int, path: str, token: str | None = None) -> tuple[int, bytes, Message]:
     """Status, body and headers (looked up case-insensitively)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read(), response.headers
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), exc.headers
@@ -57,11 +59,17 @@ async def test_a_form_is_issued_once_per_version_and_served_with_its_hash(stack,
             stored = await pool.fetchval("SELECT count(*) FROM forms WHERE application_no = $1", app)
         finally:
             await pool.close()
-        status, pdf, headers = get(port, f"/forms/{first.form_id}")
-        unknown = get(port, "/forms/WF-LG2025-999999-V1")[0]
-        malformed = get(port, "/forms/..%2F..%2Fetc")[0]
+        issuer = LocalIssuer.for_run_dir(stack.run_dir, stack.env["OIDC_ISSUER"])
+        official = issuer.mint(subject="lg-rev-forms", roles=["lg_online_reviewer"], programs=[LG])
+        other_program = issuer.mint(subject="sz-rev-forms", roles=["sz_pre_reviewer"], programs=["SZ-GOVAI-SCENARIO-2025"])
+        status, pdf, headers = get(port, f"/forms/{first.form_id}", official)
+        unknown = get(port, "/forms/WF-LG2025-999999-V1", official)[0]
+        malformed = get(port, "/forms/not-a-form-id", official)[0]
+        traversal = get(port, "/forms/..%2F..%2Fetc", official)[0]  # no route matches it
+        no_token = get(port, f"/forms/{first.form_id}")[0]
+        not_theirs = get(port, f"/forms/{first.form_id}", other_program)[0]
 
     assert first == again and first.form_id == f"WF-{app}-V1" and stored == 1
     assert status == 200 and headers["Content-Type"] == "application/pdf" and pdf.startswith(b"%PDF-1.4")
     assert hashlib.sha256(pdf).hexdigest() == first.sha256 == headers["x-content-sha256"]
-    assert (unknown, malformed) == (404, 400)
+    assert (unknown, malformed, traversal, no_token, not_theirs) == (404, 400, 404, 401, 404)

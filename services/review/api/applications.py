@@ -23,7 +23,7 @@ from services.review import repository
 from services.review.api.access import Action, can
 from services.review.api.common import checked_application_no, local, weekday
 from services.review.api.tasks import task_item
-from services.review.pre_checks import MATERIAL_NAMES
+from services.review.rules.longgang import MATERIAL_NAMES
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError, Started
 from subsidy.identity.http import Authenticated

@@ -13,23 +13,10 @@ arrived, the activity fails retryably and Temporal asks again (RECORD_RETRY: 1 s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import asyncpg
-import structlog
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from services.review import repository
-from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
-from subsidy.contracts.platform_events import SubmissionRecorded
-from subsidy.contracts.topics import SUBMISSION_RECORDED
-from subsidy.messaging import handle_once
-
-log = structlog.get_logger(__name__)
-CONSUMER = "review.submissions"
+from subsidy.contracts.lifecycle import PreCheckFinding
 
 LONGGANG = "龙岗区"
 SOFTWARE_INDUSTRY_PREFIXES = ("64", "65")  # 互联网和相关服务 (64), 软件和信息技术服务业 (65): 三(二)1
@@ -267,55 +254,3 @@ def explained(findings: Sequence[PreCheckFinding], facts: dict[str, Any], others
          "evidence": evidence(finding.rule, facts, others), "ruleset_version": RULESET_VERSION}
         for finding in findings
     ]
-
-
-# --- the facts, as intake recorded them, and the activity ----------------------------------------
-
-
-async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
-    """Keep a version's facts (once per event); False for a redelivery."""
-
-    async def store(conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            """INSERT INTO submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-               ON CONFLICT (application_no, version) DO NOTHING""",
-            event.application_no, event.version, event.program, event.applicant_uscc, event.submitted_at,
-            json.dumps(event.facts, ensure_ascii=False),
-        )
-
-    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=store)
-
-
-async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
-    """(applicant USCC, facts) of a version as intake recorded it. Until intake's event has arrived
-    this raises a retryable ApplicationError: Temporal runs the asking activity again."""
-    row = await conn.fetchrow(
-        "SELECT applicant_uscc, facts::text AS facts FROM submissions WHERE application_no = $1 AND version = $2",
-        application_no, version,
-    )
-    if row is None:
-        raise ApplicationError(f"version {version} of {application_no} has not reached review yet", type="SubmissionNotRecorded")
-    return row["applicant_uscc"], json.loads(row["facts"])
-
-
-class PreCheckActivities:
-    def __init__(self, pool: asyncpg.Pool):
-        self._pool = pool
-
-    def all(self) -> Sequence[Callable[..., Any]]:
-        return (self.run_pre_checks,)
-
-    @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)
-    async def run_pre_checks(self, request: RunPreChecks) -> PreCheckReport:
-        async with self._pool.acquire() as conn:
-            applicant_uscc, facts = await recorded_facts(conn, request.application_no, request.version)
-            others = [r["application_no"] for r in await conn.fetch(
-                """SELECT DISTINCT application_no FROM submissions
-                   WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
-                request.program, applicant_uscc, request.application_no,
-            )]
-            findings = longgang_findings(facts, other_applications=others)
-            await repository.store_findings(conn, request.application_no, request.version, explained(findings, facts, others))
-        log.info("pre-checks run", version=request.version, failed=[f.rule for f in findings if not f.passed])
-        return PreCheckReport(findings=findings)

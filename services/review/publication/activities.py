@@ -12,11 +12,15 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.review import repository
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
     ACTIVITY_ENLIST_FOR_PUBLICATION,
     ACTIVITY_NOTIFY_PUBLISHED,
     ACTIVITY_RECORD_NOTICE,
+    PUBLICATION_BATCH,
+    SIGNAL_ENLIST,
+    SIGNAL_PUBLISHED,
     EnlistForPublication,
     NotifyPublished,
     PublicationBatchState,
@@ -39,11 +43,11 @@ class PublicationActivities:
     async def enlist(self, request: EnlistForPublication) -> None:
         """Signal-with-start: the batch workflow is started by its first application."""
         await self.temporal.start_workflow(
-            "PublicationBatch",
+            PUBLICATION_BATCH,
             PublicationBatchState(program=request.program),
             id=publication_batch_workflow_id(request.program),
             task_queue=task_queues.WORKFLOWS,
-            start_signal="enlist",
+            start_signal=SIGNAL_ENLIST,
             start_signal_args=[request],
         )
 
@@ -52,22 +56,10 @@ class PublicationActivities:
         """Store the list as published and announce it (outbox), once per notice id."""
         notice = request.notice
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """INSERT INTO publication_notices (notice_id, program, published_at, published_by, entries, total_award_fen)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
-                notice.notice_id,
-                request.program,
-                notice.published_at,
-                notice.actor.id,
-                len(request.entries),
-                sum(e.award_fen for e in request.entries),
-            )
+            inserted = await repository.store_notice(conn, request.program, notice.notice_id, notice.published_at,
+                                                     notice.actor.id, request.entries)
             if not inserted:
                 return  # a retried activity
-            await conn.executemany(
-                "INSERT INTO publication_entries (notice_id, application_no, award_fen, tier) VALUES ($1, $2, $3, $4)",
-                [(notice.notice_id, e.application_no, e.award_fen, e.tier) for e in request.entries],
-            )
             await write_event(
                 conn,
                 topic=PUBLICATION_PUBLISHED,
@@ -90,7 +82,7 @@ class PublicationActivities:
         )
         for workflow_id in request.workflow_ids:
             try:
-                await self.temporal.get_workflow_handle(workflow_id).signal("published", publication)
+                await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_PUBLISHED, publication)
             except RPCError as exc:
                 if exc.status is not RPCStatusCode.NOT_FOUND:
                     raise
