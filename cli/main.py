@@ -257,6 +257,8 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
         f"  postgres {env['DATABASE_URL']}",
+        f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
+        "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         f"End-to-end probe {probe['workflow_id']}: "
         + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
         "`subsidy health` asks them again; Ctrl-C stops everything.",
@@ -381,6 +383,8 @@ def cmd_sms(args: argparse.Namespace) -> int:
     except OperatorError as exc:
         _err(str(exc))
         return 2
+    if status == 404 and args.application:
+        return 0  # no SMS about it (that the operator may see)
     if status != 200:
         _err(f"notify answered {status}: {json.dumps(body, ensure_ascii=False)}")
         return 1

@@ -1,6 +1,7 @@
 """The SMS log over HTTP (bearer token): `GET /sms` (newest first) and `GET /sms/{application_no}`.
 Numbers are masked; texts are as sent. A caller sees only the messages of the programs its token
-grants (an application of another program simply has none)."""
+grants: `/sms/{application_no}` answers 404 when it sees none (an application notify never texted
+and one of another program look the same)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         if not APPLICATION_NO.match(application_no):
             raise ApiError(400, "bad_application_no", "申报编号格式不正确")
-        return await log(resources, principal, application_no, limit)
+        found = await log(resources, principal, application_no, limit)
+        if not found["messages"]:
+            raise ApiError(404, "no_sms", "未找到该申报的短信记录", detail={"application_no": application_no})
+        return found
 
     return api

@@ -1,14 +1,12 @@
 """The watermarked form on the real stack: review issues it once per version from the facts it
-keeps (PostgreSQL), and serves the same bytes over HTTP with their SHA-256."""
+keeps (PostgreSQL), and serves the same bytes over HTTP with their SHA-256 to officials of its
+program (bearer token)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
-from email.message import Message
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,24 +16,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from services.review.forms.documents import FormActivities
-from subsidy.identity.local_issuer import LocalIssuer
 from subsidy.contracts.lifecycle import IssueWatermarkedForm
 from tests.fixtures import events
 from tests.support.intake_world import application_no
 from tests.support.processes import running_service
+from tests.support.tokens import http_get as get, mint
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
-
-
-def get(port: int, path: str, token: str | None = None) -> tuple[int, bytes, Message]:
-    """Status, body and headers (looked up case-insensitively)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read(), response.headers
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(), exc.headers
 
 
 async def test_a_form_is_issued_once_per_version_and_served_with_its_hash(stack, tmp_path: Path) -> None:
@@ -59,17 +47,18 @@ async def test_a_form_is_issued_once_per_version_and_served_with_its_hash(stack,
             stored = await pool.fetchval("SELECT count(*) FROM forms WHERE application_no = $1", app)
         finally:
             await pool.close()
-        issuer = LocalIssuer.for_run_dir(stack.run_dir, stack.env["OIDC_ISSUER"])
-        official = issuer.mint(subject="lg-rev-forms", roles=["lg_online_reviewer"], programs=[LG])
-        other_program = issuer.mint(subject="sz-rev-forms", roles=["sz_pre_reviewer"], programs=["SZ-GOVAI-SCENARIO-2025"])
+        official = mint(stack.run_dir, "lg_back_office_reviewer", [LG], user="lg-bo-01")
         status, pdf, headers = get(port, f"/forms/{first.form_id}", official)
         unknown = get(port, "/forms/WF-LG2025-999999-V1", official)[0]
-        malformed = get(port, "/forms/not-a-form-id", official)[0]
-        traversal = get(port, "/forms/..%2F..%2Fetc", official)[0]  # no route matches it
-        no_token = get(port, f"/forms/{first.form_id}")[0]
-        not_theirs = get(port, f"/forms/{first.form_id}", other_program)[0]
+        malformed = get(port, "/forms/..%2F..%2Fetc", official)[0]
+        anonymous = get(port, f"/forms/{first.form_id}")
+        other_program = get(port, f"/forms/{first.form_id}", mint(stack.run_dir, "sz_pre_reviewer", ["SZ-GOVAI-SCENARIO-2025"]))
+        openapi = json.loads(get(port, "/openapi.json")[1])
 
     assert first == again and first.form_id == f"WF-{app}-V1" and stored == 1
     assert status == 200 and headers["Content-Type"] == "application/pdf" and pdf.startswith(b"%PDF-1.4")
     assert hashlib.sha256(pdf).hexdigest() == first.sha256 == headers["x-content-sha256"]
-    assert (unknown, malformed, traversal, no_token, not_theirs) == (404, 400, 404, 401, 404)
+    assert (unknown, malformed) == (404, 400)
+    assert anonymous[0] == 401 and b"%PDF" not in anonymous[1]
+    assert other_program[0] == 404 and json.loads(other_program[1])["code"] == "unknown_form"
+    assert "/forms/{form_id}" in openapi["paths"]

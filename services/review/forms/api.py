@@ -17,7 +17,7 @@ def router() -> APIRouter:
     api = APIRouter(tags=["forms"])
 
     @api.get(
-        "/forms/{form_id}",
+        "/forms/{form_id:path}",  # any path below, so a traversal attempt is answered 400, not routed
         summary="A watermarked application form (PDF), for officials of its program",
         response_class=Response,
         responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "unknown, or of another program"}},
