@@ -21,7 +21,10 @@ from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTask
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
 AUDIT_CHAIN_LOCK = 0x5EC0_A0D1_7C4A_1000
 
-_STATE_CHANGE_FIELDS = set(ApplicationStateChanged.model_fields)
+# The fields every state-changed event has; the rest (typed fields of contract revision 2, and
+# anything a newer producer adds) is kept in state_changes.fields as it came.
+_BASE_FIELDS = {"event_id", "program", "application_no", "from_state", "to_state", "reason", "actor", "deadline",
+                "occurred_at", "correlation_id", "version"}
 
 
 def _json(value: Any) -> str:
@@ -35,7 +38,7 @@ async def apply_state_change(conn: asyncpg.Connection, event: ApplicationStateCh
     """One state change's effect on the read model (call in the inbox's transaction): kept in the
     history, the application's current status moved (never backwards in time), the tasks of the
     status it left closed, and the task of the step it reached opened (once per event)."""
-    extra = {k: v for k, v in (event.model_extra or {}).items() if k not in _STATE_CHANGE_FIELDS}
+    extra = {k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and v not in (None, [], (), {})}
     await conn.execute(
         """INSERT INTO review.state_changes (event_id, program, application_no, from_status, to_status, reason, actor,
                                             occurred_at, deadline, version, fields)
@@ -61,7 +64,8 @@ async def apply_state_change(conn: asyncpg.Connection, event: ApplicationStateCh
              AND opened_status IS DISTINCT FROM $2""",
         event.application_no, event.to_state, event.occurred_at, event.actor,
     )
-    spec = step_for(event.program, event.to_state, event.reason)
+    typed = (getattr(event, "contract_revision", 1) or 1) >= 2
+    spec = step_for(event.program, event.to_state, event.reason, awaiting_step=getattr(event, "awaiting_step", None), typed=typed)
     if spec is not None:
         await _open_task(conn, event.program, event.application_no, spec, event.to_state, event.occurred_at,
                          event.deadline, event.event_id)

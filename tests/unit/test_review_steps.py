@@ -31,3 +31,11 @@ def test_a_step_that_waits_for_a_person_opens_a_task_for_its_role(program, statu
                                     "awaiting_sms_delivery", "published", "rejected", "withdrawn", "abandoned"])
 def test_steps_that_wait_for_the_enterprise_or_the_platform_open_none(status: str) -> None:
     assert step_for(LG, status, "back_office_approved") is None
+
+
+def test_the_phone_step_follows_the_typed_field_not_the_reasons_wording() -> None:
+    phone = step_for(LG, "awaiting_sms_delivery", "短信回执缺失", awaiting_step="lg_confirm_notice_by_phone", typed=True)
+    assert phone is not None and phone.step is Step.CONFIRM_NOTICE_BY_PHONE
+    assert step_for(LG, "awaiting_sms_delivery", "sms_receipt_missing", awaiting_step=None, typed=True) is None
+    legacy = step_for(LG, "awaiting_sms_delivery", "sms_receipt_missing")  # an event from before the typed fields
+    assert legacy is not None and legacy.role is StaffRole.LG_BACK_OFFICE_REVIEWER

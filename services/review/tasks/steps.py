@@ -59,10 +59,19 @@ _BY_STATUS: dict[str, StepSpec] = {
 }
 
 
-def step_for(program: str, to_status: str, reason: str | None) -> StepSpec | None:
-    """The step a state change to `to_status` opens, or None when nobody has to act."""
+PHONE_STEP_KEYS = frozenset({"lg_confirm_notice_by_phone"})  # subsidy.contracts.lifecycle.HUMAN_STEPS keys
+
+
+def step_for(program: str, to_status: str, reason: str | None, *, awaiting_step: str | None = None,
+             typed: bool = False) -> StepSpec | None:
+    """The step a state change to `to_status` opens, or None when nobody has to act.
+
+    `typed`: the event carries the workflow's typed fields (contract revision 2), so whether the
+    phone step is open is its `awaiting_step`, never the reason's wording; an older event only has
+    the reason (`sms_receipt_missing`)."""
     if to_status == "awaiting_sms_delivery":
-        return phone_step(program) if reason == PHONE_REASON else None
+        waiting_for_phone = awaiting_step in PHONE_STEP_KEYS if typed else reason == PHONE_REASON
+        return phone_step(program) if waiting_for_phone else None
     return _BY_STATUS.get(to_status)
 
 
