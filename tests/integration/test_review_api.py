@@ -12,6 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.review.api.access import PERMISSIONS, Action
 from subsidy.contracts import topics
@@ -68,9 +69,8 @@ async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) ->
         header, payload, _sig = good.split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
         other_key = LocalIssuer(ec.generate_private_key(ec.SECP256R1()), stack.env["OIDC_ISSUER"])
-        public_pem = w.issuer._key.public_key().public_bytes(  # noqa: SLF001 - the attack uses the public key
-            encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
-            format=__import__("cryptography.hazmat.primitives.serialization", fromlist=["PublicFormat"]).PublicFormat.SubjectPublicKeyInfo)
+        jwk = w.issuer.jwks()["keys"][0]  # what anyone can fetch: the public key, made PEM for the attack
+        public_pem = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk)).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         attacks = {
             "none": None,
             "garbage": "not.a.token",

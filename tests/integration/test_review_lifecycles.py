@@ -26,6 +26,7 @@ LG_CLERK = Official("lg-clerk-w03", (StaffRole.WINDOW_CLERK,), (LG,), window="LG
 LG_ADMIN = Official("lg-admin-01", (StaffRole.PROGRAM_ADMIN,), (LG,))
 LG_AUDITOR = Official("lg-auditor-01", (StaffRole.AUDITOR,), (LG,))
 SZ_PRE = Official("sz-pre-01", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
+SZ_PRE_2 = Official("sz-pre-02", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 SZ_CLERK = Official("sz-clerk-ccw", (StaffRole.WINDOW_CLERK,), (SZ,), window="SZ-CIVIC-CENTER-WEST")
 SZ_ADMIN = Official("sz-admin-01", (StaffRole.PROGRAM_ADMIN,), (SZ,))
 SZ_EXPERT = Official("sz-expert-07", (StaffRole.EXPERT,), (SZ,))
@@ -60,9 +61,12 @@ async def test_longgang_from_submission_to_publication_through_the_api(stack, tm
         await w.reach(LG_ONLINE, app, "awaiting_gd_submission")
         form = await w.database.fetchrow(
             "SELECT form_id, sha256 FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
+        forged = await w.send(topics.GUANGDONG_SUBMISSION_RECEIVED, app, form_id="WF-forged", form_sha256="0" * 64,
+                              received_at=now_iso())  # refused by the workflow: not the form the platform issued
         await w.send(topics.GUANGDONG_SUBMISSION_RECEIVED, app, form_id=form["form_id"], form_sha256=form["sha256"],
                      received_at=now_iso())
         await w.task_of(LG_BACK, app, "back_office_review")
+        with_refusal = await w.view(LG_BACK, app)
         back_office = await w.post(LG_BACK, f"/api/applications/{app}/decisions", {"decision": "approve"})
 
         # No delivery receipt: the back office phones the enterprise; the paper clock starts then.
@@ -102,6 +106,8 @@ async def test_longgang_from_submission_to_publication_through_the_api(stack, tm
     assert returned.json() == {"status": "returned", "deadline": f"{in_a_week()}T18:00:00+08:00"}
     assert approved.status_code == 200 and approved.json()["status"] == "approved_online"
     assert back_office.status_code == 200 and back_office.json()["status"] == "awaiting_sms_delivery"
+    refused_events = with_refusal["refused"]["events"]
+    assert [e["reason"].split(":")[0] for e in refused_events] == ["wrong_form"] and forged["id"]
     assert phone_task["role"] == StaffRole.LG_BACK_OFFICE_REVIEWER
     assert phoned.status_code == 200, phoned.text
     assert phoned.json()["status"] == "awaiting_paper" and phoned.json()["deadline"].endswith("T18:00:00+08:00")
@@ -138,7 +144,11 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
     app = application_no("SZ")
     async with review_world(stack, tmp_path, notify=True) as w:
         await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app)
-        await w.task_of(SZ_PRE, app, "formal_pre_review")
+        first_task = await w.task_of(SZ_PRE, app, "formal_pre_review")
+        # The administrator gives the task to a colleague: it leaves the first reviewer's list.
+        reassigned = await w.post(SZ_ADMIN, f"/api/tasks/{first_task['task_id']}/assignee", {"assignee": SZ_PRE_2.subject})
+        colleague_sees = await w.task_of(SZ_PRE_2, app, "formal_pre_review")
+        first_sees = [t for t in (await w.get(SZ_PRE, "/api/tasks", page_size=100)).json()["items"] if t["application_no"] == app]
         paper_requested = await w.post(SZ_PRE, f"/api/applications/{app}/decisions",
                                        {"decision": "request_paper", "reasons": ["请预约到市民中心西区窗口提交纸质材料"]})
         await w.task_of(SZ_CLERK, app, "paper")
@@ -166,6 +176,7 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
         published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {})
         final = await w.reach(SZ_AUDITOR, app, "awaiting_publication")
 
+    assert reassigned.status_code == 200 and colleague_sees["assignee"] == SZ_PRE_2.subject and first_sees == []
     assert paper_requested.status_code == 200 and paper_requested.json()["status"] == "awaiting_paper", paper_requested.text
     assert paper.status_code == 200 and paper.json()["status"] == "formal_pre_review", paper.text
     assert returned.status_code == 200 and returned.json()["status"] == "returned"

@@ -267,10 +267,14 @@ class DecisionService:
         """The update, `busy:` asked again with backoff within the busy window; refusals raised as Refused."""
         handle = self.temporal.get_workflow_handle(workflow_id)
         give_up_at = time.monotonic() + self.busy_window
-        delay = 0.05
+        delay, asked = 0.05, 0
         while True:
+            asked += 1
             try:
-                return await handle.execute_update(update, cmd, id=key, result_type=result_type)
+                result = await handle.execute_update(update, cmd, id=key, result_type=result_type)
+                if asked > 1:
+                    log.info("decision applied after the lifecycle settled", update=update, attempts=asked)
+                return result
             except WorkflowUpdateFailedError as failed:
                 cause = failed.cause
                 reason = getattr(cause, "message", None) or str(failed)
@@ -284,7 +288,9 @@ class DecisionService:
             except RPCError as exc:
                 if exc.status in _CLOSED:
                     raise Refused(refusal(closed_means, f"{closed_means}: {exc.status.name.lower()}")) from None
-                raise
+                log.warning("workflow service unavailable for a decision", update=update, status=exc.status.name)
+                # Not an answer about the decision: nothing was decided, the official may try again.
+                raise ApiError(503, "unavailable", "系统暂时无法处理该决定，请稍后再试", headers={"Retry-After": "5"}) from None
 
     async def _record(self, attempt: Attempt, ctx: Context, *, outcome_status: str | None, answer: dict[str, Any],
                       step: Update | None = None, conn: asyncpg.Connection | None = None) -> dict[str, Any]:
