@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,9 +34,21 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.review import repository
 from services.review.api.access import Action, can, in_scope, role_for
 from services.review.audit.chain import AuditEntry
-from services.review.decisions.actions import SHANGHAI, UPDATES, Update, command
+from services.review.decisions.actions import (
+    REVIEW_ACTION_BY_STATUS,
+    SHANGHAI,
+    UPDATES,
+    AssigneeInput,
+    ExpertInput,
+    PublicationInput,
+    ReviewDecisionInput,
+    Update,
+    command,
+    resubmit_deadline,
+    review_actions,
+)
 from services.review.decisions.refusals import Refusal, refusal, refusal_of
-from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted
+from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError
@@ -93,8 +105,6 @@ class DecisionService:
     async def decide_review(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/decisions`: the decision of the review step the
         application is in (LG online review, LG back-office review, SZ formal pre-review)."""
-        from services.review.decisions.actions import REVIEW_ACTION_BY_STATUS, ReviewDecisionInput, review_actions
-
         async def checks(ctx: Context, attempt: Attempt) -> tuple[Attempt, Update, BaseModel]:
             assert ctx.program is not None and ctx.status is not None
             action = REVIEW_ACTION_BY_STATUS.get(ctx.status)
@@ -133,9 +143,6 @@ class DecisionService:
 
     async def publish(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/programs/{program}/publication`: the batch's list published (公示)."""
-        from services.review.decisions.actions import PublicationInput
-        from subsidy.contracts.lifecycle import PublicationSummary
-
         assert attempt.program is not None
         program = attempt.program
         if (stored := await self._stored(attempt)) is not None:
@@ -150,7 +157,7 @@ class DecisionService:
             data = _parse(PublicationInput, attempt.input)
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
-            summary = await self._execute(publication_batch_workflow_id(program), "publish", cmd, attempt.idempotency_key,
+            summary = await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, attempt.idempotency_key,
                                           PublicationSummary, closed_means="empty")
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
@@ -160,8 +167,6 @@ class DecisionService:
 
     async def assign_expert(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/experts`: the administrator assigns an expert (no workflow)."""
-        from services.review.decisions.actions import ExpertInput
-
         async def effect(conn: asyncpg.Connection, ctx: Context, data: BaseModel) -> dict[str, Any]:
             assert isinstance(data, ExpertInput) and attempt.application_no is not None and ctx.program is not None
             await repository.assign_expert(conn, ctx.program, attempt.application_no, data.expert, attempt.principal.actor_id)
@@ -171,14 +176,12 @@ class DecisionService:
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
-        from services.review.decisions.actions import AssigneeInput
-
         if (stored := await self._stored(attempt)) is not None:
             return stored
         async with self.pool.acquire() as conn:
             task = await repository.task(conn, task_id)
         ctx = Context(program=task["program"] if task else None)
-        attempt = Attempt(**{**attempt.__dict__, "application_no": task["application_no"] if task else None})
+        attempt = replace(attempt, application_no=task["application_no"] if task else None)
         try:
             if task is None or not in_scope(attempt.principal, task["program"]):
                 raise Refused(refusal("task_not_found", "not_found: task unknown or outside the caller's scope"))
@@ -335,7 +338,7 @@ class DecisionService:
 
 
 def _with_action(attempt: Attempt, action: Action) -> Attempt:
-    return Attempt(**{**attempt.__dict__, "action": action})
+    return replace(attempt, action=action)
 
 
 async def _expert_may_see(conn: asyncpg.Connection, principal: Principal, application_no: str) -> bool:
@@ -364,8 +367,6 @@ def _build(action: Action, actor: Actor, data: BaseModel, now: datetime, window:
 
 
 def _resubmit_is_past(day: Any, now: datetime) -> bool:
-    from services.review.decisions.actions import resubmit_deadline
-
     return resubmit_deadline(day) <= now
 
 
