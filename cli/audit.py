@@ -28,8 +28,13 @@ def run(args: argparse.Namespace) -> int:
     apply_stack_env(args.run_dir)
     import asyncpg
 
-    from services.review.audit.chain import verify_chain
     from subsidy.settings import PlatformSettings
+
+    try:
+        from services.review.audit.chain import verify_chain
+    except ModuleNotFoundError:
+        print("error: this build has no audit chain (services/review/audit/chain.py)", file=sys.stderr)
+        return 2
 
     async def verify() -> Any:
         conn = await asyncpg.connect(PlatformSettings().database_url, server_settings={"search_path": "review,public"})

@@ -1,7 +1,7 @@
 """`subsidy`: the platform's command line.
 
     subsidy up                          the embedded stack + intake, review, notify, worker (foreground)
-    subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL)
+    subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL, local issuer)
     subsidy run intake|review|notify|worker
     subsidy health                      health of the processes `subsidy up` started
     subsidy token --role R --user ID [--name N] [--program CODE]... [--window CODE] [--ttl S]
@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--keep-stack", action="store_true", help="leave the stack running on exit")
     up.set_defaults(func=cmd_up)
 
-    stack = sub.add_parser("stack", help="the embedded Kafka, Temporal and PostgreSQL")
+    stack = sub.add_parser("stack", help="the embedded Kafka, Temporal, PostgreSQL and local OIDC issuer")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
     stack.add_argument("--timeout", type=float, default=180.0, help="seconds each readiness wait may take")

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from subsidy.identity.claims import StaffRole
-from subsidy.identity.local_issuer import LocalIssuer
+from subsidy.identity.local_issuer import AUDIENCE, KEY_FILE, LocalIssuer
 from subsidy.programs import programs
 
 OPERATOR_SUBJECT = "operator-cli"
@@ -34,12 +34,16 @@ def stack_env(run_dir: Path) -> dict[str, str]:
     return dict(json.loads(path.read_text()).get("env", {}))
 
 
-def local_issuer(run_dir: Path) -> LocalIssuer:
-    """The run directory's issuer, with the `iss` the stack's services verify."""
-    issuer_url = stack_env(run_dir).get("OIDC_ISSUER")
-    if not issuer_url:
+def local_issuer(run_dir: Path, issuer_url: str | None = None) -> LocalIssuer:
+    """The run directory's issuer, with the `iss` the stack's services verify (or `issuer_url`,
+    where no stack.json records it, e.g. the compose file's issuer container)."""
+    env = stack_env(run_dir)
+    url = issuer_url or env.get("OIDC_ISSUER")
+    if not url:
         raise OperatorError(f"no local issuer recorded in {run_dir}/stack.json: run `subsidy stack up` first")
-    return LocalIssuer.for_run_dir(run_dir, issuer_url, audience=stack_env(run_dir).get("OIDC_AUDIENCE") or "subsidy-platform")
+    if not (run_dir / KEY_FILE).exists():
+        raise OperatorError(f"no signing key in {run_dir / KEY_FILE}: run `subsidy stack up` first")
+    return LocalIssuer.for_run_dir(run_dir, url.rstrip("/"), audience=env.get("OIDC_AUDIENCE") or AUDIENCE)
 
 
 def operator_token(run_dir: Path) -> str:

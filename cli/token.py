@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     token.add_argument("--window", metavar="CODE", help="a window clerk's window code, e.g. LG-W03")
     token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime (default 3600)")
     token.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
+    token.add_argument("--issuer-url", help="the issuer's URL (default: the one the stack recorded)")
     token.set_defaults(func=run)
 
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return _err(f"--ttl must be between 1 and {MAX_TTL_S} seconds")
     run_dir = Path(args.run_dir).resolve() if args.run_dir else default_run_dir()
     try:
-        issuer = local_issuer(run_dir)
+        issuer = local_issuer(run_dir, args.issuer_url)
     except OperatorError as exc:
         return _err(str(exc))
     print(issuer.mint(subject=args.user, roles=args.role, programs=args.program, name=args.name,

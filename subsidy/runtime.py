@@ -33,8 +33,11 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from faststream.kafka import KafkaBroker, KafkaRouter
 from temporalio import activity
 from temporalio.client import Client
@@ -139,6 +142,48 @@ def health_response(service: str, checks: dict[str, str]) -> JSONResponse:
     return JSONResponse(body, 200 if healthy else 503)
 
 
+_STATUS_MESSAGES_ZH = {
+    400: "请求无法处理",
+    401: "未登录或登录已失效，请重新登录",
+    403: "无权执行此操作",
+    404: "未找到",
+    405: "不支持该请求方法",
+    409: "操作与当前状态冲突",
+    422: "请求参数不正确",
+    503: "服务暂不可用，请稍后再试",
+}
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (401 from the token check, an unknown path, a wrong method) in the same shape
+    as `ApiError`s: `{"code", "message", "detail"}`. A detail that is already `{"code", "message",
+    ...}` (subsidy.identity.http) gives the code and message and stays whole under `detail`."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict) and "code" in detail and "message" in detail:
+        body = {"code": detail["code"], "message": detail["message"], "detail": detail}
+    else:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        body = {"code": code, "message": _STATUS_MESSAGES_ZH.get(exc.status_code, "请求无法处理"), "detail": detail}
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request that does not fit the route (parameters, body), with FastAPI's list of
+    errors under `detail` (input values left out: they may be personal data)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in error.items() if k not in ("input", "ctx", "url")} for error in exc.errors()]
+    return JSONResponse(
+        {"code": "invalid_request", "message": _STATUS_MESSAGES_ZH[422], "detail": jsonable_encoder(errors)}, 422
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+
 def new_broker(definition: ServiceDefinition, settings: PlatformSettings) -> KafkaBroker:
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -218,7 +263,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Fast
     app.state.settings = settings
     app.state.resources = None
     app.state.verifier = TokenVerifier.from_settings(settings)
-    app.add_exception_handler(ApiError, api_error_handler)
+    install_error_handlers(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

@@ -1,9 +1,10 @@
 """The embedded stack's local OIDC issuer: a small process on loopback that publishes the signing
 key of the run directory (DESIGN.md, "Identity").
 
-    python -m deploy.embedded.issuer --run-dir DIR --port P
+    python -m deploy.embedded.issuer --run-dir DIR --port P [--host H] [--issuer-url URL]
 
-serves, at `http://127.0.0.1:P` (the issuer URL tokens carry as `iss`):
+serves, at `http://127.0.0.1:P` (the issuer URL tokens carry as `iss`, unless `--issuer-url`
+names the address others reach it at, as in docker-compose.yml):
 
     GET /.well-known/openid-configuration   the discovery document
     GET /jwks.json                          the public key (ES256) services verify tokens with
@@ -59,11 +60,13 @@ def create_app(issuer: LocalIssuer) -> FastAPI:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.embedded.issuer", description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", required=True, help="the stack's run directory (its identity/ key)")
-    parser.add_argument("--port", type=int, required=True, help="loopback port to serve on")
+    parser.add_argument("--port", type=int, required=True, help="port to serve on")
+    parser.add_argument("--host", default=HOST, help="address to bind (default loopback)")
+    parser.add_argument("--issuer-url", help="the issuer's URL, its tokens' `iss` (default http://127.0.0.1:PORT)")
     args = parser.parse_args(argv)
     configure_logging("issuer", level="INFO", fmt="json")
-    issuer = LocalIssuer.for_run_dir(Path(args.run_dir).resolve(), issuer_url(args.port))
-    config = uvicorn.Config(create_app(issuer), host=HOST, port=args.port, log_config=None, access_log=False)
+    issuer = LocalIssuer.for_run_dir(Path(args.run_dir).resolve(), (args.issuer_url or issuer_url(args.port)).rstrip("/"))
+    config = uvicorn.Config(create_app(issuer), host=args.host, port=args.port, log_config=None, access_log=False)
     uvicorn.Server(config).run()
     return 0
 
