@@ -93,7 +93,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from subsidy.contracts.lifecycle import STATE_CHANGE_REVISION, ReminderDue, Status
+from subsidy.contracts.lifecycle import LONGGANG_LIFECYCLE, SHENZHEN_LIFECYCLE, STATE_CHANGE_REVISION, NoticeKind, ReminderDue, Status
 from subsidy.contracts.platform_events import ApplicationStateChanged
 
 if TYPE_CHECKING:
@@ -104,8 +104,8 @@ log = structlog.get_logger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-LONGGANG = "LonggangModelCallLifecycle"
-SHENZHEN = "ShenzhenGovAiScenarioLifecycle"
+LONGGANG = LONGGANG_LIFECYCLE
+SHENZHEN = SHENZHEN_LIFECYCLE
 
 # LEGACY: the reason strings the old mapping depends on (events of contract_revision 1 only).
 APPROVAL_NOTICE = "back_office_approved"  # also the kind whose receipts the Longgang lifecycle awaits
@@ -500,7 +500,7 @@ def notice_kind_for_state_change(event: ApplicationStateChanged, templates: Temp
     if event.contract_revision < STATE_CHANGE_REVISION:
         return _legacy_kind(lifecycle, event.to_state, event.reason, event)
     kind = event.notice_kind
-    if kind is not None and kind not in KINDS_BY_LIFECYCLE.get(lifecycle, frozenset()):
+    if kind is not None and (kind not in KINDS_BY_LIFECYCLE.get(lifecycle, frozenset()) or kind == NoticeKind.PAPER_REMINDER):
         raise UnexpectedTransition(
             f"{event.program} {event.application_no}: {event.from_state} -> {event.to_state} calls for notice {kind!r}, "
             f"which lifecycle {lifecycle} does not send"

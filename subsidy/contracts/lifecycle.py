@@ -457,6 +457,29 @@ class WatermarkedForm(_Model):
 # final answer, the caller asks again (intake with backoff, a console after a moment).
 BUSY_REFUSAL = "busy:"
 
+
+class RefusalCode(StrEnum):
+    """How every validator refusal starts (`<code>: <detail in English>`), so callers answer by
+    code: the reviewers' API turns them into its statuses and Chinese messages."""
+
+    FORBIDDEN = "forbidden"  # the actor's role may not take this step
+    WRONG_STATE = "wrong_state"  # the application (or batch) is not where the step applies
+    BUSY = "busy"  # another decision is being applied this moment: ask again shortly
+    LATE = "late"  # after the deadline (paper, resubmission)
+    STALE = "stale"  # a resubmission that is not newer than the current version
+    INCOMPLETE = "incomplete"  # paper: not the copies, binding and stamps required
+    WRONG_FORM = "wrong_form"  # not the watermarked form the platform issued
+    WRONG_WINDOW = "wrong_window"  # paper received at a window of another program
+    OVER_CAP = "over_cap"  # an award over its rate or cap
+    INVALID = "invalid"  # inconsistent input (a time in the future, an award without a tier)
+    EMPTY = "empty"  # publishing a batch with no application on its list
+
+
+def refusal_code(message: str) -> RefusalCode | None:
+    """The code a validator's refusal message starts with; None for anything else."""
+    code, colon, _ = message.partition(":")
+    return RefusalCode(code) if colon and code in RefusalCode.__members__.values() else None
+
 ACTIVITY_RECORD_STATE_CHANGE = "lifecycle.record_state_change"
 ACTIVITY_RECORD_REMINDER = "lifecycle.record_reminder"
 ACTIVITY_COMPUTE_PAPER_DEADLINE = "deadlines.compute_paper_deadline"
@@ -523,8 +546,8 @@ class HumanStep:
     statuses: frozenset[Status]
 
     def acting_role(self, granted: Iterable[str]) -> Role | None:
-        """The role an official acts in for this step: the first of the step's roles they were
-        granted (role names as in the token), None when they hold none of them."""
+        """The role an official acts in for this step: of the step's roles they were granted (role
+        names as in the token), the first by name; None when they hold none of them."""
         held = set(granted)
         return next((role for role in sorted(self.roles) if role.value in held), None)
 
@@ -582,6 +605,11 @@ HUMAN_STEPS: Mapping[str, HumanStep] = {
     )  # fmt: skip
 }
 REVIEW_STEPS = (STEP_LG_ONLINE_REVIEW, STEP_LG_BACK_OFFICE_REVIEW, STEP_SZ_FORMAL_PRE_REVIEW)
+
+
+def step_for(workflow_type: str, update: str) -> HumanStep | None:
+    """The human step that is `update` on a workflow of `workflow_type` (e.g. a program's paper receipt)."""
+    return next((s for s in HUMAN_STEPS.values() if s.workflow == workflow_type and s.update == update), None)
 
 
 def review_step(workflow_type: str, status: Status | str) -> HumanStep | None:

@@ -362,7 +362,7 @@ def test_the_officials_workflow_roles_are_their_token_roles() -> None:
 
 def test_human_steps_name_their_updates_commands_and_roles() -> None:
     from subsidy.contracts import lifecycle as lc
-    from subsidy.contracts.lifecycle import HUMAN_STEPS, Role, Status, review_step
+    from subsidy.contracts.lifecycle import HUMAN_STEPS, Role, Status, review_step, step_for
 
     assert {key: (s.update, s.command, {r.value for r in s.roles}) for key, s in HUMAN_STEPS.items()} == {
         "lg_online_review": (lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.DecideOnlineReview, {"lg_online_reviewer"}),
@@ -383,6 +383,9 @@ def test_human_steps_name_their_updates_commands_and_roles() -> None:
     assert review_step(lc.LONGGANG_LIFECYCLE, Status.BACK_OFFICE_REVIEW) is HUMAN_STEPS["lg_back_office_review"]
     assert review_step(lc.SHENZHEN_LIFECYCLE, "formal_pre_review") is HUMAN_STEPS["sz_formal_pre_review"]
     assert review_step(lc.LONGGANG_LIFECYCLE, Status.AWAITING_PAPER) is None
+    assert step_for(lc.SHENZHEN_LIFECYCLE, lc.UPDATE_RECORD_PAPER_RECEIPT) is HUMAN_STEPS["sz_paper_receipt"]
+    assert step_for(lc.PUBLICATION_BATCH, lc.UPDATE_PUBLISH) is HUMAN_STEPS["publish"]
+    assert step_for(lc.SHENZHEN_LIFECYCLE, lc.UPDATE_RECORD_AWARD) is None
 
 
 def test_the_workflows_declare_exactly_the_contract_names() -> None:
@@ -448,3 +451,23 @@ def test_intake_writes_every_typed_field_of_a_state_change_into_its_event() -> N
     assert (event.contract_revision, event.notice_kind, event.reasons, event.award_fen, event.tier, event.notice_id, event.window_code) == (
         2, "published", ("a", "b"), 250_000_000, 2, "GS-1", "SZ-CIVIC-CENTER-WEST")
     assert set(StateChange.model_fields) - {"from_status", "to_status"} <= set(type(event).model_fields)
+
+
+def test_every_refusal_of_the_workflows_starts_with_a_known_code() -> None:
+    import re
+    from pathlib import Path
+
+    from subsidy.contracts.lifecycle import BUSY_REFUSAL, RefusalCode, refusal_code
+
+    root = Path(__file__).resolve().parents[2] / "workflows"
+    raised = [m for path in root.rglob("*.py") for m in re.findall(r'raise ValueError\((f?"[^"]*"|[^)]*)', path.read_text(encoding="utf-8"))]
+    assert len(raised) >= 20
+    for text in raised:
+        if BUSY_REFUSAL in text or "BUSY_REFUSAL" in text:
+            continue
+        code = re.match(r'f?"([a-z_]+):', text)
+        assert code is not None and code.group(1) in {c.value for c in RefusalCode}, text
+    assert refusal_code(f"{BUSY_REFUSAL} another decision is being applied; retry") is RefusalCode.BUSY
+    assert refusal_code("forbidden: role lg_online_reviewer may not take this decision") is RefusalCode.FORBIDDEN
+    assert refusal_code("late: paper received after the deadline") is RefusalCode.LATE
+    assert refusal_code("Workflow update failed") is None and refusal_code("unknown_code: x") is None

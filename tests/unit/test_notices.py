@@ -372,6 +372,8 @@ def test_a_kind_the_lifecycle_never_sends_is_an_error(templates: Templates) -> N
         notice_for_state_change(change(SZ, "abandoned", NoticeKind.ABANDONED), FACTS, templates)  # SZ paper has no deadline
     with pytest.raises(UnexpectedTransition):
         notice_kind_for_state_change(change(LG, "rejected", NoticeKind.NOT_FUNDED), templates)
+    with pytest.raises(UnexpectedTransition):  # reminders come from the reminder-due event only
+        notice_kind_for_state_change(change(LG, "awaiting_paper", NoticeKind.PAPER_REMINDER), templates)
 
 
 def test_reminders_only_where_the_lifecycle_has_them(templates: Templates) -> None:
