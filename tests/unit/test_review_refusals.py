@@ -36,3 +36,13 @@ def test_the_apis_own_refusals() -> None:
     assert refusal("not_found").status == 404 and refusal("program_not_found").status == 404
     assert refusal("invalid_input").status == 422 and refusal("task_closed").status == 409
     assert refusal("forbidden", message="只能登记本窗口收取的纸质材料").message == "只能登记本窗口收取的纸质材料"
+
+
+def test_every_validator_refusal_code_but_busy_has_an_answer() -> None:
+    from subsidy.contracts.lifecycle import RefusalCode
+
+    for code in RefusalCode:
+        if code is RefusalCode.BUSY:
+            continue
+        answer = refusal_of(f"{code.value}: something")
+        assert answer.code == code.value and answer.status in (403, 409, 422), code

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from subsidy.contracts.lifecycle import RefusalCode, refusal_code
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -19,29 +21,29 @@ class Refusal:
     reason: str | None = None  # the workflow's own words (English, for operators and the audit)
 
 
+# Every validator refusal code (subsidy.contracts.lifecycle.RefusalCode) but `busy`, which the
+# decision service asks again; plus the workflow's Conflict and a closed lifecycle.
 _BY_CODE: dict[str, tuple[int, str]] = {
-    "forbidden": (403, "您的角色无权作出此决定"),
-    "wrong_state": (409, "该申报当前不在可作此决定的环节"),
+    RefusalCode.FORBIDDEN: (403, "您的角色无权作出此决定"),
+    RefusalCode.WRONG_STATE: (409, "该申报当前不在可作此决定的环节"),
     "conflict": (409, "另一位工作人员刚刚对该申报作出了决定，请刷新后查看"),
     "lifecycle_closed": (409, "该申报已办结，不能再作决定"),
-    "stale": (409, "该版本已不是最新版本"),
-    "empty": (409, "暂无待公示的申报"),
-    "late": (422, "已超过规定期限（逾期视作放弃）"),
-    "invalid": (422, "提交的内容无效"),
-    "incomplete": (422, "纸质材料不齐全：须按要求份数装订成册并加盖公章"),
-    "wrong_form": (422, "纸质申报书不是平台出具的带水印申报书"),
-    "wrong_window": (422, "该申报的纸质材料不在此窗口收取"),
-    "over_cap": (422, "金额超过政策规定的上限"),
+    RefusalCode.STALE: (409, "该版本已不是最新版本"),
+    RefusalCode.EMPTY: (409, "暂无待公示的申报"),
+    RefusalCode.LATE: (422, "已超过规定期限（逾期视作放弃）"),
+    RefusalCode.INVALID: (422, "提交的内容无效"),
+    RefusalCode.INCOMPLETE: (422, "纸质材料不齐全：须按要求份数装订成册并加盖公章"),
+    RefusalCode.WRONG_FORM: (422, "纸质申报书不是平台出具的带水印申报书"),
+    RefusalCode.WRONG_WINDOW: (422, "该申报的纸质材料不在此窗口收取"),
+    RefusalCode.OVER_CAP: (422, "金额超过政策规定的上限"),
 }
 _UNKNOWN = (422, "该决定未被受理")
 
 
 def refusal_of(reason: str, *, error_type: str | None = None) -> Refusal:
     """The answer for a workflow's refusal `reason` (and the failure's type, when it has one)."""
-    if error_type == "Conflict":
-        code = "conflict"
-    else:
-        code = reason.split(":", 1)[0].strip().lower() if ":" in reason else reason.strip().lower()
+    known = refusal_code(reason)
+    code = "conflict" if error_type == "Conflict" else (known.value if known else "refused")
     status, message = _BY_CODE.get(code, _UNKNOWN)
     if (status, message) == _UNKNOWN:
         code = "refused"
