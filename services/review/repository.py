@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.review.audit.chain import GENESIS, AuditEntry, entry_hash
-from services.review.tasks.steps import Step, StepSpec, phone_step, step_for
+from services.review.tasks.steps import PUBLICATION, Step, StepSpec, phone_step, step_for
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
@@ -76,6 +76,12 @@ async def open_phone_task(conn: asyncpg.Connection, event: PhoneTaskCreated) -> 
     status = await conn.fetchval("SELECT status FROM review.applications WHERE application_no = $1", event.application_no)
     await _open_task(conn, event.program, event.application_no, phone_step(event.program), status, event.created_at,
                      None, event.event_id)
+
+
+async def open_publication_task(conn: asyncpg.Connection, program: str, application_no: str, opened_at: datetime) -> None:
+    """The application is on its batch's public-notice list: the administrator may publish it."""
+    await _open_task(conn, program, application_no, PUBLICATION, "awaiting_publication", opened_at, None,
+                     f"enlist:{application_no}")
 
 
 async def _open_task(

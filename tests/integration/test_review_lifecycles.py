@@ -170,11 +170,12 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
         await w.task_of(SZ_ADMIN, app, "tiering")
         over_cap = await w.post(SZ_ADMIN, f"/api/applications/{app}/tier", {"tier": 2, "award_fen": 300_000_001})
         tiered = await w.post(SZ_ADMIN, f"/api/applications/{app}/tier", {"tier": 2, "award_fen": 250_000_000})
-        publication_task = await w.task_of(SZ_ADMIN, app, "publication")
-        # The Shenzhen lifecycle never puts itself on its batch's list (workflows/lifecycle/shenzhen.py
-        # has no `publication.enlist`, unlike Longgang's): with no list, publishing is refused, in Chinese.
-        published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {})
         final = await w.reach(SZ_AUDITOR, app, "awaiting_publication")
+        # The Shenzhen lifecycle never puts itself on its batch's list (workflows/lifecycle/shenzhen.py
+        # has no `publication.enlist`, unlike Longgang's): no publication task, and with no list
+        # publishing is refused, in Chinese.
+        publication_tasks = [t for t in final["tasks"] if t["step"] == "publication"]
+        published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {})
 
     assert reassigned.status_code == 200 and colleague_sees["assignee"] == SZ_PRE_2.subject and first_sees == []
     assert paper_requested.status_code == 200 and paper_requested.json()["status"] == "awaiting_paper", paper_requested.text
@@ -187,7 +188,7 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
     assert scored.status_code == 200 and scored.json()["status"] == "tiering", scored.text
     assert over_cap.status_code == 422 and over_cap.json()["code"] == "over_cap"
     assert tiered.status_code == 200 and tiered.json()["status"] == "awaiting_publication"
-    assert publication_task["role"] == StaffRole.PROGRAM_ADMIN
+    assert publication_tasks == []
     assert published.status_code == 409 and published.json()["code"] == "empty", published.text
     assert final["pre_checks"] == []  # Shenzhen has no automatic pre-checks
     assert isinstance(final["sms"].get("messages"), list)

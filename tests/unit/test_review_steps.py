@@ -16,7 +16,6 @@ LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
     (LG, "awaiting_sms_delivery", "sms_receipt_missing", Step.CONFIRM_NOTICE_BY_PHONE, StaffRole.LG_BACK_OFFICE_REVIEWER),
     (LG, "awaiting_paper", "sms_delivered", Step.PAPER, StaffRole.WINDOW_CLERK),
     (LG, "award_calculation", "paper_received:LG-W03", Step.AWARD, StaffRole.PROGRAM_ADMIN),
-    (LG, "awaiting_publication", None, Step.PUBLICATION, StaffRole.PROGRAM_ADMIN),
     (SZ, "formal_pre_review", "submitted", Step.FORMAL_PRE_REVIEW, StaffRole.SZ_PRE_REVIEWER),
     (SZ, "awaiting_paper", "paper_requested", Step.PAPER, StaffRole.WINDOW_CLERK),
     (SZ, "expert_scoring", None, Step.EXPERT_SCORING, StaffRole.EXPERT),
@@ -28,7 +27,7 @@ def test_a_step_that_waits_for_a_person_opens_a_task_for_its_role(program, statu
 
 
 @pytest.mark.parametrize("status", ["pre_check", "returned", "approved_online", "awaiting_gd_submission",
-                                    "awaiting_sms_delivery", "published", "rejected", "withdrawn", "abandoned"])
+                                    "awaiting_sms_delivery", "awaiting_publication", "published", "rejected", "withdrawn", "abandoned"])
 def test_steps_that_wait_for_the_enterprise_or_the_platform_open_none(status: str) -> None:
     assert step_for(LG, status, "back_office_approved") is None
 

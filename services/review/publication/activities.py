@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,8 @@ class PublicationActivities:
             start_signal=SIGNAL_ENLIST,
             start_signal_args=[request],
         )
+        async with self.pool.acquire() as conn:  # on the list: now the administrator's task
+            await repository.open_publication_task(conn, request.program, request.application_no, datetime.now(UTC))
 
     @activity.defn(name=ACTIVITY_RECORD_NOTICE)
     async def record_notice(self, request: RecordNotice) -> None:

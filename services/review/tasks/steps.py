@@ -55,8 +55,11 @@ _BY_STATUS: dict[str, StepSpec] = {
     "expert_scoring": StepSpec(Step.EXPERT_SCORING, StaffRole.EXPERT),
     "tiering": StepSpec(Step.TIERING, StaffRole.PROGRAM_ADMIN),
     "award_calculation": StepSpec(Step.AWARD, StaffRole.PROGRAM_ADMIN),
-    "awaiting_publication": StepSpec(Step.PUBLICATION, StaffRole.PROGRAM_ADMIN),
 }
+# `awaiting_publication` opens no task by itself: the publication task opens when the application
+# is on its batch's list (review's `publication.enlist` activity), so the administrator never
+# publishes a list the application has not reached yet.
+PUBLICATION = StepSpec(Step.PUBLICATION, StaffRole.PROGRAM_ADMIN)
 
 
 PHONE_STEP_KEYS = frozenset({"lg_confirm_notice_by_phone"})  # subsidy.contracts.lifecycle.HUMAN_STEPS keys
