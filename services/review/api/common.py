@@ -35,7 +35,11 @@ def checked_application_no(application_no: str) -> str:
     return application_no
 
 
-def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
+def idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key", description=(
+        "Required (400 without): a unique key per action, 8-128 characters of A-Z a-z 0-9 . _ : -. It is the "
+        "workflow update id; the same key again returns the same answer and changes nothing."))] = None,
+) -> str:
     """Required on every action: it becomes the workflow update id (the same key again: the same answer)."""
     if key is None or not key.strip():
         raise ApiError(400, "idempotency_key_required", "缺少 Idempotency-Key 请求头：每项操作须带一个唯一的幂等键")
