@@ -25,9 +25,11 @@ LG = "LG-AI-MODEL-2025"
 
 def change(app: str, from_state: str | None, to_state: str, at: datetime, *, actor: str = "system:lifecycle",
            deadline: datetime | None = None, **typed: object) -> dict:
+    # Revision 2 without a notice kind: notify (which reads the same topic) has nothing to send for
+    # these made-up applications.
     return {"event_id": str(uuid.uuid4()), "program": LG, "application_no": app, "from_state": from_state,
             "to_state": to_state, "reason": "r", "actor": actor, "occurred_at": at.isoformat(),
-            "deadline": deadline.isoformat() if deadline else None, "version": 1, **typed}
+            "deadline": deadline.isoformat() if deadline else None, "version": 1, "contract_revision": 2, **typed}
 
 
 async def until(fetch, expect, timeout: float = 30.0):
@@ -45,8 +47,7 @@ async def test_tasks_open_once_close_in_the_actors_name_and_never_go_back(stack,
     to_review = change(app, "pre_check", "online_review", t0)
     returned = change(app, "online_review", "returned", t0 + timedelta(minutes=1), actor="staff:lg-rev-01")
     late_older = change(app, "submitted", "pre_check", t0 - timedelta(minutes=1))  # delivered last, happened first
-    waiting = change(phoned, "back_office_review", "awaiting_sms_delivery", t0, contract_revision=2,
-                     notice_kind="back_office_approved")
+    waiting = change(phoned, "back_office_review", "awaiting_sms_delivery", t0, gd_case_no="GD-2025-1215-000456")
     phone = {"event_id": str(uuid.uuid4()), "program": LG, "application_no": phoned, "notice_kind": "back_office_approved",
              "reason": "undelivered: FAILED", "created_at": (t0 + timedelta(minutes=2)).isoformat()}
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
@@ -83,4 +84,4 @@ async def test_tasks_open_once_close_in_the_actors_name_and_never_go_back(stack,
         await database.close()
 
     assert status == "returned"  # the late, older change joined the history only
-    assert json.loads(fields) == {"contract_revision": 2, "notice_kind": "back_office_approved"}
+    assert json.loads(fields) == {"contract_revision": 2, "gd_case_no": "GD-2025-1215-000456"}

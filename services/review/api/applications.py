@@ -62,7 +62,7 @@ def router() -> APIRouter:
             experts = await repository.experts_of(conn, application_no)
         intake, sms = await asyncio.gather(
             _upstream(resources, request, "intake_url", f"/applications/{application_no}"),
-            _upstream(resources, request, "notify_url", f"/sms/{application_no}"),
+            _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
         )
         now = datetime.now(UTC)
         latest = max((f["version"] for f in findings), default=None)
@@ -126,9 +126,11 @@ def _refused_events(intake: dict[str, Any]) -> Any:
     return [entry for entry in intake.get("history", []) if entry.get("kind") == "event" and entry.get("outcome") == "refused"]
 
 
-async def _upstream(resources: Any, request: Request, setting: str, path: str) -> dict[str, Any]:
+async def _upstream(resources: Any, request: Request, setting: str, path: str,
+                    not_found: dict[str, Any] | None = None) -> dict[str, Any]:
     """Another service's read side, with the caller's own bearer token; `{"unavailable": true}` when it
-    does not answer (or answers an error)."""
+    does not answer (or answers an error); `not_found` for a 404 that means "nothing yet" (notify
+    answers 404 for an application it has not texted)."""
     settings = resources.settings
     base = getattr(settings, setting, None)
     if not base:
@@ -139,6 +141,8 @@ async def _upstream(resources: Any, request: Request, setting: str, path: str) -
     except httpx.HTTPError as exc:
         log.warning("upstream read side unreachable", upstream=setting, error=type(exc).__name__)
         return {"unavailable": True, "reason": "unreachable"}
+    if response.status_code == 404 and not_found is not None:
+        return not_found
     if response.status_code != 200:
         return {"unavailable": True, "reason": f"status_{response.status_code}"}
     try:
