@@ -198,11 +198,33 @@ async def consume(
             await process_reliably(lambda: effect(parsed), dead_letters=dead_letters, record=record, body=body)
 
 
+# SQLSTATEs of a database that is restarting, failing over or briefly refusing: class 08
+# (connection exceptions), 57P01-57P03 (admin shutdown = a fast restart, crash shutdown = an
+# immediate one, cannot connect now = starting up), 25006 (a read-only transaction: a standby not
+# yet promoted), serialization failures, deadlocks and too many connections.
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "25006", "40001", "40P01", "53300"})
+
+
 def is_transient(exc: BaseException) -> bool:
     """Failures that pass by themselves (a server restarting, a network blip, a lock conflict):
-    retried without limit, with backoff. Anything else is a fault of this message or this code."""
+    retried without limit, with backoff, never dead-lettered. Anything else is a fault of this
+    message or this code. An exception raised because of a transient one (its `__cause__`, or its
+    `__context__` unless raised `from None`) is transient too; an exception group is when all of its exceptions are."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient_itself(current):
+            return True
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
+
+
+def _transient_itself(exc: BaseException) -> bool:
     from temporalio.service import RPCError, RPCStatusCode
 
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_transient(inner) for inner in exc.exceptions)
     if isinstance(exc, RPCError):
         return exc.status in {
             RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
@@ -211,9 +233,14 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (
         OSError, asyncio.TimeoutError,
         asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.ReadOnlySQLTransactionError,
         asyncpg.TooManyConnectionsError, asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
     )):
         return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(exc, asyncpg.PostgresError) and isinstance(sqlstate, str):
+        if sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES:
+            return True
     return bool(getattr(exc, "retriable", False))  # aiokafka's errors say so themselves
 
 

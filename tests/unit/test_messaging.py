@@ -1,0 +1,96 @@
+"""What `subsidy.messaging` retries without limit (transient) and what it dead-letters after a few
+tries: a PostgreSQL restart (fast or immediate shutdown, a standby promoted, the server starting
+up) and a lost connection are transient, never a reason to dead-letter an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import ConsumerRecord
+
+from subsidy.messaging import is_transient, process_reliably
+
+RESTART_ERRORS = [
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),  # 57P01: fast shutdown
+    asyncpg.CrashShutdownError("terminating connection because of crash of another server process"),  # 57P02
+    asyncpg.CannotConnectNowError("the database system is starting up"),  # 57P03
+    asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),  # 25006: a standby
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.ConnectionFailureError("connection failure"),
+    ConnectionResetError("reset by peer"),
+]
+
+
+@pytest.mark.parametrize("error", RESTART_ERRORS, ids=lambda e: type(e).__name__)
+def test_a_database_restart_or_a_lost_connection_is_transient(error: Exception) -> None:
+    assert is_transient(error)
+
+
+def test_a_restart_error_wrapped_by_the_code_that_met_it_is_transient() -> None:
+    try:
+        try:
+            raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
+        except asyncpg.AdminShutdownError as cause:
+            raise RuntimeError("storing the effect failed") from cause
+    except RuntimeError as wrapped:
+        assert is_transient(wrapped)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("bad"), KeyError("x"), asyncpg.UniqueViolationError("dup"), asyncpg.UndefinedColumnError("no column")],
+    ids=lambda e: type(e).__name__,
+)
+def test_faults_of_the_message_or_the_code_are_not_transient(error: Exception) -> None:
+    assert not is_transient(error)
+
+
+class RecordingDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, record: Any, body: bytes, *, reason: str, detail: str) -> None:
+        self.sent.append((reason, detail))
+
+
+def record() -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="t", partition=0, offset=7, timestamp=0, timestamp_type=0, key=b"LG-1", value=b"{}",
+        checksum=None, serialized_key_size=4, serialized_value_size=2, headers=(),
+    )
+
+
+async def test_an_event_met_by_a_postgres_restart_more_than_max_failures_times_is_applied_not_dead_lettered() -> None:
+    failures = list(RESTART_ERRORS) * 2  # fourteen in a row: far more than max_failures
+    dead_letters = RecordingDeadLetters()
+
+    async def attempt() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "applied"
+
+    result = await process_reliably(
+        attempt, dead_letters=dead_letters, record=record(), body=b"{}",  # type: ignore[arg-type]
+        max_failures=5, first_delay=0.001, max_delay=0.002,
+    )
+    assert result == "applied"
+    assert dead_letters.sent == []
+
+
+async def test_a_fault_of_the_message_is_still_dead_lettered_after_max_failures() -> None:
+    dead_letters = RecordingDeadLetters()
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a fault of this message")
+
+    result = await process_reliably(
+        attempt, dead_letters=dead_letters, record=record(), body=b"{}",  # type: ignore[arg-type]
+        max_failures=5, first_delay=0.001, max_delay=0.002,
+    )
+    assert result is None and calls == 5
+    assert dead_letters.sent == [("processing_failed", "ValueError")]
