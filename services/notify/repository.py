@@ -84,40 +84,81 @@ async def postpone(conn: asyncpg.Connection, message_id: uuid.UUID, until: datet
     )
 
 
-async def mark_sending(conn: asyncpg.Connection, message_id: uuid.UUID, *, lease: timedelta) -> None:
-    """Recorded (committed) before any provider is called; `lease`: how long this sender may work on
-    it before another takes it over (and first asks the providers whether they have it)."""
+async def mark_sending(conn: asyncpg.Connection, message_id: uuid.UUID, *, lease: timedelta) -> uuid.UUID:
+    """Claim the message: recorded (committed) before any provider is called; `lease`: how long this
+    sender may work on it before another takes it over (and first asks the providers whether they
+    have it). Returns the lease's fencing token: every later write of this sender names it."""
+    token = uuid.uuid4()
     await conn.execute(
-        """UPDATE sms_messages SET status = 'sending', attempts = attempts + 1, lease_until = now() + $2,
+        """UPDATE sms_messages SET status = 'sending', lease_until = now() + $2, lease_token = $3,
                   sent_at = coalesce(sent_at, now()), updated_at = now()
            WHERE message_id = $1""",
-        message_id, lease,
+        message_id, lease, token,
     )
+    return token
+
+
+async def hold_lease_to_call(
+    conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID, lease: timedelta, provider: str,
+    settled: str | None, first_call: bool,
+) -> bool:
+    """Right before `provider` is called: True, with the lease extended and the provider recorded as
+    one that may have the message, only if this sender (`token`) still holds an unexpired lease on
+    the row in `sending`. One statement: check and extension are atomic, so a sender whose lease
+    ran out (another replica took the row over) never calls a provider. `settled`: the provider
+    called before in this round, which answered that it did not take the message. `first_call`
+    counts the round as an attempt."""
+    return bool(await conn.fetchval(
+        """UPDATE sms_messages SET lease_until = now() + $3,
+                  unsure_providers = array_append(array_remove(coalesce(unsure_providers, '{}'), $5::text), $4::text),
+                  attempts = attempts + CASE WHEN $6 THEN 1 ELSE 0 END, updated_at = now()
+           WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' AND lease_until > now()
+           RETURNING true""",
+        message_id, token, lease, provider, settled, first_call,
+    ))
 
 
 async def mark_accepted(conn: asyncpg.Connection, message_id: uuid.UUID, *, provider: str, provider_message_id: str | None) -> None:
+    """The provider has it (its accept, or its record found by reconciliation): never sent again."""
     await conn.execute(
         """UPDATE sms_messages SET status = 'accepted', provider = $2, provider_message_id = $3, lease_until = NULL,
+                  lease_token = NULL, unsure_providers = '{}',
                   next_provider = NULL, tried_providers = array_append(tried_providers, $2), sent_at = now(), updated_at = now()
            WHERE message_id = $1 AND status = 'sending'""",
         message_id, provider, provider_message_id,
     )
 
 
-async def extend_lease(conn: asyncpg.Connection, message_id: uuid.UUID, *, until: datetime, reason: str) -> None:
-    """Keep a message `sending` (so the next round reconciles it again, never sends it blindly)."""
-    await conn.execute(
-        "UPDATE sms_messages SET lease_until = $2, last_error = $3, updated_at = now() WHERE message_id = $1 AND status = 'sending'",
-        message_id, until, reason,
-    )
+async def extend_lease(conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID, until: datetime, reason: str) -> bool:
+    """Keep a message `sending` (so the next round reconciles it again, never sends it blindly);
+    only by the sender holding the lease."""
+    return bool(await conn.fetchval(
+        """UPDATE sms_messages SET lease_until = $3, last_error = $4, updated_at = now()
+           WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' RETURNING true""",
+        message_id, token, until, reason,
+    ))
 
 
-async def retry_later(conn: asyncpg.Connection, message_id: uuid.UUID, *, at: datetime, error: str, next_provider: str | None) -> None:
-    await conn.execute(
+async def retry_later(
+    conn: asyncpg.Connection, message_id: uuid.UUID, *, at: datetime, error: str, next_provider: str | None,
+    token: uuid.UUID | None = None,
+) -> bool:
+    """Back to `pending` until `at`. From the sender (`token`): only while it holds the lease, and
+    every provider it called answered (no provider may have it: `unsure_providers` emptied)."""
+    return bool(await conn.fetchval(
         """UPDATE sms_messages SET status = 'pending', not_before = $2, last_error = $3, next_provider = $4,
-                  lease_until = NULL, updated_at = now()
-           WHERE message_id = $1""",
-        message_id, at, error, next_provider,
+                  lease_until = NULL, lease_token = NULL,
+                  unsure_providers = CASE WHEN $5::uuid IS NULL THEN unsure_providers ELSE '{}' END, updated_at = now()
+           WHERE message_id = $1 AND ($5::uuid IS NULL OR (lease_token = $5 AND status = 'sending')) RETURNING true""",
+        message_id, at, error, next_provider, token,
+    ))
+
+
+async def leased_message(conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID) -> asyncpg.Record | None:
+    """The row, locked, if this sender (`token`) still holds it; call inside a transaction."""
+    return await conn.fetchrow(
+        "SELECT * FROM sms_messages WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' FOR UPDATE",
+        message_id, token,
     )
 
 
