@@ -94,3 +94,31 @@ async def test_a_fault_of_the_message_is_still_dead_lettered_after_max_failures(
     )
     assert result is None and calls == 5
     assert dead_letters.sent == [("processing_failed", "ValueError")]
+
+
+# --- dlq replay: what would fail again ----------------------------------------------------------
+
+
+def test_a_message_its_contract_still_refuses_would_fail_again_and_a_valid_one_would_not() -> None:
+    from subsidy.contracts import topics
+    from subsidy.messaging import would_fail_again
+    from tests.fixtures import events
+
+    topic, _source, _build = events.EXAMPLES[topics.LONGGANG_APPLICATION_SUBMITTED]
+    valid = events.encode(events.envelope(topics.LONGGANG_APPLICATION_SUBMITTED, events.EXAMPLES[topics.LONGGANG_APPLICATION_SUBMITTED][2]()))
+    assert would_fail_again(topic, valid) is None
+    assert (would_fail_again(topic, b'{"specversion": "1.0", ') or "").startswith("not_json")
+    assert (would_fail_again(topics.APPLICATION_STATE_CHANGED, b'{"event_id": "x"}') or "").startswith("invalid_payload")
+    assert (would_fail_again("some.topic.without.contract", b"{}") or "").startswith("no_contract")
+
+
+def test_a_dead_letter_row_is_matched_to_its_dlq_record_by_source_topic_partition_and_offset() -> None:
+    from subsidy.messaging import DlqRecord, _dlq_match, dlq_headers
+
+    row = {"topic": "t", "kafka_partition": 2, "kafka_offset": 7, "message_key": "LG-1"}
+    other_partition = DlqRecord(b"LG-1", b"a", dlq_headers(reason="r", detail="d", topic="t", offset=7, partition=1))
+    ours = DlqRecord(b"LG-1", b"b", dlq_headers(reason="r", detail="d", topic="t", offset=7, partition=2))
+    legacy = DlqRecord(b"LG-1", b"c", dlq_headers(reason="r", detail="d", topic="t", offset=7))  # before the partition header
+    assert _dlq_match([other_partition, ours], row) is ours  # type: ignore[arg-type]
+    assert _dlq_match([other_partition, legacy], row) is legacy  # type: ignore[arg-type]
+    assert _dlq_match([other_partition], row) is None  # type: ignore[arg-type]
