@@ -257,6 +257,14 @@ def _transient_itself(exc: BaseException) -> bool:
     return bool(getattr(exc, "retriable", False))  # aiokafka's errors say so themselves
 
 
+# How long a message may stay "busy" (a transient failure the message's own situation causes,
+# `parkable = True`, e.g. intake's LifecycleBusy: another decision of the application is being
+# applied behind a long-retrying activity) before it is parked in the DLQ, so that it no longer
+# holds up its partition's batch. An operator replays it (`subsidy dlq replay --reason parked_busy`).
+PARK_BUSY_AFTER_S = 600.0
+PARKED_BUSY = "parked_busy"
+
+
 async def process_reliably(
     attempt: Callable[[], Awaitable[T]],
     *,
@@ -266,21 +274,37 @@ async def process_reliably(
     max_failures: int = 5,
     first_delay: float = 0.5,
     max_delay: float = 30.0,
+    park_busy_after: float | None = PARK_BUSY_AFTER_S,
 ) -> T | None:
-    """Run `attempt` until it succeeds. Transient failures (database or Temporal unavailable) are
-    retried without limit with exponential backoff capped at `max_delay`: never a tight loop, never a
-    skipped message. Other failures are retried `max_failures` times, then the message goes to the
-    DLQ (reason `processing_failed`, the exception's type as detail) and None is returned.
+    """Run `attempt` until it succeeds. Transient failures (database or Temporal unavailable, a
+    PostgreSQL restart) are retried without limit with exponential backoff capped at `max_delay`:
+    never a tight loop, never a skipped message, never dead-lettered. Other failures are retried
+    `max_failures` times, then the message goes to the DLQ (reason `processing_failed`, the
+    exception's type as detail) and None is returned. A transient failure that the exception marks
+    `parkable` ("busy": the message's own situation, not the infrastructure) is retried for
+    `park_busy_after` seconds, then the message is parked in the DLQ (reason `parked_busy`) and None
+    is returned: it no longer holds up its partition, and an operator sees and replays it.
 
     While it retries, this partition waits (offsets are committed only after the effect); past the
     consumer's max poll interval the group rebalances and another consumer takes the message over.
     """
+    loop = asyncio.get_running_loop()
     delay, failures = first_delay, 0
+    busy_since: float | None = None
     while True:
         try:
             return await attempt()
         except Exception as exc:
             if is_transient(exc):
+                if getattr(exc, "parkable", False) and dead_letters is not None and park_busy_after is not None:
+                    busy_since = loop.time() if busy_since is None else busy_since
+                    if loop.time() - busy_since >= park_busy_after:
+                        detail = f"{type(exc).__name__}: still busy after {park_busy_after:.0f} s"
+                        await process_reliably(
+                            lambda: dead_letters.send(record, body, reason=PARKED_BUSY, detail=detail),
+                            dead_letters=None, record=record, body=body,
+                        )
+                        return None
                 log.warning("transient failure, retrying", error=type(exc).__name__, retry_in_s=delay)
             else:
                 failures += 1

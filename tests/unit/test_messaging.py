@@ -4,6 +4,7 @@ up) and a lost connection are transient, never a reason to dead-letter an event.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -122,3 +123,45 @@ def test_a_dead_letter_row_is_matched_to_its_dlq_record_by_source_topic_partitio
     assert _dlq_match([other_partition, ours], row) is ours  # type: ignore[arg-type]
     assert _dlq_match([other_partition, legacy], row) is legacy  # type: ignore[arg-type]
     assert _dlq_match([other_partition], row) is None  # type: ignore[arg-type]
+
+
+# --- a message kept busy is parked, not retried forever -----------------------------------------
+
+
+class StillBusy(Exception):
+    retriable = True
+    parkable = True  # the message's own situation (intake's LifecycleBusy), not the infrastructure
+
+
+async def test_a_message_kept_busy_longer_than_the_bound_is_parked_in_the_dlq() -> None:
+    dead_letters = RecordingDeadLetters()
+    calls = 0
+
+    async def attempt() -> str:
+        nonlocal calls
+        calls += 1
+        raise StillBusy()
+
+    result = await asyncio.wait_for(process_reliably(
+        attempt, dead_letters=dead_letters, record=record(), body=b"{}",  # type: ignore[arg-type]
+        first_delay=0.01, max_delay=0.02, park_busy_after=0.2,
+    ), 10)
+    assert result is None and calls > 2
+    assert dead_letters.sent == [("parked_busy", "StillBusy: still busy after 0 s")]
+
+
+async def test_an_unavailable_database_is_never_parked_however_long_it_lasts() -> None:
+    dead_letters = RecordingDeadLetters()
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.5
+
+    async def attempt() -> str:
+        if loop.time() < until:
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
+        return "stored"
+
+    result = await process_reliably(
+        attempt, dead_letters=dead_letters, record=record(), body=b"{}",  # type: ignore[arg-type]
+        first_delay=0.01, max_delay=0.02, park_busy_after=0.1,
+    )
+    assert result == "stored" and dead_letters.sent == []
