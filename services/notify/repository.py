@@ -107,10 +107,13 @@ async def hold_lease_to_call(
     the row in `sending`. One statement: check and extension are atomic, so a sender whose lease
     ran out (another replica took the row over) never calls a provider. `settled`: the provider
     called before in this round, which answered that it did not take the message. `first_call`
-    counts the round as an attempt."""
+    counts the round as an attempt and starts the list afresh (the providers that were unsure have
+    just been asked: none has it). `sent_at` becomes the call's time: a provider is asked about the
+    message from then on (Tencent's grace for unreported messages counts from it)."""
     return bool(await conn.fetchval(
-        """UPDATE sms_messages SET lease_until = now() + $3,
-                  unsure_providers = array_append(array_remove(coalesce(unsure_providers, '{}'), $5::text), $4::text),
+        """UPDATE sms_messages SET lease_until = now() + $3, sent_at = now(),
+                  unsure_providers = CASE WHEN $6 THEN ARRAY[$4::text]
+                      ELSE array_append(array_remove(coalesce(unsure_providers, '{}'), $5::text), $4::text) END,
                   attempts = attempts + CASE WHEN $6 THEN 1 ELSE 0 END, updated_at = now()
            WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' AND lease_until > now()
            RETURNING true""",
