@@ -52,18 +52,21 @@ def subscriber_options(group_id: str) -> dict[str, Any]:
     }
 
 
-async def record_in_inbox(conn: asyncpg.Connection, *, consumer: str, event_id: str, topic: str) -> bool:
+async def record_in_inbox(conn: asyncpg.Connection, *, consumer: str, event_id: str, topic: str, source: str = "") -> bool:
     """Mark an event as processed by `consumer`; False if it already was (a redelivery).
 
+    `source`: the CloudEvents source of an event from outside (an id is unique only per source);
+    platform events, whose ids are our own uuids, leave it empty.
     Call inside the transaction that stores the event's effect.
     """
     inserted = await conn.fetchval(
-        """INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3)
-           ON CONFLICT (consumer, event_id) DO NOTHING
+        """INSERT INTO inbox (consumer, source, event_id, topic) VALUES ($1, $4, $2, $3)
+           ON CONFLICT (consumer, source, event_id) DO NOTHING
            RETURNING true""",
         consumer,
         event_id,
         topic,
+        source,
     )
     return bool(inserted)
 
@@ -110,6 +113,7 @@ async def handle_once(
     event_id: str,
     topic: str,
     effect: Callable[[asyncpg.Connection], Awaitable[None]],
+    source: str = "",
 ) -> bool:
     """Store `effect` and the inbox row in one transaction; skip a redelivered event.
 
@@ -117,7 +121,7 @@ async def handle_once(
     and propagates, so the offset is not committed and the message is delivered again.
     """
     async with pool.acquire() as conn, conn.transaction():
-        if not await record_in_inbox(conn, consumer=consumer, event_id=event_id, topic=topic):
+        if not await record_in_inbox(conn, consumer=consumer, event_id=event_id, topic=topic, source=source):
             return False
         await effect(conn)
         return True

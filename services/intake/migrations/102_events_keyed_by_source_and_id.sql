@@ -2,10 +2,8 @@
 -- reused an id a Longgang portal had used was taken for a redelivery and vanished. The inbox, the
 -- inbound events and the versions are keyed on (source, id) from here on.
 
--- The inbox of this schema: intake's consumer records the event's source with its id.
-ALTER TABLE inbox ADD COLUMN source text NOT NULL DEFAULT '';
+-- The inbox (its `source` column: shared migration 005): intake's rows get their event's source.
 UPDATE inbox i SET source = e.source FROM inbound_events e WHERE i.consumer = 'intake.inbound' AND e.event_id = i.event_id;
-ALTER TABLE inbox DROP CONSTRAINT inbox_pkey, ADD PRIMARY KEY (consumer, source, event_id);
 
 ALTER TABLE inbound_events DROP CONSTRAINT inbound_events_pkey, ADD PRIMARY KEY (source, event_id);
 CREATE INDEX inbound_events_id ON inbound_events (event_id);
