@@ -165,12 +165,26 @@ async def leased_message(conn: asyncpg.Connection, message_id: uuid.UUID, *, tok
     )
 
 
-async def message_for_receipt(conn: asyncpg.Connection, message_id: str) -> asyncpg.Record | None:
-    """A receipt names our message id (OutId / SessionContext) or the provider's id."""
+def provider_ref(message: asyncpg.Record | dict[str, Any]) -> str:
+    """What the provider keeps of a message as ours (OutId / SessionContext) and reports in its
+    receipts: our message id, and for a resend after the n-th failed delivery `<id>-r<n>`: each
+    delivery attempt is its own record at the provider, so asking about the resend never finds
+    the earlier, failed one."""
+    failures = int(message["delivery_failures"] or 0)
+    return str(message["message_id"]) if failures == 0 else f"{message['message_id']}-r{failures}"
+
+
+def _message_id_of_ref(ref: str) -> uuid.UUID | None:
+    base, sep, attempt = ref.rpartition("-r")
     try:
-        ours = uuid.UUID(message_id)
+        return uuid.UUID(base if sep and attempt.isdigit() else ref)
     except ValueError:
-        ours = None
+        return None
+
+
+async def message_for_receipt(conn: asyncpg.Connection, message_id: str) -> asyncpg.Record | None:
+    """A receipt names our reference (`provider_ref`: OutId / SessionContext) or the provider's id."""
+    ours = _message_id_of_ref(message_id)
     return await conn.fetchrow(
         "SELECT * FROM sms_messages WHERE message_id = $1 OR provider_message_id = $2 FOR UPDATE", ours, message_id
     )

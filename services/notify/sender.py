@@ -4,7 +4,9 @@ For each due message (pending, or `sending` with an expired lease):
 1. per-number limits (the same text at most every 30 s, at most 10 a day) postpone a pending one;
 2. it is marked `sending` with a lease and a fencing token, committed BEFORE any provider is called;
 3. a provider that may already have it (`unsure_providers`: we were calling it when a sender died,
-   or its answer was lost) is asked first (our message id is its OutId / SessionContext); if one
+   or its answer was lost) is asked first (`repository.provider_ref`, our message id, is its
+   OutId / SessionContext; a resend after a failed delivery has a ref of its own, so the earlier
+   attempt's record at the provider is never taken for this one); if one
    has it, it is recorded as accepted and nothing is sent again; if one cannot tell yet, the
    message waits for a later round;
 4. providers are tried in order (the one a failed delivery asks for first), failing over only on a
@@ -183,7 +185,7 @@ class SmsSender:
         if not asked:
             return False
         try:
-            found = await reconcile(asked, str(message["message_id"]), mobile, message["sent_at"] or message["created_at"])
+            found = await reconcile(asked, repository.provider_ref(message), mobile, message["sent_at"] or message["created_at"])
         except ReconcileInconclusive:
             async with self.pool.acquire() as conn:
                 await repository.extend_lease(
@@ -241,6 +243,6 @@ class SmsSender:
     def _request(message: asyncpg.Record, provider: str, mobile: str) -> SmsRequest:
         chosen = json.loads(message["params"])[provider]
         return SmsRequest(
-            message_id=str(message["message_id"]), mobile=mobile, sign_name=message["sign_name"],
+            message_id=repository.provider_ref(message), mobile=mobile, sign_name=message["sign_name"],
             template_code=chosen["template"], params=chosen["params"], text=message["text"],
         )

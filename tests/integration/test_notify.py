@@ -474,3 +474,37 @@ async def test_a_sender_whose_lease_ran_out_sends_nothing_another_replica_took_o
     assert taken_over == 2
     assert statuses == ["accepted", "accepted"]
     assert sorted(provider.sends) == sorted(str(i) for i in ids)  # each sent exactly once
+
+
+async def test_a_resend_after_a_failed_delivery_whose_reply_is_lost_is_not_taken_for_the_failed_one(stack) -> None:
+    """The provider holds the first, undelivered attempt under our message id. The resend's answer
+    is lost (dropped before it was taken): asking the provider must not find the old FAILED record
+    and call the resend accepted; the resend goes out, under a reference of its own."""
+    from services.notify import repository
+    from services.notify.providers.aliyun import AliyunSmsProvider
+
+    pool = await notify_pool(stack)
+    try:
+        with FakeAliyun() as fake_aliyun:
+            aliyun = AliyunSmsProvider(access_key_id="ak", access_key_secret="sk", endpoint=fake_aliyun.endpoint,
+                                       protocol="http", timeout_s=5)
+            world = InProcessSender(stack, pool, [aliyun])
+            [message_id] = await world.queue(stack, ["短信一"])
+            await world.sender().run_once()
+            fake_aliyun.mark(str(message_id), "FAILED", err_code="UNDELIV")
+            async with pool.acquire() as conn, conn.transaction():  # what the FAILED receipt does
+                await repository.count_delivery_failure(conn, message_id, "UNDELIV")
+                await repository.retry_later(conn, message_id, at=datetime.now(UTC), error="delivery failed", next_provider="aliyun")
+
+            fake_aliyun.fail_next(1, "disconnect")
+            await world.sender().run_once()
+            assert await pool.fetchval("SELECT status FROM sms_messages WHERE message_id = $1", message_id) == "sending"
+            await due_again(pool, message_id)
+            await world.sender().run_once()
+            row = await pool.fetchrow("SELECT status, provider_message_id FROM sms_messages WHERE message_id = $1", message_id)
+            receipt_for = await repository.message_for_receipt(pool, f"{message_id}-r1")
+    finally:
+        await pool.close()
+    assert [(m.out_id, m.status) for m in fake_aliyun.messages] == [(str(message_id), "FAILED"), (f"{message_id}-r1", "SENDING")]
+    assert row["status"] == "accepted" and row["provider_message_id"] == fake_aliyun.messages[1].biz_id
+    assert receipt_for is not None and receipt_for["message_id"] == message_id
