@@ -508,3 +508,28 @@ async def test_a_resend_after_a_failed_delivery_whose_reply_is_lost_is_not_taken
     assert [(m.out_id, m.status) for m in fake_aliyun.messages] == [(str(message_id), "FAILED"), (f"{message_id}-r1", "SENDING")]
     assert row["status"] == "accepted" and row["provider_message_id"] == fake_aliyun.messages[1].biz_id
     assert receipt_for is not None and receipt_for["message_id"] == message_id
+
+
+async def test_the_notify_service_sends_one_sms_when_the_primary_providers_reply_is_lost(stack, tmp_path: Path) -> None:
+    """The service as a real process with both providers: Alibaba Cloud takes the approval notice
+    but its answer never arrives. Exactly one SMS: no failover to Tencent Cloud, no resend; the
+    message is found at Alibaba Cloud by its OutId and recorded accepted."""
+    app = application_no("LG")
+    number = f"136{uuid.uuid4().int % 10**8:08d}"  # its own: no daily limit of another test applies
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        with FakeAliyun() as aliyun, FakeTencent() as tencent:
+            aliyun.fail_next(1, "lost_reply")
+            env = {**stack.env, **providers_env(aliyun, tencent), "SMS_SEND_LEASE_SECONDS": "15"}
+            with running_service("notify", env, tmp_path / "notify.log"):
+                await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app, number)),
+                              (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="sending")
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app,
+                               expect="accepted", timeout=60)
+                await asyncio.sleep(1.0)  # anything sent twice would show by now
+        assert_no_personal_data(tmp_path / "notify.log")
+    finally:
+        await conn.close()
+    assert len(aliyun.messages) == 1 and aliyun.query_requests >= 1
+    assert tencent.send_requests == 0
