@@ -476,7 +476,7 @@ async def breakdown(env: dict[str, str], work: Sequence[Submission]) -> list[tup
                 t0 = time.perf_counter()
                 tx = conn.transaction()
                 await tx.start()
-                await repository.known(conn, consumer=CONSUMER, event_id=envelope.id, application_no=data.application_no)
+                await repository.known(conn, consumer=CONSUMER, source=envelope.source, event_id=envelope.id, application_no=data.application_no)
                 await repository.record_effect(
                     conn, consumer=CONSUMER,
                     inbound=repository.Inbound(

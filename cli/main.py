@@ -8,6 +8,8 @@
                                         a bearer token from the stack's local issuer, on stdout
     subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
     subsidy dlq list [--counts]         what went to the dead-letter topics, and why
+    subsidy dlq replay --id S:ID | --reason R   dead letters back on their topic (audited)
+    subsidy outbox dead list|requeue ID rows set aside as unpublishable
     subsidy sms list [--application N]  the SMS log, numbers masked
     subsidy audit verify                walk the audit log's hash chain
     subsidy migrate                     apply every service schema's migrations
@@ -348,8 +350,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    """What went to the dead-letter topics, newest first, from every service's record of it."""
+    """What went to the dead-letter topics, newest first, from every service's record of it; or
+    `replay`: put dead letters back on their topic (subsidy/messaging.py, audited)."""
     _apply_stack_env()
+    if args.action == "replay":
+        from subsidy import messaging
+        from subsidy.settings import PlatformSettings
+
+        settings = PlatformSettings()
+        return messaging.run_replay_cli(
+            args, database_url=settings.database_url, bootstrap_servers=settings.kafka_bootstrap_servers
+        )
     from subsidy.db.migrations import SERVICE_SCHEMAS
 
     async def rows() -> list[dict[str, Any]]:
@@ -372,6 +383,14 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     for row in asyncio.run(rows()):
         print(json.dumps(row, ensure_ascii=False, default=str))
     return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """`subsidy outbox dead list|requeue ID` against the stack in .run/ (or DATABASE_URL)."""
+    _apply_stack_env()
+    from subsidy import outbox
+
+    return outbox.run_cli(args)
 
 
 def cmd_sms(args: argparse.Namespace) -> int:
@@ -435,11 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     dlq = sub.add_parser("dlq", help="messages sent to the dead-letter topics")
-    dlq.add_argument("action", choices=["list"])
+    dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--topic", help="only this source topic")
     dlq.add_argument("--limit", type=int, default=50)
     dlq.add_argument("--counts", action="store_true", help="counts per topic and reason instead")
     dlq.set_defaults(func=cmd_dlq)
+    from subsidy import messaging, outbox
+
+    messaging.add_replay_arguments(dlq)
+    outbox.add_parser(sub).set_defaults(func=cmd_outbox)
 
     sms = sub.add_parser("sms", help="the SMS log (numbers masked)")
     sms.add_argument("action", choices=["list"])

@@ -3,7 +3,8 @@
 Every call is idempotent, so a redelivered event is harmless:
 - a start uses the business-key workflow ID with `USE_EXISTING` on conflict (the running
   lifecycle is the answer) and `REJECT_DUPLICATE` on reuse (a closed one is never restarted);
-- an update carries the inbound event's id as its update id, which Temporal deduplicates; intake
+- an update carries the inbound event's key as its update id (`service.event_key`: a uuid5 of the
+  CloudEvents source and id, since an id is unique only per source), which Temporal deduplicates; intake
   waits for its outcome: applied, or refused by its validator (the workflow applies a decision in
   moments: one state-change activity; intake holds no transaction open meanwhile);
 - a signal is a fact the workflow records once (it ignores what it already knows).
@@ -35,9 +36,12 @@ _CLOSED = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
 
 
 class LifecycleBusy(Exception):
-    """Transient: subsidy.messaging.is_transient retries it with backoff, never records it."""
+    """Transient: subsidy.messaging.is_transient retries it with backoff, never records it; after a
+    bound (subsidy.messaging, `park_busy_after`) a message kept busy is parked in the DLQ as
+    `parked_busy`, so it never holds its partition forever."""
 
     retriable = True
+    parkable = True
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Executor = asyncpg.Pool | asyncpg.Connection  # a pool runs a statement on a con
 class Known:
     """What intake knows before it acts on an inbound event."""
 
-    processed: bool  # the inbox has the event: a redelivery, nothing to do
+    processed: bool  # the inbox has the event (its source and id): a redelivery, nothing to do
     program: str | None  # the application's program, from its first version; None: never submitted
     latest_version: int  # 0 when no version is stored
 
@@ -54,12 +54,14 @@ class Version:
     materials: Sequence[dict[str, Any]]
 
 
-async def known(db: Executor, *, consumer: str, event_id: str, application_no: str) -> Known:
+async def known(db: Executor, *, consumer: str, source: str, event_id: str, application_no: str) -> Known:
+    """What is known before acting on the event `(source, event_id)`: a CloudEvents id is unique
+    only per source, so both name the event."""
     row = await db.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2) AS processed,
+        """SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND source = $4 AND event_id = $2) AS processed,
                   (SELECT program FROM application_versions WHERE application_no = $3 AND version = 1) AS program,
                   (SELECT coalesce(max(version), 0) FROM application_versions WHERE application_no = $3) AS latest""",
-        consumer, event_id, application_no,
+        consumer, event_id, application_no, source,
     )
     assert row is not None
     return Known(processed=row["processed"], program=row["program"], latest_version=int(row["latest"]))
@@ -69,7 +71,8 @@ async def record_effect(
     db: Executor, *, consumer: str, inbound: Inbound, version: Version | None, events: Sequence[OutboxEvent]
 ) -> None:
     """Everything an inbound event leaves behind, in ONE statement (one round trip, atomic): the
-    inbox row, the `inbound_events` row, the new version with its lookup hashes and materials (if
+    inbox row and the `inbound_events` row (keyed on the event's source and id), the new version
+    (its `event_source` is the inbound event's) with its lookup hashes and materials (if
     any), and the events to publish (outbox, with its NOTIFY).
 
     Nothing is written when the event is in the inbox already or the version exists already: the
@@ -81,7 +84,7 @@ async def record_effect(
         inbound.event_time, "applied" if inbound.applied else "refused", inbound.reason,
     ]
     ctes = [
-        "inbox_row AS (INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3))",
+        "inbox_row AS (INSERT INTO inbox (consumer, source, event_id, topic) VALUES ($1, $5, $2, $3))",
         """inbound_row AS (
                INSERT INTO inbound_events (event_id, topic, type, source, application_no, event_time, outcome, reason)
                VALUES ($2, $3, $4, $5, $6, $7, $8, $9))""",
@@ -90,8 +93,8 @@ async def record_effect(
         n = len(params) + 1
         ctes.append(f"""version AS (
                INSERT INTO application_versions
-                   (application_no, version, program, event_id, submitted_at, applicant_uscc, payload, sealed)
-               VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}, ${n + 6}::jsonb, ${n + 7}::jsonb)
+                   (application_no, version, program, event_id, event_source, submitted_at, applicant_uscc, payload, sealed)
+               VALUES (${n}, ${n + 1}, ${n + 2}, ${n + 3}, $5, ${n + 4}, ${n + 5}, ${n + 6}::jsonb, ${n + 7}::jsonb)
                RETURNING application_no, version),
            lookups AS (
                INSERT INTO personal_lookup (application_no, version, field, kind, lookup_hash)

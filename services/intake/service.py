@@ -101,7 +101,9 @@ class Intake:
     async def _accept(self, topic: str, event: ParsedEvent) -> Outcome | None:
         envelope = event.envelope
         began = time.perf_counter()
-        known = await repository.known(self.pool, consumer=CONSUMER, event_id=envelope.id, application_no=envelope.subject)
+        known = await repository.known(
+            self.pool, consumer=CONSUMER, source=envelope.source, event_id=envelope.id, application_no=envelope.subject
+        )
         if known.processed:
             log.info("event already processed", event_type=envelope.type)
             return None
@@ -165,7 +167,7 @@ class Intake:
         outcome = await self.control.update(
             data.program, data.application_no, UPDATE_RESUBMIT,
             Resubmit(actor=_portal(event), version=version, submitted_at=data.submitted_at),
-            update_id=event.envelope.id,
+            update_id=event_key(event),
         )
         return self._stored_if_applied(outcome, event, version=version)
 
@@ -243,7 +245,7 @@ class Intake:
     async def _withdrawal(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
         command = Withdraw(actor=_portal(event), withdrawn_at=data.withdrawn_at, reason=data.reason)
-        return await self.control.update(program, data.application_no, UPDATE_WITHDRAW, command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_WITHDRAW, command, update_id=event_key(event))
 
     async def _form_downloaded(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
@@ -256,7 +258,7 @@ class Intake:
             actor=_portal(event), gd_case_no=data.gd_case_no, form_id=data.form_id,
             form_sha256=data.form_sha256, received_at=data.received_at,
         )
-        return await self.control.update(program, data.application_no, UPDATE_RECORD_GUANGDONG_SUBMISSION, command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_RECORD_GUANGDONG_SUBMISSION, command, update_id=event_key(event))
 
     async def _appointment(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
@@ -270,7 +272,7 @@ class Intake:
             actor=clerk, window_code=data.window_code, received_at=data.received_at,
             copies=data.copies, bound_and_stamped=data.bound_and_stamped, form_id=data.form_id,
         )
-        return await self.control.update(program, data.application_no, UPDATE_RECORD_PAPER_RECEIPT, command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_RECORD_PAPER_RECEIPT, command, update_id=event_key(event))
 
     _commands: ClassVar[dict[str, Callable[[Intake, str, ParsedEvent], Awaitable[Outcome]]]] = {
         topics.LONGGANG_APPLICATION_WITHDRAWN: _withdrawal,
@@ -286,9 +288,16 @@ def _derived_event(
     topic: str, kind: str, event: ParsedEvent, payload: Callable[[str], BaseModel | dict[str, Any]]
 ) -> OutboxEvent:
     """An event intake publishes because of `event`, keyed by its application, with an id derived
-    from `kind` and the inbound event's id (the same on every redelivery); `payload(id)` builds it."""
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{event.envelope.id}"))
+    from `kind` and the inbound event's key (the same on every redelivery); `payload(id)` builds it."""
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{event_key(event)}"))
     return OutboxEvent(topic=topic, key=event.envelope.subject, event_id=event_id, payload=payload(event_id))
+
+
+def event_key(event: ParsedEvent) -> str:
+    """One inbound event's identity: a CloudEvents id is unique only per `source`, so both make it
+    (a uuid5 of them: bounded in length). The update id of its workflow command and the ids of the
+    events derived from it; the inbox and `inbound_events` store source and id themselves."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudevent:{event.envelope.source} {event.envelope.id}"))
 
 
 def _without_people(payload: dict[str, Any]) -> dict[str, Any]:

@@ -85,49 +85,107 @@ async def postpone(conn: asyncpg.Connection, message_id: uuid.UUID, until: datet
     )
 
 
-async def mark_sending(conn: asyncpg.Connection, message_id: uuid.UUID, *, lease: timedelta) -> None:
-    """Recorded (committed) before any provider is called; `lease`: how long this sender may work on
-    it before another takes it over (and first asks the providers whether they have it)."""
+async def mark_sending(conn: asyncpg.Connection, message_id: uuid.UUID, *, lease: timedelta) -> uuid.UUID:
+    """Claim the message: recorded (committed) before any provider is called; `lease`: how long this
+    sender may work on it before another takes it over (and first asks the providers whether they
+    have it). Returns the lease's fencing token: every later write of this sender names it."""
+    token = uuid.uuid4()
     await conn.execute(
-        """UPDATE sms_messages SET status = 'sending', attempts = attempts + 1, lease_until = now() + $2,
+        """UPDATE sms_messages SET status = 'sending', lease_until = now() + $2, lease_token = $3,
                   sent_at = coalesce(sent_at, now()), updated_at = now()
            WHERE message_id = $1""",
-        message_id, lease,
+        message_id, lease, token,
     )
+    return token
+
+
+async def hold_lease_to_call(
+    conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID, lease: timedelta, provider: str,
+    settled: str | None, first_call: bool,
+) -> bool:
+    """Right before `provider` is called: True, with the lease extended and the provider recorded as
+    one that may have the message, only if this sender (`token`) still holds an unexpired lease on
+    the row in `sending`. One statement: check and extension are atomic, so a sender whose lease
+    ran out (another replica took the row over) never calls a provider. `settled`: the provider
+    called before in this round, which answered that it did not take the message. `first_call`
+    counts the round as an attempt and starts the list afresh (the providers that were unsure have
+    just been asked: none has it). `sent_at` becomes the call's time: a provider is asked about the
+    message from then on (Tencent's grace for unreported messages counts from it)."""
+    return bool(await conn.fetchval(
+        """UPDATE sms_messages SET lease_until = now() + $3, sent_at = now(),
+                  unsure_providers = CASE WHEN $6 THEN ARRAY[$4::text]
+                      ELSE array_append(array_remove(coalesce(unsure_providers, '{}'), $5::text), $4::text) END,
+                  attempts = attempts + CASE WHEN $6 THEN 1 ELSE 0 END, updated_at = now()
+           WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' AND lease_until > now()
+           RETURNING true""",
+        message_id, token, lease, provider, settled, first_call,
+    ))
 
 
 async def mark_accepted(conn: asyncpg.Connection, message_id: uuid.UUID, *, provider: str, provider_message_id: str | None) -> None:
+    """The provider has it (its accept, or its record found by reconciliation): never sent again."""
     await conn.execute(
         """UPDATE sms_messages SET status = 'accepted', provider = $2, provider_message_id = $3, lease_until = NULL,
+                  lease_token = NULL, unsure_providers = '{}',
                   next_provider = NULL, tried_providers = array_append(tried_providers, $2), sent_at = now(), updated_at = now()
            WHERE message_id = $1 AND status = 'sending'""",
         message_id, provider, provider_message_id,
     )
 
 
-async def extend_lease(conn: asyncpg.Connection, message_id: uuid.UUID, *, until: datetime, reason: str) -> None:
-    """Keep a message `sending` (so the next round reconciles it again, never sends it blindly)."""
-    await conn.execute(
-        "UPDATE sms_messages SET lease_until = $2, last_error = $3, updated_at = now() WHERE message_id = $1 AND status = 'sending'",
-        message_id, until, reason,
-    )
+async def extend_lease(conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID, until: datetime, reason: str) -> bool:
+    """Keep a message `sending` (so the next round reconciles it again, never sends it blindly);
+    only by the sender holding the lease."""
+    return bool(await conn.fetchval(
+        """UPDATE sms_messages SET lease_until = $3, last_error = $4, updated_at = now()
+           WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' RETURNING true""",
+        message_id, token, until, reason,
+    ))
 
 
-async def retry_later(conn: asyncpg.Connection, message_id: uuid.UUID, *, at: datetime, error: str, next_provider: str | None) -> None:
-    await conn.execute(
+async def retry_later(
+    conn: asyncpg.Connection, message_id: uuid.UUID, *, at: datetime, error: str, next_provider: str | None,
+    token: uuid.UUID | None = None,
+) -> bool:
+    """Back to `pending` until `at`. From the sender (`token`): only while it holds the lease, and
+    every provider it called answered (no provider may have it: `unsure_providers` emptied)."""
+    return bool(await conn.fetchval(
         """UPDATE sms_messages SET status = 'pending', not_before = $2, last_error = $3, next_provider = $4,
-                  lease_until = NULL, updated_at = now()
-           WHERE message_id = $1""",
-        message_id, at, error, next_provider,
+                  lease_until = NULL, lease_token = NULL,
+                  unsure_providers = CASE WHEN $5::uuid IS NULL THEN unsure_providers ELSE '{}' END, updated_at = now()
+           WHERE message_id = $1 AND ($5::uuid IS NULL OR (lease_token = $5 AND status = 'sending')) RETURNING true""",
+        message_id, at, error, next_provider, token,
+    ))
+
+
+async def leased_message(conn: asyncpg.Connection, message_id: uuid.UUID, *, token: uuid.UUID) -> asyncpg.Record | None:
+    """The row, locked, if this sender (`token`) still holds it; call inside a transaction."""
+    return await conn.fetchrow(
+        "SELECT * FROM sms_messages WHERE message_id = $1 AND lease_token = $2 AND status = 'sending' FOR UPDATE",
+        message_id, token,
     )
+
+
+def provider_ref(message: asyncpg.Record | dict[str, Any]) -> str:
+    """What the provider keeps of a message as ours (OutId / SessionContext) and reports in its
+    receipts: our message id, and for a resend after the n-th failed delivery `<id>-r<n>`: each
+    delivery attempt is its own record at the provider, so asking about the resend never finds
+    the earlier, failed one."""
+    failures = int(message["delivery_failures"] or 0)
+    return str(message["message_id"]) if failures == 0 else f"{message['message_id']}-r{failures}"
+
+
+def _message_id_of_ref(ref: str) -> uuid.UUID | None:
+    base, sep, attempt = ref.rpartition("-r")
+    try:
+        return uuid.UUID(base if sep and attempt.isdigit() else ref)
+    except ValueError:
+        return None
 
 
 async def message_for_receipt(conn: asyncpg.Connection, message_id: str) -> asyncpg.Record | None:
-    """A receipt names our message id (OutId / SessionContext) or the provider's id."""
-    try:
-        ours = uuid.UUID(message_id)
-    except ValueError:
-        ours = None
+    """A receipt names our reference (`provider_ref`: OutId / SessionContext) or the provider's id."""
+    ours = _message_id_of_ref(message_id)
     return await conn.fetchrow(
         "SELECT * FROM sms_messages WHERE message_id = $1 OR provider_message_id = $2 FOR UPDATE", ours, message_id
     )

@@ -1,15 +1,23 @@
 """The SMS sender: a loop in each notify process that sends due messages, exactly once.
 
 For each due message (pending, or `sending` with an expired lease):
-1. a `sending` one was being sent when its sender died: the providers are asked first whether
-   they have it (our message id is their OutId / SessionContext); if one does, it is recorded as
-   accepted and nothing is sent again;
-2. per-number limits (the same text at most every 30 s, at most 10 a day) postpone it;
-3. it is marked `sending` and committed BEFORE any provider is called;
-4. providers are tried in order (the one a failed delivery asks for first), failing over on a
-   provider error; a definitive rejection (e.g. an invalid number) goes to a reviewer at once;
-5. the provider's answer is recorded: accepted, or retried later with backoff, or after
-   `sms_max_send_attempts` a phone task for a reviewer.
+1. per-number limits (the same text at most every 30 s, at most 10 a day) postpone a pending one;
+2. it is marked `sending` with a lease and a fencing token, committed BEFORE any provider is called;
+3. a provider that may already have it (`unsure_providers`: we were calling it when a sender died,
+   or its answer was lost) is asked first (`repository.provider_ref`, our message id, is its
+   OutId / SessionContext; a resend after a failed delivery has a ref of its own, so the earlier
+   attempt's record at the provider is never taken for this one); if one
+   has it, it is recorded as accepted and nothing is sent again; if one cannot tell yet, the
+   message waits for a later round;
+4. providers are tried in order (the one a failed delivery asks for first), failing over only on a
+   provider's own answer that it could not take the message; right before each call one statement
+   checks that this sender still holds an unexpired lease (its token) and extends it, so a sender
+   whose lease ran out while another replica took the row over never calls a provider; a
+   definitive rejection (e.g. an invalid number) goes to a reviewer at once;
+5. the outcome is recorded: accepted; unknown (no answer: timeout, connection lost) -> the row
+   stays `sending` and is reconciled (step 3) before anything else, never failed over or resent
+   blindly; not accepted -> retried later with backoff, or after `sms_max_send_attempts` a phone
+   task for a reviewer.
 Several processes may run it: rows are claimed with FOR UPDATE SKIP LOCKED and a lease.
 """
 
@@ -17,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +43,16 @@ from subsidy.failpoints import crash_if_armed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = structlog.get_logger(__name__)
+
+
+class LeaseLost(Exception):
+    """This sender's lease on a message ran out and another sender may hold it: do not send."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    message: asyncpg.Record
+    token: uuid.UUID  # the lease's fencing token
 
 
 class SmsSender:
@@ -78,16 +98,20 @@ class SmsSender:
 
     async def run_once(self) -> int:
         """One round: claim due messages, then send each. Returns how many were claimed."""
-        claimed: list[tuple[asyncpg.Record, bool]] = []
+        claimed: list[Claim] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for message in await repository.claim_due(conn, limit=self.batch):
                 if not await self._within_limits(conn, message):
                     continue
-                await repository.mark_sending(conn, message["message_id"], lease=timedelta(seconds=self.settings.sms_send_lease_seconds))
-                claimed.append((message, message["status"] == "sending"))
-        for message, interrupted in claimed:
-            await self._send(message, interrupted=interrupted)
+                token = await repository.mark_sending(conn, message["message_id"], lease=self._lease)
+                claimed.append(Claim(message, token))
+        for claim in claimed:
+            await self._send(claim)
         return len(claimed)
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.sms_send_lease_seconds)
 
     # --- one message -----------------------------------------------------------------------------
 
@@ -109,32 +133,64 @@ class SmsSender:
             return False
         return True
 
-    async def _send(self, message: asyncpg.Record, *, interrupted: bool) -> None:
+    async def _send(self, claim: Claim) -> None:
+        message = claim.message
         async with self.pool.acquire() as conn:
             contact = await repository.contact(conn, message["application_no"])
         mobile = self.cipher.decrypt(json.loads(contact["mobile_sealed"]), context=f"{message['application_no']}:applicant.contact.mobile")
 
-        if interrupted and await self._reconcile(message, mobile):
+        if await self._reconcile(claim, mobile):
             return
-        result = await send_with_failover(self._order(message), lambda provider: self._request(message, provider, mobile))
+        first = True
+
+        async def before_send(provider: str, previous: SendResult | None) -> None:
+            nonlocal first
+            settled = previous.provider if previous is not None and not previous.outcome_unknown else None
+            async with self.pool.acquire() as conn:
+                held = await repository.hold_lease_to_call(
+                    conn, message["message_id"], token=claim.token, lease=self._lease, provider=provider,
+                    settled=settled, first_call=first,
+                )
+            if not held:
+                raise LeaseLost(str(message["message_id"]))
+            first = False
+
+        try:
+            result = await send_with_failover(
+                self._order(message), lambda provider: self._request(message, provider, mobile), before_send=before_send
+            )
+        except LeaseLost:
+            log.warning("sms not sent: this sender's lease ran out, another sender may hold the message",
+                        application_no=message["application_no"], kind=message["kind"])
+            return
         if result.accepted:
             crash_if_armed("notify.after_provider_accept")  # the provider has it; our commit has not happened
             async with self.pool.acquire() as conn:
                 await repository.mark_accepted(conn, message["message_id"], provider=result.provider, provider_message_id=result.provider_message_id)
             log.info("sms accepted", application_no=message["application_no"], kind=message["kind"], provider=result.provider)
             return
-        await self._not_sent(message, result)
+        if result.outcome_unknown:
+            await self._outcome_unknown(claim, result)
+            return
+        await self._not_sent(claim, result)
 
-    async def _reconcile(self, message: asyncpg.Record, mobile: str) -> bool:
-        """Does a provider already have this message? Then it was sent; record it, send nothing.
-        If a provider cannot answer, or cannot know yet (Tencent lists a message only after its
-        carrier report), the message waits for the next round instead of being sent again."""
+    async def _reconcile(self, claim: Claim, mobile: str) -> bool:
+        """Does a provider that may have this message (`unsure_providers`) have it? Then it was
+        sent; record it, send nothing. If a provider cannot answer, or cannot know yet (Tencent
+        lists a message only after its carrier report), the message waits for a later round
+        instead of being sent again. False: no provider has it, it may be sent."""
+        message = claim.message
+        unsure = message["unsure_providers"]
+        asked = [p for p in self.providers if unsure is None or p.name in unsure]
+        if not asked:
+            return False
         try:
-            found = await reconcile(self.providers, str(message["message_id"]), mobile, message["sent_at"] or message["created_at"])
+            found = await reconcile(asked, repository.provider_ref(message), mobile, message["sent_at"] or message["created_at"])
         except ReconcileInconclusive:
             async with self.pool.acquire() as conn:
                 await repository.extend_lease(
-                    conn, message["message_id"], until=datetime.now(UTC) + timedelta(seconds=self.settings.sms_send_lease_seconds),
+                    conn, message["message_id"], token=claim.token,
+                    until=datetime.now(UTC) + self._backoff(message),
                     reason="reconcile inconclusive: a provider could not say whether it has the message",
                 )
             return True
@@ -143,21 +199,41 @@ class SmsSender:
         provider, record = found
         async with self.pool.acquire() as conn:
             await repository.mark_accepted(conn, message["message_id"], provider=provider, provider_message_id=record.provider_message_id)
-        log.info("sms found at the provider after an interruption: not sent again",
+        log.info("sms found at the provider: not sent again",
                  application_no=message["application_no"], kind=message["kind"], provider=provider)
         return True
 
-    async def _not_sent(self, message: asyncpg.Record, result: SendResult) -> None:
+    async def _outcome_unknown(self, claim: Claim, result: SendResult) -> None:
+        """No answer: the provider may have it. The row stays `sending` (that provider in
+        `unsure_providers`) and is reconciled when its lease ends, never failed over or resent."""
+        message = claim.message
+        async with self.pool.acquire() as conn:
+            await repository.extend_lease(
+                conn, message["message_id"], token=claim.token, until=datetime.now(UTC) + self._backoff(message),
+                reason=f"outcome unknown: {result.provider}: {result.error_code}; the provider is asked before any resend",
+            )
+        log.warning("sms outcome unknown: the provider is asked before any resend",
+                    application_no=message["application_no"], kind=message["kind"], provider=result.provider)
+
+    async def _not_sent(self, claim: Claim, result: SendResult) -> None:
+        message = claim.message
         async with self.pool.acquire() as conn, conn.transaction():
-            if not result.retryable or message["attempts"] + 1 >= self.settings.sms_max_send_attempts:
-                fresh = await conn.fetchrow("SELECT * FROM sms_messages WHERE message_id = $1", message["message_id"])
+            fresh = await repository.leased_message(conn, message["message_id"], token=claim.token)
+            if fresh is None:
+                log.warning("sms not sent, and the lease ran out meanwhile: left to the sender that holds it",
+                            application_no=message["application_no"], kind=message["kind"])
+                return
+            if not result.retryable or fresh["attempts"] >= self.settings.sms_max_send_attempts:
                 await self.notifier.phone_task(conn, fresh, f"not sent: {result.error_code}")
                 return
-            backoff = timedelta(seconds=min(2 ** (message["attempts"] + 1) * 5, 600))
             await repository.retry_later(
-                conn, message["message_id"], at=datetime.now(UTC) + backoff, error=f"{result.provider}: {result.error_code}",
-                next_provider=None,
+                conn, message["message_id"], at=datetime.now(UTC) + self._backoff(fresh), error=f"{result.provider}: {result.error_code}",
+                next_provider=None, token=claim.token,
             )
+
+    @staticmethod
+    def _backoff(message: asyncpg.Record) -> timedelta:
+        return timedelta(seconds=min(2 ** max(message["attempts"], 1) * 5, 600))
 
     def _order(self, message: asyncpg.Record) -> list[SmsProvider]:
         preferred = message["next_provider"]
@@ -167,6 +243,6 @@ class SmsSender:
     def _request(message: asyncpg.Record, provider: str, mobile: str) -> SmsRequest:
         chosen = json.loads(message["params"])[provider]
         return SmsRequest(
-            message_id=str(message["message_id"]), mobile=mobile, sign_name=message["sign_name"],
+            message_id=repository.provider_ref(message), mobile=mobile, sign_name=message["sign_name"],
             template_code=chosen["template"], params=chosen["params"], text=message["text"],
         )

@@ -143,7 +143,10 @@ class Notifier:
         after that a reviewer phones the enterprise."""
         data: Any = receipt.payload
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await record_in_inbox(conn, consumer="notify.receipts", event_id=receipt.envelope.id, topic=topics.SMS_RECEIPTS):
+            if not await record_in_inbox(
+                conn, consumer="notify.receipts", event_id=receipt.envelope.id, topic=topics.SMS_RECEIPTS,
+                source=receipt.envelope.source,
+            ):
                 return
             message = await repository.message_for_receipt(conn, data.message_id)
             if message is None:

@@ -26,7 +26,10 @@ class NotifySettings(PersonalDataSettings, SmsProviderSettings):
     )
     sms_sender_poll_seconds: float = Field(default=0.5, gt=0, description="SMS_SENDER_POLL_SECONDS: how often due messages are looked for")
     sms_send_lease_seconds: float = Field(
-        default=60, gt=0, description="SMS_SEND_LEASE_SECONDS: after this, a message a sender died on is reconciled by another"
+        default=60, gt=0, description=(
+            "SMS_SEND_LEASE_SECONDS: after this, a message a sender died on is reconciled by another; renewed before each "
+            "provider call, so keep it above SMS_REQUEST_TIMEOUT_SECONDS (a call must not outlive its lease)"
+        ),
     )
     sms_retry_after_failed_delivery_seconds: float = Field(
         default=30, ge=0, description="SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS: wait before resending an undelivered SMS"

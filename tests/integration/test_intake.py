@@ -507,16 +507,77 @@ async def test_the_write_is_all_or_nothing_when_another_consumer_stored_the_even
         other = dataclasses.replace(inbound, event_id=f"{event_id}-other")
         with pytest.raises(asyncpg.UniqueViolationError):  # another event, and the version stored meanwhile
             await repository.record_effect(pool, consumer=CONSUMER, inbound=other, version=version(1), events=facts())
-        assert not (await repository.known(pool, consumer=CONSUMER, event_id=other.event_id, application_no=app)).processed
+        assert not (await repository.known(pool, consumer=CONSUMER, source=other.source, event_id=other.event_id, application_no=app)).processed
         counts = await pool.fetchrow(
             """SELECT (SELECT count(*) FROM application_versions WHERE application_no = $1) AS versions,
                       (SELECT count(*) FROM materials WHERE application_no = $1) AS materials,
                       (SELECT count(*) FROM personal_lookup WHERE application_no = $1) AS lookups,
                       (SELECT count(*) FROM outbox WHERE message_key = $1) AS outbox,
                       (SELECT count(*) FROM inbound_events WHERE application_no = $1) AS inbound""", app)
-        known = await repository.known(pool, consumer=CONSUMER, event_id=event_id, application_no=app)
+        known = await repository.known(pool, consumer=CONSUMER, source=inbound.source, event_id=event_id, application_no=app)
     finally:
         await pool.close()
     assert dict(counts) == {"versions": 1, "materials": 1, "lookups": 1, "outbox": 1, "inbound": 1}
     assert known == repository.Known(processed=True, program=LG, latest_version=1)
     assert is_transient(StoredMeanwhile())
+
+
+# --- a CloudEvents id is unique only per source (issue 14, defect 1) ------------------------------
+
+
+async def test_a_shenzhen_submission_reusing_an_id_a_longgang_portal_used_is_stored_and_starts_its_workflow(
+    stack, tmp_path: Path
+) -> None:
+    lg_app, sz_app = application_no("LG"), application_no("SZ")
+    shared_id = f"evt-{uuid.uuid4().hex}"
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
+        topic, longgang = event(topics.LONGGANG_APPLICATION_SUBMITTED, lg_app, id=shared_id)
+        await w.send_applied(topic, longgang)
+        topic, shenzhen = event(topics.SHENZHEN_APPLICATION_SUBMITTED, sz_app, id=shared_id)
+        assert shenzhen["source"] != longgang["source"]
+        await w.send(topic, shenzhen)
+        outcome = await w.outcome(shared_id, source=shenzhen["source"])
+        handle = w.temporal.get_workflow_handle(application_workflow_id(SZ, sz_app))
+        await h.reach(handle, Status.FORMAL_PRE_REVIEW)
+        stored = await w.database.fetchrow(
+            """SELECT (SELECT count(*) FROM intake.application_versions WHERE application_no = $1) AS versions,
+                      (SELECT event_source FROM intake.application_versions WHERE application_no = $1) AS event_source,
+                      (SELECT count(*) FROM intake.outbox WHERE message_key = $1 AND topic = $2) AS facts,
+                      (SELECT count(*) FROM intake.inbound_events WHERE event_id = $3) AS inbound""",
+            sz_app, topics.SUBMISSION_RECORDED, shared_id)
+        # The same event again, from the same source: still a redelivery, nothing twice.
+        await w.send(topic, shenzhen)
+        await asyncio.sleep(1.0)
+        inbound_after = await w.database.fetchval("SELECT count(*) FROM intake.inbound_events WHERE event_id = $1", shared_id)
+        for app, program in ((lg_app, LG), (sz_app, SZ)):
+            await w.temporal.get_workflow_handle(application_workflow_id(program, app)).terminate("test over")
+    assert outcome == ("applied", None)
+    assert (stored["versions"], stored["event_source"], stored["facts"]) == (1, shenzhen["source"], 1)
+    assert stored["inbound"] == 2 and inbound_after == 2
+
+
+async def test_a_withdrawal_reusing_the_id_of_the_guangdong_submission_is_applied(stack, tmp_path: Path) -> None:
+    """Two decisions for one lifecycle from two sources with the same event id: each is its own
+    workflow update (the update id is made of source and id), the withdrawal is not taken for the
+    Guangdong submission's update and answered with its result."""
+    app = application_no("LG")
+    async with intake_world(stack, tmp_path / "intake.log") as w:
+        h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
+        handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
+        topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send_applied(topic, submitted)
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
+        shared_id = f"evt-{uuid.uuid4().hex}"
+        topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, id=shared_id, data={
+            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest(), "received_at": iso(now())})
+        await w.send_applied(topic, gd)
+        await h.reach(handle, Status.BACK_OFFICE_REVIEW)
+        topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, id=shared_id, data={"withdrawn_at": iso(now())})
+        await w.send(topic, withdrawn)
+        outcome = await w.outcome(shared_id, source=withdrawn["source"])
+        result = await handle.result()
+    assert outcome == ("applied", None)
+    assert result["status"] == "withdrawn"

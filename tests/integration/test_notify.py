@@ -33,6 +33,9 @@ pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MOBILE = events.CONTACT_MOBILE
+# The tests that run the service text the fixtures' one number: on a stack reused across runs its
+# daily limit (10) would be reached and hold their notices until tomorrow. Not what they are about.
+SHARED_NUMBER = {"SMS_DAILY_LIMIT": "100000"}
 
 
 def cipher(stack: Any):
@@ -111,7 +114,7 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
     event_id = str(uuid.uuid4())
     conn = await asyncpg.connect(stack.database_url)
     try:
-        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log") as port:
+        with running_service("notify", {**stack.env, **SHARED_NUMBER, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log") as port:
             await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
                           *[(topics.APPLICATION_STATE_CHANGED, app, approval_event(app, event_id))] * 3,
                           (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)),  # same change, recorded again
@@ -154,7 +157,7 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
     conn = await asyncpg.connect(stack.database_url)
     try:
         with FakeAliyun() as aliyun:
-            env = {**os.environ, **stack.env, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2",
+            env = {**os.environ, **stack.env, **SHARED_NUMBER, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2",
                    "LOG_FORMAT": "json"}
             port, log_file = free_port(), tmp_path / "notify-crash.log"
             with open(log_file, "wb") as log:
@@ -176,7 +179,7 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
             assert aliyun.send_requests == 1  # the provider has it ...
             assert await conn.fetchval("SELECT status FROM notify.sms_messages WHERE application_no = $1", app) == "sending"
 
-            with running_service("notify", {**stack.env, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2"},
+            with running_service("notify", {**stack.env, **SHARED_NUMBER, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2"},
                                  tmp_path / "notify.log"):
                 await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="accepted")
             assert aliyun.send_requests == 1  # ... and it was asked (OutId), not sent the message again
@@ -193,7 +196,7 @@ async def test_a_failed_delivery_is_retried_then_sent_by_the_other_provider_then
     try:
         with FakeAliyun() as aliyun, FakeTencent() as tencent:
             aliyun.fail_next(1, "throttling")  # throttled: fail over at once
-            env = {**stack.env, **providers_env(aliyun, tencent), "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS": "0"}
+            env = {**stack.env, **SHARED_NUMBER, **providers_env(aliyun, tencent), "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS": "0"}
             with running_service("notify", env, tmp_path / "notify.log"):
                 await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
                               (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
@@ -330,7 +333,7 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
 
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake.log") as w:
-        with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
+        with running_service("notify", {**stack.env, **SHARED_NUMBER, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
             h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
             handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
             topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
@@ -354,3 +357,213 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
     assert state.deadline.trigger == delivered_at  # the receipt's time, not the send time
     assert len(state.deadline.working_days) == 5
     assert approved_online == 1  # the 已通过线上终审 notice went out too
+
+
+# --- exactly one SMS per notice: unknown outcomes and leases (issue 14, defect 2) -------------------
+
+
+class InProcessSender:
+    """The sender and the notifier in this process on the real database, with the given providers."""
+
+    def __init__(self, stack: Any, pool: asyncpg.Pool, providers: list[Any], **settings: Any) -> None:
+        from services.notify.notices import QuietHours, load_templates
+        from services.notify.service import Notifier
+        from services.notify.settings import NotifySettings
+
+        env = {k.lower(): v for k, v in stack.env.items()}
+        self.settings = NotifySettings(**{**env, "sms_providers": "local", **settings})
+        self.cipher = cipher(stack)
+        self.notifier = Notifier(pool=pool, cipher=self.cipher, templates=load_templates(), quiet_hours=QuietHours(),
+                                 temporal=None, provider_names=tuple(p.name for p in providers))  # type: ignore[arg-type]
+        self.pool = pool
+        self.providers = providers
+
+    def sender(self, batch: int = 10) -> Any:
+        from services.notify.sender import SmsSender
+
+        return SmsSender(self.pool, self.providers, self.cipher, self.notifier, self.settings, batch=batch)
+
+    async def queue(self, stack: Any, texts: list[str]) -> list[uuid.UUID]:
+        """Messages to a number of this test's own (no rate limit of another test applies), due now."""
+        from services.notify import repository
+
+        app = application_no("LG")
+        own_number = f"139{uuid.uuid4().int % 10**8:08d}"
+        await self.notifier.record_contact(ContactRecorded.model_validate_json(contact_event(stack, app, own_number)))
+        contact = await self.pool.fetchrow("SELECT mobile_hash, mobile_masked FROM contacts WHERE application_no = $1", app)
+        params = {name: {"template": "SMS_476530012" if name != "tencent" else "2046811", "params": {"application_no": app}}
+                  for name in ("aliyun", "tencent", "local")}
+        return [await repository.queue_message(
+            self.pool, idempotency_key=f"{app}:exactly-once:{n}", application_no=app, program=LG, kind="online_approved",
+            text=text, sign_name="龙岗区人工智能署", params=params, mobile_hash=contact["mobile_hash"],
+            mobile_masked=contact["mobile_masked"], not_before=datetime.now(UTC) - timedelta(seconds=1),
+            source_event_id=f"e{n}", correlation_id=None) for n, text in enumerate(texts)]
+
+
+async def notify_pool(stack: Any) -> asyncpg.Pool:
+    return await asyncpg.create_pool(stack.database_url, server_settings={"search_path": "notify,public"}, min_size=1, max_size=4)
+
+
+async def due_again(pool: asyncpg.Pool, message_id: uuid.UUID) -> None:
+    """Time passes: the message's lease and backoff are over."""
+    await pool.execute(
+        """UPDATE sms_messages SET lease_until = CASE WHEN lease_until IS NULL THEN NULL ELSE now() - interval '1 second' END,
+                  not_before = now() - interval '1 second' WHERE message_id = $1""", message_id)
+
+
+async def test_a_lost_reply_is_asked_about_at_the_provider_never_failed_over(stack) -> None:
+    from services.notify.providers.aliyun import AliyunSmsProvider
+    from services.notify.providers.tencent import TencentSmsProvider
+
+    pool = await notify_pool(stack)
+    try:
+        with FakeAliyun() as fake_aliyun, FakeTencent() as fake_tencent:
+            aliyun = AliyunSmsProvider(access_key_id="ak", access_key_secret="sk", endpoint=fake_aliyun.endpoint,
+                                       protocol="http", timeout_s=5)
+            tencent = TencentSmsProvider(secret_id="id", secret_key="key", sdk_app_id="1400000000",
+                                         endpoint=fake_tencent.endpoint, scheme="http", timeout_s=5)
+            world = InProcessSender(stack, pool, [aliyun, tencent])
+            [message_id] = await world.queue(stack, ["短信一"])
+            fake_aliyun.fail_next(1, "lost_reply")  # Alibaba Cloud takes it; its answer never arrives
+
+            await world.sender().run_once()
+            row = await pool.fetchrow("SELECT status, unsure_providers FROM sms_messages WHERE message_id = $1", message_id)
+            assert (row["status"], row["unsure_providers"]) == ("sending", ["aliyun"])
+            assert fake_tencent.send_requests == 0  # no failover while Alibaba Cloud may have it
+
+            await due_again(pool, message_id)
+            await world.sender().run_once()  # asks Alibaba Cloud (OutId): it has the message
+            row = await pool.fetchrow("SELECT status, provider FROM sms_messages WHERE message_id = $1", message_id)
+    finally:
+        await pool.close()
+    assert (row["status"], row["provider"]) == ("accepted", "aliyun")
+    assert fake_aliyun.query_requests >= 1
+    assert (len(fake_aliyun.messages), fake_tencent.send_requests) == (1, 0)  # one SMS
+
+
+async def test_a_retry_after_a_lost_reply_asks_the_provider_before_sending_again(stack) -> None:
+    from services.notify.providers.aliyun import AliyunSmsProvider
+
+    pool = await notify_pool(stack)
+    try:
+        with FakeAliyun() as fake_aliyun:
+            aliyun = AliyunSmsProvider(access_key_id="ak", access_key_secret="sk", endpoint=fake_aliyun.endpoint,
+                                       protocol="http", timeout_s=5)
+            world = InProcessSender(stack, pool, [aliyun])
+            [lost, dropped] = await world.queue(stack, ["短信一", "短信二"])
+            fake_aliyun.fail_next(1, "lost_reply")  # the first: taken, the answer lost
+            fake_aliyun.fail_next(1, "disconnect")  # the second: dropped before it was taken
+            await world.sender().run_once()
+            assert len(fake_aliyun.messages) == 1
+
+            for message_id in (lost, dropped):
+                await due_again(pool, message_id)
+            await world.sender().run_once()
+            rows = {r["message_id"]: r["status"] for r in await pool.fetch(
+                "SELECT message_id, status FROM sms_messages WHERE message_id = ANY($1::uuid[])", [lost, dropped])}
+    finally:
+        await pool.close()
+    assert rows == {lost: "accepted", dropped: "accepted"}
+    assert fake_aliyun.query_requests >= 2  # both asked about before anything was sent again
+    by_out_id = sorted(m.out_id for m in fake_aliyun.messages)
+    assert by_out_id == sorted([str(lost), str(dropped)])  # the lost one once, the dropped one sent once
+
+
+async def test_a_sender_whose_lease_ran_out_sends_nothing_another_replica_took_over(stack) -> None:
+    """Sender A claims two messages with a 1 s lease; its first send hangs for 2.5 s. Meanwhile
+    replica B takes both over (their leases ran out): it finds the first at the provider and sends
+    the second. A, back, must not send the second: its lease is gone."""
+    from services.notify.providers.port import SendResult, SentRecord, SmsRequest
+
+    class SlowFirst:
+        name = "local"
+
+        def __init__(self) -> None:
+            self.sends: list[str] = []
+
+        async def send(self, request: SmsRequest) -> SendResult:
+            self.sends.append(request.message_id)
+            if len(self.sends) == 1:
+                await asyncio.sleep(2.5)
+            return SendResult(provider=self.name, accepted=True, provider_message_id=request.message_id)
+
+        async def find(self, message_id: str, *, mobile: str, sent_at: datetime) -> SentRecord:
+            found = message_id in self.sends
+            return SentRecord(found=found, provider_message_id=message_id if found else None, status="SENDING" if found else None)
+
+    provider = SlowFirst()
+    pool = await notify_pool(stack)
+    try:
+        world = InProcessSender(stack, pool, [provider], sms_send_lease_seconds=1)
+        ids = await world.queue(stack, ["短信一", "短信二"])
+        await pool.execute("UPDATE sms_messages SET not_before = now() - interval '1 minute' * (2 - ordinality) "
+                           "FROM unnest($1::uuid[]) WITH ORDINALITY AS u (id, ordinality) WHERE message_id = u.id", ids)
+        replica_a = asyncio.create_task(world.sender(batch=2).run_once())
+        await asyncio.sleep(1.5)
+        taken_over = await world.sender(batch=2).run_once()  # replica B
+        await replica_a
+        statuses = [await pool.fetchval("SELECT status FROM sms_messages WHERE message_id = $1", i) for i in ids]
+    finally:
+        await pool.close()
+    assert taken_over == 2
+    assert statuses == ["accepted", "accepted"]
+    assert sorted(provider.sends) == sorted(str(i) for i in ids)  # each sent exactly once
+
+
+async def test_a_resend_after_a_failed_delivery_whose_reply_is_lost_is_not_taken_for_the_failed_one(stack) -> None:
+    """The provider holds the first, undelivered attempt under our message id. The resend's answer
+    is lost (dropped before it was taken): asking the provider must not find the old FAILED record
+    and call the resend accepted; the resend goes out, under a reference of its own."""
+    from services.notify import repository
+    from services.notify.providers.aliyun import AliyunSmsProvider
+
+    pool = await notify_pool(stack)
+    try:
+        with FakeAliyun() as fake_aliyun:
+            aliyun = AliyunSmsProvider(access_key_id="ak", access_key_secret="sk", endpoint=fake_aliyun.endpoint,
+                                       protocol="http", timeout_s=5)
+            world = InProcessSender(stack, pool, [aliyun])
+            [message_id] = await world.queue(stack, ["短信一"])
+            await world.sender().run_once()
+            fake_aliyun.mark(str(message_id), "FAILED", err_code="UNDELIV")
+            async with pool.acquire() as conn, conn.transaction():  # what the FAILED receipt does
+                await repository.count_delivery_failure(conn, message_id, "UNDELIV")
+                await repository.retry_later(conn, message_id, at=datetime.now(UTC), error="delivery failed", next_provider="aliyun")
+
+            fake_aliyun.fail_next(1, "disconnect")
+            await world.sender().run_once()
+            assert await pool.fetchval("SELECT status FROM sms_messages WHERE message_id = $1", message_id) == "sending"
+            await due_again(pool, message_id)
+            await world.sender().run_once()
+            row = await pool.fetchrow("SELECT status, provider_message_id FROM sms_messages WHERE message_id = $1", message_id)
+            receipt_for = await repository.message_for_receipt(pool, f"{message_id}-r1")
+    finally:
+        await pool.close()
+    assert [(m.out_id, m.status) for m in fake_aliyun.messages] == [(str(message_id), "FAILED"), (f"{message_id}-r1", "SENDING")]
+    assert row["status"] == "accepted" and row["provider_message_id"] == fake_aliyun.messages[1].biz_id
+    assert receipt_for is not None and receipt_for["message_id"] == message_id
+
+
+async def test_the_notify_service_sends_one_sms_when_the_primary_providers_reply_is_lost(stack, tmp_path: Path) -> None:
+    """The service as a real process with both providers: Alibaba Cloud takes the approval notice
+    but its answer never arrives. Exactly one SMS: no failover to Tencent Cloud, no resend; the
+    message is found at Alibaba Cloud by its OutId and recorded accepted."""
+    app = application_no("LG")
+    number = f"136{uuid.uuid4().int % 10**8:08d}"  # its own: no daily limit of another test applies
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        with FakeAliyun() as aliyun, FakeTencent() as tencent:
+            aliyun.fail_next(1, "lost_reply")
+            env = {**stack.env, **providers_env(aliyun, tencent), "SMS_SEND_LEASE_SECONDS": "15"}
+            with running_service("notify", env, tmp_path / "notify.log"):
+                await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app, number)),
+                              (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="sending")
+                await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app,
+                               expect="accepted", timeout=60)
+                await asyncio.sleep(1.0)  # anything sent twice would show by now
+        assert_no_personal_data(tmp_path / "notify.log")
+    finally:
+        await conn.close()
+    assert len(aliyun.messages) == 1 and aliyun.query_requests >= 1
+    assert tencent.send_requests == 0

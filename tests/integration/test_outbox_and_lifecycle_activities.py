@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -214,35 +215,121 @@ async def test_two_relays_publish_every_event_once_in_order_per_key(stack, revie
     assert by_key == {key: [seq for _, k, seq in events if k == key] for key in keys}
 
 
-async def test_a_row_that_cannot_be_published_stops_the_round_after_the_rows_before_it(stack, review_pool: asyncpg.Pool) -> None:
-    """The relay hands a round's rows to the producer together: when one fails (here: larger than
-    the producer may send), the rows before it are published and stamped, it and every row after
-    it stay unpublished for the next round, and the round fails."""
+async def test_an_unpublishable_row_is_set_aside_with_an_alert_and_the_rest_flows(
+    stack, review_pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14, defect 4: a row larger than the producer may send, a row whose headers cannot be
+    serialised and a row for a topic that does not exist go aside into review.outbox_dead, each
+    with an alert line; every other row is published, in order per key, by the running relay.
+    An operator lists them and requeues one once its topic exists: it is published then."""
     topic = f"test.outbox.{uuid.uuid4().hex[:8]}"
+    absent = f"test.outbox.absent.{uuid.uuid4().hex[:8]}"
     assert await ensure_topics(stack.kafka, [TopicSpec(name=topic, partitions=PARTITIONS)]) == 1
-    key = f"LG2025-{uuid.uuid4().hex[:8]}"
-    ids = [str(uuid.uuid4()) for _ in range(4)]
-    payloads = [{"seq": 0}, {"seq": 1}, {"seq": 2, "blob": "x" * 1_100_000}, {"seq": 3}]  # over max_request_size
+    key, other = f"LG2025-{uuid.uuid4().hex[:8]}", f"LG2025-{uuid.uuid4().hex[:8]}"
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    rows = [
+        (topic, key, {"seq": 0}), (topic, key, {"seq": 1, "blob": "x" * 1_100_000}),  # over max_request_size
+        (topic, key, {"seq": 2}), (absent, key, {"seq": 3}), (topic, other, {"seq": 4}), (topic, other, {"seq": 5}),
+    ]
     async with review_pool.acquire() as conn, conn.transaction():
-        for event_id, payload in zip(ids, payloads, strict=True):
-            await write_event(conn, topic=topic, key=key, event_id=event_id, payload=payload)
+        for event_id, (to, k, payload) in zip(ids, rows, strict=True):
+            await write_event(conn, topic=to, key=k, event_id=event_id, payload=payload)
+        await conn.execute("UPDATE review.outbox SET headers = '{\"x-attempt\": 1}' WHERE event_id = $1", uuid.UUID(ids[4]))
     broker = KafkaBroker(stack.kafka, acks="all", enable_idempotence=True)
-    relay = OutboxRelay(review_pool, broker, schema="review", batch_size=50)
+    relay = OutboxRelay(review_pool, broker, schema="review", batch_size=50, poll_interval=0.2, unknown_topic_grace=1.0)
+    ours = [uuid.UUID(i) for i in ids]
+
+    async def ours_left() -> bool:
+        return not await review_pool.fetchval(
+            "SELECT count(*) FROM review.outbox WHERE event_id = ANY($1::uuid[]) AND published_at IS NULL", ours)
+
     await broker.start()
     try:
-        async with review_pool.acquire() as conn:
-            with pytest.raises(Exception, match="MessageSizeTooLarge|too large"):
-                await relay._relay_batch(conn)
-            published = {
-                str(r["event_id"]): r["published_at"] is not None
-                for r in await conn.fetch("SELECT event_id, published_at FROM review.outbox WHERE message_key = $1", key)
-            }
+        await relay.start()
+        await wait_for(ours_left)
+        assert relay.running  # the relay never stopped
+        dead = {str(r["event_id"]): r for r in await review_pool.fetch(
+            "SELECT * FROM review.outbox_dead WHERE event_id = ANY($1::uuid[])", ours)}
+        records = [r for r in await read_to_end(stack.kafka, topic, PARTITIONS) if headers_of(r).get(EVENT_ID_HEADER) in ids]
+        assert sorted(json.loads(r.value)["seq"] for r in records) == [0, 2, 5]
+        assert {event_id: row["reason"] for event_id, row in dead.items()} == {
+            ids[1]: "message_too_large", ids[3]: "unknown_topic", ids[4]: "unserializable"}
+        alerts = [r.msg for r in caplog.records if "outbox.row_set_aside" in str(r.msg)]
+        assert len([a for a in alerts if any(i in str(a) for i in ids)]) == 3
+
+        import argparse
+
+        from subsidy.outbox import add_parser, run_cli
+
+        parser = argparse.ArgumentParser()
+        add_parser(parser.add_subparsers(dest="command"))
+        capsys.readouterr()
+        def cli(*argv: str) -> Any:  # the command runs its own event loop: in a thread of its own
+            return asyncio.to_thread(run_cli, parser.parse_args(["outbox", "dead", *argv]), database_url=stack.database_url)
+
+        assert await cli("list", "--schema", "review") == 0
+        listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        by_event = {row["event_id"]: row for row in listed}
+        assert {ids[1], ids[3], ids[4]} <= by_event.keys()
+        assert all("blob" not in json.dumps(row) for row in listed)  # never the payload
+
+        assert await ensure_topics(stack.kafka, [TopicSpec(name=absent, partitions=1)]) == 1  # the cause, fixed
+        assert await cli("requeue", by_event[ids[3]]["id"], "--actor", "operator:test") == 0
+        assert await cli("requeue", by_event[ids[3]]["id"], "--actor", "operator:test") == 1  # requeued already
+        await wait_for(ours_left)
+        assert [json.loads(r.value)["seq"] for r in await read_to_end(stack.kafka, absent, 1)] == [3]
+        audit = await review_pool.fetchval(
+            "SELECT actor FROM review.audit_log WHERE action = 'outbox.dead.requeue' AND detail->>'event_id' = $1", ids[3])
+        assert audit == "operator:test"
     finally:
+        await relay.stop()
         await broker.stop()
-        await review_pool.execute("DELETE FROM review.outbox WHERE message_key = $1", key)  # no poison row left behind
-    assert published == {ids[0]: True, ids[1]: True, ids[2]: False, ids[3]: False}
-    records = await read_to_end(stack.kafka, topic, PARTITIONS)
-    assert [json.loads(r.value)["seq"] for r in records] == [0, 1]
+    by_key: dict[str, list[int]] = {}
+    for record in records:  # in order per key
+        by_key.setdefault(record.key.decode(), []).append(json.loads(record.value)["seq"])
+    assert by_key == {key: [0, 2], other: [5]}
+
+
+async def test_a_broker_that_does_not_answer_never_sets_a_row_aside(stack, review_pool: asyncpg.Pool) -> None:
+    """Transient producer errors (the broker down or unreachable, no leader, a timeout, a topic
+    unknown while metadata is stale) fail the round, again and again: nothing goes to outbox_dead."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotLeaderForPartitionError, UnknownTopicOrPartitionError
+
+    topic = f"test.outbox.{uuid.uuid4().hex[:8]}"
+    event_id = uuid.uuid4()
+    async with review_pool.acquire() as conn, conn.transaction():
+        await write_event(conn, topic=topic, key="LG2025-x", event_id=str(event_id), payload={"seq": 0})
+    errors = [KafkaConnectionError(), KafkaTimeoutError(), NotLeaderForPartitionError(), UnknownTopicOrPartitionError(), TimeoutError()]
+
+    class Down:
+        calls = 0
+
+        async def publish(self, *args: object, **kwargs: object) -> None:
+            Down.calls += 1
+            raise errors[Down.calls % len(errors)]
+
+    asked = 0
+
+    async def topics_while_down() -> list[str]:
+        nonlocal asked
+        asked += 1
+        if asked == 1:
+            raise KafkaConnectionError()  # first the broker cannot even be asked which topics exist
+        return [r["topic"] for r in await review_pool.fetch("SELECT DISTINCT topic FROM review.outbox")]
+
+    dead_before = await review_pool.fetchval("SELECT count(*) FROM review.outbox_dead")
+    relay = OutboxRelay(review_pool, Down(), schema="review", unknown_topic_grace=0.0, list_topics=topics_while_down)  # type: ignore[arg-type]
+    try:
+        async with review_pool.acquire() as conn:
+            for _ in range(1 + 2 * len(errors)):
+                with pytest.raises(Exception):  # noqa: B017 (each of the transient errors)
+                    await relay._relay_batch(conn)
+            left = await conn.fetchval("SELECT published_at IS NULL FROM review.outbox WHERE event_id = $1", event_id)
+            dead_after = await conn.fetchval("SELECT count(*) FROM review.outbox_dead")
+    finally:
+        await review_pool.execute("DELETE FROM review.outbox WHERE event_id = $1", event_id)
+    assert Down.calls == 2 * len(errors)
+    assert left is True and dead_after == dead_before
 
 
 # --- (c) review's calendar alert: once per application and year --------------------------------------

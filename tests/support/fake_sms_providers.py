@@ -43,6 +43,7 @@ class _Failure:
     code: str | None = None  # the API error code
     per_number: bool = False  # Tencent: in SendStatusSet[].Code rather than Response.Error
     headers: tuple[tuple[str, str], ...] = ()
+    accept: bool = False  # with status 0: the request is carried out (a send recorded), then the reply is lost
 
 
 class _Server(ThreadingHTTPServer):
@@ -153,6 +154,8 @@ class _FakeServer:
             self.requests.append((action, params))
         failure = self._next_failure(action)
         if failure is not None and failure.status == 0:
+            if failure.accept:
+                self.handle(action, params, None)  # the provider has it; its answer never arrives
             handler.close_connection = True
             return  # no answer at all: the client sees the connection closed
         status, body, headers = self.handle(action, params, failure)
@@ -218,6 +221,7 @@ class FakeAliyun(_FakeServer):
     system_error    HTTP 200 Code isp.SYSTEM_ERROR
     invalid_number  HTTP 200 Code isv.MOBILE_NUMBER_ILLEGAL
     disconnect      the connection is closed without an answer
+    lost_reply      the message is accepted (recorded), then the connection is closed without an answer
     """
 
     name = "aliyun"
@@ -230,6 +234,7 @@ class FakeAliyun(_FakeServer):
         "system_error": _Failure(200, "isp.SYSTEM_ERROR"),
         "invalid_number": _Failure(200, "isv.MOBILE_NUMBER_ILLEGAL"),
         "disconnect": _Failure(0),
+        "lost_reply": _Failure(0, accept=True),
     }
 
     def __init__(self) -> None:
@@ -361,6 +366,7 @@ class FakeTencent(_FakeServer):
     internal_error  Response.Error InternalError.OtherError
     invalid_number  SendStatusSet[0].Code InvalidParameterValue.IncorrectPhoneNumber
     disconnect      the connection is closed without an answer
+    lost_reply      the message is accepted (recorded), then the connection is closed without an answer
     """
 
     name = "tencent"
@@ -372,6 +378,7 @@ class FakeTencent(_FakeServer):
         "internal_error": _Failure(200, "InternalError.OtherError"),
         "invalid_number": _Failure(200, "InvalidParameterValue.IncorrectPhoneNumber", per_number=True),
         "disconnect": _Failure(0),
+        "lost_reply": _Failure(0, accept=True),
     }
 
     def __init__(self) -> None:

@@ -54,14 +54,17 @@ class IntakeWorld:
     async def send_applied(self, topic: str, envelope: dict[str, Any]) -> None:
         """Send an event and wait until intake has recorded it as applied."""
         await self.send(topic, envelope)
-        assert await self.outcome(envelope["id"]) == ("applied", None)
+        assert await self.outcome(envelope["id"], source=envelope["source"]) == ("applied", None)
 
-    async def outcome(self, event_id: str, timeout: float = 30) -> tuple[str, str | None]:
-        """(applied|refused, reason) once intake has recorded the event."""
+    async def outcome(self, event_id: str, timeout: float = 30, *, source: str | None = None) -> tuple[str, str | None]:
+        """(applied|refused, reason) once intake has recorded the event (`source`: the one with
+        this id from that source; a CloudEvents id is unique only per source)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            row = await self.database.fetchrow("SELECT outcome, reason FROM intake.inbound_events WHERE event_id = $1", event_id)
+            row = await self.database.fetchrow(
+                "SELECT outcome, reason FROM intake.inbound_events WHERE event_id = $1 AND ($2::text IS NULL OR source = $2)",
+                event_id, source)
             if row is not None:
                 return row["outcome"], row["reason"]
             assert loop.time() < deadline, f"event {event_id} not recorded in time"

@@ -312,13 +312,76 @@ async def test_failover_primary_throttled_fallback_accepts(
     assert message.session_context == request.message_id and message.template_id == "2046811"
 
 
-async def test_failover_tencent_primary_server_error_falls_back_to_aliyun(
+async def test_failover_tencent_primary_internal_error_falls_back_to_aliyun(
     aliyun: AliyunSmsProvider, fake_aliyun: FakeAliyun, tencent: TencentSmsProvider, fake_tencent: FakeTencent
 ) -> None:
-    fake_tencent.fail_next(1, "server_error")
+    fake_tencent.fail_next(1, "internal_error")  # an answer of the API: it did not take the message
     result = await send_with_failover([tencent, aliyun], sms())
     assert result.accepted and result.provider == "aliyun"
     assert (fake_tencent.send_requests, fake_aliyun.send_requests) == (1, 1)
+
+
+@pytest.mark.parametrize("primary", ["aliyun", "tencent"])
+async def test_no_failover_when_the_primary_accepted_but_its_reply_was_lost(
+    aliyun: AliyunSmsProvider, fake_aliyun: FakeAliyun, tencent: TencentSmsProvider, fake_tencent: FakeTencent,
+    primary: str,
+) -> None:
+    """Issue 14, defect 2: the primary has the message, its answer never arrived. Failing over
+    would make both providers deliver it."""
+    providers = [aliyun, tencent] if primary == "aliyun" else [tencent, aliyun]
+    fakes = {"aliyun": fake_aliyun, "tencent": fake_tencent}
+    fakes[primary].fail_next(1, "lost_reply")
+    result = await send_with_failover(providers, sms())
+    assert not result.accepted and result.outcome_unknown and result.provider == primary
+    assert len(fakes[primary].messages) == 1  # the provider has it ...
+    other = "tencent" if primary == "aliyun" else "aliyun"
+    assert fakes[other].send_requests == 0  # ... so nobody else is asked to send it
+
+
+@pytest.mark.parametrize("kind", ["server_error", "disconnect"])
+async def test_tencent_without_an_answer_is_an_unknown_outcome(
+    tencent: TencentSmsProvider, fake_tencent: FakeTencent, kind: str
+) -> None:
+    fake_tencent.fail_next(1, kind)
+    assert (await tencent.send(sms())).outcome_unknown
+
+
+async def test_aliyun_dropped_connection_is_an_unknown_outcome_but_its_api_errors_are_answers(
+    aliyun: AliyunSmsProvider, fake_aliyun: FakeAliyun
+) -> None:
+    fake_aliyun.fail_next(1, "disconnect")
+    assert (await aliyun.send(sms())).outcome_unknown
+    for kind in ("throttling", "server_error", "system_error", "business_limit"):
+        fake_aliyun.fail_next(1, kind)
+        result = await aliyun.send(sms())
+        assert result.retryable and not result.outcome_unknown, kind
+
+
+async def test_a_provider_that_cannot_be_connected_to_is_not_an_unknown_outcome() -> None:
+    with FakeAliyun() as fake:
+        endpoint = fake.endpoint  # closed again: nothing listens there
+    aliyun = AliyunSmsProvider(access_key_id="k", access_key_secret="s", endpoint=endpoint, protocol="http")
+    tencent = TencentSmsProvider(secret_id="i", secret_key="k", sdk_app_id=SDK_APP_ID, endpoint=endpoint, scheme="http")
+    for provider in (aliyun, tencent):
+        result = await provider.send(sms())
+        assert result.retryable and not result.outcome_unknown, provider.name
+
+
+async def test_before_send_is_asked_before_each_provider_and_can_stop_the_send(
+    aliyun: AliyunSmsProvider, fake_aliyun: FakeAliyun, tencent: TencentSmsProvider, fake_tencent: FakeTencent
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def before_send(provider: str, previous: SendResult | None) -> None:
+        seen.append((provider, previous.error_code if previous else None))
+        if provider == "tencent":
+            raise RuntimeError("lease lost")
+
+    fake_aliyun.fail_next(1, "throttling")
+    with pytest.raises(RuntimeError):
+        await send_with_failover([aliyun, tencent], sms(), before_send=before_send)
+    assert seen == [("aliyun", None), ("tencent", "Throttling.User")]
+    assert fake_tencent.send_requests == 0
 
 
 async def test_no_failover_when_the_primary_is_not_needed(
@@ -363,12 +426,13 @@ class Exploding:
         raise RuntimeError("adapter bug")
 
 
-async def test_an_adapter_exception_is_a_provider_error_worth_failing_over(
+async def test_an_adapter_exception_is_an_unknown_outcome_not_a_failover(
     tencent: TencentSmsProvider, fake_tencent: FakeTencent
 ) -> None:
-    exploding = Exploding()
+    exploding = Exploding()  # the request may have gone out before the adapter failed
     result = await send_with_failover([exploding, tencent], sms())
-    assert result.accepted and result.provider == "tencent" and exploding.calls == 1
+    assert not result.accepted and result.outcome_unknown and result.retryable
+    assert result.provider == "exploding" and exploding.calls == 1 and fake_tencent.send_requests == 0
 
 
 async def test_failover_needs_a_provider() -> None:

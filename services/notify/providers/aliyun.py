@@ -33,7 +33,7 @@ from subsidy.logging import get_logger
 if TYPE_CHECKING:
     from services.notify.providers.settings import SmsProviderSettings
 
-__all__ = ["DEFINITIVE_ERROR_CODES", "AliyunSmsProvider", "is_retryable"]
+__all__ = ["DEFINITIVE_ERROR_CODES", "AliyunSmsProvider", "is_retryable", "outcome_unknown"]
 
 log = get_logger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -121,7 +121,9 @@ class AliyunSmsProvider:
             response = await self._client.send_sms_async(sdk_request)
         except Exception as exc:
             code, retryable = _map_exception(exc)
-            result = SendResult(provider=NAME, accepted=False, error_code=code, retryable=retryable)
+            result = SendResult(
+                provider=NAME, accepted=False, error_code=code, retryable=retryable, outcome_unknown=outcome_unknown(exc)
+            )
         else:
             body = response.body
             if body is not None and body.code == "OK":
@@ -213,6 +215,33 @@ def _china_time(text: str | None) -> datetime | None:
         return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
     except ValueError:
         return None
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether the request may have reached Alibaba Cloud although no answer came back: every
+    failure except an answer of the API itself (a `ClientException`/`ThrottlingException`, or a
+    `ServerException` carrying an API error code) and a connection that was never made."""
+    if isinstance(exc, openapi_exceptions.ThrottlingException | openapi_exceptions.ClientException):
+        return False
+    if isinstance(exc, openapi_exceptions.ServerException):
+        return not exc.code or exc.code == "None"  # a bare 5xx (a gateway's): the backend may have it
+    if isinstance(exc, UnretryableException):
+        inner: Any = getattr(exc, "inner_exception", None)
+        return not _never_connected(inner)
+    if isinstance(exc, ConnectionRefusedError):
+        return False
+    return True
+
+
+def _never_connected(exc: Any) -> bool:
+    """The connection was refused or could not be made (the SDK reports it as a RetryError whose
+    message is aiohttp's "Cannot connect to host"): the request never left this process."""
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    name = type(exc).__name__
+    if name in {"ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorCertificateError"}:
+        return True
+    return "Cannot connect to host" in str(exc)
 
 
 def _map_exception(exc: BaseException) -> tuple[str, bool]:

@@ -1,10 +1,14 @@
 """Sending through an ordered list of providers, and asking them what they already have.
 
 `send_with_failover` tries the providers in order (primary first) and moves on when a provider
-could not take the message for reasons of its own: throttling, 5xx, timeouts, connection errors,
-its account or templates (`SendResult.retryable`), or an exception from the adapter. A definitive
+answered that it could not take the message for reasons of its own: throttling, an API error,
+its account or templates (`SendResult.retryable`), or a connection it refused. A definitive
 rejection of the message itself (an invalid or blacklisted number, content the carriers refuse)
-is returned at once: it would fail everywhere.
+is returned at once: it would fail everywhere. An outcome that is unknown (no answer: a timeout,
+a connection dropped after the request went out, an exception from the adapter;
+`SendResult.outcome_unknown`) is also returned at once: the provider may have accepted the
+message, so sending it through the next one could deliver it twice. The caller asks that provider
+(`reconcile`) before the message goes anywhere again.
 
 `reconcile` asks every provider whether it already has our message (Alibaba `OutId`, Tencent
 `SessionContext`, the local record) so that a retry after a crash does not send it twice. A
@@ -16,7 +20,7 @@ retries later instead of sending again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 from services.notify.providers.port import SendResult, SentRecord, SmsProvider, SmsRequest
@@ -60,6 +64,7 @@ async def send_with_failover(
     request: SmsRequest | Callable[[str], SmsRequest],
     *,
     template_codes: Mapping[str, str] | None = None,
+    before_send: Callable[[str, SendResult | None], Awaitable[None]] | None = None,
 ) -> SendResult:
     """Send `request` through the first provider that accepts it.
 
@@ -70,6 +75,10 @@ async def send_with_failover(
     `template_codes` maps provider name -> that provider's template code for this notice, when
     they differ (Alibaba `SMS_…` codes, Tencent numeric ids); without an entry the request's own
     `template_code` is used.
+    `before_send(provider_name, previous_result)` is awaited before each provider is called (the
+    previous provider's answer, None for the first): notify's sender checks there that it still
+    holds its lease on the message and records which provider it is about to call; whatever it
+    raises propagates, and that provider is not called.
     """
     if not providers:
         raise ValueError("no SMS provider configured")
@@ -78,9 +87,11 @@ async def send_with_failover(
         attempt = request(provider.name) if callable(request) else request
         if template_codes and provider.name in template_codes:
             attempt = dataclasses.replace(attempt, template_code=template_codes[provider.name])
+        if before_send is not None:
+            await before_send(provider.name, result)
         try:
             result = await provider.send(attempt)
-        except Exception as exc:  # an adapter bug or an error it did not map: the provider's problem
+        except Exception as exc:  # an adapter bug or an error it did not map: the request may have gone out
             log.warning(
                 "sms.send.provider_error",
                 provider=provider.name,
@@ -90,9 +101,19 @@ async def send_with_failover(
                 error=type(exc).__name__,
             )
             result = SendResult(
-                provider=provider.name, accepted=False, error_code=f"exception:{type(exc).__name__}", retryable=True
+                provider=provider.name, accepted=False, error_code=f"exception:{type(exc).__name__}", retryable=True,
+                outcome_unknown=True,
             )
         if result.accepted or not result.retryable:
+            return result
+        if result.outcome_unknown:
+            log.warning(
+                "sms.send.outcome_unknown",
+                provider=provider.name,
+                message_id=attempt.message_id,
+                error_code=result.error_code,
+                note="no failover: the provider may have the message; it is asked before any resend",
+            )
             return result
         if index + 1 < len(providers):
             log.warning(

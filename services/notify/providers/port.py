@@ -33,6 +33,10 @@ class SendResult:
     provider_message_id: str | None = None  # Alibaba BizId / Tencent SerialNo
     error_code: str | None = None
     retryable: bool = False  # a provider error worth failing over / retrying (throttling, 5xx, timeouts)
+    # No answer arrived (a timeout, the connection dropped after the request went out, an adapter
+    # error): the provider may have accepted the message. It must be asked (`find`) before the
+    # message goes to any provider again: no failover, no blind resend.
+    outcome_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,11 @@ def log_send(provider: str, request: SmsRequest, result: SendResult, log: Any = 
         "message_id": request.message_id,
         "template_code": request.template_code,
         "mobile": mask_mobile(request.mobile),
-        "outcome": "accepted" if result.accepted else "rejected",
+        "outcome": "accepted" if result.accepted else ("unknown" if result.outcome_unknown else "rejected"),
     }
     if result.accepted:
         log.info("sms.send", provider_message_id=result.provider_message_id, **fields)
     else:
-        log.warning("sms.send", error_code=result.error_code, retryable=result.retryable, **fields)
+        log.warning(
+            "sms.send", error_code=result.error_code, retryable=result.retryable, outcome_unknown=result.outcome_unknown, **fields
+        )

@@ -45,7 +45,7 @@ from subsidy.logging import get_logger
 if TYPE_CHECKING:
     from services.notify.providers.settings import SmsProviderSettings
 
-__all__ = ["DEFINITIVE_ERROR_CODES", "TencentSmsProvider", "is_retryable"]
+__all__ = ["DEFINITIVE_ERROR_CODES", "TencentSmsProvider", "is_retryable", "outcome_unknown"]
 
 log = get_logger(__name__)
 # The SDK's DEBUG lines dump whole requests and answers (numbers, template parameters): not ours to log.
@@ -82,6 +82,20 @@ _NUMBER_ERROR_CODES = frozenset(
 
 def is_retryable(code: str | None) -> bool:
     return code not in DEFINITIVE_ERROR_CODES
+
+
+def outcome_unknown(exc: TencentCloudSDKException) -> bool:
+    """Whether the request may have reached Tencent Cloud although no answer came back: a network
+    error other than a connection that was never made (a timeout, a connection dropped after the
+    request went out), or a non-200 answer without an API error (`ServerNetworkError`, a
+    gateway's). An API error code (`RequestLimitExceeded`, `InternalError.*`, ...) is an answer."""
+    code = exc.get_code()
+    if code == "ServerNetworkError":
+        return True
+    if code == "ClientNetworkError":
+        message = str(exc.get_message() if hasattr(exc, "get_message") else exc)
+        return not any(s in message for s in ("NewConnectionError", "Failed to establish a new connection", "Connection refused"))
+    return False
 
 
 def e164(mobile: str) -> str:
@@ -146,10 +160,13 @@ class TencentSmsProvider:
             response = await asyncio.to_thread(lambda: self._client().SendSms(sdk_request))
         except TencentCloudSDKException as exc:
             code = exc.get_code() or "TencentCloudSDKException"
-            result = SendResult(provider=NAME, accepted=False, error_code=code, retryable=is_retryable(code))
+            result = SendResult(
+                provider=NAME, accepted=False, error_code=code, retryable=is_retryable(code), outcome_unknown=outcome_unknown(exc)
+            )
         except Exception as exc:
             result = SendResult(
-                provider=NAME, accepted=False, error_code=f"exception:{type(exc).__name__}", retryable=True
+                provider=NAME, accepted=False, error_code=f"exception:{type(exc).__name__}", retryable=True,
+                outcome_unknown=True,
             )
         else:
             statuses = list(response.SendStatusSet or [])
