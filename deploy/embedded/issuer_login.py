@@ -164,7 +164,7 @@ def _section(title: str, users: list[DevUser], hidden: str) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>{html.escape(title)}</title>
 <style>
 body{{margin:0;font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;
 background:#f0f2f5;color:#303133;font-size:14px}}
