@@ -152,14 +152,14 @@ def login_router(issuer: LocalIssuer, users: Iterable[DevUser], *, token_ttl_s: 
 
 def _section(title: str, users: list[DevUser], hidden: str) -> str:
     rows = "".join(
-        f'<tr><td>{html.escape(u.name)}</td><td>{html.escape("、".join(ROLE_NAMES_ZH[r] for r in u.roles))}</td>'
+        f'<tr><td>{html.escape(u.name)}</td><td class="mono">{html.escape(u.subject)}</td><td>{html.escape("、".join(ROLE_NAMES_ZH[r] for r in u.roles))}</td>'
         f'<td>{html.escape(u.window or "—")}</td><td>{html.escape(u.duty)}</td>'
         f'<td><form method="post" action="authorize">{hidden}'
         f'<input type="hidden" name="subject" value="{html.escape(u.subject)}">'
         f'<button type="submit" data-subject="{html.escape(u.subject)}">以此身份登录</button></form></td></tr>'
         for u in users
     )
-    return (f'<h2>{html.escape(title)}</h2><table><thead><tr><th>姓名</th><th>角色</th><th>窗口</th><th>职责</th>'
+    return (f'<h2>{html.escape(title)}</h2><table><colgroup><col style="width:15%"><col style="width:15%"><col style="width:16%"><col style="width:17%"><col><col style="width:120px"></colgroup><thead><tr><th>姓名</th><th>账号</th><th>角色</th><th>窗口</th><th>职责</th>'
             f'<th></th></tr></thead><tbody>{rows}</tbody></table>')
 
 
@@ -171,7 +171,7 @@ background:#f0f2f5;color:#303133;font-size:14px}}
 header{{background:#304156;color:#fff;padding:14px 24px;font-size:18px}}
 main{{max-width:1000px;margin:20px auto;background:#fff;padding:20px 24px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.08)}}
 h2{{font-size:15px;margin:22px 0 8px;color:#303133;border-left:3px solid #409eff;padding-left:8px}}
-table{{width:100%;border-collapse:collapse}}th,td{{border-bottom:1px solid #ebeef5;padding:7px 8px;text-align:left}}
+table{{width:100%;border-collapse:collapse;table-layout:fixed}}.mono{{font-family:monospace;font-size:12px;color:#606266}}th,td{{border-bottom:1px solid #ebeef5;padding:7px 8px;text-align:left}}
 th{{background:#f5f7fa;color:#606266;font-weight:normal}}
 button{{background:#409eff;color:#fff;border:0;border-radius:3px;padding:5px 12px;cursor:pointer;font:inherit}}
 button:hover{{background:#66b1ff}}.hint{{color:#909399}}.err{{color:#f56c6c}}

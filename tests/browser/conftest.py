@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import os
+import os
 import re
 import shutil
 import threading
@@ -53,7 +55,8 @@ def screenshots_dir() -> Path:
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"],
+                                              env={**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "zh_CN:zh"})
         yield browser
         await browser.close()
 

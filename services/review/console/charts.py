@@ -36,7 +36,7 @@ def hbar(rows: Sequence[tuple[str, int]], *, width: int = 560, title: str = "", 
 def stacked_columns(rows: Sequence[tuple[str, int, int]], *, width: int = 560, height: int = 240,
                     legend: tuple[str, str] = ("未逾期", "已逾期")) -> str:
     """Columns per (label, on time, overdue): on time in blue, overdue stacked in red on top."""
-    left, bottom, top = 36, 40, 28
+    left, bottom, top = 36, 40, 48
     plot_h = height - bottom - top
     most = max((a + b for _, a, b in rows), default=0) or 1
     col_w = min(56, (width - left - 10) / max(1, len(rows)) * 0.6)
@@ -62,7 +62,7 @@ def stacked_columns(rows: Sequence[tuple[str, int, int]], *, width: int = 560, h
     return "".join(parts)
 
 
-def gauge(used: int, total: int | None, *, width: int = 560, label_used: str = "", label_total: str = "") -> str:
+def gauge(used: int, total: int | None, *, width: int = 1100, label_used: str = "", label_total: str = "") -> str:
     """A progress bar of awards against the budget (or, without a budget, the awards alone)."""
     height = 54
     share = min(1.0, used / total) if total else 0.0

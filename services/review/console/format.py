@@ -219,8 +219,42 @@ def actor_zh(value: str | None) -> str:
         return EMPTY
     kind, _, who = value.partition(":")
     if not who:
-        return value
+        return SYSTEM_ACTORS_ZH.get(value, value)
     return {"staff": who, "portal": f"申报系统（{who}）", "system": "系统", "review": "系统"}.get(kind, value)
+
+
+# What a pre-check read (services/review/pre_checks.py `evidence`), as officials call it.
+EVIDENCE_NAMES_ZH: dict[str, str] = {
+    "registered_district": "注册地所在区", "operating_address": "经营地址", "is_branch": "是否分支机构",
+    "head_office_uscc": "总部统一社会信用代码", "head_office_authorisation_uploaded": "已上传总部授权证明",
+    "serious_dishonesty_listed": "列入严重失信名单", "other_district_funds_for_same_item": "同一事项获其他区级资金",
+    "other_applications": "关联申报", "industry_code": "行业代码", "contracts": "合同", "related_party_usccs": "关联方信用代码",
+    "required": "应提交材料", "uploaded": "已提交材料", "contract_no": "合同编号", "supplier_uscc": "供应商信用代码",
+    "cac_filing_no": "网信备案号", "security_assessment_level": "安全评估等级",
+}
+SYSTEM_ACTORS_ZH = {"review": "系统（审核服务）", "intake": "系统（受理服务）", "notify": "系统（短信服务）",
+                    "publication": "系统（公示）", "system": "系统"}
+
+
+def evidence_key_zh(key: str) -> str:
+    return EVIDENCE_NAMES_ZH.get(key, key)
+
+
+def evidence_zh(value: Any) -> str:
+    """A piece of evidence as a line of text: lists joined by 、, yes/no, material kinds by name,
+    contracts as 合同编号 …，供应商信用代码 …"""
+    from services.review.console.materials import material_zh
+
+    if value is None or value == "" or value == []:
+        return EMPTY
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dict):
+        return "，".join(f"{evidence_key_zh(k)} {evidence_zh(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "；".join(evidence_zh(v) for v in value) if any(isinstance(v, dict) for v in value) else \
+            "、".join(material_zh(str(v)) for v in value)
+    return str(value)
 
 
 def tier_zh(value: int | None) -> str:
@@ -232,4 +266,5 @@ FILTERS = {
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
     "roles_zh": roles_zh, "decision_zh": decision_zh, "action_zh": action_zh, "outcome_zh": outcome_zh,
     "program_zh": program_zh, "actor_zh": actor_zh, "tier_zh": tier_zh,
+    "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh,
 }

@@ -76,14 +76,14 @@ class MenuItem:
 
 
 MENU = (
-    MenuItem("dashboard", "工作台", f"{PREFIX}/admin", (R.PROGRAM_ADMIN,), "▦"),
+    MenuItem("dashboard", "工作台", f"{PREFIX}/admin", (R.PROGRAM_ADMIN, R.AUDITOR), "▦"),
     MenuItem("tasks", "待办事项", f"{PREFIX}/tasks", TASK_ROLES, "☰"),
     MenuItem("window", "窗口收件", f"{PREFIX}/window", (R.WINDOW_CLERK,), "⌂"),
     MenuItem("expert", "我的评审", f"{PREFIX}/expert", (R.EXPERT,), "✎"),
     MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN,), "¥"),
     MenuItem("publication", "公示发布", f"{PREFIX}/admin/publication", (R.PROGRAM_ADMIN,), "✓"),
-    MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole), "⌕"),
     MenuItem("audit", "审计日志", f"{PREFIX}/audit", (R.AUDITOR,), "⚲"),
+    MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole), "⌕"),
 )
 
 # Which step's tasks each role works on (filter choices of the task list).
@@ -549,6 +549,7 @@ def router() -> APIRouter:
         receipts = [t for t in closed if fmt.local_date(t.get("closed_at")) == today]
         return render(request, "window.html", session=session, active="window", title="窗口收件", q=q, found=found,
                       not_found=not_found, waiting=waiting, receipts=receipts, key=new_key(),
+                      form_id=q if FORM_ID.match(q) else "",
                       can_receive=found is not None and found.get("status") == "awaiting_paper")
 
     # --- expert ------------------------------------------------------------------------------
@@ -577,7 +578,7 @@ def router() -> APIRouter:
     @page
     async def dashboard(request: Request, program: str = "") -> Response:
         session = await session_of(request)
-        session.require(R.PROGRAM_ADMIN)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
         programs = sorted(session.principal.programs)
         program = program if program in programs else (programs[0] if programs else "")
         async with session.api() as client:
