@@ -33,7 +33,8 @@ def _event_uuid(event_id: str) -> uuid.UUID:
 
 
 def state_changed_event(change: StateChange) -> ApplicationStateChanged:
-    """The platform event a recorded state change becomes."""
+    """The platform event a recorded state change becomes, with every typed field the workflow set
+    (a change from an older workflow worker has none: its event says `contract_revision` 1)."""
     return ApplicationStateChanged(
         event_id=change.event_id,
         program=change.program,
@@ -46,6 +47,16 @@ def state_changed_event(change: StateChange) -> ApplicationStateChanged:
         occurred_at=change.occurred_at,
         correlation_id=change.correlation_id,
         version=change.version,
+        contract_revision=change.contract_revision,
+        notice_kind=change.notice_kind.value if change.notice_kind is not None else None,
+        reasons=change.reasons,
+        award_fen=change.award_fen,
+        tier=change.tier,
+        notice_id=change.notice_id,
+        awaiting_step=change.awaiting_step,
+        window_code=change.window_code,
+        gd_case_no=change.gd_case_no,
+        form_id=change.form_id,
     )
 
 

@@ -31,6 +31,12 @@ from services.intake.lifecycle_control import APPLIED, LifecycleControl, Outcome
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
 from subsidy.contracts.lifecycle import (
+    SIGNAL_APPOINTMENT_BOOKED,
+    SIGNAL_FORM_DOWNLOADED,
+    UPDATE_RECORD_GUANGDONG_SUBMISSION,
+    UPDATE_RECORD_PAPER_RECEIPT,
+    UPDATE_RESUBMIT,
+    UPDATE_WITHDRAW,
     Actor,
     AppointmentBooked,
     FormDownloaded,
@@ -157,7 +163,7 @@ class Intake:
             return Effect(Outcome.refused("unknown_application: a resubmission needs a first submission"))
         version = known.latest_version + 1
         outcome = await self.control.update(
-            data.program, data.application_no, "resubmit",
+            data.program, data.application_no, UPDATE_RESUBMIT,
             Resubmit(actor=_portal(event), version=version, submitted_at=data.submitted_at),
             update_id=event.envelope.id,
         )
@@ -237,12 +243,12 @@ class Intake:
     async def _withdrawal(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
         command = Withdraw(actor=_portal(event), withdrawn_at=data.withdrawn_at, reason=data.reason)
-        return await self.control.update(program, data.application_no, "withdraw", command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_WITHDRAW, command, update_id=event.envelope.id)
 
     async def _form_downloaded(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
         fact = FormDownloaded(form_id=data.form_id, downloaded_at=data.downloaded_at)
-        return await self.control.signal(program, data.application_no, "form_downloaded", fact)
+        return await self.control.signal(program, data.application_no, SIGNAL_FORM_DOWNLOADED, fact)
 
     async def _guangdong_submission(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
@@ -250,12 +256,12 @@ class Intake:
             actor=_portal(event), gd_case_no=data.gd_case_no, form_id=data.form_id,
             form_sha256=data.form_sha256, received_at=data.received_at,
         )
-        return await self.control.update(program, data.application_no, "record_guangdong_submission", command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_RECORD_GUANGDONG_SUBMISSION, command, update_id=event.envelope.id)
 
     async def _appointment(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
         fact = AppointmentBooked(window=data.window, slot_start=data.slot_start, slot_end=data.slot_end)
-        return await self.control.signal(program, data.application_no, "appointment_booked", fact)
+        return await self.control.signal(program, data.application_no, SIGNAL_APPOINTMENT_BOOKED, fact)
 
     async def _paper(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
@@ -264,7 +270,7 @@ class Intake:
             actor=clerk, window_code=data.window_code, received_at=data.received_at,
             copies=data.copies, bound_and_stamped=data.bound_and_stamped, form_id=data.form_id,
         )
-        return await self.control.update(program, data.application_no, "record_paper_receipt", command, update_id=event.envelope.id)
+        return await self.control.update(program, data.application_no, UPDATE_RECORD_PAPER_RECEIPT, command, update_id=event.envelope.id)
 
     _commands: ClassVar[dict[str, Callable[[Intake, str, ParsedEvent], Awaitable[Outcome]]]] = {
         topics.LONGGANG_APPLICATION_WITHDRAWN: _withdrawal,

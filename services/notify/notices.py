@@ -7,7 +7,17 @@ program in `templates/` (`<program code>.toml`, beside `subsidy/programs/*.toml`
 once at start by `load_templates`: every kind the program's lifecycle can need, known placeholders
 only, Tencent's positional parameters among them, provider codes in their format.
 
-Which change becomes which notice (the workflows' `reason` strings, workflows/lifecycle/*.py):
+Which change becomes which notice is the workflow's decision: it names the notice in the change's
+typed field `notice_kind` (subsidy.contracts.lifecycle.NoticeKind), with the official's `reasons`,
+the `award_fen`, `tier` and `notice_id` the text needs beside it. Notify renders exactly that and
+never reads `reason`, a phrase for people that may be reworded without changing any SMS. A kind the
+program's lifecycle has no template for raises `UnexpectedTransition`.
+
+Legacy: an event recorded before the typed fields (`contract_revision` 1: already in the topic at
+the deploy, or from a workflow worker not yet upgraded) has only its reason. For those events only,
+`_legacy_kind` and `_legacy_facts` keep the old mapping below, so no SMS is lost across the upgrade
+(the approval SMS starts the paper clock). Delete both once the topic's retention has passed every
+revision-1 event. The old mapping, which the workflows now encode as notice kinds:
 
     lifecycle        to_state               reason                          kind
     Longgang         approved_online        any ("已通过线上终审")            online_approved
@@ -33,6 +43,9 @@ awaiting_publication (the amount is only proposed until the list is published: i
 public notice), withdrawn (the enterprise's own act). A reason the table does not know where the
 reason decides the kind (e.g. a new abandonment reason) raises `UnexpectedTransition` instead of
 silently sending nothing.
+
+Published notices take the award and tier from the event (the lifecycle carries them on every
+change once known); `ApplicationFacts` also remembers them from earlier changes, for legacy events.
 
 Quiet hours (`QuietHours`, default 21:00-08:00 Asia/Shanghai): a notice that is not exempt is held
 until the next 08:00. Each template says whether it is exempt; the shipped ones:
@@ -80,7 +93,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from subsidy.contracts.lifecycle import ReminderDue, Status
+from subsidy.contracts.lifecycle import LONGGANG_LIFECYCLE, SHENZHEN_LIFECYCLE, STATE_CHANGE_REVISION, NoticeKind, ReminderDue, Status
 from subsidy.contracts.platform_events import ApplicationStateChanged
 
 if TYPE_CHECKING:
@@ -91,10 +104,10 @@ log = structlog.get_logger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-LONGGANG = "LonggangModelCallLifecycle"
-SHENZHEN = "ShenzhenGovAiScenarioLifecycle"
+LONGGANG = LONGGANG_LIFECYCLE
+SHENZHEN = SHENZHEN_LIFECYCLE
 
-# The workflows' reason strings the mapping depends on (workflows/lifecycle/*.py).
+# LEGACY: the reason strings the old mapping depends on (events of contract_revision 1 only).
 APPROVAL_NOTICE = "back_office_approved"  # also the kind whose receipts the Longgang lifecycle awaits
 SMS_RECEIPT_MISSING = "sms_receipt_missing"
 PAPER_DEADLINE_PASSED = "paper_deadline_passed"
@@ -154,7 +167,8 @@ class NoticeError(ValueError):
 
 
 class UnexpectedTransition(NoticeError):
-    """A state change whose reason the mapping does not know, where the reason decides the notice."""
+    """A state change naming a notice its program's lifecycle has no template for (or, for a
+    legacy event, a reason the old mapping does not know where the reason decides the notice)."""
 
 
 class MissingFact(NoticeError):
@@ -412,14 +426,25 @@ def load_templates(directory: Path = TEMPLATES_DIR, *, programs: Mapping[str, Pr
 class ApplicationFacts:
     """What notify knows of an application beyond the event: the applicant's name (from
     `subsidy.application.contact-recorded.v1`), and the award and tier, remembered from earlier
-    state changes (`award_fen:<n>`, `tier:<n>`) or the published list (Shenzhen's amount is only there)."""
+    state changes."""
 
     applicant_name: str
     award_fen: int | None = None
     tier: int | None = None
 
-    def with_reason(self, reason: str | None) -> ApplicationFacts:
-        """These facts with the award or tier a state change's reason carries, if any."""
+    def after(self, event: ApplicationStateChanged) -> ApplicationFacts:
+        """These facts with the award and tier the state change carries, if any (typed fields;
+        legacy events: their reason)."""
+        if event.contract_revision < STATE_CHANGE_REVISION:
+            return self._legacy_with_reason(event.reason)
+        award = event.award_fen if event.award_fen is not None else self.award_fen
+        tier = event.tier if event.tier is not None else self.tier
+        if (award, tier) == (self.award_fen, self.tier):
+            return self
+        return ApplicationFacts(applicant_name=self.applicant_name, award_fen=award, tier=tier)
+
+    def _legacy_with_reason(self, reason: str | None) -> ApplicationFacts:
+        """LEGACY (contract_revision 1): the award or tier an old state change's reason carries."""
         award, tier = self.award_fen, self.tier
         for part in (reason or "").split("; "):
             key, _, value = part.partition(":")
@@ -469,12 +494,23 @@ class Notice:
 
 
 def notice_kind_for_state_change(event: ApplicationStateChanged, templates: Templates) -> str | None:
-    """The notice kind a state change calls for, or None (see the table in the module docstring)."""
+    """The notice kind a state change calls for, or None: the workflow's `notice_kind` (legacy
+    events: the old mapping of their reason, see the module docstring)."""
     lifecycle = templates.program(event.program).lifecycle
-    return _kind(lifecycle, event.to_state, event.reason, event)
+    if event.contract_revision < STATE_CHANGE_REVISION:
+        return _legacy_kind(lifecycle, event.to_state, event.reason, event)
+    kind = event.notice_kind
+    if kind is not None and (kind not in KINDS_BY_LIFECYCLE.get(lifecycle, frozenset()) or kind == NoticeKind.PAPER_REMINDER):
+        raise UnexpectedTransition(
+            f"{event.program} {event.application_no}: {event.from_state} -> {event.to_state} calls for notice {kind!r}, "
+            f"which lifecycle {lifecycle} does not send"
+        )
+    return kind
 
 
-def _kind(lifecycle: str, to_state: str, reason: str | None, event: ApplicationStateChanged) -> str | None:
+def _legacy_kind(lifecycle: str, to_state: str, reason: str | None, event: ApplicationStateChanged) -> str | None:
+    """LEGACY (contract_revision 1 only): the notice an old event's reason implies. Delete with
+    `_legacy_facts` once no revision-1 event can still be consumed."""
     reason = reason or ""
 
     def unexpected() -> UnexpectedTransition:
@@ -520,11 +556,14 @@ def _kind(lifecycle: str, to_state: str, reason: str | None, event: ApplicationS
 def notice_for_state_change(event: ApplicationStateChanged, facts: ApplicationFacts, templates: Templates) -> Notice | None:
     """The SMS a state change calls for, rendered from the program's template; None when none."""
     program = templates.program(event.program)
-    kind = _kind(program.lifecycle, event.to_state, event.reason, event)
+    kind = notice_kind_for_state_change(event, templates)
     if kind is None:
         return None
-    facts = facts.with_reason(event.reason)
-    reason = event.reason or ""
+    facts = facts.after(event)
+    if event.contract_revision < STATE_CHANGE_REVISION:
+        reasons, notice_id = _legacy_facts(kind, event.reason)
+    else:
+        reasons, notice_id = "; ".join(event.reasons), event.notice_id
     values: dict[str, str | None] = {
         "applicant_name": facts.applicant_name,
         "application_no": event.application_no,
@@ -532,10 +571,8 @@ def notice_for_state_change(event: ApplicationStateChanged, facts: ApplicationFa
         "award_yuan": format_yuan(facts.award_fen) if facts.award_fen is not None else None,
         "tier": format_tier(facts.tier) if facts.tier is not None else None,
     }
-    if kind in ("returned", "rejected"):
-        values["reasons"] = reason
-    elif kind == "paper_requested":
-        values["reasons"] = reason.partition(":")[2]
+    if kind in ("returned", "rejected", "paper_requested"):
+        values["reasons"] = reasons
     version = f"v{event.version}" if event.version is not None else event.event_id
     if kind == "returned":
         if event.deadline is None:
@@ -543,11 +580,21 @@ def notice_for_state_change(event: ApplicationStateChanged, facts: ApplicationFa
         discriminator = f"{version}:{_stamp(event.deadline)}"
     elif kind == "paper_requested":
         discriminator = f"{version}:{_stamp(event.occurred_at)}"
-    elif kind in ("award_published", "published") and reason.startswith(NOTICE_PREFIX):
-        discriminator = reason[len(NOTICE_PREFIX) :]
+    elif kind in ("award_published", "published") and notice_id:
+        discriminator = notice_id
     else:
         discriminator = version
     return _render(program, kind, event.application_no, values, discriminator, expires_at=None)
+
+
+def _legacy_facts(kind: str, reason: str | None) -> tuple[str, str | None]:
+    """LEGACY (contract_revision 1 only): the reasons and the public notice's id an old event's
+    reason carries (`paper_requested:<reasons>`, `notice:<id>`, or the reasons themselves)."""
+    reason = reason or ""
+    notice_id = reason[len(NOTICE_PREFIX) :] if reason.startswith(NOTICE_PREFIX) else None
+    if kind == "paper_requested":
+        return reason.partition(":")[2], notice_id
+    return reason, notice_id
 
 
 def notice_for_reminder(reminder: ReminderDue, facts: ApplicationFacts, templates: Templates) -> Notice:

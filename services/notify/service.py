@@ -30,7 +30,7 @@ from services.notify.notices import (
 )
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
-from subsidy.contracts.lifecycle import ReminderDue, SmsDeliveryReported
+from subsidy.contracts.lifecycle import SIGNAL_SMS_DELIVERY_REPORTED, NoticeKind, ReminderDue, SmsDeliveryReported
 from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRecorded, PhoneTaskCreated
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.crypto import PersonalDataCipher
@@ -38,7 +38,7 @@ from subsidy.identifiers import mask_mobile
 from subsidy.messaging import record_in_inbox
 from subsidy.outbox import write_event
 
-PAPER_CLOCK_NOTICE = "back_office_approved"  # its delivery starts the 5-working-day paper clock
+PAPER_CLOCK_NOTICE = NoticeKind.BACK_OFFICE_APPROVED  # its delivery starts the 5-working-day paper clock
 PROVIDERS = ("aliyun", "tencent", "local")
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,7 @@ class Notifier:
     async def on_state_changed(self, event: ApplicationStateChanged) -> uuid.UUID | None:
         return await self._queue(
             event.event_id, topics.APPLICATION_STATE_CHANGED, event.application_no, event.correlation_id,
-            lambda facts: notice_for_state_change(event, facts, self.templates), reason=event.reason,
+            lambda facts: notice_for_state_change(event, facts, self.templates), change=event,
             needs_notice=notice_kind_for_state_change(event, self.templates) is not None,
         )
 
@@ -91,7 +91,7 @@ class Notifier:
 
     async def _queue(
         self, event_id: str, topic: str, application_no: str, correlation_id: str | None, pick: Any, *,
-        needs_notice: bool, reason: str | None = None,
+        needs_notice: bool, change: ApplicationStateChanged | None = None,
     ) -> uuid.UUID | None:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await record_in_inbox(conn, consumer="notify.notices", event_id=event_id, topic=topic):
@@ -104,7 +104,7 @@ class Notifier:
                 award_fen=contact["award_fen"] if contact else None,
                 tier=contact["tier"] if contact else None,
             )
-            facts = known.with_reason(reason)  # award and tier travel in the state changes' reasons
+            facts = known.after(change) if change is not None else known  # the award and tier the change carries
             if facts is not known:
                 if contact is None:
                     raise ContactNotYetKnown(application_no)
@@ -163,7 +163,7 @@ class Notifier:
             message_id=str(message["message_id"]), notice_kind=message["kind"], status="DELIVERED", reported_at=data.reported_at
         )
         try:
-            await handle.signal("sms_delivery_reported", report)
+            await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, report)
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise  # transient: the receipt is processed again

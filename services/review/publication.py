@@ -17,6 +17,9 @@ from subsidy.contracts.lifecycle import (
     ACTIVITY_ENLIST_FOR_PUBLICATION,
     ACTIVITY_NOTIFY_PUBLISHED,
     ACTIVITY_RECORD_NOTICE,
+    PUBLICATION_BATCH,
+    SIGNAL_ENLIST,
+    SIGNAL_PUBLISHED,
     EnlistForPublication,
     NotifyPublished,
     PublicationBatchState,
@@ -39,11 +42,11 @@ class PublicationActivities:
     async def enlist(self, request: EnlistForPublication) -> None:
         """Signal-with-start: the batch workflow is started by its first application."""
         await self.temporal.start_workflow(
-            "PublicationBatch",
+            PUBLICATION_BATCH,
             PublicationBatchState(program=request.program),
             id=publication_batch_workflow_id(request.program),
             task_queue=task_queues.WORKFLOWS,
-            start_signal="enlist",
+            start_signal=SIGNAL_ENLIST,
             start_signal_args=[request],
         )
 
@@ -90,7 +93,7 @@ class PublicationActivities:
         )
         for workflow_id in request.workflow_ids:
             try:
-                await self.temporal.get_workflow_handle(workflow_id).signal("published", publication)
+                await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_PUBLISHED, publication)
             except RPCError as exc:
                 if exc.status is not RPCStatusCode.NOT_FOUND:
                     raise

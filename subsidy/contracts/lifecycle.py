@@ -1,5 +1,7 @@
 """The lifecycle workflows' interface: start input, updates (human and service decisions),
-signals (facts), query result, and the activities the workflows call on the services.
+signals (facts), query result, and the activities the workflows call on the services; the names of
+the workflows, updates, signals and queries (`UPDATE_*`, `SIGNAL_*`, `QUERY_*`: every caller uses
+these constants) and the human steps (`HUMAN_STEPS`: which update and command each official's step is).
 
 Commands are imperative (`DecideOnlineReview`), facts past tense (`SmsDeliveryReported`).
 No model here carries personal data: workflows know applications by program and number, and the
@@ -8,6 +10,8 @@ services look up names, ID and mobile numbers in their own schemas when they nee
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -52,14 +56,22 @@ TERMINAL = frozenset({Status.PUBLISHED, Status.REJECTED, Status.WITHDRAWN, Statu
 
 
 class Role(StrEnum):
-    """Who may take which decision; checked by the update validators."""
+    """Who may take which decision; checked by the update validators (the second wall: the
+    reviewers' API checks the caller's verified roles first). The officials' roles have the values
+    of `subsidy.identity.StaffRole`, so a verified role becomes an actor's role as it is."""
 
-    DISTRICT_REVIEWER = "district_reviewer"  # Longgang district AI bureau: online and back-office review
-    MUNICIPAL_PRE_REVIEWER = "municipal_pre_reviewer"  # Shenzhen formal pre-review
+    LG_ONLINE_REVIEWER = "lg_online_reviewer"  # Longgang district AI bureau: online review
+    LG_BACK_OFFICE_REVIEWER = "lg_back_office_reviewer"  # Longgang back office: review after the GD portal, phone confirmation
+    SZ_PRE_REVIEWER = "sz_pre_reviewer"  # Shenzhen formal pre-review
     WINDOW_CLERK = "window_clerk"  # receives paper at a service window
+    PROGRAM_ADMIN = "program_admin"  # the program's administrator: awards, scoring and tiering results, publication
     REVIEW_SERVICE = "review_service"  # automated results: scoring, tiering, award calculation
-    PUBLICATION = "publication"  # the batch publication workflow / administrator
+    PUBLICATION = "publication"  # the batch publication workflow / an operator publishing for the administrator
     PORTAL = "portal"  # an event relayed by intake from a portal (the enterprise's own act)
+    # Recorded in old histories (tests/workflows/histories/, running workflows): kept so they still
+    # decode; accepted by no validator any more.
+    DISTRICT_REVIEWER = "district_reviewer"
+    MUNICIPAL_PRE_REVIEWER = "municipal_pre_reviewer"
 
 
 class Actor(_Model):
@@ -336,8 +348,34 @@ class LifecycleStatus(_Model):
 # --- activities the workflows call ---------------------------------------------------------------
 
 
+class NoticeKind(StrEnum):
+    """The SMS notices a state change can call for; the workflow names the one it calls for in
+    `StateChange.notice_kind`, notify renders it (services/notify/templates/<program>.toml)."""
+
+    ONLINE_APPROVED = "online_approved"  # LG: 已通过线上终审
+    RETURNED = "returned"  # return for modification, with the reasons and the date
+    REJECTED = "rejected"  # with the reasons
+    BACK_OFFICE_APPROVED = "back_office_approved"  # LG: its delivery starts the paper clock
+    ABANDONED = "abandoned"  # LG: no paper within the deadline
+    RESUBMISSION_LAPSED = "resubmission_lapsed"  # no resubmission by the date in the return notice
+    AWARD_PUBLISHED = "award_published"  # LG: on the public notice, with the amount
+    PAPER_REQUESTED = "paper_requested"  # SZ: paper at the window by appointment
+    NOT_FUNDED = "not_funded"  # SZ: tiering funded nothing
+    PUBLISHED = "published"  # SZ: on the public notice, with tier and amount
+    PAPER_REMINDER = "paper_reminder"  # LG: from the reminder-due event, never a state change
+
+
+# What `StateChange.contract_revision` (and the state-changed event's) says: 2 = the workflow set the
+# typed fields below (notice_kind, award_fen, ...); 1 (the default, what an older workflow worker
+# sends) = only `reason` tells what happened (legacy, see services/notify/notices.py).
+STATE_CHANGE_REVISION = 2
+
+
 class StateChange(_Model):
-    """Input of `lifecycle.record_state_change` (intake): becomes the state-changed event via the outbox."""
+    """Input of `lifecycle.record_state_change` (intake): becomes the state-changed event via the outbox.
+
+    What other services act on travels in typed fields, set by the workflow at each transition;
+    `reason` is for people reading the history (and may be reworded) and no service parses it."""
 
     event_id: UUID4Str  # workflow.uuid4(): deterministic, so a retried activity writes one event
     program: str
@@ -350,6 +388,16 @@ class StateChange(_Model):
     occurred_at: AwareDatetime
     correlation_id: str
     version: int
+    contract_revision: int = Field(default=1, ge=1)  # STATE_CHANGE_REVISION when the fields below are set
+    notice_kind: NoticeKind | None = None  # the SMS this change calls for; None: none
+    reasons: tuple[str, ...] = ()  # the official's reasons (return, rejection, paper requested)
+    award_fen: int | None = Field(default=None, ge=0)  # the award as the lifecycle knows it at this change
+    tier: int | None = None  # SZ tier as the lifecycle knows it at this change
+    notice_id: str | None = None  # the public notice (published)
+    awaiting_step: str | None = None  # the HUMAN_STEPS key an official now has to take; None: no official
+    window_code: str | None = None  # where the paper was received (paper received)
+    gd_case_no: str | None = None  # the Guangdong portal's case number (LG, once submitted there)
+    form_id: str | None = None  # the watermarked form issued (LG, once issued)
 
 
 class ReminderDue(_Model):
@@ -409,6 +457,29 @@ class WatermarkedForm(_Model):
 # final answer, the caller asks again (intake with backoff, a console after a moment).
 BUSY_REFUSAL = "busy:"
 
+
+class RefusalCode(StrEnum):
+    """How every validator refusal starts (`<code>: <detail in English>`), so callers answer by
+    code: the reviewers' API turns them into its statuses and Chinese messages."""
+
+    FORBIDDEN = "forbidden"  # the actor's role may not take this step
+    WRONG_STATE = "wrong_state"  # the application (or batch) is not where the step applies
+    BUSY = "busy"  # another decision is being applied this moment: ask again shortly
+    LATE = "late"  # after the deadline (paper, resubmission)
+    STALE = "stale"  # a resubmission that is not newer than the current version
+    INCOMPLETE = "incomplete"  # paper: not the copies, binding and stamps required
+    WRONG_FORM = "wrong_form"  # not the watermarked form the platform issued
+    WRONG_WINDOW = "wrong_window"  # paper received at a window of another program
+    OVER_CAP = "over_cap"  # an award over its rate or cap
+    INVALID = "invalid"  # inconsistent input (a time in the future, an award without a tier)
+    EMPTY = "empty"  # publishing a batch with no application on its list
+
+
+def refusal_code(message: str) -> RefusalCode | None:
+    """The code a validator's refusal message starts with; None for anything else."""
+    code, colon, _ = message.partition(":")
+    return RefusalCode(code) if colon and code in RefusalCode.__members__.values() else None
+
 ACTIVITY_RECORD_STATE_CHANGE = "lifecycle.record_state_change"
 ACTIVITY_RECORD_REMINDER = "lifecycle.record_reminder"
 ACTIVITY_COMPUTE_PAPER_DEADLINE = "deadlines.compute_paper_deadline"
@@ -417,3 +488,130 @@ ACTIVITY_ISSUE_WATERMARKED_FORM = "review.issue_watermarked_form"
 ACTIVITY_ENLIST_FOR_PUBLICATION = "publication.enlist"
 ACTIVITY_RECORD_NOTICE = "publication.record_notice"
 ACTIVITY_NOTIFY_PUBLISHED = "publication.notify_published"
+
+# --- names: workflow types, updates, signals, queries ----------------------------------------------
+# Exactly the names recorded in histories and used by running workflows: never rename one (a new
+# name is a new handler, with workflow.patched() where old runs need the old one).
+
+LONGGANG_LIFECYCLE = "LonggangModelCallLifecycle"
+SHENZHEN_LIFECYCLE = "ShenzhenGovAiScenarioLifecycle"
+PUBLICATION_BATCH = "PublicationBatch"
+
+# Lifecycle updates (decisions; each returns DecisionAccepted).
+UPDATE_DECIDE_ONLINE_REVIEW = "decide_online_review"  # LG, DecideOnlineReview
+UPDATE_RECORD_GUANGDONG_SUBMISSION = "record_guangdong_submission"  # LG, RecordGuangdongSubmission (intake)
+UPDATE_DECIDE_BACK_OFFICE_REVIEW = "decide_back_office_review"  # LG, DecideBackOfficeReview
+UPDATE_CONFIRM_NOTICE_BY_PHONE = "confirm_notice_by_phone"  # LG, ConfirmNoticeByPhone
+UPDATE_RECORD_AWARD = "record_award"  # LG, RecordAward
+UPDATE_DECIDE_FORMAL_PRE_REVIEW = "decide_formal_pre_review"  # SZ, DecideFormalPreReview
+UPDATE_RECORD_EXPERT_SCORING = "record_expert_scoring"  # SZ, RecordExpertScoring
+UPDATE_RECORD_TIERING = "record_tiering"  # SZ, RecordTiering
+UPDATE_RECORD_PAPER_RECEIPT = "record_paper_receipt"  # both, RecordPaperReceipt
+UPDATE_RESUBMIT = "resubmit"  # both, Resubmit (intake)
+UPDATE_WITHDRAW = "withdraw"  # both, Withdraw (intake)
+# Lifecycle signals (facts).
+SIGNAL_SMS_DELIVERY_REPORTED = "sms_delivery_reported"  # LG, SmsDeliveryReported (notify)
+SIGNAL_FORM_DOWNLOADED = "form_downloaded"  # LG, FormDownloaded (intake)
+SIGNAL_APPOINTMENT_BOOKED = "appointment_booked"  # SZ, AppointmentBooked (intake)
+SIGNAL_PUBLISHED = "published"  # both, RecordPublication (review's publication.notify_published)
+# Lifecycle query.
+QUERY_STATUS = "status"  # LifecycleStatus
+
+# PublicationBatch.
+UPDATE_PUBLISH = "publish"  # PublishNotice -> PublicationSummary
+SIGNAL_ENLIST = "enlist"  # EnlistForPublication (signal-with-start by publication.enlist)
+SIGNAL_DELIST = "delist"  # the application number (a withdrawal before publication)
+QUERY_SUMMARY = "summary"  # PublicationSummary
+
+
+# --- the human steps: which update, which command, who, where -------------------------------------
+
+
+@dataclass(frozen=True)
+class HumanStep:
+    """A step an official takes, as the reviewers' API sends it to a workflow.
+
+    `update` is the update to execute on `workflow` (an application's lifecycle, or the program's
+    PublicationBatch) with a `command` whose `actor` is `Actor(id=principal.actor_id,
+    role=step.acting_role(principal.roles))`. `roles` are the roles the workflow's validator
+    accepts (the validators read them from this table, so the API and the workflows cannot
+    disagree); `statuses` where the application must be (empty for the batch). The key is what
+    `StateChange.awaiting_step` names when an application comes to wait for the step."""
+
+    key: str
+    workflow: str  # LONGGANG_LIFECYCLE, SHENZHEN_LIFECYCLE or PUBLICATION_BATCH
+    update: str
+    command: type[BaseModel]
+    roles: frozenset[Role]
+    statuses: frozenset[Status]
+
+    def acting_role(self, granted: Iterable[str]) -> Role | None:
+        """The role an official acts in for this step: of the step's roles they were granted (role
+        names as in the token), the first by name; None when they hold none of them."""
+        held = set(granted)
+        return next((role for role in sorted(self.roles) if role.value in held), None)
+
+
+STEP_LG_ONLINE_REVIEW = HumanStep(
+    "lg_online_review", LONGGANG_LIFECYCLE, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview,
+    frozenset({Role.LG_ONLINE_REVIEWER}), frozenset({Status.ONLINE_REVIEW}),
+)  # fmt: skip
+STEP_LG_BACK_OFFICE_REVIEW = HumanStep(
+    "lg_back_office_review", LONGGANG_LIFECYCLE, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview,
+    frozenset({Role.LG_BACK_OFFICE_REVIEWER}), frozenset({Status.BACK_OFFICE_REVIEW}),
+)  # fmt: skip
+STEP_LG_CONFIRM_NOTICE_BY_PHONE = HumanStep(
+    "lg_confirm_notice_by_phone", LONGGANG_LIFECYCLE, UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone,
+    frozenset({Role.LG_BACK_OFFICE_REVIEWER}), frozenset({Status.AWAITING_SMS_DELIVERY}),
+)  # fmt: skip
+STEP_LG_PAPER_RECEIPT = HumanStep(
+    "lg_paper_receipt", LONGGANG_LIFECYCLE, UPDATE_RECORD_PAPER_RECEIPT, RecordPaperReceipt,
+    frozenset({Role.WINDOW_CLERK}), frozenset({Status.AWAITING_PAPER}),
+)  # fmt: skip
+STEP_LG_AWARD = HumanStep(
+    "lg_award", LONGGANG_LIFECYCLE, UPDATE_RECORD_AWARD, RecordAward,
+    frozenset({Role.REVIEW_SERVICE, Role.PROGRAM_ADMIN}), frozenset({Status.AWARD_CALCULATION}),
+)  # fmt: skip
+STEP_SZ_FORMAL_PRE_REVIEW = HumanStep(
+    "sz_formal_pre_review", SHENZHEN_LIFECYCLE, UPDATE_DECIDE_FORMAL_PRE_REVIEW, DecideFormalPreReview,
+    frozenset({Role.SZ_PRE_REVIEWER}), frozenset({Status.FORMAL_PRE_REVIEW}),
+)  # fmt: skip
+STEP_SZ_PAPER_RECEIPT = HumanStep(
+    "sz_paper_receipt", SHENZHEN_LIFECYCLE, UPDATE_RECORD_PAPER_RECEIPT, RecordPaperReceipt,
+    frozenset({Role.WINDOW_CLERK}), frozenset({Status.AWAITING_PAPER}),
+)  # fmt: skip
+STEP_SZ_EXPERT_SCORING = HumanStep(
+    "sz_expert_scoring", SHENZHEN_LIFECYCLE, UPDATE_RECORD_EXPERT_SCORING, RecordExpertScoring,
+    frozenset({Role.REVIEW_SERVICE, Role.PROGRAM_ADMIN}), frozenset({Status.EXPERT_SCORING}),
+)  # fmt: skip
+STEP_SZ_TIERING = HumanStep(
+    "sz_tiering", SHENZHEN_LIFECYCLE, UPDATE_RECORD_TIERING, RecordTiering,
+    frozenset({Role.REVIEW_SERVICE, Role.PROGRAM_ADMIN}), frozenset({Status.TIERING}),
+)  # fmt: skip
+STEP_PUBLISH = HumanStep(
+    "publish", PUBLICATION_BATCH, UPDATE_PUBLISH, PublishNotice,
+    frozenset({Role.PUBLICATION, Role.PROGRAM_ADMIN}), frozenset(),
+)  # fmt: skip
+
+# Every human step by key. The reviewers' decisions endpoint (approve / return / reject) is the
+# review step the application is in: `review_step(workflow type, status)`; SZ "paper by
+# appointment" is the formal pre-review step with decision "request_paper".
+HUMAN_STEPS: Mapping[str, HumanStep] = {
+    step.key: step
+    for step in (
+        STEP_LG_ONLINE_REVIEW, STEP_LG_BACK_OFFICE_REVIEW, STEP_LG_CONFIRM_NOTICE_BY_PHONE, STEP_LG_PAPER_RECEIPT,
+        STEP_LG_AWARD, STEP_SZ_FORMAL_PRE_REVIEW, STEP_SZ_PAPER_RECEIPT, STEP_SZ_EXPERT_SCORING, STEP_SZ_TIERING,
+        STEP_PUBLISH,
+    )  # fmt: skip
+}
+REVIEW_STEPS = (STEP_LG_ONLINE_REVIEW, STEP_LG_BACK_OFFICE_REVIEW, STEP_SZ_FORMAL_PRE_REVIEW)
+
+
+def step_for(workflow_type: str, update: str) -> HumanStep | None:
+    """The human step that is `update` on a workflow of `workflow_type` (e.g. a program's paper receipt)."""
+    return next((s for s in HUMAN_STEPS.values() if s.workflow == workflow_type and s.update == update), None)
+
+
+def review_step(workflow_type: str, status: Status | str) -> HumanStep | None:
+    """The review decision (approve / return / reject) an application in `status` waits for."""
+    return next((s for s in REVIEW_STEPS if s.workflow == workflow_type and status in s.statuses), None)

@@ -8,7 +8,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 
 class ApplicationStateChanged(BaseModel):
-    """`subsidy.application.state-changed.v1`: a lifecycle workflow moved an application."""
+    """`subsidy.application.state-changed.v1`: a lifecycle workflow moved an application.
+
+    Consumers act on the typed fields, never on `reason` (a phrase for people reading the history,
+    which may be reworded). The typed fields from `contract_revision` on were added as optional
+    fields: a compatible change, so the topic stays v1. Events already in the topic (and any an
+    older workflow worker records) lack them and parse with the defaults, `contract_revision` 1:
+    such an event's meaning is only in its reason (services/notify/notices.py reads it the legacy
+    way, for those events only). Revision 2 (subsidy.contracts.lifecycle.STATE_CHANGE_REVISION):
+    the workflow set the fields below at the transition.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -23,6 +32,16 @@ class ApplicationStateChanged(BaseModel):
     occurred_at: AwareDatetime
     correlation_id: str | None = None
     version: int | None = None  # the application's version (resubmissions) at the change
+    contract_revision: int = 1  # 2: the typed fields below are set; 1: an event from before them
+    notice_kind: str | None = None  # the SMS notice the change calls for (NoticeKind); None: none
+    reasons: tuple[str, ...] = ()  # the official's reasons (return, rejection, paper requested)
+    award_fen: int | None = None  # the award (integer fen) as the lifecycle knows it at the change
+    tier: int | None = None  # Shenzhen's tier as the lifecycle knows it at the change
+    notice_id: str | None = None  # the public notice an application was published on
+    awaiting_step: str | None = None  # the human step now open (a key of subsidy.contracts.lifecycle.HUMAN_STEPS)
+    window_code: str | None = None  # where paper was received (on the change it led to)
+    gd_case_no: str | None = None  # Longgang: the Guangdong portal's case number, once submitted there
+    form_id: str | None = None  # Longgang: the watermarked form issued
 
 
 class CalendarAlertRaised(BaseModel):

@@ -1,6 +1,9 @@
 """The programs in scope, as data: one TOML file per program batch in this folder (or in the
 folder named by SUBSIDY_PROGRAMS_DIR): its lifecycle, its filing window, its policy (deadlines,
-award rate, caps). A 2026 batch, or a third program of the same shape, is one more file.
+award rate, caps), and what the review service reads (batch.py): the award (`[award]`, Longgang) or
+expert scoring and tiers (`[scoring]`, Shenzhen), the printed form, paper and windows, the public
+notice, the materials checklist and the pre-check parameters. A 2026 batch, or a third program of
+the same shape, is one more file.
 """
 
 from __future__ import annotations
@@ -16,9 +19,25 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from subsidy.contracts.lifecycle import LifecyclePolicy
+from subsidy.programs.batch import (
+    Form,
+    LonggangAward,
+    LonggangPreChecks,
+    Materials,
+    Paper,
+    Publication,
+    ShenzhenPreChecks,
+    ShenzhenScoring,
+)
 
 PROGRAMS_DIR = Path(__file__).resolve().parent
-LIFECYCLES = ("LonggangModelCallLifecycle", "ShenzhenGovAiScenarioLifecycle")
+LONGGANG_LIFECYCLE = "LonggangModelCallLifecycle"
+SHENZHEN_LIFECYCLE = "ShenzhenGovAiScenarioLifecycle"
+LIFECYCLES = (LONGGANG_LIFECYCLE, SHENZHEN_LIFECYCLE)
+PRE_CHECKS_BY_LIFECYCLE: dict[str, type[LonggangPreChecks] | type[ShenzhenPreChecks]] = {
+    LONGGANG_LIFECYCLE: LonggangPreChecks,
+    SHENZHEN_LIFECYCLE: ShenzhenPreChecks,
+}
 
 
 class ProgramConfigError(ValueError):
@@ -67,11 +86,52 @@ class Program(BaseModel):
     lifecycle: str
     filing: FilingWindow
     policy: LifecyclePolicy
+    # What the review service reads (subsidy/programs/batch.py). Optional here so that a lifecycle
+    # can be configured alone (e.g. in workflow tests); the review service refuses a batch that
+    # lacks the table it needs, naming it.
+    award: LonggangAward | None = None  # Longgang-shaped batches only
+    scoring: ShenzhenScoring | None = None  # Shenzhen-shaped batches only
+    form: Form | None = None
+    paper: Paper | None = None
+    publication: Publication | None = None
+    materials: Materials | None = None
+    pre_checks: LonggangPreChecks | ShenzhenPreChecks | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pre_checks_of_the_lifecycle(cls, data: object) -> object:
+        """`[pre_checks]` is read with the model of the batch's lifecycle, so errors name its fields."""
+        if isinstance(data, dict) and isinstance(data.get("pre_checks"), dict):
+            model = PRE_CHECKS_BY_LIFECYCLE.get(str(data.get("lifecycle")))
+            if model is not None:
+                try:
+                    data = {**data, "pre_checks": model.model_validate(data["pre_checks"])}
+                except ValidationError as exc:
+                    problems = "; ".join(
+                        f"pre_checks.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+                    )
+                    raise ValueError(f"[pre_checks] of a {data['lifecycle']} batch: {problems}") from None
+        return data
 
     @model_validator(mode="after")
     def _known_lifecycle(self) -> Self:
         if self.lifecycle not in LIFECYCLES:
             raise ValueError(f"lifecycle must be one of {LIFECYCLES}")
+        if self.award is not None and self.lifecycle != LONGGANG_LIFECYCLE:
+            raise ValueError(f"[award] is for {LONGGANG_LIFECYCLE} batches")
+        if self.scoring is not None and self.lifecycle != SHENZHEN_LIFECYCLE:
+            raise ValueError(f"[scoring] is for {SHENZHEN_LIFECYCLE} batches")
+        # One number, one place: where the workflow's policy repeats a figure, the two must agree.
+        if self.award is not None and self.policy.award_rate_percent not in (None, self.award.rate_percent):
+            raise ValueError(
+                f"[award] rate_percent = {self.award.rate_percent} but [policy] award_rate_percent = "
+                f"{self.policy.award_rate_percent}: they must agree"
+            )
+        if self.scoring is not None and self.policy.tier_caps_fen not in (None, self.scoring.tier_maxima()):
+            raise ValueError(
+                f"[scoring] tier maxima {self.scoring.tier_maxima()} but [policy] tier_caps_fen = "
+                f"{self.policy.tier_caps_fen}: they must agree"
+            )
         if self.policy.filing_cutoff is None:  # the lifecycle learns the cutoff from the window
             object.__setattr__(self, "policy", self.policy.model_copy(update={"filing_cutoff": self.filing.closes_at}))
         return self

@@ -22,6 +22,10 @@ from temporalio.client import WorkflowExecutionStatus
 
 from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import (
+    SIGNAL_SMS_DELIVERY_REPORTED,
+    UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+    UPDATE_DECIDE_FORMAL_PRE_REVIEW,
+    UPDATE_DECIDE_ONLINE_REVIEW,
     DecideBackOfficeReview,
     DecideFormalPreReview,
     DecideOnlineReview,
@@ -35,7 +39,7 @@ from subsidy.temporal import connect
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health
-from tests.workflows.harness import PRE_REVIEWER, REVIEWER, Harness, StandInServices
+from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, PRE_REVIEWER, Harness, StandInServices
 
 pytestmark = pytest.mark.integration
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
@@ -68,13 +72,13 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(
-            actor=REVIEWER, decision="return", reasons=("请补充发票",), resubmit_by=now() + timedelta(days=7)))
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+            actor=ONLINE_REVIEWER, decision="return", reasons=("请补充发票",), resubmit_by=now() + timedelta(days=7)))
 
         topic, resubmitted = event(topics.LONGGANG_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
         await w.send_applied(topic, resubmitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
         form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
 
         topic, downloaded = event(topics.LONGGANG_FORM_DOWNLOADED, app, data={"form_id": form_id, "downloaded_at": iso(now())})
@@ -87,8 +91,8 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         await w.send_applied(topic, gd)
 
         await h.reach(handle, Status.BACK_OFFICE_REVIEW)
-        await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
-        await handle.signal("sms_delivery_reported", SmsDeliveryReported(
+        await h.update(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, SmsDeliveryReported(
             message_id="m-1", notice_kind="back_office_approved", status="DELIVERED", reported_at=now()))
         await h.reach(handle, Status.AWAITING_PAPER)
         topic, paper = event(topics.WINDOW_PAPER_RECEIVED, app, data={"form_id": form_id, "received_at": iso(now())})
@@ -177,7 +181,7 @@ async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
         topic, submitted = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)  # 2025-11-30 17:59:30, in time
         await w.send_applied(topic, submitted)
         await h.reach(handle, Status.FORMAL_PRE_REVIEW)
-        await h.update(handle, "decide_formal_pre_review", DecideFormalPreReview(
+        await h.update(handle, UPDATE_DECIDE_FORMAL_PRE_REVIEW, DecideFormalPreReview(
             actor=PRE_REVIEWER, decision="return", reasons=("缺少测试报告",), resubmit_by=now() + timedelta(days=7)))
         topic, resubmitted = event(topics.SHENZHEN_APPLICATION_RESUBMITTED, app, data={"submitted_at": iso(now())})
         await w.send_applied(topic, resubmitted)  # after the filing cutoff, before the date in the return notice

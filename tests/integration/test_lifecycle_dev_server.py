@@ -14,14 +14,21 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
 from subsidy.contracts import task_queues
-from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, StartLifecycle, Status
+from subsidy.contracts.lifecycle import (
+    UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+    UPDATE_DECIDE_ONLINE_REVIEW,
+    DecideBackOfficeReview,
+    DecideOnlineReview,
+    StartLifecycle,
+    Status,
+)
 from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.programs import PROGRAMS
 from subsidy.temporal import connect
 from tests.support.processes import running_service
-from tests.workflows.harness import CLERK, REVIEWER, WORKFLOWS, Harness, StandInServices, sh
+from tests.workflows.harness import BACK_OFFICE_REVIEWER, CLERK, ONLINE_REVIEWER, WORKFLOWS, Harness, StandInServices, sh
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
@@ -49,14 +56,14 @@ async def test_rejected_updates_leave_history_length_unchanged_and_transitions_r
             await h.reach(handle, Status.ONLINE_REVIEW)
             before = len((await handle.fetch_history()).events) if await h.at_rest(handle) else 0
             for name, command in [
-                ("decide_online_review", DecideOnlineReview(actor=CLERK, decision="approve")),  # wrong role
-                ("decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve")),  # wrong state
+                (UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=CLERK, decision="approve")),  # wrong role
+                (UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve")),  # wrong state
             ]:
                 with pytest.raises(WorkflowUpdateFailedError):
                     await h.update(handle, name, command)
             assert len((await handle.fetch_history()).events) == before  # not a single event
 
-            accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+            accepted = await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
             assert accepted.status is Status.APPROVED_ONLINE
             await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
             await h.at_rest(handle)
@@ -88,3 +95,7 @@ async def test_rejected_updates_leave_history_length_unchanged_and_transitions_r
     finally:
         await consumer.stop()
     assert [e.to_state for e in seen] == expected  # in order: one partition per application
+    # The typed fields the workflow set travel through intake's activity and outbox into the event.
+    assert [(e.contract_revision, e.notice_kind, e.awaiting_step) for e in seen] == [
+        (2, None, None), (2, None, "lg_online_review"), (2, "online_approved", None), (2, None, None)]
+    assert seen[-1].form_id == f"WF-{application_no}-v1"

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from subsidy.contracts import topics
+from subsidy.contracts.lifecycle import STATE_CHANGE_REVISION
 from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRecorded
 from subsidy.crypto import PersonalDataSettings, cipher_from_settings
 from subsidy.failpoints import EXIT_CODE
@@ -47,11 +48,20 @@ def contact_event(stack: Any, app: str, mobile: str = MOBILE) -> bytes:
     ).model_dump_json().encode()
 
 
-def approval_event(app: str, event_id: str | None = None) -> bytes:
+def approval_event(app: str, event_id: str | None = None, *, legacy: bool = False) -> bytes:
+    """The back-office approval as intake publishes it: the notice in typed fields (the reason is
+    for people). `legacy`: as an intake before the typed fields wrote it, only the reason."""
+    if legacy:
+        return json.dumps({
+            "event_id": event_id or str(uuid.uuid4()), "program": LG, "application_no": app, "from_state": "back_office_review",
+            "to_state": "awaiting_sms_delivery", "reason": "back_office_approved", "actor": "staff:LG-0042",
+            "deadline": None, "occurred_at": datetime.now(UTC).isoformat(), "correlation_id": "c-1", "version": 1,
+        }).encode()  # fmt: skip
     return ApplicationStateChanged(
         event_id=event_id or str(uuid.uuid4()), program=LG, application_no=app, from_state="back_office_review",
-        to_state="awaiting_sms_delivery", reason="back_office_approved", actor="staff:LG-0042",
+        to_state="awaiting_sms_delivery", reason="后台审核通过", actor="staff:lg-bo-01",
         occurred_at=datetime.now(UTC), correlation_id="c-1", version=1,
+        contract_revision=STATE_CHANGE_REVISION, notice_kind="back_office_approved", gd_case_no="GD-2025-77",
     ).model_dump_json().encode()
 
 
@@ -104,7 +114,8 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
         with running_service("notify", {**stack.env, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log") as port:
             await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
                           *[(topics.APPLICATION_STATE_CHANGED, app, approval_event(app, event_id))] * 3,
-                          (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))  # same change, recorded again
+                          (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)),  # same change, recorded again
+                          (topics.APPLICATION_STATE_CHANGED, app, approval_event(app, legacy=True)))  # ... and by an older intake
             await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE application_no = $1", app, expect="delivered")
             await asyncio.sleep(1.5)  # anything sent twice would show by now
             sent = await conn.fetchval(
@@ -292,10 +303,16 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
     paper deadline counts from the receipt."""
     import hashlib
 
-    from subsidy.contracts.lifecycle import DecideBackOfficeReview, DecideOnlineReview, Status
+    from subsidy.contracts.lifecycle import (
+        UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+        UPDATE_DECIDE_ONLINE_REVIEW,
+        DecideBackOfficeReview,
+        DecideOnlineReview,
+        Status,
+    )
     from subsidy.contracts.workflow_ids import application_workflow_id
     from tests.support.intake_world import event, intake_world
-    from tests.workflows.harness import REVIEWER, Harness
+    from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, Harness
 
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake.log") as w:
@@ -305,13 +322,13 @@ async def test_the_delivery_receipt_starts_the_paper_clock_in_the_workflow(stack
             topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
             await w.send(topic, submitted)
             await h.reach(handle, Status.ONLINE_REVIEW)
-            await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+            await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
             form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
             topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
                 "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest()})
             await w.send(topic, gd)
             await h.reach(handle, Status.BACK_OFFICE_REVIEW)
-            await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+            await h.update(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"))
 
             state = await h.reach(handle, Status.AWAITING_PAPER, timeout=60)
             delivered_at = await w.database.fetchval(

@@ -344,3 +344,130 @@ def test_str_input_is_accepted_too() -> None:
     topic, event = fx.example_event(LG)
     parsed = parse_event(topic, json.dumps(event))  # str is accepted too
     assert parsed.application_no == "LG2025-000123"
+
+
+# --- the lifecycle contracts: roles, names, human steps, the state-changed event -----------------
+
+
+def test_the_officials_workflow_roles_are_their_token_roles() -> None:
+    from subsidy.contracts.lifecycle import Role
+    from subsidy.identity.claims import StaffRole
+
+    acting = {StaffRole.LG_ONLINE_REVIEWER, StaffRole.LG_BACK_OFFICE_REVIEWER, StaffRole.SZ_PRE_REVIEWER,
+              StaffRole.WINDOW_CLERK, StaffRole.PROGRAM_ADMIN}  # fmt: skip
+    assert {Role(role.value) for role in acting} <= set(Role)
+    # The roles of recorded histories still decode.
+    assert Role("district_reviewer") is Role.DISTRICT_REVIEWER and Role("municipal_pre_reviewer") is Role.MUNICIPAL_PRE_REVIEWER
+
+
+def test_human_steps_name_their_updates_commands_and_roles() -> None:
+    from subsidy.contracts import lifecycle as lc
+    from subsidy.contracts.lifecycle import HUMAN_STEPS, Role, Status, review_step, step_for
+
+    assert {key: (s.update, s.command, {r.value for r in s.roles}) for key, s in HUMAN_STEPS.items()} == {
+        "lg_online_review": (lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.DecideOnlineReview, {"lg_online_reviewer"}),
+        "lg_back_office_review": (lc.UPDATE_DECIDE_BACK_OFFICE_REVIEW, lc.DecideBackOfficeReview, {"lg_back_office_reviewer"}),
+        "lg_confirm_notice_by_phone": (lc.UPDATE_CONFIRM_NOTICE_BY_PHONE, lc.ConfirmNoticeByPhone, {"lg_back_office_reviewer"}),
+        "lg_paper_receipt": (lc.UPDATE_RECORD_PAPER_RECEIPT, lc.RecordPaperReceipt, {"window_clerk"}),
+        "lg_award": (lc.UPDATE_RECORD_AWARD, lc.RecordAward, {"review_service", "program_admin"}),
+        "sz_formal_pre_review": (lc.UPDATE_DECIDE_FORMAL_PRE_REVIEW, lc.DecideFormalPreReview, {"sz_pre_reviewer"}),
+        "sz_paper_receipt": (lc.UPDATE_RECORD_PAPER_RECEIPT, lc.RecordPaperReceipt, {"window_clerk"}),
+        "sz_expert_scoring": (lc.UPDATE_RECORD_EXPERT_SCORING, lc.RecordExpertScoring, {"review_service", "program_admin"}),
+        "sz_tiering": (lc.UPDATE_RECORD_TIERING, lc.RecordTiering, {"review_service", "program_admin"}),
+        "publish": (lc.UPDATE_PUBLISH, lc.PublishNotice, {"publication", "program_admin"}),
+    }
+    legacy = {Role.DISTRICT_REVIEWER, Role.MUNICIPAL_PRE_REVIEWER}
+    assert all(not (step.roles & legacy) for step in HUMAN_STEPS.values())
+    assert HUMAN_STEPS["lg_award"].acting_role(["auditor", "program_admin"]) is Role.PROGRAM_ADMIN
+    assert HUMAN_STEPS["lg_online_review"].acting_role(["lg_back_office_reviewer"]) is None
+    assert review_step(lc.LONGGANG_LIFECYCLE, Status.BACK_OFFICE_REVIEW) is HUMAN_STEPS["lg_back_office_review"]
+    assert review_step(lc.SHENZHEN_LIFECYCLE, "formal_pre_review") is HUMAN_STEPS["sz_formal_pre_review"]
+    assert review_step(lc.LONGGANG_LIFECYCLE, Status.AWAITING_PAPER) is None
+    assert step_for(lc.SHENZHEN_LIFECYCLE, lc.UPDATE_RECORD_PAPER_RECEIPT) is HUMAN_STEPS["sz_paper_receipt"]
+    assert step_for(lc.PUBLICATION_BATCH, lc.UPDATE_PUBLISH) is HUMAN_STEPS["publish"]
+    assert step_for(lc.SHENZHEN_LIFECYCLE, lc.UPDATE_RECORD_AWARD) is None
+
+
+def test_the_workflows_declare_exactly_the_contract_names() -> None:
+    from temporalio.workflow import _Definition
+
+    from subsidy.contracts import lifecycle as lc
+    from workflows.lifecycle.longgang import LonggangModelCallLifecycle
+    from workflows.lifecycle.shenzhen import ShenzhenGovAiScenarioLifecycle
+    from workflows.publication.workflows import PublicationBatch
+
+    def names(cls: type) -> tuple[str | None, set[str], set[str], set[str]]:
+        definition = _Definition.must_from_class(cls)
+        return definition.name, set(definition.updates), set(definition.signals), set(definition.queries)
+
+    shared_updates = {lc.UPDATE_RESUBMIT, lc.UPDATE_WITHDRAW, lc.UPDATE_RECORD_PAPER_RECEIPT}
+    assert names(LonggangModelCallLifecycle) == (
+        lc.LONGGANG_LIFECYCLE,
+        shared_updates | {lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.UPDATE_RECORD_GUANGDONG_SUBMISSION, lc.UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+                          lc.UPDATE_CONFIRM_NOTICE_BY_PHONE, lc.UPDATE_RECORD_AWARD},
+        {lc.SIGNAL_PUBLISHED, lc.SIGNAL_SMS_DELIVERY_REPORTED, lc.SIGNAL_FORM_DOWNLOADED},
+        {lc.QUERY_STATUS},
+    )  # fmt: skip
+    assert names(ShenzhenGovAiScenarioLifecycle) == (
+        lc.SHENZHEN_LIFECYCLE,
+        shared_updates | {lc.UPDATE_DECIDE_FORMAL_PRE_REVIEW, lc.UPDATE_RECORD_EXPERT_SCORING, lc.UPDATE_RECORD_TIERING},
+        {lc.SIGNAL_PUBLISHED, lc.SIGNAL_APPOINTMENT_BOOKED},
+        {lc.QUERY_STATUS},
+    )
+    assert names(PublicationBatch) == (lc.PUBLICATION_BATCH, {lc.UPDATE_PUBLISH}, {lc.SIGNAL_ENLIST, lc.SIGNAL_DELIST}, {lc.QUERY_SUMMARY})
+    # The names recorded in histories and used by running workflows, spelled out once more.
+    assert (lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.SIGNAL_SMS_DELIVERY_REPORTED, lc.QUERY_STATUS, lc.SIGNAL_PUBLISHED) == (
+        "decide_online_review", "sms_delivery_reported", "status", "published")
+
+
+def test_a_state_changed_event_from_before_the_typed_fields_still_parses() -> None:
+    from subsidy.contracts.platform_events import parse_state_changed
+
+    old = {"event_id": "0b4f7c1e-2d7a-4c1b-9a51-3b1f0e3d2c10", "program": "LG-AI-MODEL-2025", "application_no": "LG2025-000123",
+           "from_state": "back_office_review", "to_state": "awaiting_sms_delivery", "reason": "back_office_approved",
+           "actor": "staff:LG-0042", "deadline": None, "occurred_at": "2025-12-29T11:00:00+08:00",
+           "correlation_id": "c-1", "version": 1, "some_later_field": 1}  # fmt: skip
+    event = parse_state_changed(json.dumps(old).encode())
+    assert (event.contract_revision, event.notice_kind, event.reasons, event.award_fen, event.awaiting_step) == (1, None, (), None, None)
+
+
+def test_intake_writes_every_typed_field_of_a_state_change_into_its_event() -> None:
+    from datetime import datetime, timezone
+
+    from services.intake.activities import state_changed_event
+    from subsidy.contracts.lifecycle import STATE_CHANGE_REVISION, NoticeKind, StateChange, Status
+    from subsidy.contracts.platform_events import parse_state_changed
+
+    change = StateChange(
+        event_id="0b4f7c1e-2d7a-4c1b-9a51-3b1f0e3d2c10", program="SZ-GOVAI-SCENARIO-2025", application_no="SZ2025-004512",
+        from_status=Status.AWAITING_PUBLICATION, to_status=Status.PUBLISHED, reason="notice:GS-1", actor="staff:sz-admin",
+        occurred_at=datetime(2026, 1, 20, 1, 0, tzinfo=timezone.utc), correlation_id="c-1", version=2,
+        contract_revision=STATE_CHANGE_REVISION, notice_kind=NoticeKind.PUBLISHED, reasons=("a", "b"), award_fen=250_000_000,
+        tier=2, notice_id="GS-1", awaiting_step=None, window_code="SZ-CIVIC-CENTER-WEST", gd_case_no=None, form_id=None,
+    )  # fmt: skip
+    event = parse_state_changed(state_changed_event(change).model_dump_json().encode())
+    typed = set(StateChange.model_fields) - {"from_status", "to_status"}
+    assert {name for name in typed if getattr(change, name) not in (None, ())} <= set(event.model_dump(exclude_defaults=True)) | {"event_id"}
+    assert (event.contract_revision, event.notice_kind, event.reasons, event.award_fen, event.tier, event.notice_id, event.window_code) == (
+        2, "published", ("a", "b"), 250_000_000, 2, "GS-1", "SZ-CIVIC-CENTER-WEST")
+    assert set(StateChange.model_fields) - {"from_status", "to_status"} <= set(type(event).model_fields)
+
+
+def test_every_refusal_of_the_workflows_starts_with_a_known_code() -> None:
+    import re
+    from pathlib import Path
+
+    from subsidy.contracts.lifecycle import BUSY_REFUSAL, RefusalCode, refusal_code
+
+    root = Path(__file__).resolve().parents[2] / "workflows"
+    raised = [m for path in root.rglob("*.py") for m in re.findall(r'raise ValueError\((f?"[^"]*"|[^)]*)', path.read_text(encoding="utf-8"))]
+    assert len(raised) >= 20
+    for text in raised:
+        if BUSY_REFUSAL in text or "BUSY_REFUSAL" in text:
+            continue
+        code = re.match(r'f?"([a-z_]+):', text)
+        assert code is not None and code.group(1) in {c.value for c in RefusalCode}, text
+    assert refusal_code(f"{BUSY_REFUSAL} another decision is being applied; retry") is RefusalCode.BUSY
+    assert refusal_code("forbidden: role lg_online_reviewer may not take this decision") is RefusalCode.FORBIDDEN
+    assert refusal_code("late: paper received after the deadline") is RefusalCode.LATE
+    assert refusal_code("Workflow update failed") is None and refusal_code("unknown_code: x") is None

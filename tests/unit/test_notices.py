@@ -1,8 +1,14 @@
 """SMS notices (services/notify/notices.py): which change gets which notice, its text from the
-program's template, idempotency keys, template validation and quiet hours. No servers."""
+program's template, idempotency keys, template validation and quiet hours. No servers.
+
+The notice is the workflow's decision, carried in the state change's typed fields (`notice_kind`,
+`reasons`, `award_fen`, `tier`, `notice_id`); `reason` is for people and changes nothing here.
+Events recorded before those fields (`contract_revision` 1) go through the legacy mapping of their
+reason, tested at the end of the notices."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from datetime import UTC, datetime, time
@@ -14,6 +20,7 @@ import pytest
 from services.notify.notices import (
     KINDS_BY_LIFECYCLE,
     TEMPLATES_DIR,
+    VARIABLES,
     ApplicationFacts,
     MissingFact,
     Notice,
@@ -28,8 +35,8 @@ from services.notify.notices import (
     notice_for_state_change,
     notice_kind_for_state_change,
 )
-from subsidy.contracts.lifecycle import ReminderDue
-from subsidy.contracts.platform_events import ApplicationStateChanged
+from subsidy.contracts.lifecycle import STATE_CHANGE_REVISION, NoticeKind, ReminderDue
+from subsidy.contracts.platform_events import ApplicationStateChanged, parse_state_changed
 from subsidy.programs import load_programs
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -49,14 +56,20 @@ def templates() -> Templates:
 def change(
     program: str,
     to_state: str,
-    reason: str | None,
+    kind: NoticeKind | None,
     *,
+    reason: str = "a phrase for people, never parsed",
+    reasons: tuple[str, ...] = (),
+    award_fen: int | None = None,
+    tier: int | None = None,
+    notice_id: str | None = None,
     from_state: str | None = None,
     version: int = 1,
     deadline: datetime | None = None,
     occurred_at: datetime | None = None,
     event_id: str | None = None,
 ) -> ApplicationStateChanged:
+    """A state change as today's workflows record it: the notice and its facts in typed fields."""
     return ApplicationStateChanged(
         event_id=event_id or str(uuid.uuid4()),
         program=program,
@@ -64,12 +77,40 @@ def change(
         from_state=from_state,
         to_state=to_state,
         reason=reason,
-        actor="staff:LG-0042",
+        actor="staff:lg-rev-01",
         deadline=deadline,
         occurred_at=occurred_at or datetime(2025, 12, 30, 10, 0, tzinfo=SH),
         correlation_id="corr-1",
         version=version,
+        contract_revision=STATE_CHANGE_REVISION,
+        notice_kind=kind.value if kind is not None else None,
+        reasons=reasons,
+        award_fen=award_fen,
+        tier=tier,
+        notice_id=notice_id,
     )
+
+
+def legacy_change(
+    program: str,
+    to_state: str,
+    reason: str | None,
+    *,
+    from_state: str | None = None,
+    version: int = 1,
+    deadline: datetime | None = None,
+) -> ApplicationStateChanged:
+    """A state change recorded before the typed fields, as it still sits in the topic: parsed from
+    the JSON an older intake wrote (no contract_revision, no notice_kind, ...)."""
+    raw = {
+        "event_id": str(uuid.uuid4()), "program": program, "application_no": LG_NO if program == LG else SZ_NO,
+        "from_state": from_state, "to_state": to_state, "reason": reason, "actor": "staff:LG-0042",
+        "deadline": deadline.isoformat() if deadline else None, "occurred_at": "2025-12-30T10:00:00+08:00",
+        "correlation_id": "corr-1", "version": version,
+    }  # fmt: skip
+    event = parse_state_changed(json.dumps(raw).encode())
+    assert event.contract_revision == 1 and event.notice_kind is None
+    return event
 
 
 def reminder(due_at: datetime, working_days_left: int, deadline: datetime = DEADLINE) -> ReminderDue:
@@ -140,25 +181,20 @@ def test_shipped_templates_cover_each_lifecycle(templates: Templates) -> None:
     assert exempt == {(LG, "back_office_approved"), (LG, "returned"), (SZ, "returned")}
 
 
-def test_kind_names_and_reasons_match_the_workflows() -> None:
+def test_the_workflows_notice_kinds_are_the_templates_kinds() -> None:
     from workflows.lifecycle.longgang import APPROVAL_NOTICE
 
     assert APPROVAL_NOTICE == "back_office_approved"  # the lifecycle awaits receipts of this kind
-    longgang = (REPO / "workflows/lifecycle/longgang.py").read_text(encoding="utf-8")
-    shenzhen = (REPO / "workflows/lifecycle/shenzhen.py").read_text(encoding="utf-8")
-    base = (REPO / "workflows/lifecycle/base.py").read_text(encoding="utf-8")
-    assert '"已通过线上终审"' in longgang and '"sms_receipt_missing"' in longgang
-    assert '"paper_deadline_passed"' in base and '"resubmission_deadline_passed"' in base
-    assert 'f"notice:{' in base
-    assert '"not_funded"' in shenzhen and '"paper_requested:"' in shenzhen and 'f"tier:{' in shenzhen
-    assert 'f"award_fen:{' in longgang
+    assert {kind.value for kind in NoticeKind} == set(VARIABLES)
+    assert set().union(*KINDS_BY_LIFECYCLE.values()) == set(VARIABLES)
 
 
 # --- Longgang notices -----------------------------------------------------------------------
 
 
 def test_lg_online_approved(templates: Templates) -> None:
-    notice = notice_for_state_change(change(LG, "approved_online", "已通过线上终审", from_state="online_review"), FACTS, templates)
+    event = change(LG, "approved_online", NoticeKind.ONLINE_APPROVED, from_state="online_review")
+    notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "online_approved"
     assert_rendered(notice, templates)
     assert "已通过线上终审" in notice.text and "下载带水印的申报书" in notice.text and "广东政务服务网" in notice.text
@@ -166,7 +202,8 @@ def test_lg_online_approved(templates: Templates) -> None:
 
 
 def test_lg_returned_with_reasons_and_date(templates: Templates) -> None:
-    event = change(LG, "returned", "缺少模型使用报告; 合同金额与发票不符", from_state="online_review", deadline=DEADLINE)
+    event = change(LG, "returned", NoticeKind.RETURNED, reasons=("缺少模型使用报告", "合同金额与发票不符"),
+                   from_state="online_review", deadline=DEADLINE)  # fmt: skip
     notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "returned"
     assert_rendered(notice, templates)
@@ -178,14 +215,15 @@ def test_lg_returned_with_reasons_and_date(templates: Templates) -> None:
 
 @pytest.mark.parametrize("from_state", ["online_review", "back_office_review"])
 def test_lg_rejected_with_reasons(templates: Templates, from_state: str) -> None:
-    notice = notice_for_state_change(change(LG, "rejected", "行业代码不符合要求", from_state=from_state), FACTS, templates)
+    event = change(LG, "rejected", NoticeKind.REJECTED, reasons=("行业代码不符合要求",), from_state=from_state)
+    notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "rejected"
     assert_rendered(notice, templates)
     assert "未予通过" in notice.text and "原因：行业代码不符合要求" in notice.text
 
 
 def test_lg_back_office_approved_paper_windows_and_deadline_rule(templates: Templates) -> None:
-    event = change(LG, "awaiting_sms_delivery", "back_office_approved", from_state="back_office_review", version=2)
+    event = change(LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED, from_state="back_office_review", version=2)
     notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "back_office_approved"
     assert_rendered(notice, templates)
@@ -207,42 +245,51 @@ def test_lg_paper_reminder(templates: Templates) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "kind", "phrase"),
+    ("kind", "phrase"),
     [
-        ("paper_deadline_passed", "abandoned", "未在规定期限内递交纸质材料，视为放弃申请"),
-        ("resubmission_deadline_passed", "resubmission_lapsed", "未在退回修改通知规定的期限内重新提交，视为放弃申请"),
+        (NoticeKind.ABANDONED, "未在规定期限内递交纸质材料，视为放弃申请"),
+        (NoticeKind.RESUBMISSION_LAPSED, "未在退回修改通知规定的期限内重新提交，视为放弃申请"),
     ],
 )
-def test_lg_abandonment(templates: Templates, reason: str, kind: str, phrase: str) -> None:
-    notice = notice_for_state_change(change(LG, "abandoned", reason), FACTS, templates)
+def test_lg_abandonment(templates: Templates, kind: NoticeKind, phrase: str) -> None:
+    notice = notice_for_state_change(change(LG, "abandoned", kind), FACTS, templates)
     assert notice is not None and notice.kind == kind
     assert_rendered(notice, templates)
     assert phrase in notice.text
 
 
-def test_lg_award_published_with_the_amount_remembered_from_the_award(templates: Templates) -> None:
-    awarded = change(LG, "awaiting_publication", "award_fen:45000000", from_state="award_calculation")
+def test_lg_award_published_with_the_amount_the_change_carries(templates: Templates) -> None:
+    awarded = change(LG, "awaiting_publication", None, award_fen=45_000_000, from_state="award_calculation")
     assert notice_for_state_change(awarded, FACTS, templates) is None  # only proposed until published
-    facts = FACTS.with_reason(awarded.reason)
-    assert facts.award_fen == 45_000_000
-    published = change(LG, "published", "notice:LG-2025-GS-01", from_state="awaiting_publication")
-    notice = notice_for_state_change(published, facts, templates)
+    assert FACTS.after(awarded).award_fen == 45_000_000  # remembered by notify
+    published = change(LG, "published", NoticeKind.AWARD_PUBLISHED, award_fen=45_000_000, notice_id="LG-2025-GS-01",
+                       from_state="awaiting_publication")  # fmt: skip
+    notice = notice_for_state_change(published, FACTS, templates)
     assert notice is not None and notice.kind == "award_published"
     assert_rendered(notice, templates)
     assert "拟资助金额450,000.00元" in notice.text and "公示" in notice.text
     assert notice.idempotency_key == f"{LG_NO}:award_published:LG-2025-GS-01"
 
 
+def test_the_amount_the_change_carries_wins_over_a_remembered_one(templates: Templates) -> None:
+    published = change(LG, "published", NoticeKind.AWARD_PUBLISHED, award_fen=45_000_000, notice_id="N1")
+    notice = notice_for_state_change(published, ApplicationFacts(applicant_name=NAME, award_fen=1), templates)
+    assert notice is not None and notice.params["award_yuan"] == "450,000.00元"
+    remembered = notice_for_state_change(
+        change(LG, "published", NoticeKind.AWARD_PUBLISHED, notice_id="N1"), ApplicationFacts(applicant_name=NAME, award_fen=1), templates)
+    assert remembered is not None and remembered.params["award_yuan"] == "0.01元"
+
+
 def test_published_without_a_known_award_is_an_error(templates: Templates) -> None:
     with pytest.raises(MissingFact, match="award_yuan"):
-        notice_for_state_change(change(LG, "published", "notice:N1"), FACTS, templates)
+        notice_for_state_change(change(LG, "published", NoticeKind.AWARD_PUBLISHED, notice_id="N1"), FACTS, templates)
 
 
 # --- Shenzhen notices -----------------------------------------------------------------------
 
 
 def test_sz_returned(templates: Templates) -> None:
-    event = change(SZ, "returned", "用户使用报告未盖章", from_state="formal_pre_review", deadline=DEADLINE)
+    event = change(SZ, "returned", NoticeKind.RETURNED, reasons=("用户使用报告未盖章",), from_state="formal_pre_review", deadline=DEADLINE)
     notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "returned"
     assert_rendered(notice, templates)
@@ -251,25 +298,26 @@ def test_sz_returned(templates: Templates) -> None:
 
 
 def test_sz_rejected(templates: Templates) -> None:
-    notice = notice_for_state_change(change(SZ, "rejected", "产品未在实际场景中投入使用"), FACTS, templates)
+    notice = notice_for_state_change(change(SZ, "rejected", NoticeKind.REJECTED, reasons=("产品未在实际场景中投入使用",)), FACTS, templates)
     assert notice is not None and notice.kind == "rejected"
     assert_rendered(notice, templates)
     assert "原因：产品未在实际场景中投入使用" in notice.text
 
 
 def test_sz_not_funded(templates: Templates) -> None:
-    notice = notice_for_state_change(change(SZ, "rejected", "not_funded", from_state="tiering"), FACTS, templates)
+    notice = notice_for_state_change(change(SZ, "rejected", NoticeKind.NOT_FUNDED, reason="not_funded", from_state="tiering"), FACTS, templates)
     assert notice is not None and notice.kind == "not_funded"
     assert_rendered(notice, templates)
     assert "未列入本年度资助范围" in notice.text and "not_funded" not in notice.text
 
 
 @pytest.mark.parametrize(
-    ("reason", "requirement"),
-    [("paper_requested:合同原件核验; 发票原件核验", "具体要求：合同原件核验；发票原件核验"), ("paper_requested", "具体要求：详见平台形式预审意见")],
+    ("reasons", "requirement"),
+    [(("合同原件核验", "发票原件核验"), "具体要求：合同原件核验；发票原件核验"), ((), "具体要求：详见平台形式预审意见")],
 )
-def test_sz_paper_requested(templates: Templates, reason: str, requirement: str) -> None:
-    notice = notice_for_state_change(change(SZ, "awaiting_paper", reason, from_state="formal_pre_review"), FACTS, templates)
+def test_sz_paper_requested(templates: Templates, reasons: tuple[str, ...], requirement: str) -> None:
+    event = change(SZ, "awaiting_paper", NoticeKind.PAPER_REQUESTED, reasons=reasons, from_state="formal_pre_review")
+    notice = notice_for_state_change(event, FACTS, templates)
     assert notice is not None and notice.kind == "paper_requested"
     assert_rendered(notice, templates)
     assert requirement in notice.text
@@ -277,23 +325,150 @@ def test_sz_paper_requested(templates: Templates, reason: str, requirement: str)
 
 
 def test_sz_resubmission_lapsed(templates: Templates) -> None:
-    notice = notice_for_state_change(change(SZ, "abandoned", "resubmission_deadline_passed"), FACTS, templates)
+    notice = notice_for_state_change(change(SZ, "abandoned", NoticeKind.RESUBMISSION_LAPSED), FACTS, templates)
     assert notice is not None and notice.kind == "resubmission_lapsed"
     assert_rendered(notice, templates)
 
 
 def test_sz_published_with_tier_and_amount(templates: Templates) -> None:
-    tiered = change(SZ, "awaiting_publication", "tier:1", from_state="tiering")
+    tiered = change(SZ, "awaiting_publication", None, tier=1, award_fen=450_000_000, from_state="tiering")
     assert notice_for_state_change(tiered, FACTS, templates) is None
-    facts = ApplicationFacts(applicant_name=NAME, award_fen=450_000_000).with_reason(tiered.reason)
-    assert facts.tier == 1
-    notice = notice_for_state_change(change(SZ, "published", "notice:SZ-2025-01"), facts, templates)
+    published = change(SZ, "published", NoticeKind.PUBLISHED, tier=1, award_fen=450_000_000, notice_id="SZ-2025-01")
+    notice = notice_for_state_change(published, FACTS, templates)
     assert notice is not None and notice.kind == "published"
     assert_rendered(notice, templates)
     assert "拟予一档支持" in notice.text and "拟资助金额4,500,000.00元" in notice.text
+    assert notice.idempotency_key == f"{SZ_NO}:published:SZ-2025-01"
 
 
-# --- changes without an SMS, and unknown reasons --------------------------------------------
+# --- the reason is for people: rewording it changes no SMS -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "to_state", "kind", "original"),
+    [
+        (LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED, "back_office_approved"),
+        (LG, "abandoned", NoticeKind.ABANDONED, "paper_deadline_passed"),
+        (LG, "abandoned", NoticeKind.RESUBMISSION_LAPSED, "resubmission_deadline_passed"),
+        (SZ, "rejected", NoticeKind.NOT_FUNDED, "not_funded"),
+        (SZ, "awaiting_paper", NoticeKind.PAPER_REQUESTED, "paper_requested:合同原件核验"),
+        (SZ, "published", NoticeKind.PUBLISHED, "notice:SZ-2025-01"),
+    ],
+)
+def test_rewording_a_reason_changes_no_sms(templates: Templates, program: str, to_state: str, kind: NoticeKind, original: str) -> None:
+    facts = dict(reasons=("合同原件核验",), tier=1, award_fen=450_000_000, notice_id="SZ-2025-01", deadline=DEADLINE)
+    notices = [
+        notice_for_state_change(change(program, to_state, kind, reason=reason, **facts), FACTS, templates)  # type: ignore[arg-type]
+        for reason in (original, "后台审核通过，已发短信", "", "award_fen:1; tier:3; notice:OTHER")
+    ]
+    assert all(n is not None and n.kind == kind for n in notices)
+    assert len({(n.text, n.idempotency_key) for n in notices if n is not None}) == 1
+    # ... and a change whose reason reads like a notice's, but which names none, sends nothing.
+    assert notice_for_state_change(change(program, to_state, None, reason=original, **facts), FACTS, templates) is None  # type: ignore[arg-type]
+
+
+def test_a_kind_the_lifecycle_never_sends_is_an_error(templates: Templates) -> None:
+    with pytest.raises(UnexpectedTransition):
+        notice_for_state_change(change(SZ, "abandoned", NoticeKind.ABANDONED), FACTS, templates)  # SZ paper has no deadline
+    with pytest.raises(UnexpectedTransition):
+        notice_kind_for_state_change(change(LG, "rejected", NoticeKind.NOT_FUNDED), templates)
+    with pytest.raises(UnexpectedTransition):  # reminders come from the reminder-due event only
+        notice_kind_for_state_change(change(LG, "awaiting_paper", NoticeKind.PAPER_REMINDER), templates)
+
+
+def test_reminders_only_where_the_lifecycle_has_them(templates: Templates) -> None:
+    sz_reminder = reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3).model_copy(update={"program": SZ})
+    with pytest.raises(ValueError, match="paper_reminder"):
+        notice_for_reminder(sz_reminder, FACTS, templates)
+
+
+def test_long_reasons_are_cut_to_the_variable_limit(templates: Templates) -> None:
+    reasons = tuple(f"第{i}项材料不符合要求，请按申报指南四（二）补充完整" for i in range(1, 10))
+    notice = notice_for_state_change(change(LG, "rejected", NoticeKind.REJECTED, reasons=reasons), FACTS, templates)
+    assert notice is not None
+    assert len(notice.params["reasons"]) == templates.program(LG).limit("reasons") == 120
+    assert notice.params["reasons"].endswith("…") and "; " not in notice.params["reasons"]
+
+
+# --- idempotency keys -----------------------------------------------------------------------
+
+
+def test_idempotency_keys(templates: Templates) -> None:
+    def key(event: ApplicationStateChanged) -> str:
+        notice = notice_for_state_change(event, FACTS, templates)
+        assert notice is not None
+        return notice.idempotency_key
+
+    def returned(version: int, deadline: datetime) -> ApplicationStateChanged:
+        return change(LG, "returned", NoticeKind.RETURNED, reasons=("缺材料",), version=version, deadline=deadline)
+
+    round_1 = returned(1, DEADLINE)
+    round_2 = returned(2, datetime(2026, 1, 20, 18, 0, tzinfo=SH))
+    same_date_next_round = returned(2, DEADLINE)
+    assert key(round_1) == f"{LG_NO}:returned:v1:20260107T180000"
+    assert len({key(round_1), key(round_2), key(same_date_next_round)}) == 3
+    # The same event redelivered, or recorded again under a new event id (a reset workflow): one SMS.
+    assert key(round_1) == key(round_1) == key(round_1.model_copy(update={"event_id": str(uuid.uuid4())}))
+
+    approval_v1 = change(LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED, version=1)
+    approval_v2 = change(LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED, version=2)
+    assert key(approval_v1) != key(approval_v2)
+    assert key(approval_v1) == key(approval_v1.model_copy(update={"event_id": str(uuid.uuid4())}))
+
+    first = change(SZ, "awaiting_paper", NoticeKind.PAPER_REQUESTED, occurred_at=datetime(2025, 11, 10, 10, 0, tzinfo=SH))
+    again = change(SZ, "awaiting_paper", NoticeKind.PAPER_REQUESTED, occurred_at=datetime(2025, 11, 20, 10, 0, tzinfo=SH))
+    assert key(first) != key(again)
+
+    two_days_before = notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates)
+    last_day = notice_for_reminder(reminder(datetime(2026, 1, 7, 9, 0, tzinfo=SH), 1), FACTS, templates)
+    assert two_days_before.idempotency_key != last_day.idempotency_key
+    assert two_days_before.idempotency_key == notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates).idempotency_key
+
+
+# --- legacy: events recorded before the typed fields (contract_revision 1) -------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "to_state", "reason", "kind"),
+    [
+        (LG, "approved_online", "已通过线上终审", "online_approved"),
+        (LG, "rejected", "行业代码不符合要求", "rejected"),
+        (LG, "awaiting_sms_delivery", "back_office_approved", "back_office_approved"),
+        (LG, "abandoned", "paper_deadline_passed", "abandoned"),
+        (LG, "abandoned", "resubmission_deadline_passed", "resubmission_lapsed"),
+        (SZ, "rejected", "not_funded", "not_funded"),
+        (SZ, "rejected", "产品未在实际场景中投入使用", "rejected"),
+        (SZ, "awaiting_paper", "paper_requested:合同原件核验; 发票原件核验", "paper_requested"),
+        (SZ, "abandoned", "resubmission_deadline_passed", "resubmission_lapsed"),
+    ],
+)
+def test_legacy_events_keep_the_notice_their_reason_implied(templates: Templates, program: str, to_state: str, reason: str, kind: str) -> None:
+    notice = notice_for_state_change(legacy_change(program, to_state, reason), FACTS, templates)
+    assert notice is not None and notice.kind == kind
+    assert_rendered(notice, templates)
+
+
+def test_legacy_returned_and_paper_requested_take_their_reasons_from_the_reason(templates: Templates) -> None:
+    returned = notice_for_state_change(
+        legacy_change(LG, "returned", "缺少模型使用报告; 合同金额与发票不符", deadline=DEADLINE), FACTS, templates)
+    assert returned is not None and "缺少模型使用报告；合同金额与发票不符" in returned.text
+    paper = notice_for_state_change(legacy_change(SZ, "awaiting_paper", "paper_requested:合同原件核验; 发票原件核验"), FACTS, templates)
+    assert paper is not None and "具体要求：合同原件核验；发票原件核验" in paper.text
+
+
+def test_legacy_award_and_tier_are_remembered_from_reasons(templates: Templates) -> None:
+    awarded = legacy_change(LG, "awaiting_publication", "award_fen:45000000", from_state="award_calculation")
+    assert notice_for_state_change(awarded, FACTS, templates) is None
+    facts = FACTS.after(awarded)
+    assert facts.award_fen == 45_000_000
+    notice = notice_for_state_change(legacy_change(LG, "published", "notice:LG-2025-GS-01"), facts, templates)
+    assert notice is not None and "拟资助金额450,000.00元" in notice.text
+    assert notice.idempotency_key == f"{LG_NO}:award_published:LG-2025-GS-01"
+    tiered = legacy_change(SZ, "awaiting_publication", "tier:1; award_fen:450000000", from_state="tiering")
+    sz_facts = FACTS.after(tiered)
+    assert (sz_facts.tier, sz_facts.award_fen) == (1, 450_000_000)
+    published = notice_for_state_change(legacy_change(SZ, "published", "notice:SZ-2025-01"), sz_facts, templates)
+    assert published is not None and "拟予一档支持" in published.text
 
 
 @pytest.mark.parametrize(
@@ -321,9 +496,10 @@ def test_sz_published_with_tier_and_amount(templates: Templates) -> None:
     ],
 )
 def test_changes_without_sms(templates: Templates, program: str, from_state: str | None, to_state: str, reason: str) -> None:
-    event = change(program, to_state, reason, from_state=from_state)
-    assert notice_kind_for_state_change(event, templates) is None
-    assert notice_for_state_change(event, FACTS, templates) is None
+    for event in (legacy_change(program, to_state, reason, from_state=from_state),
+                  change(program, to_state, None, reason=reason, from_state=from_state)):  # fmt: skip
+        assert notice_kind_for_state_change(event, templates) is None
+        assert notice_for_state_change(event, FACTS, templates) is None
 
 
 @pytest.mark.parametrize(
@@ -335,55 +511,9 @@ def test_changes_without_sms(templates: Templates, program: str, from_state: str
         (SZ, "awaiting_paper", "sms_delivered"),
     ],
 )
-def test_unknown_reasons_where_the_reason_decides_are_errors(templates: Templates, program: str, to_state: str, reason: str) -> None:
+def test_legacy_unknown_reasons_where_the_reason_decides_are_errors(templates: Templates, program: str, to_state: str, reason: str) -> None:
     with pytest.raises(UnexpectedTransition):
-        notice_for_state_change(change(program, to_state, reason), FACTS, templates)
-
-
-def test_reminders_only_where_the_lifecycle_has_them(templates: Templates) -> None:
-    sz_reminder = reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3).model_copy(update={"program": SZ})
-    with pytest.raises(ValueError, match="paper_reminder"):
-        notice_for_reminder(sz_reminder, FACTS, templates)
-
-
-def test_long_reasons_are_cut_to_the_variable_limit(templates: Templates) -> None:
-    reasons = "; ".join(f"第{i}项材料不符合要求，请按申报指南四（二）补充完整" for i in range(1, 10))
-    notice = notice_for_state_change(change(LG, "rejected", reasons), FACTS, templates)
-    assert notice is not None
-    assert len(notice.params["reasons"]) == templates.program(LG).limit("reasons") == 120
-    assert notice.params["reasons"].endswith("…") and "; " not in notice.params["reasons"]
-
-
-# --- idempotency keys -----------------------------------------------------------------------
-
-
-def test_idempotency_keys(templates: Templates) -> None:
-    def key(event: ApplicationStateChanged) -> str:
-        notice = notice_for_state_change(event, FACTS, templates)
-        assert notice is not None
-        return notice.idempotency_key
-
-    round_1 = change(LG, "returned", "缺材料", version=1, deadline=DEADLINE)
-    round_2 = change(LG, "returned", "缺材料", version=2, deadline=datetime(2026, 1, 20, 18, 0, tzinfo=SH))
-    same_date_next_round = change(LG, "returned", "缺材料", version=2, deadline=DEADLINE)
-    assert key(round_1) == f"{LG_NO}:returned:v1:20260107T180000"
-    assert len({key(round_1), key(round_2), key(same_date_next_round)}) == 3
-    # The same event redelivered, or recorded again under a new event id (a reset workflow): one SMS.
-    assert key(round_1) == key(round_1) == key(round_1.model_copy(update={"event_id": str(uuid.uuid4())}))
-
-    approval_v1 = change(LG, "awaiting_sms_delivery", "back_office_approved", version=1)
-    approval_v2 = change(LG, "awaiting_sms_delivery", "back_office_approved", version=2)
-    assert key(approval_v1) != key(approval_v2)
-    assert key(approval_v1) == key(approval_v1.model_copy(update={"event_id": str(uuid.uuid4())}))
-
-    first = change(SZ, "awaiting_paper", "paper_requested", occurred_at=datetime(2025, 11, 10, 10, 0, tzinfo=SH))
-    again = change(SZ, "awaiting_paper", "paper_requested", occurred_at=datetime(2025, 11, 20, 10, 0, tzinfo=SH))
-    assert key(first) != key(again)
-
-    two_days_before = notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates)
-    last_day = notice_for_reminder(reminder(datetime(2026, 1, 7, 9, 0, tzinfo=SH), 1), FACTS, templates)
-    assert two_days_before.idempotency_key != last_day.idempotency_key
-    assert two_days_before.idempotency_key == notice_for_reminder(reminder(datetime(2026, 1, 5, 9, 0, tzinfo=SH), 3), FACTS, templates).idempotency_key
+        notice_for_state_change(legacy_change(program, to_state, reason), FACTS, templates)
 
 
 # --- template validation --------------------------------------------------------------------
@@ -504,9 +634,9 @@ def test_other_windows() -> None:
 
 def test_exempt_kinds_are_not_deferred(templates: Templates) -> None:
     night = datetime(2026, 1, 5, 23, 0, tzinfo=SH)
-    approval = notice_for_state_change(change(LG, "awaiting_sms_delivery", "back_office_approved"), FACTS, templates)
-    returned = notice_for_state_change(change(SZ, "returned", "缺材料", deadline=DEADLINE), FACTS, templates)
-    rejected = notice_for_state_change(change(LG, "rejected", "不符合条件"), FACTS, templates)
+    approval = notice_for_state_change(change(LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED), FACTS, templates)
+    returned = notice_for_state_change(change(SZ, "returned", NoticeKind.RETURNED, reasons=("缺材料",), deadline=DEADLINE), FACTS, templates)
+    rejected = notice_for_state_change(change(LG, "rejected", NoticeKind.REJECTED, reasons=("不符合条件",)), FACTS, templates)
     assert approval is not None and returned is not None and rejected is not None
     assert QUIET.defer(approval, night) is night
     assert QUIET.defer(returned, night) is night

@@ -38,6 +38,7 @@ from subsidy.contracts.lifecycle import (
     ACTIVITY_RECORD_REMINDER,
     ACTIVITY_RECORD_STATE_CHANGE,
     ACTIVITY_RUN_PRE_CHECKS,
+    QUERY_STATUS,
     Actor,
     ComputePaperDeadline,
     DeadlineRecord,
@@ -67,8 +68,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 HISTORIES = Path(__file__).parent / "histories"
 WORKFLOWS = [LonggangModelCallLifecycle, ShenzhenGovAiScenarioLifecycle, PublicationBatch]
 
-REVIEWER = Actor(id="staff:LG-0042", role=Role.DISTRICT_REVIEWER)
-PRE_REVIEWER = Actor(id="staff:SZ-0007", role=Role.MUNICIPAL_PRE_REVIEWER)
+# Officials act in the roles the reviewers' API gives them from their verified token (StaffRole values).
+ONLINE_REVIEWER = Actor(id="staff:lg-rev-01", role=Role.LG_ONLINE_REVIEWER)
+BACK_OFFICE_REVIEWER = Actor(id="staff:lg-bo-01", role=Role.LG_BACK_OFFICE_REVIEWER)
+PRE_REVIEWER = Actor(id="staff:sz-pre-01", role=Role.SZ_PRE_REVIEWER)
+ADMIN = Actor(id="staff:lg-admin-01", role=Role.PROGRAM_ADMIN)
 CLERK = Actor(id="clerk:LG-W03-01", role=Role.WINDOW_CLERK)
 SZ_CLERK = Actor(id="clerk:SZ-CCW-02", role=Role.WINDOW_CLERK)
 PORTAL = Actor(id="portal:longgang-qyfw", role=Role.PORTAL)
@@ -173,7 +177,7 @@ class Harness:
         deadline = loop.time() + timeout
         while True:
             try:
-                current: LifecycleStatus | None = await handle.query("status", result_type=LifecycleStatus)
+                current: LifecycleStatus | None = await handle.query(QUERY_STATUS, result_type=LifecycleStatus)
             except RPCError as exc:  # not started yet (intake starts it from a Kafka event)
                 if exc.status is not RPCStatusCode.NOT_FOUND:
                     raise

@@ -8,20 +8,45 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from subsidy.contracts.lifecycle import (
+    SIGNAL_PUBLISHED,
+    SIGNAL_SMS_DELIVERY_REPORTED,
+    UPDATE_CONFIRM_NOTICE_BY_PHONE,
+    UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+    UPDATE_DECIDE_ONLINE_REVIEW,
+    UPDATE_RECORD_AWARD,
+    UPDATE_RECORD_GUANGDONG_SUBMISSION,
+    UPDATE_RECORD_PAPER_RECEIPT,
+    UPDATE_RESUBMIT,
+    UPDATE_WITHDRAW,
+    STATE_CHANGE_REVISION,
+    Actor,
     ConfirmNoticeByPhone,
     DecideBackOfficeReview,
     DecideOnlineReview,
     LifecycleStatus,
+    NoticeKind,
     RecordAward,
     RecordGuangdongSubmission,
     RecordPaperReceipt,
     RecordPublication,
     Resubmit,
+    Role,
     SmsDeliveryReported,
     Status,
     Withdraw,
 )
-from tests.workflows.harness import CLERK, PORTAL, PUBLISHER, REVIEW_SERVICE, REVIEWER, Harness, lifecycle_env, sh
+from tests.workflows.harness import (
+    ADMIN,
+    BACK_OFFICE_REVIEWER,
+    CLERK,
+    ONLINE_REVIEWER,
+    PORTAL,
+    PUBLISHER,
+    REVIEW_SERVICE,
+    Harness,
+    lifecycle_env,
+    sh,
+)
 
 LG = "LG-AI-MODEL-2025"
 APP = "LG2025-000123"
@@ -30,17 +55,17 @@ APP = "LG2025-000123"
 async def approve_until_sms(h: Harness, handle) -> None:
     """Online review approved, form issued and submitted on the Guangdong portal, back office approved."""
     await h.reach(handle, Status.ONLINE_REVIEW)
-    accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+    accepted = await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
     assert accepted.status is Status.APPROVED_ONLINE
     state = await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
-    await h.update(handle, 
-        "record_guangdong_submission",
+    await h.update(handle,
+        UPDATE_RECORD_GUANGDONG_SUBMISSION,
         RecordGuangdongSubmission(
             actor=PORTAL, gd_case_no="GD-2025-77", form_id=state.form_id,
             form_sha256=hashlib.sha256(state.form_id.encode()).hexdigest(), received_at=sh("2025-12-29 11:00"),
         ),
     )
-    accepted = await h.update(handle, "decide_back_office_review", DecideBackOfficeReview(actor=REVIEWER, decision="approve"))
+    accepted = await h.update(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"))
     assert accepted.status is Status.AWAITING_SMS_DELIVERY
 
 
@@ -54,14 +79,15 @@ def paper(at: str, **overrides) -> RecordPaperReceipt:
 
 
 async def award_and_publish(h: Harness, handle) -> LifecycleStatus:
-    accepted = await h.update(handle, 
-        "record_award", RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=150_000_000, award_fen=45_000_000)
+    accepted = await h.update(handle,
+        UPDATE_RECORD_AWARD, RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=150_000_000, award_fen=45_000_000)
     )
     assert accepted.status is Status.AWAITING_PUBLICATION
     await h.reach(handle, Status.AWAITING_PUBLICATION)
     while not h.services.enlisted:
         await h.reach(handle, Status.AWAITING_PUBLICATION)
-    await handle.signal("published", RecordPublication(actor=PUBLISHER, notice_id="GS-LG-2025-01", published_at=sh("2026-02-02 09:00")))
+    # The batch passes on its publisher: here the program's administrator.
+    await handle.signal(SIGNAL_PUBLISHED, RecordPublication(actor=ADMIN, notice_id="GS-LG-2025-01", published_at=sh("2026-02-02 09:00")))
     return await handle.result()
 
 
@@ -71,7 +97,7 @@ async def test_approved_all_the_way_with_sms_delivered_before_new_year() -> None
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
         await h.sleep_until(sh("2025-12-30 10:00"))
-        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
         state = await h.reach(handle, Status.AWAITING_PAPER)
 
         assert state.deadline is not None
@@ -83,7 +109,7 @@ async def test_approved_all_the_way_with_sms_delivered_before_new_year() -> None
 
         await h.sleep_until(sh("2026-01-07 17:59"))  # the reminders fall due meanwhile
         assert [r.due_at for r in h.services.reminders] == [sh("2026-01-05 09:00"), sh("2026-01-07 09:00")]
-        accepted = await h.update(handle, "record_paper_receipt", paper("2026-01-07 17:59"))
+        accepted = await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2026-01-07 17:59"))
         assert accepted.status is Status.AWARD_CALCULATION
 
         result = await award_and_publish(h, handle)
@@ -97,18 +123,40 @@ async def test_approved_all_the_way_with_sms_delivered_before_new_year() -> None
     paper_change = next(c for c in h.services.changes if c.to_status is Status.AWAITING_PAPER)
     assert paper_change.deadline == sh("2026-01-07 18:00")
     assert len({c.event_id for c in h.services.changes}) == len(h.services.changes)
+    # What the services act on travels in typed fields: the SMS each change calls for, the human
+    # step it waits for, the award, the notice, where the paper came in.
+    assert all(c.contract_revision == STATE_CHANGE_REVISION for c in h.services.changes)
+    assert [(c.to_status, c.notice_kind, c.awaiting_step) for c in h.services.changes] == [
+        (Status.PRE_CHECK, None, None),
+        (Status.ONLINE_REVIEW, None, "lg_online_review"),
+        (Status.APPROVED_ONLINE, NoticeKind.ONLINE_APPROVED, None),
+        (Status.AWAITING_GD_SUBMISSION, None, None),
+        (Status.BACK_OFFICE_REVIEW, None, "lg_back_office_review"),
+        (Status.AWAITING_SMS_DELIVERY, NoticeKind.BACK_OFFICE_APPROVED, None),
+        (Status.AWAITING_PAPER, None, "lg_paper_receipt"),
+        (Status.AWARD_CALCULATION, None, "lg_award"),
+        (Status.AWAITING_PUBLICATION, None, "publish"),
+        (Status.PUBLISHED, NoticeKind.AWARD_PUBLISHED, None),
+    ]
+    by_status = {c.to_status: c for c in h.services.changes}
+    assert by_status[Status.AWARD_CALCULATION].window_code == "LG-W03"
+    assert by_status[Status.AWARD_CALCULATION].award_fen is None
+    assert by_status[Status.AWAITING_PUBLICATION].award_fen == 45_000_000
+    published = by_status[Status.PUBLISHED]
+    assert (published.award_fen, published.notice_id, published.gd_case_no) == (45_000_000, "GS-LG-2025-01", "GD-2025-77")
+    assert published.form_id == f"WF-{APP}-v1" and published.actor == ADMIN.id
 
 
 async def test_paper_one_minute_late_is_refused_and_the_application_abandoned() -> None:
     async with lifecycle_env(sh("2025-12-29 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
-        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
         await h.reach(handle, Status.AWAITING_PAPER)
         await h.sleep_until(sh("2026-01-07 18:01"))
         before = await h.at_rest(handle)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await h.update(handle, "record_paper_receipt", paper("2026-01-07 18:01"))
+            await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2026-01-07 18:01"))
         assert "late" in str(refused.value.cause)
         assert await h.recorded_events(handle) == before  # the validator refused it: no trace
 
@@ -117,6 +165,7 @@ async def test_paper_one_minute_late_is_refused_and_the_application_abandoned() 
     assert result.status is Status.ABANDONED
     abandoned = h.services.changes[-1]
     assert (abandoned.to_status, abandoned.reason) == (Status.ABANDONED, "paper_deadline_passed")
+    assert (abandoned.notice_kind, abandoned.awaiting_step) == (NoticeKind.ABANDONED, None)
 
 
 async def test_returned_twice_then_approved() -> None:
@@ -127,65 +176,74 @@ async def test_returned_twice_then_approved() -> None:
              ("2025-12-16 10:00", "2025-12-23 18:00", "2025-12-22 16:00")], start=1):
             await h.reach(handle, Status.ONLINE_REVIEW)
             await h.sleep_until(sh(returned_on))
-            accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(
-                actor=REVIEWER, decision="return", reasons=("发票金额与合同不符",), resubmit_by=sh(due)))
+            accepted = await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+                actor=ONLINE_REVIEWER, decision="return", reasons=("发票金额与合同不符",), resubmit_by=sh(due)))
             assert accepted.status is Status.RETURNED and accepted.deadline == sh(due)
             await h.sleep_until(sh(resubmitted_on))
-            accepted = await h.update(handle, 
-                "resubmit", Resubmit(actor=PORTAL, version=round_ + 1, submitted_at=sh(resubmitted_on)))
+            accepted = await h.update(handle,
+                UPDATE_RESUBMIT, Resubmit(actor=PORTAL, version=round_ + 1, submitted_at=sh(resubmitted_on)))
             assert accepted.status in (Status.PRE_CHECK, Status.ONLINE_REVIEW)
         state = await h.reach(handle, Status.ONLINE_REVIEW)
         assert (state.round, state.version) == (2, 3)
-        accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        accepted = await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
         assert accepted.status is Status.APPROVED_ONLINE
         await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
         await h.keep_history(handle, "lg_returned_twice_then_approved")
         await handle.terminate("test over")
     assert h.services.pre_check_runs == 3
     assert h.services.statuses().count(Status.RETURNED) == 2
+    returns = [c for c in h.services.changes if c.to_status is Status.RETURNED]
+    assert [(c.notice_kind, c.reasons, c.deadline, c.version) for c in returns] == [
+        (NoticeKind.RETURNED, ("发票金额与合同不符",), sh("2025-12-17 18:00"), 1),
+        (NoticeKind.RETURNED, ("发票金额与合同不符",), sh("2025-12-23 18:00"), 2),
+    ]
 
 
 async def test_resubmission_after_the_notice_date_is_refused_and_the_application_abandoned() -> None:
     async with lifecycle_env(sh("2025-12-10 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(
-            actor=REVIEWER, decision="return", reasons=("缺少备案证明",), resubmit_by=sh("2025-12-17 18:00")))
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+            actor=ONLINE_REVIEWER, decision="return", reasons=("缺少备案证明",), resubmit_by=sh("2025-12-17 18:00")))
         with pytest.raises(WorkflowUpdateFailedError):
-            await h.update(handle, "resubmit", Resubmit(actor=PORTAL, version=2, submitted_at=sh("2025-12-18 09:00")))
+            await h.update(handle, UPDATE_RESUBMIT, Resubmit(actor=PORTAL, version=2, submitted_at=sh("2025-12-18 09:00")))
         result = await handle.result()
     assert result.status is Status.ABANDONED
     assert h.services.changes[-1].reason == "resubmission_deadline_passed"
+    assert h.services.changes[-1].notice_kind is NoticeKind.RESUBMISSION_LAPSED
 
 
 async def test_rejected_online() -> None:
     async with lifecycle_env(sh("2025-12-10 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await h.reach(handle, Status.ONLINE_REVIEW)
-        accepted = await h.update(handle, "decide_online_review", DecideOnlineReview(
-            actor=REVIEWER, decision="reject", reasons=("模型供给方为关联方 (三(二)2)",)))
+        accepted = await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+            actor=ONLINE_REVIEWER, decision="reject", reasons=("模型供给方为关联方 (三(二)2)",)))
         assert accepted.status is Status.REJECTED
         result = await handle.result()
         await h.keep_history(handle, "lg_rejected")
     assert result.status is Status.REJECTED
-    assert h.services.changes[-1].reason == "模型供给方为关联方 (三(二)2)"
+    rejected = h.services.changes[-1]
+    assert rejected.reason == "模型供给方为关联方 (三(二)2)"
+    assert (rejected.notice_kind, rejected.reasons) == (NoticeKind.REJECTED, ("模型供给方为关联方 (三(二)2)",))
 
 
 async def test_withdrawn_mid_way_while_waiting_for_the_guangdong_portal() -> None:
     async with lifecycle_env(sh("2025-12-10 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
         await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
-        accepted = await h.update(handle, 
-            "withdraw", Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 10:00"), reason="企业主动撤回"))
+        accepted = await h.update(handle,
+            UPDATE_WITHDRAW, Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 10:00"), reason="企业主动撤回"))
         assert accepted.status is Status.WITHDRAWN
         result = await handle.result()
         await h.keep_history(handle, "lg_withdrawn")
         with pytest.raises(Exception):  # nothing after the end: the workflow is closed
-            await h.update(handle, "withdraw", Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 11:00")))
+            await h.update(handle, UPDATE_WITHDRAW, Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-11 11:00")))
     assert result.status is Status.WITHDRAWN
     assert h.services.statuses()[-1] is Status.WITHDRAWN
+    assert h.services.changes[-1].notice_kind is None  # the enterprise's own act: no SMS
 
 
 async def test_deadline_across_spring_festival_2026() -> None:
@@ -193,13 +251,13 @@ async def test_deadline_across_spring_festival_2026() -> None:
     async with lifecycle_env(sh("2026-02-11 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
-        await handle.signal("sms_delivery_reported", delivered("2026-02-12 15:20"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2026-02-12 15:20"))
         state = await h.reach(handle, Status.AWAITING_PAPER)
         assert state.deadline.deadline == sh("2026-02-26 18:00")
         assert [d.isoformat() for d in state.deadline.working_days] == [
             "2026-02-13", "2026-02-14", "2026-02-24", "2026-02-25", "2026-02-26"]
         await h.sleep_until(sh("2026-02-25 10:00"))
-        accepted = await h.update(handle, "record_paper_receipt", paper("2026-02-25 10:00", window_code="LG-W11"))
+        accepted = await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2026-02-25 10:00", window_code="LG-W11"))
         assert accepted.status is Status.AWARD_CALCULATION
         await h.keep_history(handle, "lg_spring_festival")
         await handle.terminate("test over")
@@ -213,8 +271,9 @@ async def test_no_delivery_receipt_makes_a_phone_task_and_the_call_starts_the_cl
         await h.sleep_until(sh("2025-12-30 12:00"))  # more than 24 h: no receipt
         missing = [c for c in h.services.changes if c.reason == "sms_receipt_missing"]
         assert len(missing) == 1 and missing[0].to_status is Status.AWAITING_SMS_DELIVERY
-        accepted = await h.update(handle, 
-            "confirm_notice_by_phone", ConfirmNoticeByPhone(actor=REVIEWER, reached_at=sh("2025-12-30 11:45")))
+        assert (missing[0].notice_kind, missing[0].awaiting_step) == (None, "lg_confirm_notice_by_phone")  # a reviewer phones
+        accepted = await h.update(handle,
+            UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-30 11:45")))
         assert accepted.deadline == sh("2026-01-07 18:00")
         state = await h.reach(handle, Status.AWAITING_PAPER)
         assert state.deadline.trigger_kind == "confirmed_by_phone"
@@ -229,21 +288,21 @@ async def test_rejected_updates_leave_no_trace_and_a_repeated_update_id_applies_
         await h.reach(handle, Status.ONLINE_REVIEW)
         before = await h.at_rest(handle)
         for command, update in [
-            (DecideOnlineReview(actor=CLERK, decision="approve"), "decide_online_review"),  # wrong role
-            (DecideBackOfficeReview(actor=REVIEWER, decision="approve"), "decide_back_office_review"),  # wrong state
-            (paper("2025-12-10 09:00"), "record_paper_receipt"),  # wrong state
-            (RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=1, award_fen=1), "record_award"),
+            (DecideOnlineReview(actor=CLERK, decision="approve"), UPDATE_DECIDE_ONLINE_REVIEW),  # wrong role
+            (DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"), UPDATE_DECIDE_BACK_OFFICE_REVIEW),  # wrong state
+            (paper("2025-12-10 09:00"), UPDATE_RECORD_PAPER_RECEIPT),  # wrong state
+            (RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=1, award_fen=1), UPDATE_RECORD_AWARD),
         ]:
             with pytest.raises(WorkflowUpdateFailedError):
                 await h.update(handle, update, command)
         assert await h.recorded_events(handle) == before
 
-        first = await h.update(handle, 
-            "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"), id="review-1")
+        first = await h.update(handle,
+            UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"), id="review-1")
         await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
         length = await h.at_rest(handle)
-        again = await h.update(handle, 
-            "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"), id="review-1")
+        again = await h.update(handle,
+            UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"), id="review-1")
         assert again == first and await h.recorded_events(handle) == length
         await handle.terminate("test over")
     assert h.services.statuses().count(Status.APPROVED_ONLINE) == 1
@@ -253,15 +312,15 @@ async def test_an_award_over_the_cap_is_refused() -> None:
     async with lifecycle_env(sh("2025-12-29 09:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
-        await handle.signal("sms_delivery_reported", delivered("2025-12-29 10:00"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-29 10:00"))
         await h.reach(handle, Status.AWAITING_PAPER)
-        await h.update(handle, "record_paper_receipt", paper("2025-12-30 10:00"))
+        await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-30 10:00"))
         with pytest.raises(WorkflowUpdateFailedError) as over:
             # 30% of CNY 10,000,000 is 3,000,000, over the CNY 2,000,000 cap
-            await h.update(handle, "record_award", RecordAward(
+            await h.update(handle, UPDATE_RECORD_AWARD, RecordAward(
                 actor=REVIEW_SERVICE, eligible_amount_fen=1_000_000_000, award_fen=300_000_000))
         assert "over_cap" in str(over.value.cause)
-        accepted = await h.update(handle, "record_award", RecordAward(
+        accepted = await h.update(handle, UPDATE_RECORD_AWARD, RecordAward(
             actor=REVIEW_SERVICE, eligible_amount_fen=1_000_000_000, award_fen=200_000_000))
         assert accepted.status is Status.AWAITING_PUBLICATION
         await handle.terminate("test over")
@@ -276,12 +335,69 @@ async def test_paper_received_while_the_move_to_awaiting_paper_is_being_recorded
         h.services.hold_transition_to = Status.AWAITING_PAPER
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
-        await handle.signal("sms_delivery_reported", delivered("2025-12-30 10:00"))
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
         await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
-        receipt = asyncio.create_task(h.update(handle, "record_paper_receipt", paper("2025-12-31 10:00")))
+        receipt = asyncio.create_task(h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-31 10:00")))
         await asyncio.sleep(0.5)
         h.services.release.set()
         accepted = await receipt
         assert accepted.status is Status.AWARD_CALCULATION
         await h.reach(handle, Status.AWARD_CALCULATION)
         await handle.terminate("test over")
+
+
+async def test_each_step_takes_only_the_roles_of_its_officials() -> None:
+    """Online review: the online reviewer; back office and the phone call: the back-office reviewer;
+    the award: the review service or the administrator. The roles of old histories act no more."""
+    legacy = Actor(id="staff:LG-0042", role=Role.DISTRICT_REVIEWER)
+
+    async def refused(handle, name: str, command) -> str:
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await h.update(handle, name, command)
+        return str(info.value.cause)
+
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        for actor in (BACK_OFFICE_REVIEWER, ADMIN, legacy, PUBLISHER):
+            assert "forbidden" in await refused(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=actor, decision="approve"))
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
+        state = await h.reach(handle, Status.AWAITING_GD_SUBMISSION)
+        await h.update(handle, UPDATE_RECORD_GUANGDONG_SUBMISSION, RecordGuangdongSubmission(
+            actor=PORTAL, gd_case_no="GD-2025-77", form_id=state.form_id,
+            form_sha256=hashlib.sha256(state.form_id.encode()).hexdigest(), received_at=sh("2025-12-29 14:00")))
+        for actor in (ONLINE_REVIEWER, ADMIN, legacy):
+            assert "forbidden" in await refused(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=actor, decision="approve"))
+        await h.update(handle, UPDATE_DECIDE_BACK_OFFICE_REVIEW, DecideBackOfficeReview(actor=BACK_OFFICE_REVIEWER, decision="approve"))
+        for actor in (ONLINE_REVIEWER, legacy):
+            assert "forbidden" in await refused(
+                handle, UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(actor=actor, reached_at=sh("2025-12-29 14:00")))
+        await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-29 14:00")))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        assert "forbidden" in await refused(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-30 10:00", actor=ONLINE_REVIEWER))
+        await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-30 10:00"))
+        award = dict(eligible_amount_fen=150_000_000, award_fen=45_000_000)
+        for actor in (ONLINE_REVIEWER, BACK_OFFICE_REVIEWER, legacy):
+            assert "forbidden" in await refused(handle, UPDATE_RECORD_AWARD, RecordAward(actor=actor, **award))
+        accepted = await h.update(handle, UPDATE_RECORD_AWARD, RecordAward(actor=ADMIN, **award))
+        assert accepted.status is Status.AWAITING_PUBLICATION
+        await handle.terminate("test over")
+    assert h.services.changes[-1].actor == ADMIN.id
+
+
+async def test_a_published_signal_from_someone_who_may_not_publish_is_ignored() -> None:
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-31 10:00"))
+        await h.update(handle, UPDATE_RECORD_AWARD, RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=150_000_000, award_fen=45_000_000))
+        await h.reach(handle, Status.AWAITING_PUBLICATION)
+        await handle.signal(SIGNAL_PUBLISHED, RecordPublication(actor=ONLINE_REVIEWER, notice_id="GS-X", published_at=sh("2026-01-05 09:00")))
+        await h.at_rest(handle)
+        assert (await h.reach(handle, Status.AWAITING_PUBLICATION)).status is Status.AWAITING_PUBLICATION
+        await handle.signal(SIGNAL_PUBLISHED, RecordPublication(actor=PUBLISHER, notice_id="GS-LG-2025-01", published_at=sh("2026-01-05 09:00")))
+        result = await handle.result()
+    assert result.status is Status.PUBLISHED
+    assert h.services.changes[-1].notice_id == "GS-LG-2025-01"

@@ -25,7 +25,7 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
 from tests.support.time_skipping import time_skipping_at
-from tests.workflows.harness import PUBLISHER, REVIEWER, keep_history, sh
+from tests.workflows.harness import ADMIN, ONLINE_REVIEWER, keep_history, sh
 from workflows.publication.workflows import NOTIFY_CHUNK, PublicationBatch
 
 LG = "LG-AI-MODEL-2025"
@@ -91,9 +91,9 @@ async def test_a_long_list_continues_as_new_and_every_application_is_told_once()
             latest = env.client.get_workflow_handle(workflow_id)
             with pytest.raises(WorkflowUpdateFailedError):
                 await to_current_run(lambda: latest.execute_update(PublicationBatch.publish, PublishNotice(
-                    actor=REVIEWER, notice_id="GS-LG-2025-01", published_at=sh("2026-01-20 09:00"))))
+                    actor=ONLINE_REVIEWER, notice_id="GS-LG-2025-01", published_at=sh("2026-01-20 09:00"))))
             summary = await to_current_run(lambda: latest.execute_update(PublicationBatch.publish, PublishNotice(
-                actor=PUBLISHER, notice_id="GS-LG-2025-01", published_at=sh("2026-01-20 09:00"))))
+                actor=ADMIN, notice_id="GS-LG-2025-01", published_at=sh("2026-01-20 09:00"))))  # the program's administrator
             assert summary.entries == count - 1 and summary.notice_id == "GS-LG-2025-01"
             result = await env.client.get_workflow_handle(workflow_id, result_type=PublicationSummary).result()
 

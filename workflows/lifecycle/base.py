@@ -8,7 +8,10 @@ slot and waits until `run()` has applied it, then returns the status the applica
 
 Every transition is recorded by the intake activity `lifecycle.record_state_change`, which writes
 the state-changed event through intake's outbox (event id from `workflow.uuid4()`, so a retried
-activity writes one event).
+activity writes one event). What the other services act on travels in the change's typed fields,
+decided here: the SMS the change calls for (`notice_kind`), the official's reasons, the award and
+tier, the public notice, the human step the application now waits for (`awaiting_step`, a key of
+`HUMAN_STEPS`). `reason` is for people reading the history; no service parses it.
 """
 
 from __future__ import annotations
@@ -30,12 +33,21 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_COMPUTE_PAPER_DEADLINE,
         ACTIVITY_RECORD_REMINDER,
         ACTIVITY_RECORD_STATE_CHANGE,
+        QUERY_STATUS,
+        SIGNAL_DELIST,
+        SIGNAL_PUBLISHED,
+        STATE_CHANGE_REVISION,
+        STEP_PUBLISH,
         TERMINAL,
+        UPDATE_RESUBMIT,
+        UPDATE_WITHDRAW,
         Actor,
         ComputePaperDeadline,
         DeadlineRecord,
         DecisionAccepted,
+        HumanStep,
         LifecycleStatus,
+        NoticeKind,
         RecordPaperReceipt,
         RecordPublication,
         ReminderDue,
@@ -63,6 +75,11 @@ class Ended(Exception):
 class LifecycleBase:
     """State and steps shared by the Longgang and Shenzhen lifecycles (not a workflow itself)."""
 
+    # Per lifecycle: the human step (HUMAN_STEPS key) an application waits for in a status, and the
+    # notice the publication of its list calls for.
+    AWAITING: dict[Status, str] = {}
+    PUBLISHED_NOTICE: NoticeKind = NoticeKind.PUBLISHED
+
     def __init__(self) -> None:
         self.start: StartLifecycle | None = None
         self.status: Status = Status.SUBMITTED
@@ -71,6 +88,7 @@ class LifecycleBase:
         self.deadline: DeadlineRecord | None = None
         self.form_id: str | None = None
         self.form_sha256: str | None = None
+        self.gd_case_no: str | None = None
         self.award_fen: int | None = None
         self.tier: int | None = None
         self._pending: Any = None  # the accepted decision run() has yet to apply
@@ -98,7 +116,21 @@ class LifecycleBase:
 
     # --- transitions -----------------------------------------------------------------------
 
-    async def transition(self, to: Status, *, reason: str | None, actor: Actor, deadline: datetime | None = None) -> None:
+    async def transition(
+        self,
+        to: Status,
+        *,
+        reason: str | None,
+        actor: Actor,
+        deadline: datetime | None = None,
+        notice: NoticeKind | None = None,
+        reasons: tuple[str, ...] = (),
+        awaiting: str | None = None,
+        window_code: str | None = None,
+    ) -> None:
+        """Move to `to` and record it. `notice`: the SMS this change calls for; `awaiting`: the human
+        step, when it is not the one `AWAITING` names for `to`. Award, tier, notice id, form and
+        Guangdong case travel as the lifecycle knows them at this moment."""
         assert self.start is not None
         change = StateChange(
             event_id=str(workflow.uuid4()),
@@ -112,6 +144,16 @@ class LifecycleBase:
             occurred_at=workflow.now(),
             correlation_id=self.start.correlation_id,
             version=self.version,
+            contract_revision=STATE_CHANGE_REVISION,
+            notice_kind=notice,
+            reasons=reasons,
+            award_fen=self.award_fen,
+            tier=self.tier,
+            notice_id=self.publication.notice_id if self.publication is not None else None,
+            awaiting_step=awaiting or (self.AWAITING.get(to) if to not in TERMINAL else None),
+            window_code=window_code,
+            gd_case_no=self.gd_case_no,
+            form_id=self.form_id,
         )
         self.status = to
         await workflow.execute_activity(
@@ -122,10 +164,12 @@ class LifecycleBase:
             retry_policy=RECORD_RETRY,
         )
 
-    async def end(self, to: Status, *, reason: str | None, actor: Actor) -> None:
+    async def end(
+        self, to: Status, *, reason: str | None, actor: Actor, notice: NoticeKind | None = None, reasons: tuple[str, ...] = ()
+    ) -> None:
         """Move to a terminal status and stop the steps."""
         self.deadline = None if to is not Status.ABANDONED else self.deadline
-        await self.transition(to, reason=reason, actor=actor)
+        await self.transition(to, reason=reason, actor=actor, notice=notice, reasons=reasons)
         raise Ended
 
     # --- decisions -------------------------------------------------------------------------
@@ -200,7 +244,7 @@ class LifecycleBase:
         if self.status is Status.AWAITING_PUBLICATION:  # off the public-notice list
             batch = workflow.get_external_workflow_handle(publication_batch_workflow_id(self.start.program))
             try:
-                await batch.signal("delist", self.start.application_no)
+                await batch.signal(SIGNAL_DELIST, self.start.application_no)
             except Exception:  # no batch (yet): nothing to take the application off
                 workflow.logger.warning("no publication batch to delist from")
         await self.end(Status.WITHDRAWN, reason=self._withdrawal.reason or "withdrawn", actor=self._withdrawal.actor)
@@ -223,12 +267,14 @@ class LifecycleBase:
         self.deadline = DeadlineRecord(
             kind="resubmission", deadline=resubmit_by, trigger=workflow.now(), trigger_kind="return_notice"
         )
-        await self.transition(Status.RETURNED, reason="; ".join(reasons), actor=actor, deadline=resubmit_by)
+        await self.transition(
+            Status.RETURNED, reason="; ".join(reasons), actor=actor, deadline=resubmit_by, notice=NoticeKind.RETURNED, reasons=reasons
+        )
         self.applied()
         assert self.start is not None
         resubmission = await self.next_decision(Resubmit, until=resubmit_by + self.start.policy.late_event_grace)
         if resubmission is None:
-            await self.end(Status.ABANDONED, reason="resubmission_deadline_passed", actor=SYSTEM)
+            await self.end(Status.ABANDONED, reason="resubmission_deadline_passed", actor=SYSTEM, notice=NoticeKind.RESUBMISSION_LAPSED)
         assert resubmission is not None
         self.version = resubmission.version
         self.deadline = None
@@ -236,8 +282,8 @@ class LifecycleBase:
 
     # --- paper materials at a window within N working days -----------------------------------
 
-    def validate_paper_receipt(self, command: RecordPaperReceipt, *, copies_required: int) -> None:
-        self.require(command.actor, {Role.WINDOW_CLERK}, {Status.AWAITING_PAPER})
+    def validate_paper_receipt(self, command: RecordPaperReceipt, *, step: HumanStep, copies_required: int) -> None:
+        self.require(command.actor, step.roles, step.statuses)
         if self.deadline is not None and self.deadline.kind == "paper" and command.received_at > self.deadline.deadline:
             raise ValueError("late: paper received after the deadline (逾期视作放弃)")
         if command.copies < copies_required or not command.bound_and_stamped:
@@ -278,7 +324,7 @@ class LifecycleBase:
             await self._remind(deadline, due_at)
         paper = await self.next_decision(RecordPaperReceipt, until=deadline.deadline + policy.late_event_grace)
         if paper is None:
-            await self.end(Status.ABANDONED, reason="paper_deadline_passed", actor=SYSTEM)
+            await self.end(Status.ABANDONED, reason="paper_deadline_passed", actor=SYSTEM, notice=NoticeKind.ABANDONED)
         assert paper is not None
         return paper
 
@@ -309,11 +355,14 @@ class LifecycleBase:
         if self._withdrawal is not None:
             await self._apply_withdrawal()
         assert self.publication is not None
-        await self.end(Status.PUBLISHED, reason=f"notice:{self.publication.notice_id}", actor=self.publication.actor)
+        await self.end(
+            Status.PUBLISHED, reason=f"notice:{self.publication.notice_id}", actor=self.publication.actor, notice=self.PUBLISHED_NOTICE
+        )
 
     def record_publication(self, publication: RecordPublication) -> None:
-        """For the `published` signal: only an application on the list can be published."""
-        if self.status is Status.AWAITING_PUBLICATION and publication.actor.role is Role.PUBLICATION:
+        """For the `published` signal: only an application on the list can be published, by whoever
+        may publish the list (the batch passes on its publisher: the administrator, or `publication`)."""
+        if self.status is Status.AWAITING_PUBLICATION and publication.actor.role in STEP_PUBLISH.roles:
             self.publication = publication
         else:
             workflow.logger.warning("publication ignored", extra={"status": self.status.value})
@@ -324,7 +373,7 @@ class LifecycleBase:
 
     # --- handlers both lifecycles have ---------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RESUBMIT)
     async def resubmit(self, resubmission: Resubmit) -> DecisionAccepted:
         return await self.deliver(resubmission)
 
@@ -332,7 +381,7 @@ class LifecycleBase:
     def _validate_resubmit(self, resubmission: Resubmit) -> None:
         self.validate_resubmission(resubmission)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_WITHDRAW)
     async def withdraw(self, withdrawal: Withdraw) -> DecisionAccepted:
         return await self.withdraw_and_wait(withdrawal)
 
@@ -340,10 +389,10 @@ class LifecycleBase:
     def _validate_withdraw(self, withdrawal: Withdraw) -> None:
         self.validate_withdrawal(withdrawal)
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_PUBLISHED)
     def published(self, publication: RecordPublication) -> None:
         self.record_publication(publication)
 
-    @workflow.query
+    @workflow.query(name=QUERY_STATUS)
     def status(self) -> LifecycleStatus:
         return self.status_view()

@@ -23,6 +23,21 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_ENLIST_FOR_PUBLICATION,
         ACTIVITY_ISSUE_WATERMARKED_FORM,
         ACTIVITY_RUN_PRE_CHECKS,
+        LONGGANG_LIFECYCLE,
+        SIGNAL_FORM_DOWNLOADED,
+        SIGNAL_SMS_DELIVERY_REPORTED,
+        STEP_LG_AWARD,
+        STEP_LG_BACK_OFFICE_REVIEW,
+        STEP_LG_CONFIRM_NOTICE_BY_PHONE,
+        STEP_LG_ONLINE_REVIEW,
+        STEP_LG_PAPER_RECEIPT,
+        STEP_PUBLISH,
+        UPDATE_CONFIRM_NOTICE_BY_PHONE,
+        UPDATE_DECIDE_BACK_OFFICE_REVIEW,
+        UPDATE_DECIDE_ONLINE_REVIEW,
+        UPDATE_RECORD_AWARD,
+        UPDATE_RECORD_GUANGDONG_SUBMISSION,
+        UPDATE_RECORD_PAPER_RECEIPT,
         ConfirmNoticeByPhone,
         DecideBackOfficeReview,
         DecideOnlineReview,
@@ -31,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         FormDownloaded,
         IssueWatermarkedForm,
         LifecycleStatus,
+        NoticeKind,
         PreCheckReport,
         RecordAward,
         RecordGuangdongSubmission,
@@ -45,12 +61,21 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.lifecycle.base import PORTAL, RECORD_RETRY, SYSTEM, Ended, LifecycleBase
 
-APPROVAL_NOTICE = "back_office_approved"  # the SMS whose delivery starts the paper clock
+APPROVAL_NOTICE = NoticeKind.BACK_OFFICE_APPROVED  # the SMS whose delivery starts the paper clock
 PAPER_COPIES = 2  # two bound, stamped copies of the form (五(四))
 
 
-@workflow.defn(name="LonggangModelCallLifecycle")
+@workflow.defn(name=LONGGANG_LIFECYCLE)
 class LonggangModelCallLifecycle(LifecycleBase):
+    AWAITING = {
+        Status.ONLINE_REVIEW: STEP_LG_ONLINE_REVIEW.key,
+        Status.BACK_OFFICE_REVIEW: STEP_LG_BACK_OFFICE_REVIEW.key,
+        Status.AWAITING_PAPER: STEP_LG_PAPER_RECEIPT.key,
+        Status.AWARD_CALCULATION: STEP_LG_AWARD.key,
+        Status.AWAITING_PUBLICATION: STEP_PUBLISH.key,
+    }  # AWAITING_SMS_DELIVERY waits for the SMS receipt; a reviewer's phone call only once it is missing
+    PUBLISHED_NOTICE = NoticeKind.AWARD_PUBLISHED
+
     def __init__(self) -> None:
         super().__init__()
         self.pre_checks: PreCheckReport | None = None
@@ -69,7 +94,9 @@ class LonggangModelCallLifecycle(LifecycleBase):
             paper = await self.paper_within_deadline(
                 trigger=trigger, trigger_kind=trigger_kind, reason=trigger_kind, started_by=started_by
             )
-            await self.transition(Status.AWARD_CALCULATION, reason=f"paper_received:{paper.window_code}", actor=paper.actor)
+            await self.transition(
+                Status.AWARD_CALCULATION, reason=f"paper_received:{paper.window_code}", actor=paper.actor, window_code=paper.window_code
+            )
             self.applied()
             await self.award()
             await self.public_notice()
@@ -102,7 +129,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
             decision = await self.next_decision(DecideOnlineReview)
             assert decision is not None
             if decision.decision == "approve":
-                await self.transition(Status.APPROVED_ONLINE, reason="已通过线上终审", actor=decision.actor)
+                await self.transition(Status.APPROVED_ONLINE, reason="已通过线上终审", actor=decision.actor, notice=NoticeKind.ONLINE_APPROVED)
                 self.applied()
                 return
             if decision.decision == "reject":
@@ -127,6 +154,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
     async def guangdong_submission(self) -> None:
         submission = await self.next_decision(RecordGuangdongSubmission)
         assert submission is not None
+        self.gd_case_no = submission.gd_case_no
         await self.transition(Status.BACK_OFFICE_REVIEW, reason=f"gd_case:{submission.gd_case_no}", actor=submission.actor)
         self.applied()
 
@@ -136,7 +164,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         if decision.decision == "reject":
             await self._reject(decision.reasons, decision)
         # The state change makes notify send the approval SMS (paper, windows, 5 working days).
-        await self.transition(Status.AWAITING_SMS_DELIVERY, reason=APPROVAL_NOTICE, actor=decision.actor)
+        await self.transition(Status.AWAITING_SMS_DELIVERY, reason=APPROVAL_NOTICE.value, actor=decision.actor, notice=APPROVAL_NOTICE)
         self.applied()
 
     async def approval_sms_delivery(self) -> tuple[datetime, str, ConfirmNoticeByPhone | None]:
@@ -152,7 +180,9 @@ class LonggangModelCallLifecycle(LifecycleBase):
         wait = self.start.policy.sms_receipt_wait
         phone = await self.next_decision(ConfirmNoticeByPhone, until=workflow.now() + wait, also=lambda: self.sms_delivered_at is not None)
         if phone is None and self.sms_delivered_at is None:
-            await self.transition(Status.AWAITING_SMS_DELIVERY, reason="sms_receipt_missing", actor=SYSTEM)
+            await self.transition(
+                Status.AWAITING_SMS_DELIVERY, reason="sms_receipt_missing", actor=SYSTEM, awaiting=STEP_LG_CONFIRM_NOTICE_BY_PHONE.key
+            )
             phone = await self.next_decision(ConfirmNoticeByPhone, also=lambda: self.sms_delivered_at is not None)
         if phone is not None:  # released once the paper deadline is computed
             return phone.reached_at, "confirmed_by_phone", phone
@@ -183,7 +213,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
 
     async def _reject(self, reasons: tuple[str, ...], decision: DecideOnlineReview | DecideBackOfficeReview) -> None:
         try:
-            await self.end(Status.REJECTED, reason="; ".join(reasons), actor=decision.actor)
+            await self.end(Status.REJECTED, reason="; ".join(reasons), actor=decision.actor, notice=NoticeKind.REJECTED, reasons=reasons)
         finally:
             self.applied()
 
@@ -194,15 +224,15 @@ class LonggangModelCallLifecycle(LifecycleBase):
 
     # --- updates: decisions, validated before they reach history --------------------------------
 
-    @workflow.update
+    @workflow.update(name=UPDATE_DECIDE_ONLINE_REVIEW)
     async def decide_online_review(self, decision: DecideOnlineReview) -> DecisionAccepted:
         return await self.deliver(decision)
 
     @decide_online_review.validator
     def _validate_online_review(self, decision: DecideOnlineReview) -> None:
-        self.require(decision.actor, {Role.DISTRICT_REVIEWER}, {Status.ONLINE_REVIEW})
+        self.require(decision.actor, STEP_LG_ONLINE_REVIEW.roles, STEP_LG_ONLINE_REVIEW.statuses)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_GUANGDONG_SUBMISSION)
     async def record_guangdong_submission(self, submission: RecordGuangdongSubmission) -> DecisionAccepted:
         return await self.deliver(submission)
 
@@ -212,41 +242,41 @@ class LonggangModelCallLifecycle(LifecycleBase):
         if submission.form_id != self.form_id or submission.form_sha256 != self.form_sha256:
             raise ValueError("wrong_form: the submitted form is not the watermarked form the platform issued")
 
-    @workflow.update
+    @workflow.update(name=UPDATE_DECIDE_BACK_OFFICE_REVIEW)
     async def decide_back_office_review(self, decision: DecideBackOfficeReview) -> DecisionAccepted:
         return await self.deliver(decision)
 
     @decide_back_office_review.validator
     def _validate_back_office_review(self, decision: DecideBackOfficeReview) -> None:
-        self.require(decision.actor, {Role.DISTRICT_REVIEWER}, {Status.BACK_OFFICE_REVIEW})
+        self.require(decision.actor, STEP_LG_BACK_OFFICE_REVIEW.roles, STEP_LG_BACK_OFFICE_REVIEW.statuses)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_CONFIRM_NOTICE_BY_PHONE)
     async def confirm_notice_by_phone(self, confirmation: ConfirmNoticeByPhone) -> DecisionAccepted:
         return await self.deliver(confirmation)
 
     @confirm_notice_by_phone.validator
     def _validate_confirm_notice(self, confirmation: ConfirmNoticeByPhone) -> None:
-        self.require(confirmation.actor, {Role.DISTRICT_REVIEWER}, {Status.AWAITING_SMS_DELIVERY})
+        self.require(confirmation.actor, STEP_LG_CONFIRM_NOTICE_BY_PHONE.roles, STEP_LG_CONFIRM_NOTICE_BY_PHONE.statuses)
         if confirmation.reached_at > workflow.now():
             raise ValueError("invalid: reached_at is in the future")
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_PAPER_RECEIPT)
     async def record_paper_receipt(self, receipt: RecordPaperReceipt) -> DecisionAccepted:
         return await self.deliver(receipt)
 
     @record_paper_receipt.validator
     def _validate_paper_receipt(self, receipt: RecordPaperReceipt) -> None:
-        self.validate_paper_receipt(receipt, copies_required=PAPER_COPIES)
+        self.validate_paper_receipt(receipt, step=STEP_LG_PAPER_RECEIPT, copies_required=PAPER_COPIES)
         if not receipt.window_code.startswith("LG-W"):
             raise ValueError("wrong_window: Longgang paper is received at windows LG-W01..LG-W13")
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_AWARD)
     async def record_award(self, award: RecordAward) -> DecisionAccepted:
         return await self.deliver(award)
 
     @record_award.validator
     def _validate_award(self, award: RecordAward) -> None:
-        self.require(award.actor, {Role.REVIEW_SERVICE}, {Status.AWARD_CALCULATION})
+        self.require(award.actor, STEP_LG_AWARD.roles, STEP_LG_AWARD.statuses)
         policy = self._start.policy
         ceiling = award.eligible_amount_fen * (policy.award_rate_percent or 0) // 100
         if policy.award_cap_fen is not None:
@@ -256,7 +286,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
 
     # --- signals: facts ---------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_SMS_DELIVERY_REPORTED)
     def sms_delivery_reported(self, report: SmsDeliveryReported) -> None:
         if self.status is not Status.AWAITING_SMS_DELIVERY or report.notice_kind != APPROVAL_NOTICE:
             return  # a receipt for another notice: recorded by notify, not a lifecycle fact
@@ -265,6 +295,6 @@ class LonggangModelCallLifecycle(LifecycleBase):
         elif report.status == "FAILED":
             self.sms_failures += 1  # notify retries and fails over; the phone task covers the rest
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_FORM_DOWNLOADED)
     def form_downloaded(self, download: FormDownloaded) -> None:
         workflow.logger.info("form downloaded", extra={"form_id": download.form_id})

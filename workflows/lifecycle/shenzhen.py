@@ -16,14 +16,25 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from subsidy.contracts.lifecycle import (
+        SHENZHEN_LIFECYCLE,
+        SIGNAL_APPOINTMENT_BOOKED,
+        STEP_PUBLISH,
+        STEP_SZ_EXPERT_SCORING,
+        STEP_SZ_FORMAL_PRE_REVIEW,
+        STEP_SZ_PAPER_RECEIPT,
+        STEP_SZ_TIERING,
+        UPDATE_DECIDE_FORMAL_PRE_REVIEW,
+        UPDATE_RECORD_EXPERT_SCORING,
+        UPDATE_RECORD_PAPER_RECEIPT,
+        UPDATE_RECORD_TIERING,
         AppointmentBooked,
         DecideFormalPreReview,
         DecisionAccepted,
         LifecycleStatus,
+        NoticeKind,
         RecordExpertScoring,
         RecordPaperReceipt,
         RecordTiering,
-        Role,
         StartLifecycle,
         Status,
     )
@@ -33,8 +44,17 @@ with workflow.unsafe.imports_passed_through():
 PAPER_WINDOW = "SZ-CIVIC-CENTER-WEST"
 
 
-@workflow.defn(name="ShenzhenGovAiScenarioLifecycle")
+@workflow.defn(name=SHENZHEN_LIFECYCLE)
 class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
+    AWAITING = {
+        Status.FORMAL_PRE_REVIEW: STEP_SZ_FORMAL_PRE_REVIEW.key,
+        Status.AWAITING_PAPER: STEP_SZ_PAPER_RECEIPT.key,
+        Status.EXPERT_SCORING: STEP_SZ_EXPERT_SCORING.key,
+        Status.TIERING: STEP_SZ_TIERING.key,
+        Status.AWAITING_PUBLICATION: STEP_PUBLISH.key,
+    }
+    PUBLISHED_NOTICE = NoticeKind.PUBLISHED
+
     def __init__(self) -> None:
         super().__init__()
         self.scoring: RecordExpertScoring | None = None
@@ -65,7 +85,10 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
                 return
             if decision.decision == "reject":
                 try:
-                    await self.end(Status.REJECTED, reason="; ".join(decision.reasons), actor=decision.actor)
+                    await self.end(
+                        Status.REJECTED, reason="; ".join(decision.reasons), actor=decision.actor,
+                        notice=NoticeKind.REJECTED, reasons=decision.reasons,
+                    )  # fmt: skip
                 finally:
                     self.applied()
             if decision.decision == "request_paper":
@@ -80,11 +103,15 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
         """Paper at the municipal window, by appointment, where pre-review asks for it; no legal
         deadline applies, the application waits (or is withdrawn)."""
         reason = "paper_requested:" + "; ".join(decision.reasons) if decision.reasons else "paper_requested"
-        await self.transition(Status.AWAITING_PAPER, reason=reason, actor=decision.actor)
+        await self.transition(
+            Status.AWAITING_PAPER, reason=reason, actor=decision.actor, notice=NoticeKind.PAPER_REQUESTED, reasons=decision.reasons
+        )
         self.applied()
         paper = await self.next_decision(RecordPaperReceipt)
         assert paper is not None
-        await self.transition(Status.FORMAL_PRE_REVIEW, reason=f"paper_received:{paper.window_code}", actor=paper.actor)
+        await self.transition(
+            Status.FORMAL_PRE_REVIEW, reason=f"paper_received:{paper.window_code}", actor=paper.actor, window_code=paper.window_code
+        )
         self.applied()
 
     async def expert_scoring(self) -> None:
@@ -100,7 +127,7 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
         assert result is not None
         if result.tier is None:
             try:
-                await self.end(Status.REJECTED, reason="not_funded", actor=result.actor)
+                await self.end(Status.REJECTED, reason="not_funded", actor=result.actor, notice=NoticeKind.NOT_FUNDED)
             finally:
                 self.applied()
         self.tier, self.award_fen = result.tier, result.award_fen
@@ -109,39 +136,39 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
 
     # --- updates ------------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=UPDATE_DECIDE_FORMAL_PRE_REVIEW)
     async def decide_formal_pre_review(self, decision: DecideFormalPreReview) -> DecisionAccepted:
         return await self.deliver(decision)
 
     @decide_formal_pre_review.validator
     def _validate_formal_pre_review(self, decision: DecideFormalPreReview) -> None:
-        self.require(decision.actor, {Role.MUNICIPAL_PRE_REVIEWER}, {Status.FORMAL_PRE_REVIEW})
+        self.require(decision.actor, STEP_SZ_FORMAL_PRE_REVIEW.roles, STEP_SZ_FORMAL_PRE_REVIEW.statuses)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_PAPER_RECEIPT)
     async def record_paper_receipt(self, receipt: RecordPaperReceipt) -> DecisionAccepted:
         return await self.deliver(receipt)
 
     @record_paper_receipt.validator
     def _validate_paper_receipt(self, receipt: RecordPaperReceipt) -> None:
-        self.validate_paper_receipt(receipt, copies_required=1)
+        self.validate_paper_receipt(receipt, step=STEP_SZ_PAPER_RECEIPT, copies_required=1)
         if receipt.window_code != PAPER_WINDOW:
             raise ValueError(f"wrong_window: Shenzhen paper is received at {PAPER_WINDOW}")
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_EXPERT_SCORING)
     async def record_expert_scoring(self, scoring: RecordExpertScoring) -> DecisionAccepted:
         return await self.deliver(scoring)
 
     @record_expert_scoring.validator
     def _validate_expert_scoring(self, scoring: RecordExpertScoring) -> None:
-        self.require(scoring.actor, {Role.REVIEW_SERVICE}, {Status.EXPERT_SCORING})
+        self.require(scoring.actor, STEP_SZ_EXPERT_SCORING.roles, STEP_SZ_EXPERT_SCORING.statuses)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_RECORD_TIERING)
     async def record_tiering(self, result: RecordTiering) -> DecisionAccepted:
         return await self.deliver(result)
 
     @record_tiering.validator
     def _validate_tiering(self, result: RecordTiering) -> None:
-        self.require(result.actor, {Role.REVIEW_SERVICE}, {Status.TIERING})
+        self.require(result.actor, STEP_SZ_TIERING.roles, STEP_SZ_TIERING.statuses)
         caps = (self.start.policy.tier_caps_fen if self.start else None) or {}
         if result.tier is None and result.award_fen:
             raise ValueError("invalid: an application not funded has no award")
@@ -150,6 +177,6 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
 
     # --- signals ------------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_APPOINTMENT_BOOKED)
     def appointment_booked(self, appointment: AppointmentBooked) -> None:
         self.appointment = appointment

@@ -1,8 +1,10 @@
 """PublicationBatch: the public-notice list (公示) of one program batch.
 
 Lifecycles that reach `awaiting_publication` are enlisted (signal-with-start by the review
-service's `publication.enlist`); an administrator publishes the list (update `publish`); the list
-is recorded and announced by the review service, then every enlisted lifecycle is told, in chunks.
+service's `publication.enlist`); the program's administrator publishes the list (update `publish`,
+role `program_admin`, or `publication` for an operator's tooling); the list is recorded and
+announced by the review service, then every enlisted lifecycle is told, in chunks, with the
+publisher as the actor of the `published` signal (which the lifecycles accept from the same roles).
 
 A batch may hold thousands of applications and live for months, so its history must not grow
 without bound: it continues as new, carrying its state, whenever Temporal suggests it or the
@@ -20,6 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from subsidy.contracts.lifecycle import (
         ACTIVITY_NOTIFY_PUBLISHED,
         ACTIVITY_RECORD_NOTICE,
+        PUBLICATION_BATCH,
+        QUERY_SUMMARY,
+        SIGNAL_DELIST,
+        SIGNAL_ENLIST,
+        STEP_PUBLISH,
+        UPDATE_PUBLISH,
         EnlistForPublication,
         NotifyPublished,
         PublicationBatchState,
@@ -27,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         PublicationSummary,
         PublishNotice,
         RecordNotice,
-        Role,
     )
 
     from workflows.lifecycle.base import RECORD_RETRY
@@ -35,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
 NOTIFY_CHUNK = 100
 
 
-@workflow.defn(name="PublicationBatch")
+@workflow.defn(name=PUBLICATION_BATCH)
 class PublicationBatch:
     @workflow.init
     def __init__(self, state: PublicationBatchState) -> None:
@@ -88,7 +95,7 @@ class PublicationBatch:
 
     # --- handlers ------------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_ENLIST)
     def enlist(self, request: EnlistForPublication) -> None:
         """Idempotent: an application is on the list once, with its latest award."""
         if self.state.notice is not None:
@@ -98,27 +105,27 @@ class PublicationBatch:
             application_no=request.application_no, workflow_id=request.workflow_id, award_fen=request.award_fen, tier=request.tier
         )
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_DELIST)
     def delist(self, application_no: str) -> None:
         """A withdrawal before publication takes the application off the list."""
         if self.state.notice is None:
             self.entries.pop(application_no, None)
 
-    @workflow.update
+    @workflow.update(name=UPDATE_PUBLISH)
     async def publish(self, notice: PublishNotice) -> PublicationSummary:
         self.state = self.state.model_copy(update={"notice": notice})
         return self.summary()
 
     @publish.validator
     def _validate_publish(self, notice: PublishNotice) -> None:
-        if notice.actor.role is not Role.PUBLICATION:
-            raise ValueError("forbidden: only an administrator publishes the list")
+        if notice.actor.role not in STEP_PUBLISH.roles:
+            raise ValueError(f"forbidden: role {notice.actor.role.value} may not publish the list (allowed: {sorted(r.value for r in STEP_PUBLISH.roles)})")
         if self.state.notice is not None:
             raise ValueError(f"wrong_state: already published as {self.state.notice.notice_id}")
         if not self.entries:
             raise ValueError("empty: no application is on the list")
 
-    @workflow.query
+    @workflow.query(name=QUERY_SUMMARY)
     def summary(self) -> PublicationSummary:
         return PublicationSummary(
             program=self.state.program,
