@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import os
-import os
 import re
 import shutil
 import threading
@@ -55,8 +54,7 @@ def screenshots_dir() -> Path:
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"],
-                                              env={**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "zh_CN:zh"})
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"])
         yield browser
         await browser.close()
 

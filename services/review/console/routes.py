@@ -757,7 +757,8 @@ def _xlsx(filename: str, sheet: str, header: list[str], rows: list[list[Any]]) -
         ws.set_column(col, col, min(60, max(10, widest + 2)))
     ws.freeze_panes(1, 0)
     book.close()
-    disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+    ascii_name = re.sub(r"[^A-Za-z0-9_.-]", "", filename) or "export.xlsx"
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
     return Response(buffer.getvalue(), headers={"content-disposition": disposition, "cache-control": "no-store"},
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
