@@ -21,6 +21,7 @@ Pages, by role (the menu shows only one's own):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -58,6 +59,7 @@ FLASH_COOKIE = "console_flash"
 CLIENT_ID = "subsidy-console"
 PAGE_SIZE = 20
 EXPORT_LIMIT = 10_000
+READ_MODEL_WAIT_S = 5.0
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
                 ".ico": "image/x-icon"}
 
@@ -127,9 +129,10 @@ class ConsoleConfig:
 def config_of(request: Request) -> ConsoleConfig:
     config = getattr(request.app.state, "console_config", None)
     if config is None:
-        settings = request.app.state.resources.settings
-        config = ConsoleConfig.for_issuer(settings.oidc_issuer,
-                                          secure_cookies=getattr(settings, "console_secure_cookies", False))
+        resources = getattr(request.app.state, "resources", None)
+        settings = getattr(resources, "settings", None)
+        issuer = getattr(settings, "oidc_issuer", None) or request.app.state.verifier.issuer
+        config = ConsoleConfig.for_issuer(issuer, secure_cookies=bool(getattr(settings, "console_secure_cookies", False)))
         request.app.state.console_config = config
     return config
 
@@ -441,6 +444,8 @@ def router() -> APIRouter:
                 raise
             return redirect_with(back, "error", f"未能提交：{problem.message}")
         status = answer.get("status") if isinstance(answer, dict) else None
+        if status:
+            await _until_read_model_shows(session, application_no, status)
         text = done + (f"。申报当前状态：{fmt.status_zh(status)}" if status else "")
         return redirect_with(back, "success", text, clear_draft=draft)
 
@@ -669,6 +674,24 @@ def router() -> APIRouter:
         return _xlsx(f"审计日志_{_today():%Y%m%d}.xlsx", "审计日志", header, rows)
 
     return api
+
+
+async def _until_read_model_shows(session: Session, application_no: str, status: str) -> None:
+    """The workflow answered with the new status; review's read model learns it from the
+    state-changed event a moment later. Wait for it (bounded) so the page the official lands on
+    does not show the step they just left, with its buttons."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READ_MODEL_WAIT_S
+    async with session.api() as client:
+        while loop.time() < deadline:
+            try:
+                seen = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            except ApiProblem:
+                return
+            if seen.get("status") == status:
+                return
+            await asyncio.sleep(0.2)
+    log.info("read model behind the decision", wanted=status)
 
 
 def _callback_url(request: Request) -> str:
