@@ -68,10 +68,11 @@ def gauge(used: int, total: int | None, *, width: int = 1100, label_used: str = 
     share = min(1.0, used / total) if total else 0.0
     fill = PALETTE[3] if total and used > total else PALETTE[1]
     bar_w = width - 12
+    bar = (f'<rect x="6" y="8" width="{bar_w}" height="18" rx="9" fill="#ebeef5"/>'
+           f'<rect x="6" y="8" width="{max(0.0, bar_w * share):.1f}" height="18" rx="9" fill="{fill}"/>') if total else \
+        f'<line x1="6" y1="17" x2="{width - 6}" y2="17" stroke="#dcdfe6" stroke-dasharray="4 4"/>'  # no budget: no share to draw
     parts = [f'<svg class="chart" role="img" aria-label="资助与预算" viewBox="0 0 {width} {height}" width="100%" '
-             f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="13">',
-             f'<rect x="6" y="8" width="{bar_w}" height="18" rx="9" fill="#ebeef5"/>',
-             f'<rect x="6" y="8" width="{max(0.0, bar_w * share):.1f}" height="18" rx="9" fill="{fill}"/>',
+             f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="13">', bar,
              f'<text x="6" y="46" fill="#606266">{escape(label_used)}</text>',
              f'<text x="{width - 6}" y="46" text-anchor="end" fill="#606266">{escape(label_total)}</text>',
              "</svg>"]
