@@ -101,7 +101,18 @@ STEPS_BY_ROLE: dict[StaffRole, tuple[str, ...]] = {
 DETAIL_TABS = (("basic", "基本信息"), ("materials", "申报材料"), ("checks", "自动核查"), ("duplicates", "查重"),
                ("history", "历史记录"), ("sms", "短信记录"), ("deadlines", "期限"))
 
-_NEXT = re.compile(r"^/console(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$")
+_NEXT_SHAPE = re.compile(r"^/console(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$")
+
+
+class _Next:
+    """Where login may send the browser back to: a console page of this host, nothing else."""
+
+    @staticmethod
+    def match(target: str) -> bool:
+        return bool(_NEXT_SHAPE.match(target)) and ".." not in target
+
+
+_NEXT = _Next()
 FORM_ID = re.compile(r"^WF-([A-Za-z0-9_-]{1,64})-V[0-9]{1,4}$")  # services/review/forms.py form_id_of
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
