@@ -5,7 +5,7 @@ against two baselines measured in the same run on the same stack.
 
 Paths (each measured after a warm-up that is not counted):
 
-- intake: K real intake processes (`python -m subsidy.cli run intake`); N submissions produced to
+- intake: K real intake processes (`python -m cli.main run intake`); N submissions produced to
   `portal.longgang.applications.v1` as fast as possible (key = application number). An event is
   done when its `intake.inbound_events` row is visible with outcome 'applied' (written in one
   statement with the stored version, after `start_workflow` returned). The row is found by polling the
@@ -209,7 +209,7 @@ def start_intake(env: dict[str, str], run_dir: Path, log_dir: Path, index: int) 
     log_file = log_dir / f"intake-{index}.log"
     with open(log_file, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "subsidy.cli", "run", "intake"],
+            [sys.executable, "-m", "cli.main", "run", "intake"],
             env={**os.environ, **env, "SUBSIDY_RUN_DIR": str(run_dir), "HTTP_HOST": "127.0.0.1",
                  "HTTP_PORT": str(port), "LOG_FORMAT": "json"},
             stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,

@@ -1,25 +1,29 @@
 """The process runtime shared by intake, review and notify (their `bootstrap`).
 
-A service declares what is its own (a Kafka router, the activities of its Temporal task queue);
-this module wires the rest the same way for each of them:
+A service declares what is its own (a Kafka router, the activities of its Temporal task queue,
+its FastAPI routers); this module wires the rest the same way for each of them, as one FastAPI
+app served by uvicorn:
 
-- a FastStream Kafka broker (idempotent producer, acks=all);
+- a FastStream Kafka broker (idempotent producer, acks=all), started and stopped by the app's
+  lifespan (FastStream's own ASGI app is not used: FastAPI is the platform's one HTTP framework);
 - resources owned by the lifespan: an asyncpg pool, a Temporal client, the service's Temporal
   activity worker; nothing is connected at import time;
-- `GET /health` answering 200 with each check when Kafka, PostgreSQL, Temporal and the activity
-  worker are up, 503 otherwise;
+- `GET /health` (no token) answering 200 with each check when Kafka, PostgreSQL, Temporal, the
+  activity worker and the background loops are up, 503 otherwise;
+- `GET /openapi.json`: the service's API, described by FastAPI;
+- every other route needs a bearer token (`subsidy.identity.http.Authenticated`), verified by
+  `app.state.verifier` (a `TokenVerifier` of the configured OIDC issuer); `ApiError`s answer
+  `{"code", "message", "detail"}`;
 - a probe activity (`platform.probe.<service>`) on the service's task queue, which the
   PlatformProbe workflow calls to show the platform working end to end;
-- the outbox relay of the service's schema (subsidy/outbox.py), running while the broker is
-  connected: FastStream connects the broker only after the lifespan has entered (and serves
-  /health meanwhile), so the relay starts in `after_startup` and stops in `on_shutdown`, before
-  the broker disconnects and the lifespan closes the pool.
+- the outbox relay of the service's schema (subsidy/outbox.py) and the service's own loops, which
+  run only while the broker is connected: the lifespan starts them after `broker.start()` and
+  stops them before `broker.stop()`, then stops the worker and closes the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -29,21 +33,24 @@ from typing import Any, Protocol
 import asyncpg
 import structlog
 import uvicorn
-from faststream import ContextRepo
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.types import ASGIApp
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from faststream.kafka import KafkaBroker, KafkaRouter
 from temporalio import activity
 from temporalio.client import Client
-
-from subsidy.temporal import connect as connect_temporal
 from temporalio.worker import Worker
 
+from subsidy.identity import TokenVerifier
 from subsidy.log_context import LogContextInterceptor
 from subsidy.logging import configure_logging
 from subsidy.messaging import DeadLetters
 from subsidy.outbox import OutboxRelay
 from subsidy.settings import PlatformSettings
+from subsidy.temporal import connect_from_settings
+from subsidy.web import ApiError, api_error_handler
 
 log = structlog.get_logger(__name__)
 
@@ -93,10 +100,10 @@ class ServiceDefinition:
     # Background loops besides the outbox relay (e.g. notify's SMS sender): name -> object with
     # `start()`, `stop()` and `running`; started once the broker is connected, in /health.
     loops: Callable[[Resources], dict[str, BackgroundLoop]] = field(default=lambda _resources: {})
-    # HTTP endpoints by path prefix, given the settings and a getter of the resources (None until started).
-    http_routes: Callable[[Any, Callable[[], Resources | None]], Sequence[tuple[str, ASGIApp]]] = field(
-        default=lambda _settings, _resources: ()
-    )
+    # The service's HTTP API: FastAPI routers, included in the app. Routes take `Authenticated`
+    # (subsidy.identity.http) and `Started` (subsidy.web) for the caller and the resources.
+    routers: Callable[[], Sequence[APIRouter]] = field(default=lambda: ())
+    title: str = ""  # the OpenAPI title; "subsidy <name>" if empty
 
 
 async def keep_session(_conn: asyncpg.Connection) -> None:
@@ -129,13 +136,55 @@ async def _check(name: str, check: Callable[[], Any]) -> tuple[str, str]:
     return name, "ok" if result is not False else "error: not ready"
 
 
-def health_response(service: str, checks: dict[str, str]) -> AsgiResponse:
+def health_response(service: str, checks: dict[str, str]) -> JSONResponse:
     healthy = all(value == "ok" for value in checks.values())
-    body = json.dumps({"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks}).encode()
-    return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
+    body = {"service": service, "status": "ok" if healthy else "unhealthy", "checks": checks}
+    return JSONResponse(body, 200 if healthy else 503)
 
 
-def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> AsgiFastStream:
+_STATUS_MESSAGES_ZH = {
+    400: "请求无法处理",
+    401: "未登录或登录已失效，请重新登录",
+    403: "无权执行此操作",
+    404: "未找到",
+    405: "不支持该请求方法",
+    409: "操作与当前状态冲突",
+    422: "请求参数不正确",
+    503: "服务暂不可用，请稍后再试",
+}
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (401 from the token check, an unknown path, a wrong method) in the same shape
+    as `ApiError`s: `{"code", "message", "detail"}`. A detail that is already `{"code", "message",
+    ...}` (subsidy.identity.http) gives the code and message and stays whole under `detail`."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict) and "code" in detail and "message" in detail:
+        body = {"code": detail["code"], "message": detail["message"], "detail": detail}
+    else:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        body = {"code": code, "message": _STATUS_MESSAGES_ZH.get(exc.status_code, "请求无法处理"), "detail": detail}
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request that does not fit the route (parameters, body), with FastAPI's list of
+    errors under `detail` (input values left out: they may be personal data)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in error.items() if k not in ("input", "ctx", "url")} for error in exc.errors()]
+    return JSONResponse(
+        {"code": "invalid_request", "message": _STATUS_MESSAGES_ZH[422], "detail": jsonable_encoder(errors)}, 422
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+
+def new_broker(definition: ServiceDefinition, settings: PlatformSettings) -> KafkaBroker:
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"subsidy-{definition.name}",
@@ -146,10 +195,15 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         enable_idempotence=True,
     )
     broker.include_router(definition.router)
+    return broker
+
+
+def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> FastAPI:
+    broker = new_broker(definition, settings)
     state: dict[str, Any] = {}
 
     @asynccontextmanager
-    async def lifespan(context: ContextRepo) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await asyncpg.create_pool(
             settings.database_url,
             min_size=settings.database_pool_min,
@@ -157,45 +211,62 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
             server_settings={"search_path": f"{definition.name},public", "application_name": f"subsidy-{definition.name}"},
             reset=keep_session,
         )
-        temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
-        resources = Resources(
-            settings=settings, broker=broker, pool=pool, temporal=temporal, dead_letters=DeadLetters(broker, pool)
-        )
-        resources.extras.update(definition.setup(resources))
-        context.set_global("resources", resources)
-        worker = Worker(
-            temporal,
-            task_queue=definition.task_queue,
-            activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
-            interceptors=[LogContextInterceptor()],
-        )
-        worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
-        loops: dict[str, BackgroundLoop] = {
-            "outbox_relay": OutboxRelay(pool, broker, schema=definition.name),
-            **definition.loops(resources),
-        }
-        state.update(resources=resources, worker_task=worker_task, loops=loops)
-        log.info("service started", service=definition.name, task_queue=definition.task_queue)
+        worker: Worker | None = None
+        worker_task: asyncio.Task[None] | None = None
+        loops: dict[str, BackgroundLoop] = {}
+        broker_started = False
         try:
+            temporal = await connect_from_settings(settings)
+            resources = Resources(
+                settings=settings, broker=broker, pool=pool, temporal=temporal, dead_letters=DeadLetters(broker, pool)
+            )
+            resources.extras.update(definition.setup(resources))
+            # What the Kafka handlers receive as `resources: Resources = Context()`.
+            broker.context.set_global("resources", resources)
+            worker = Worker(
+                temporal,
+                task_queue=definition.task_queue,
+                activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
+                interceptors=[LogContextInterceptor()],
+            )
+            worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
+            await broker.start()  # connects, then starts the subscribers
+            broker_started = True
+            # The relay and the service's loops publish: they run only while the broker is connected.
+            loops = {"outbox_relay": OutboxRelay(pool, broker, schema=definition.name), **definition.loops(resources)}
+            for loop in loops.values():
+                await loop.start()
+            state.update(resources=resources, worker_task=worker_task, loops=loops)
+            app.state.resources = resources
+            log.info("service started", service=definition.name, task_queue=definition.task_queue)
             yield
         finally:
-            for loop in loops.values():  # normally stopped already (on_shutdown); here if start-up was cut short
+            app.state.resources = None
+            state.clear()
+            for loop in loops.values():
                 await loop.stop()
-            await worker.shutdown()
-            await asyncio.gather(worker_task, return_exceptions=True)
+            if broker_started:
+                await broker.stop()
+            if worker is not None:
+                await worker.shutdown()
+            if worker_task is not None:
+                await asyncio.gather(worker_task, return_exceptions=True)
             await pool.close()
             log.info("service stopped", service=definition.name)
 
-    async def start_loops() -> None:  # after_startup: the broker is connected
-        for loop in state["loops"].values():
-            await loop.start()
+    app = FastAPI(
+        title=definition.title or f"subsidy {definition.name}",
+        lifespan=lifespan,
+        docs_url=None,  # /openapi.json is the published description; no bundled UI pages
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.resources = None
+    app.state.verifier = TokenVerifier.from_settings(settings)
+    install_error_handlers(app)
 
-    async def stop_loops() -> None:  # on_shutdown: the broker is still connected
-        for loop in state["loops"].values():
-            await loop.stop()
-
-    @get(include_in_schema=False)
-    async def health(scope: Any) -> AsgiResponse:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
         resources: Resources | None = state.get("resources")
         if resources is None:
             return health_response(definition.name, {"startup": "error: not started"})
@@ -221,37 +292,13 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Asgi
         )
         return health_response(definition.name, checks)
 
-    app = AsgiFastStream(
-        broker,
-        asgi_routes=[("/health", health)],
-        lifespan=lifespan,
-        after_startup=[start_loops],
-        on_shutdown=[stop_loops],
-        logger=logging.getLogger(f"subsidy.app.{definition.name}"),
-    )
-    routes = definition.http_routes(settings, lambda: state.get("resources"))
-    return PrefixRoutes(app, routes) if routes else app
-
-
-class PrefixRoutes:
-    """FastStream's ASGI app matches exact paths; this routes `/prefix/...` paths to their app
-    (e.g. `/applications/LG2025-000123`) and everything else, lifespan included, to FastStream."""
-
-    def __init__(self, app: Any, routes: Sequence[tuple[str, ASGIApp]]):
-        self.app = app
-        self.routes = list(routes)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for prefix, route in self.routes:
-                if scope["path"].startswith(prefix):
-                    await route(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+    for router in definition.routers():
+        app.include_router(router)
+    return app
 
 
 def serve(app: Any, settings: PlatformSettings, service: str) -> None:
-    """Run an ASGI app (the service, or the worker's health app) until SIGINT/SIGTERM."""
+    """Run an ASGI app (a service, the worker's health app) until SIGINT/SIGTERM."""
     configure_logging(service, level=settings.log_level, fmt=settings.log_format)
     config = uvicorn.Config(
         app,

@@ -27,6 +27,10 @@ class PlatformSettings(BaseSettings):
     )
     temporal_address: str = Field(default="127.0.0.1:7233", description="TEMPORAL_ADDRESS host:port")
     temporal_namespace: str = Field(default="default", description="TEMPORAL_NAMESPACE")
+    # Mutual TLS to the Temporal frontend (production): PEM file paths; unset = plain (loopback).
+    temporal_tls_cert: str | None = Field(default=None, description="TEMPORAL_TLS_CERT: client certificate (PEM file)")
+    temporal_tls_key: str | None = Field(default=None, description="TEMPORAL_TLS_KEY: its private key (PEM file)")
+    temporal_tls_ca: str | None = Field(default=None, description="TEMPORAL_TLS_CA: CA of the server's certificate (PEM file)")
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/subsidy", description="DATABASE_URL"
     )

@@ -7,6 +7,8 @@ Layout of the run directory (default `.run/` at the project root, or `SUBSIDY_RU
     kafka/    data/ log/ server.properties log4j2.properties
     temporal/ temporal.db log/
     postgres/ data/ log/
+    identity/ signing-key.pem   the local issuer's key (mode 0600), made on the first `up`
+    issuer/   log/          the local OIDC issuer (deploy/embedded/issuer.py): JWKS on loopback
 
 `up` is idempotent: components already running (same pid, same start time) are left alone,
 stopped ones are started again on the ports they had, so their data stays valid.
@@ -19,7 +21,10 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,17 +32,21 @@ from pathlib import Path
 from typing import Any
 
 from deploy.embedded import kafka, postgres, temporal
+from deploy.embedded.issuer import issuer_url
 from deploy.embedded.processes import (
     ProcessRecord,
     StackError,
     free_port,
+    log_tail,
     port_is_free,
     spawn,
     stop,
+    wait_until,
 )
+from subsidy.identity.local_issuer import AUDIENCE, KEY_FILE, load_or_create_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = ("postgres", "kafka", "temporal")
+COMPONENTS = ("postgres", "kafka", "temporal", "issuer")
 Progress = Callable[[str], None]
 
 
@@ -99,6 +108,7 @@ class StackState:
             "kafka": self.run_dir / "kafka" / "log" / "kafka.out",
             "temporal": self.run_dir / "temporal" / "log" / "temporal.log",
             "postgres": self.run_dir / "postgres" / "log" / "postgres.log",
+            "issuer": self.run_dir / "issuer" / "log" / "issuer.log",
         }[component]
 
 
@@ -138,6 +148,7 @@ def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: floa
         _up_postgres(state, external_url, progress, timeout)
         _up_kafka(state, progress, timeout)
         _up_temporal(state, progress, timeout)
+        _up_issuer(state, progress, timeout)
         state.env.update(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{state.ports['kafka']}",
@@ -155,7 +166,7 @@ def _dev_secrets(state: StackState) -> None:
     """Development keys (personal data, webhooks), made on the first `up` of this run directory
     and kept in stack.json, so data sealed by one run still opens in the next; and the local SMS
     provider."""
-    from services.intake.webhook import dev_webhook_keys
+    from deploy.embedded.dev_keys import dev_webhook_keys
     from subsidy.crypto import generate_dev_keys
 
     if "PERSONAL_DATA_KEYS" not in state.env:
@@ -214,6 +225,37 @@ def _up_kafka(state: StackState, progress: Progress, timeout: float) -> None:
     progress(f"[kafka] ready in {time.monotonic() - started:.1f}s (log: {home / 'log' / 'server.log'})")
 
 
+def _up_issuer(state: StackState, progress: Progress, timeout: float) -> None:
+    """The local OIDC issuer: its key made once (before the process starts, so the issuer and
+    `subsidy token` never race to create it), its JWKS served on loopback, and the settings that
+    make every service verify its tokens."""
+    load_or_create_key(state.run_dir / KEY_FILE)
+    log_file = state.log_file("issuer")
+    if state.running("issuer"):
+        progress(f"[issuer] already running (pid {state.processes['issuer'].pid})")
+    else:
+        port = _port(state, "issuer", "issuer")
+        progress(f"[issuer] starting the local OIDC issuer on {issuer_url(port)} ...")
+        argv = [sys.executable, "-m", "deploy.embedded.issuer", "--run-dir", str(state.run_dir), "--port", str(port)]
+        _, record = spawn("issuer", argv, log_file=log_file, cwd=PROJECT_ROOT)
+        state.processes["issuer"] = record
+        state.save()
+        started = time.monotonic()
+        if not wait_until(lambda: _serves_jwks(port) or not record.is_alive(), timeout=timeout, interval=0.2) or not _serves_jwks(port):
+            raise StackError("issuer", f"no JWKS on {issuer_url(port)}/jwks.json within {timeout:.0f}s\n{log_tail(log_file)}", log_file)
+        progress(f"[issuer] ready in {time.monotonic() - started:.1f}s (log: {log_file})")
+    url = issuer_url(state.ports["issuer"])
+    state.env.update({"OIDC_ISSUER": url, "OIDC_AUDIENCE": AUDIENCE, "OIDC_JWKS_URL": f"{url}/jwks.json"})
+
+
+def _serves_jwks(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"{issuer_url(port)}/jwks.json", timeout=2) as response:
+            return response.status == 200 and bool(json.loads(response.read()).get("keys"))
+    except (OSError, ValueError):
+        return False
+
+
 def _up_temporal(state: StackState, progress: Progress, timeout: float) -> None:
     log_file = state.log_file("temporal")
     namespace = "default"
@@ -268,7 +310,7 @@ def down(run_dir: Path | None = None, *, purge: bool = False, progress: Progress
             del state.processes[component]
             state.save()
     if purge:
-        for name in ("kafka", "temporal", "postgres", "stack.json"):
+        for name in ("kafka", "temporal", "postgres", "issuer", "identity", "stack.json"):
             target = run_dir / name
             if target.is_dir():
                 shutil.rmtree(target, ignore_errors=True)

@@ -3,18 +3,16 @@ stored; lifecycle workflows started and told; the lifecycle's state changes reco
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from faststream.asgi import AsgiFastStream
+from fastapi import FastAPI
 
+from services.intake import api, webhook
 from services.intake.activities import LifecycleActivities
-from services.intake.api import PREFIX as APPLICATIONS, ApplicationsApi
 from services.intake.handlers import router
 from services.intake.lifecycle_control import LifecycleControl
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
-from services.intake.webhook import PREFIX as WEBHOOKS, WebhookApp
 from subsidy.contracts import task_queues
 from subsidy.crypto import cipher_from_settings
 from subsidy.programs import programs
@@ -23,24 +21,19 @@ from subsidy.runtime import Resources, ServiceDefinition, build_app
 
 def _setup(resources: Resources) -> dict[str, Any]:
     settings: Any = resources.settings
+
+    async def publish(topic: str, key: bytes, body: bytes) -> None:
+        await resources.broker.publish(body, topic=topic, key=key, headers={"content-type": "application/cloudevents+json"})
+
     return {
         "intake": Intake(
             pool=resources.pool,
             control=LifecycleControl(resources.temporal),
             cipher=cipher_from_settings(settings),
             programs=programs(),
-        )
+        ),
+        webhook.EXTRA: webhook.WebhookReceiver(settings, publish),
     }
-
-
-def _http_routes(settings: IntakeSettings, resources: Callable[[], Resources | None]) -> list[tuple[str, Any]]:
-    async def publish(topic: str, key: bytes, body: bytes) -> None:
-        started = resources()
-        if started is None:
-            raise RuntimeError("intake is starting")  # the webhook answers 503; the sender retries
-        await started.broker.publish(body, topic=topic, key=key, headers={"content-type": "application/cloudevents+json"})
-
-    return [(APPLICATIONS, ApplicationsApi(resources)), (WEBHOOKS, WebhookApp(settings, publish))]
 
 
 DEFINITION = ServiceDefinition(
@@ -49,9 +42,10 @@ DEFINITION = ServiceDefinition(
     router=router,
     activities=lambda resources: LifecycleActivities(resources.pool).all(),
     setup=_setup,
-    http_routes=_http_routes,
+    routers=lambda: [api.router(), webhook.router()],
+    title="subsidy intake: applications read side and inbound webhooks",
 )
 
 
-def create_app(settings: IntakeSettings | None = None) -> AsgiFastStream:
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     return build_app(DEFINITION, settings or IntakeSettings())

@@ -1,6 +1,7 @@
 """The signed HTTPS webhook: inbound events (CONTRACTS.md) over HTTP, put on the same Kafka topic.
 
-A plain ASGI app, mounted by the intake service under `/webhooks/`. One POST per event:
+A FastAPI router of the intake service (`router()`), open to the senders (no bearer token: the
+HMAC signature of the raw body is their authentication). One POST per event:
 
     POST /webhooks/<source slug>
     Content-Type: application/cloudevents+json        (or application/json)
@@ -56,38 +57,39 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
+
 from subsidy.contracts import topics
 from subsidy.contracts.events import InvalidEvent, parse_event
 from subsidy.logging import get_logger
+from subsidy.web import get_resources
 
 if TYPE_CHECKING:
     from services.intake.settings import IntakeSettings
 
 __all__ = [
     "PREFIX",
-    "WebhookApp",
+    "WebhookReceiver",
     "WebhookSource",
-    "dev_webhook_keys",
+    "router",
     "sign",
     "source_of_slug",
 ]
 
 PREFIX = "/webhooks/"
+EXTRA = "webhook"  # the receiver's key in the service's `resources.extras`
 SIGNATURE_HEADER = "x-signature"
 TIMESTAMP_HEADER = "x-timestamp"
 MEDIA_TYPES = frozenset({"application/cloudevents+json", "application/json"})
 
 Publish = Callable[[str, bytes, bytes], Awaitable[None]]
 Clock = Callable[[], datetime]
-Scope = Mapping[str, Any]
-Receive = Callable[[], Awaitable[Mapping[str, Any]]]
-Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 _PORTAL_TOPICS = {
     "longgang-qyfw": topics.PORTAL_LONGGANG_APPLICATIONS,
@@ -132,20 +134,6 @@ def sign(key: str, body: bytes) -> str:
     return "sha256=" + hmac.new(key.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-# The windows and SMS provider the embedded stack gets development keys for (CONTRACTS.md).
-DEV_WEBHOOK_SLUGS: tuple[str, ...] = (
-    *_PORTAL_TOPICS,
-    *(f"window-LG-W{n:02d}" for n in range(1, 14)),
-    "window-SZ-CIVIC-CENTER-WEST",
-    "sms-aliyun",
-)
-
-
-def dev_webhook_keys(slugs: Iterable[str] = DEV_WEBHOOK_SLUGS) -> dict[str, str]:
-    """Fresh random secrets for `slugs`, the WEBHOOK_KEYS of a development stack."""
-    return {slug: secrets.token_urlsafe(32) for slug in slugs}
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -154,7 +142,7 @@ def _utc_now() -> datetime:
 class _Answer:
     status: int
     body: dict[str, Any]
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
     log_fields: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,7 +152,7 @@ class _Answer:
 
 def _reject(status: int, reason: str, detail: str | None = None, **headers: str) -> _Answer:
     body = {"reason": reason} if detail is None else {"reason": reason, "detail": detail}
-    return _Answer(status, body, [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()])
+    return _Answer(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
 
 
 class _TooLarge(Exception):
@@ -175,8 +163,9 @@ class _Disconnected(Exception):
     pass
 
 
-class WebhookApp:
-    """ASGI app for `POST /webhooks/<source slug>`; see the module docstring for the protocol."""
+class WebhookReceiver:
+    """The webhook's checks and publishing, per request; see the module docstring for the protocol.
+    Built once at start (a misspelt slug in WEBHOOK_KEYS stops the service)."""
 
     def __init__(self, settings: IntakeSettings, publish: Publish, clock: Clock = _utc_now) -> None:
         self._keys: dict[str, bytes] = {}
@@ -189,35 +178,32 @@ class WebhookApp:
         self._publish = publish
         self._clock = clock
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return  # no websockets here; the server refuses the handshake
-        slug = _slug_of_path(scope.get("path", ""))
+    def knows(self, slug: str) -> bool:
+        return source_of_slug(slug) is not None and slug in self._keys
+
+    async def answer(self, request: Request, slug: str) -> Response:
         try:
-            answer = await self._handle(scope, receive, slug)
+            answer = await self._handle(request, slug)
         except _Disconnected:
             log.info("webhook client disconnected", source=slug[:80])
-            return
-        _log_answer(answer, slug, scope)
-        await _send_json(send, answer)
+            return Response(status_code=400)  # nobody reads it
+        _log_answer(answer, slug, request)
+        return _json(answer)
 
-    async def _handle(self, scope: Scope, receive: Receive, slug: str) -> _Answer:
+    async def _handle(self, request: Request, slug: str) -> _Answer:
         source = source_of_slug(slug)
         key = self._keys.get(slug)
         if source is None or key is None:
             return _reject(404, "unknown_source")
-        if scope.get("method") != "POST":
+        if request.method != "POST":
             return _reject(405, "method_not_allowed", allow="POST")
-        headers = _headers(scope)
+        headers = request.headers
 
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_body:
             return _reject(413, "too_large", f"at most {self._max_body} bytes")
         try:
-            body = await _read_body(receive, self._max_body)
+            body = await _read_body(request.stream(), self._max_body)
         except _TooLarge:
             return _reject(413, "too_large", f"at most {self._max_body} bytes")
 
@@ -258,37 +244,64 @@ class WebhookApp:
 # --- HTTP plumbing -------------------------------------------------------------------------
 
 
-def _slug_of_path(path: str) -> str:
-    """`/webhooks/<slug>` -> slug; anything else (nested paths too) -> ''."""
-    if not path.startswith(PREFIX):
-        return ""
-    rest = path[len(PREFIX) :]
-    return "" if "/" in rest else rest
+def router() -> APIRouter:
+    """`POST /webhooks/{source}`, and answers in the webhook's own terms for everything else under
+    `/webhooks/` (404 `unknown_source`, 405 for another method on a configured source)."""
+    api = APIRouter(tags=["webhooks"])
+
+    @api.post(
+        "/webhooks/{source}",
+        status_code=202,
+        summary="An inbound event from a portal, a window or an SMS provider (HMAC-signed raw body)",
+        responses={
+            400: {"description": "not an acceptable event (`reason` as in the dead-letter records)"},
+            401: {"description": "bad_signature, bad_timestamp or stale_timestamp"},
+            404: {"description": "unknown_source"},
+            413: {"description": "too_large"},
+            415: {"description": "unsupported_media_type"},
+            503: {"description": "unavailable: Kafka did not take it; retry"},
+        },
+    )
+    async def receive_event(source: str, request: Request) -> Response:
+        return await _receiver(request).answer(request, source)
+
+    @api.api_route(
+        "/webhooks/{rest:path}",
+        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "POST", "OPTIONS"],
+        include_in_schema=False,
+    )
+    async def anything_else(rest: str, request: Request) -> Response:
+        receiver = _receiver(request)
+        answer = _reject(405, "method_not_allowed", allow="POST") if receiver.knows(rest) else _reject(404, "unknown_source")
+        _log_answer(answer, rest, request)
+        return _json(answer)
+
+    return api
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """Header name (lower case) -> first value."""
-    out: dict[str, str] = {}
-    for name, value in scope.get("headers") or ():
-        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-    return out
+def _receiver(request: Request) -> WebhookReceiver:
+    receiver: WebhookReceiver = get_resources(request).extras[EXTRA]  # 503 while the service starts
+    return receiver
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+def _json(answer: _Answer) -> Response:
+    payload = json.dumps(answer.body, ensure_ascii=False).encode("utf-8")
+    return Response(payload, answer.status, headers=answer.headers, media_type="application/json; charset=utf-8")
+
+
+async def _read_body(stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """The raw body, as sent (what the signature covers), refusing more than `limit` bytes."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
+    try:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise _Disconnected from None
+    return b"".join(chunks)
 
 def _signature_matches(key: bytes, body: bytes, header: str | None) -> bool:
     if not header:
@@ -321,23 +334,12 @@ def _peek_type(body: bytes) -> str | None:
     return event_type if isinstance(event_type, str) else None
 
 
-async def _send_json(send: Send, answer: _Answer) -> None:
-    payload = json.dumps(answer.body, ensure_ascii=False).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
-        (b"content-length", str(len(payload)).encode()),
-        *answer.headers,
-    ]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-def _log_answer(answer: _Answer, slug: str, scope: Scope) -> None:
-    client = scope.get("client")
+def _log_answer(answer: _Answer, slug: str, request: Request) -> None:
+    client = request.client
     fields = {
-        "source": slug[:80] or str(scope.get("path", ""))[:80],
+        "source": slug[:80] or request.url.path[:80],
         "status": answer.status,
-        "client": client[0] if client else None,
+        "client": client.host if client else None,
         **answer.log_fields,
     }
     if answer.status == 202:
@@ -346,14 +348,3 @@ def _log_answer(answer: _Answer, slug: str, scope: Scope) -> None:
         log.warning("webhook event not accepted", reason=answer.reason, **fields)
     else:
         log.warning("webhook request rejected", reason=answer.reason, detail=answer.body.get("detail"), **fields)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Served on its own (not mounted), the app has nothing to start or stop."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -1,20 +1,48 @@
-"""The SMS log for operators over HTTP: `GET /sms` (newest first) and `GET /sms/<application_no>`.
-Numbers are masked; texts are as sent."""
+"""The SMS log over HTTP (bearer token): `GET /sms` (newest first) and `GET /sms/{application_no}`.
+Numbers are masked; texts are as sent. A caller sees only the messages of the programs its token
+grants: `/sms/{application_no}` answers 404 when it sees none (an application notify never texted
+and one of another program look the same)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from fastapi import APIRouter, Query
+
 from services.notify import repository
-from subsidy.http import ReadEndpoint
+from subsidy.identity.http import Authenticated
+from subsidy.web import ApiError, Started
 
-PREFIX = "/sms"
+APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_LIMIT = 1000
 
 
-class SmsLogApi(ReadEndpoint):
-    prefix = PREFIX
+def router() -> APIRouter:
+    api = APIRouter(tags=["sms"])
 
-    async def answer(self, resources: Any, application_no: str | None) -> tuple[int, Any]:
+    async def log(resources: Any, principal: Any, application_no: str | None, limit: int) -> dict[str, Any]:
         async with resources.pool.acquire() as conn:
-            rows = await repository.sms_log(conn, application_no=application_no, limit=200)
-        return 200, {"messages": rows}
+            rows = await repository.sms_log(
+                conn, application_no=application_no, limit=limit, programs=sorted(principal.programs)
+            )
+        return {"messages": rows}
+
+    @api.get("/sms", summary="The SMS log of the caller's programs, newest first (numbers masked)")
+    async def sms_log(
+        principal: Authenticated, resources: Started, limit: int = Query(200, ge=1, le=MAX_LIMIT)
+    ) -> dict[str, Any]:
+        return await log(resources, principal, None, limit)
+
+    @api.get("/sms/{application_no}", summary="The SMS sent about one application (numbers masked)")
+    async def sms_of_application(
+        application_no: str, principal: Authenticated, resources: Started, limit: int = Query(200, ge=1, le=MAX_LIMIT)
+    ) -> dict[str, Any]:
+        if not APPLICATION_NO.match(application_no):
+            raise ApiError(400, "bad_application_no", "申报编号格式不正确")
+        found = await log(resources, principal, application_no, limit)
+        if not found["messages"]:
+            raise ApiError(404, "no_sms", "未找到该申报的短信记录", detail={"application_no": application_no})
+        return found
+
+    return api

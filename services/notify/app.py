@@ -3,13 +3,12 @@ delivery receipts, and the lifecycle told when the approval SMS is delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from faststream.asgi import AsgiFastStream
+from fastapi import FastAPI
 
-from services.notify.api import PREFIX as SMS_LOG, SmsLogApi
+from services.notify import api
 from services.notify.handlers import router
 from services.notify.notices import QuietHours, load_templates
 from services.notify.providers.local import LocalSmsProvider
@@ -60,19 +59,16 @@ def _setup(resources: Resources) -> dict[str, Any]:
     return {"notifier": notifier, "sender": SmsSender(resources.pool, providers, cipher, notifier, settings)}
 
 
-def _http_routes(settings: NotifySettings, resources: Callable[[], Resources | None]) -> list[tuple[str, Any]]:
-    return [(SMS_LOG, SmsLogApi(resources))]
-
-
 DEFINITION = ServiceDefinition(
     name="notify",
     task_queue=task_queues.NOTIFY,
     router=router,
     setup=_setup,
     loops=lambda resources: {"sms_sender": resources.extras["sender"]},
-    http_routes=_http_routes,
+    routers=lambda: [api.router()],
+    title="subsidy notify: SMS log",
 )
 
 
-def create_app(settings: NotifySettings | None = None) -> AsgiFastStream:
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
     return build_app(DEFINITION, settings or NotifySettings())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,12 +161,17 @@ async def create_phone_task(conn: asyncpg.Connection, message_id: uuid.UUID, app
     ))
 
 
-async def sms_log(conn: asyncpg.Connection, *, application_no: str | None, limit: int) -> list[dict[str, Any]]:
-    """The SMS log for operators: numbers masked, texts as sent."""
+async def sms_log(
+    conn: asyncpg.Connection, *, application_no: str | None, limit: int, programs: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The SMS log for operators: numbers masked, texts as sent; only `programs` when given (the
+    programs the caller's token grants)."""
     rows = await conn.fetch(
         """SELECT message_id, application_no, program, kind, status, provider, mobile_masked, attempts,
                   delivery_failures, text, last_error, created_at, sent_at, delivered_at
-           FROM sms_messages WHERE $1::text IS NULL OR application_no = $1 ORDER BY created_at DESC LIMIT $2""",
-        application_no, limit,
+           FROM sms_messages
+           WHERE ($1::text IS NULL OR application_no = $1) AND ($3::text[] IS NULL OR program = ANY($3::text[]))
+           ORDER BY created_at DESC LIMIT $2""",
+        application_no, limit, None if programs is None else list(programs),
     )
     return [dict(row) for row in rows]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream
+from fastapi import FastAPI
 
+from services.review import forms
 from services.review.activities import DeadlineActivities
-from services.review.forms import PREFIX as FORMS, FormActivities, FormsApi
+from services.review.forms import FormActivities
 from services.review.handlers import router
 from services.review.pre_checks import PreCheckActivities
 from services.review.publication import PublicationActivities
@@ -25,9 +26,10 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
-    http_routes=lambda _settings, resources: [(FORMS, FormsApi(resources))],
+    routers=lambda: [forms.router()],
+    title="subsidy review: the officials' API",
 )
 
 
-def create_app(settings: ReviewSettings | None = None) -> AsgiFastStream:
+def create_app(settings: ReviewSettings | None = None) -> FastAPI:
     return build_app(DEFINITION, settings or ReviewSettings())

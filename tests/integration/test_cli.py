@@ -18,7 +18,7 @@ import pytest
 from deploy.embedded.processes import process_start_ticks
 
 pytestmark = pytest.mark.integration
-SUBSIDY = [sys.executable, "-m", "subsidy.cli"]
+SUBSIDY = [sys.executable, "-m", "cli.main"]  # what the `subsidy` entry point runs
 
 
 def _subsidy(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -54,6 +54,11 @@ def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> Non
         assert health.returncode == 0, health.stdout + health.stderr
         assert sorted(json.loads(row)["process"] for row in health.stdout.splitlines()) == [
             "intake", "notify", "review", "worker"]
+        # The read commands find the processes `up` started and ask their APIs with an operator token.
+        status = _subsidy("status", "LG2025-000000", "--run-dir", str(stack.run_dir))
+        assert status.returncode == 1 and "error: no application LG2025-000000" in status.stderr, status.stderr
+        sms = _subsidy("sms", "list", "--limit", "5", "--run-dir", str(stack.run_dir))
+        assert sms.returncode == 0, sms.stderr
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         _, stderr = proc.communicate(timeout=120)
@@ -77,12 +82,18 @@ def test_stack_up_is_idempotent_and_down_leaves_no_process() -> None:
         assert first.returncode == 0, first.stderr[-3000:]
         env = json.loads(first.stdout)
         assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} <= set(env)
+        assert env["OIDC_JWKS_URL"] == env["OIDC_ISSUER"] + "/jwks.json"  # the local issuer
+        key_file = run_dir / "identity" / "signing-key.pem"
+        assert key_file.stat().st_mode & 0o777 == 0o600
         assert env["PERSONAL_DATA_HASH_KEY"] == "<secret, in stack.json>"  # generated, never printed
         before = json.loads(_subsidy("stack", "status", "--run-dir", str(run_dir)).stdout)["components"]
+        assert set(before) == {"postgres", "kafka", "temporal", "issuer"}
+        key_before = key_file.read_bytes()
 
         second = _subsidy("stack", "up", "--run-dir", str(run_dir))
         assert second.returncode == 0, second.stderr[-3000:]
-        assert second.stderr.count("already running") == 3
+        assert second.stderr.count("already running") == 4  # postgres, kafka, temporal, issuer
+        assert key_file.read_bytes() == key_before  # tokens stay valid across `up`
         after = json.loads(_subsidy("stack", "status", "--run-dir", str(run_dir)).stdout)["components"]
         assert {k: v["pid"] for k, v in after.items()} == {k: v["pid"] for k, v in before.items()}
         assert _processes_mentioning(str(run_dir)), "the stack's processes name their run directory"

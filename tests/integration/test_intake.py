@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +38,7 @@ from subsidy.temporal import connect
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health
+from tests.support.tokens import get_json, mint
 from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, PRE_REVIEWER, Harness, StandInServices
 
 pytestmark = pytest.mark.integration
@@ -51,14 +51,6 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def get_json(port: int, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path) -> None:
@@ -100,9 +92,31 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         await h.reach(handle, Status.AWARD_CALCULATION)
         await h.at_rest(handle)
 
-        status, view = get_json(w.intake_port, f"/applications/{app}")
-        assert get_json(w.intake_port, "/applications/LG2025-999999")[0] == 404
+        reviewer = mint(stack.run_dir, "lg_online_reviewer", [LG], user="lg-rev-01")
+        status, view = get_json(w.intake_port, f"/applications/{app}", reviewer)
+        unknown = get_json(w.intake_port, "/applications/LG2025-999999", reviewer)
+        anonymous = get_json(w.intake_port, f"/applications/{app}")
+        other_program = get_json(w.intake_port, f"/applications/{app}", mint(stack.run_dir, "sz_pre_reviewer", [SZ]))
+        malformed = get_json(w.intake_port, "/applications/LG2025%20000001", reviewer)
+        openapi = get_json(w.intake_port, "/openapi.json")
+        cli = subprocess.run(
+            [sys.executable, "-m", "cli.main", "status", app, "--run-dir", str(stack.run_dir),
+             "--intake-url", f"http://127.0.0.1:{w.intake_port}"],
+            capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
+        cli_unknown = subprocess.run(
+            [sys.executable, "-m", "cli.main", "status", "LG2025-999999", "--run-dir", str(stack.run_dir),
+             "--intake-url", f"http://127.0.0.1:{w.intake_port}"],
+            capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
         await handle.terminate("test over")
+
+    # The read side needs a token of the application's program; another program's is told nothing.
+    assert anonymous[0] == 401 and anonymous[1]["detail"]["reason"] == "missing_token"
+    assert unknown[0] == other_program[0] == 404
+    assert unknown[1]["code"] == other_program[1]["code"] == "unknown_application"
+    assert other_program[1]["message"] == "未找到该申报"
+    assert malformed[0] == 400 and malformed[1]["code"] == "bad_application_no"
+    assert openapi[0] == 200 and openapi[1]["info"]["title"].startswith("subsidy intake")
+    assert {"/applications/{application_no}", "/webhooks/{source}"} <= set(openapi[1]["paths"])
 
     assert status == 200
     assert (view["program"], view["status"], view["version"]) == (LG, "award_calculation", 2)
@@ -116,10 +130,10 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
     rendered = json.dumps(view, ensure_ascii=False)
     assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
 
-    cli = subprocess.run([sys.executable, "-m", "subsidy.cli", "status", app], capture_output=True, text=True,
-                         env={**os.environ, **stack.env}, timeout=60)
+    # `subsidy status` reads the same API with the operator's own token.
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["status"] == "award_calculation"
+    assert cli_unknown.returncode == 1 and "no application LG2025-999999" in cli_unknown.stderr
 
 
 async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tmp_path: Path) -> None:
@@ -264,7 +278,7 @@ async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_n
     headers_text = json.dumps(by_offset, ensure_ascii=False)
     assert "440307199003071238" not in headers_text and "12800138000" not in headers_text
 
-    listed = subprocess.run([sys.executable, "-m", "subsidy.cli", "dlq", "list", "--counts"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "dlq", "list", "--counts"], capture_output=True, text=True,
                             env={**os.environ, **stack.env}, timeout=60)
     assert listed.returncode == 0 and '"reason": "not_json"' in listed.stdout
 
@@ -310,7 +324,7 @@ async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envel
     client = await connect(stack.temporal)
     with open(log_file, "wb") as log:
         crashing = subprocess.Popen(
-            [sys.executable, "-m", "subsidy.cli", "run", "intake"],
+            [sys.executable, "-m", "cli.main", "run", "intake"],
             env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint},
             stdout=log, stderr=subprocess.STDOUT,
         )

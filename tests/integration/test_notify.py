@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.fixtures import events
 from tests.support.fake_sms_providers import FakeAliyun, FakeTencent
 from tests.support.intake_world import application_no
 from tests.support.processes import assert_no_personal_data, free_port, get_health, running_service
+from tests.support.tokens import get_json, mint
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
@@ -122,17 +122,31 @@ async def test_the_approval_notice_is_sent_once_although_its_event_arrives_three
                 """SELECT count(*) FROM notify.local_provider_messages l JOIN notify.sms_messages m
                    ON m.message_id::text = l.message_id WHERE m.application_no = $1""", app)
             text = await conn.fetchval("SELECT text FROM notify.sms_messages WHERE application_no = $1", app)
-            log = subprocess.run([sys.executable, "-m", "subsidy.cli", "sms", "list", "--application", app],
-                                 capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sms/{app}", timeout=5) as response:
-                api = json.loads(response.read())
+            log = subprocess.run(
+                [sys.executable, "-m", "cli.main", "sms", "list", "--application", app, "--run-dir", str(stack.run_dir),
+                 "--notify-url", f"http://127.0.0.1:{port}"],
+                capture_output=True, text=True, env={**os.environ, **stack.env}, timeout=60)
+            lg_auditor = mint(stack.run_dir, "auditor", ["LG-AI-MODEL-2025"])
+            sz_auditor = mint(stack.run_dir, "auditor", ["SZ-GOVAI-SCENARIO-2025"])
+            status, api = get_json(port, f"/sms/{app}", lg_auditor)
+            anonymous = get_json(port, f"/sms/{app}")
+            other_program = get_json(port, f"/sms/{app}", sz_auditor)
+            everything_of_sz = get_json(port, "/sms?limit=1000", sz_auditor)
+            everything_of_lg = get_json(port, "/sms?limit=1000", lg_auditor)
+            openapi = get_json(port, "/openapi.json")
     finally:
         await conn.close()
     assert sent == 1
     assert "5个工作日" in text and "深圳市示例智能科技有限公司" in text
     assert log.returncode == 0 and '"mobile_masked": "138****8000"' in log.stdout and MOBILE not in log.stdout
-    assert [(m["kind"], m["status"], m["mobile_masked"]) for m in api["messages"]] == [
+    assert status == 200 and [(m["kind"], m["status"], m["mobile_masked"]) for m in api["messages"]] == [
         ("back_office_approved", "delivered", "138****8000")]
+    # Only with a token, only the caller's programs.
+    assert anonymous[0] == 401 and anonymous[1]["detail"]["reason"] == "missing_token"
+    assert other_program[0] == 404 and other_program[1]["code"] == "no_sms"
+    assert everything_of_sz[0] == 200 and app not in {m["application_no"] for m in everything_of_sz[1]["messages"]}
+    assert app in {m["application_no"] for m in everything_of_lg[1]["messages"]}
+    assert openapi[0] == 200 and {"/sms", "/sms/{application_no}"} <= set(openapi[1]["paths"])
 
 
 async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send_twice(stack, tmp_path: Path) -> None:
@@ -145,7 +159,7 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
             port, log_file = free_port(), tmp_path / "notify-crash.log"
             with open(log_file, "wb") as log:
                 crashing = subprocess.Popen(
-                    [sys.executable, "-m", "subsidy.cli", "run", "notify"],
+                    [sys.executable, "-m", "cli.main", "run", "notify"],
                     env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept"},
                     stdout=log, stderr=subprocess.STDOUT)
             try:

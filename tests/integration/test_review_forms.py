@@ -1,14 +1,12 @@
 """The watermarked form on the real stack: review issues it once per version from the facts it
-keeps (PostgreSQL), and serves the same bytes over HTTP with their SHA-256."""
+keeps (PostgreSQL), and serves the same bytes over HTTP with their SHA-256 to officials of its
+program (bearer token)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
-from email.message import Message
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,18 +20,10 @@ from subsidy.contracts.lifecycle import IssueWatermarkedForm
 from tests.fixtures import events
 from tests.support.intake_world import application_no
 from tests.support.processes import running_service
+from tests.support.tokens import http_get as get, mint
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
-
-
-def get(port: int, path: str) -> tuple[int, bytes, Message]:
-    """Status, body and headers (looked up case-insensitively)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read(), response.headers
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(), exc.headers
 
 
 async def test_a_form_is_issued_once_per_version_and_served_with_its_hash(stack, tmp_path: Path) -> None:
@@ -57,11 +47,18 @@ async def test_a_form_is_issued_once_per_version_and_served_with_its_hash(stack,
             stored = await pool.fetchval("SELECT count(*) FROM forms WHERE application_no = $1", app)
         finally:
             await pool.close()
-        status, pdf, headers = get(port, f"/forms/{first.form_id}")
-        unknown = get(port, "/forms/WF-LG2025-999999-V1")[0]
-        malformed = get(port, "/forms/..%2F..%2Fetc")[0]
+        official = mint(stack.run_dir, "lg_back_office_reviewer", [LG], user="lg-bo-01")
+        status, pdf, headers = get(port, f"/forms/{first.form_id}", official)
+        unknown = get(port, "/forms/WF-LG2025-999999-V1", official)[0]
+        malformed = get(port, "/forms/..%2F..%2Fetc", official)[0]
+        anonymous = get(port, f"/forms/{first.form_id}")
+        other_program = get(port, f"/forms/{first.form_id}", mint(stack.run_dir, "sz_pre_reviewer", ["SZ-GOVAI-SCENARIO-2025"]))
+        openapi = json.loads(get(port, "/openapi.json")[1])
 
     assert first == again and first.form_id == f"WF-{app}-V1" and stored == 1
     assert status == 200 and headers["Content-Type"] == "application/pdf" and pdf.startswith(b"%PDF-1.4")
     assert hashlib.sha256(pdf).hexdigest() == first.sha256 == headers["x-content-sha256"]
     assert (unknown, malformed) == (404, 400)
+    assert anonymous[0] == 401 and b"%PDF" not in anonymous[1]
+    assert other_program[0] == 404 and json.loads(other_program[1])["code"] == "unknown_form"
+    assert "/forms/{form_id}" in openapi["paths"]

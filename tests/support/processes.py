@@ -34,7 +34,7 @@ def running_service(name: str, env: dict[str, str], log_file: Path, timeout: flo
     port = free_port()
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "subsidy.cli", "run", name],
+            [sys.executable, "-m", "cli.main", "run", name],
             env={**os.environ, **env, "HTTP_PORT": str(port), "LOG_FORMAT": "json"},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -38,7 +38,7 @@ from subsidy.deadlines import (
     load_schedule_dir,
     working_day_offset,
 )
-from subsidy.deadlines import cli
+from cli import deadline as cli
 
 SH = ZoneInfo("Asia/Shanghai")
 PKG = f"chinese-calendar=={chinese_calendar.__version__}"
@@ -514,7 +514,7 @@ def test_cli_subprocess_new_year():
         [
             sys.executable,
             "-c",
-            "import sys; from subsidy.deadlines.cli import main; sys.exit(main(sys.argv[1:]))",
+            "import sys; from cli.deadline import main; sys.exit(main(sys.argv[1:]))",
             "deadline",
             "--from",
             "2025-12-30T10:00:00+08:00",

@@ -43,7 +43,7 @@ DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 K8S_DIR = ROOT / "deploy" / "k8s"
 
-# The process names of `subsidy run <name>`; subsidy.cli.SERVICES wins when it exists.
+# The process names of `subsidy run <name>`; cli.main.SERVICES wins when it exists.
 DEFAULT_SERVICE_NAMES = ("intake", "review", "notify", "worker")
 # Settings every process reads, and the module with each process's own settings (optional).
 COMMON_SETTINGS_MODULE = "subsidy.settings"
@@ -65,9 +65,9 @@ HEALTH_URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)/heal
 
 def _cli_service_names() -> tuple[str, ...]:
     try:
-        cli = importlib.import_module("subsidy.cli")
+        cli = importlib.import_module("cli.main")
     except ModuleNotFoundError as exc:
-        if exc.name in ("subsidy.cli", "subsidy"):
+        if exc.name in ("cli.main", "cli"):
             return DEFAULT_SERVICE_NAMES
         raise
     names = getattr(cli, "SERVICES", None)
@@ -571,7 +571,7 @@ def test_dockerfile_builds_a_non_root_subsidy_image() -> None:
     assert syncs and all("--frozen" in r and "--no-default-groups" in r for r in syncs), syncs
 
     copied = " ".join(rest for kw, rest in instructions if kw == "COPY")
-    for package in ("subsidy", "services", "workflows"):
+    for package in ("subsidy", "services", "workflows", "cli"):
         assert (ROOT / package).is_dir() and re.search(rf"\b{package}\b", copied), package
 
     users = [rest for kw, rest in instructions if kw == "USER"]

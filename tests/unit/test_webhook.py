@@ -1,17 +1,22 @@
-"""The signed webhook, driven as an ASGI app (no server): signature, timestamp window, contract
-validation with the same reason codes as the DLQ, the topic of each type, and clean logs."""
+"""The signed webhook, its FastAPI router driven as an ASGI app (no server): signature, timestamp
+window, contract validation with the same reason codes as the DLQ, the topic of each type, and
+clean logs."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+from deploy.embedded.dev_keys import DEV_WEBHOOK_SLUGS, dev_webhook_keys
+from services.intake import webhook
 from services.intake.settings import IntakeSettings
-from services.intake.webhook import DEV_WEBHOOK_SLUGS, WebhookApp, dev_webhook_keys, sign, source_of_slug
+from services.intake.webhook import WebhookReceiver, sign, source_of_slug
 from subsidy.contracts import topics
 from subsidy.crypto import generate_dev_keys
 from subsidy.logging import configure_logging
@@ -56,7 +61,7 @@ class Response:
 
 
 async def call(
-    app: WebhookApp,
+    app: FastAPI,
     body: bytes,
     *,
     slug: str = "longgang-qyfw",
@@ -109,8 +114,13 @@ async def call(
     return Response(start["status"], response_headers, body_message["body"])
 
 
-def make_app(kafka: FakeKafka, **overrides: Any) -> WebhookApp:
-    return WebhookApp(settings(**overrides), kafka.publish, clock=lambda: NOW)
+def make_app(kafka: FakeKafka, **overrides: Any) -> FastAPI:
+    """The webhook's router in an app of its own, with the receiver the intake service builds."""
+    app = FastAPI()
+    app.include_router(webhook.router())
+    receiver = WebhookReceiver(settings(**overrides), kafka.publish, clock=lambda: NOW)
+    app.state.resources = SimpleNamespace(extras={webhook.EXTRA: receiver})
+    return app
 
 
 def slug_of(source: str) -> str:
@@ -124,7 +134,7 @@ def kafka() -> FakeKafka:
 
 
 @pytest.fixture
-def app(kafka: FakeKafka) -> WebhookApp:
+def app(kafka: FakeKafka) -> FastAPI:
     return make_app(kafka)
 
 
@@ -133,7 +143,7 @@ def app(kafka: FakeKafka) -> WebhookApp:
 
 @pytest.mark.parametrize("event_type", sorted(events.EXAMPLES))
 async def test_every_contract_example_is_accepted_and_published_as_sent(
-    kafka: FakeKafka, app: WebhookApp, event_type: str
+    kafka: FakeKafka, app: FastAPI, event_type: str
 ) -> None:
     topic, event = events.example_event(event_type)
     body = events.encode(event)
@@ -144,7 +154,7 @@ async def test_every_contract_example_is_accepted_and_published_as_sent(
 
 
 async def test_plain_json_content_type_chunked_body_and_upper_case_hex_are_accepted(
-    kafka: FakeKafka, app: WebhookApp
+    kafka: FakeKafka, app: FastAPI
 ) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     body = events.encode(event)
@@ -156,7 +166,7 @@ async def test_plain_json_content_type_chunked_body_and_upper_case_hex_are_accep
     assert kafka.published[0][2] == body
 
 
-async def test_a_timestamp_inside_the_window_is_accepted(kafka: FakeKafka, app: WebhookApp) -> None:
+async def test_a_timestamp_inside_the_window_is_accepted(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_FORM_DOWNLOADED)
     for skew in (-299, 299):
         response = await call(app, events.encode(event), timestamp=str(int(NOW.timestamp()) + skew))
@@ -182,7 +192,7 @@ def longgang_body() -> bytes:
     ],
     ids=["wrong-key", "other-source-key", "other-body", "other-algorithm", "not-hex", "missing"],
 )
-async def test_a_wrong_signature_gets_401(kafka: FakeKafka, app: WebhookApp, signature: str) -> None:
+async def test_a_wrong_signature_gets_401(kafka: FakeKafka, app: FastAPI, signature: str) -> None:
     response = await call(app, longgang_body(), signature=signature)
     assert response.status == 401
     assert response.json == {"reason": "bad_signature"}
@@ -191,7 +201,7 @@ async def test_a_wrong_signature_gets_401(kafka: FakeKafka, app: WebhookApp, sig
 
 
 @pytest.mark.parametrize("age", [timedelta(minutes=10), timedelta(minutes=-10), timedelta(seconds=301)])
-async def test_an_old_or_future_timestamp_gets_401(kafka: FakeKafka, app: WebhookApp, age: timedelta) -> None:
+async def test_an_old_or_future_timestamp_gets_401(kafka: FakeKafka, app: FastAPI, age: timedelta) -> None:
     response = await call(app, longgang_body(), timestamp=str(int((NOW - age).timestamp())))
     assert response.status == 401
     assert response.json["reason"] == "stale_timestamp"
@@ -199,7 +209,7 @@ async def test_an_old_or_future_timestamp_gets_401(kafka: FakeKafka, app: Webhoo
 
 
 @pytest.mark.parametrize("timestamp", ["", "yesterday", "1765247490.5", "-1", "1765247490123456"])
-async def test_a_missing_or_malformed_timestamp_gets_401(kafka: FakeKafka, app: WebhookApp, timestamp: str) -> None:
+async def test_a_missing_or_malformed_timestamp_gets_401(kafka: FakeKafka, app: FastAPI, timestamp: str) -> None:
     response = await call(app, longgang_body(), timestamp=timestamp)
     assert response.status == 401
     assert response.json["reason"] == "bad_timestamp"
@@ -218,10 +228,9 @@ async def test_a_missing_or_malformed_timestamp_gets_401(kafka: FakeKafka, app: 
         "/webhooks/",
         "/webhooks/longgang-qyfw/extra",
         "/webhooks/urn:portal:longgang-qyfw",
-        "/health",
     ],
 )
-async def test_an_unknown_or_unconfigured_source_gets_404(kafka: FakeKafka, app: WebhookApp, path: str) -> None:
+async def test_an_unknown_or_unconfigured_source_gets_404(kafka: FakeKafka, app: FastAPI, path: str) -> None:
     response = await call(app, longgang_body(), path=path)
     assert response.status == 404
     assert response.json == {"reason": "unknown_source"}
@@ -229,7 +238,7 @@ async def test_an_unknown_or_unconfigured_source_gets_404(kafka: FakeKafka, app:
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "HEAD"])
-async def test_other_methods_get_405(kafka: FakeKafka, app: WebhookApp, method: str) -> None:
+async def test_other_methods_get_405(kafka: FakeKafka, app: FastAPI, method: str) -> None:
     response = await call(app, b"", method=method)
     assert response.status == 405
     assert response.headers["allow"] == "POST"
@@ -247,7 +256,7 @@ async def test_a_body_over_the_limit_gets_413(kafka: FakeKafka) -> None:
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "", "application/xml", "application/json; charset=gbk"])
-async def test_another_content_type_gets_415(kafka: FakeKafka, app: WebhookApp, content_type: str) -> None:
+async def test_another_content_type_gets_415(kafka: FakeKafka, app: FastAPI, content_type: str) -> None:
     response = await call(app, longgang_body(), content_type=content_type)
     assert response.status == 415
     assert response.json["reason"] == "unsupported_media_type"
@@ -256,7 +265,7 @@ async def test_another_content_type_gets_415(kafka: FakeKafka, app: WebhookApp, 
 # --- 400: the contract's reasons ------------------------------------------------------------
 
 
-async def test_not_json_gets_400_not_json(kafka: FakeKafka, app: WebhookApp) -> None:
+async def test_not_json_gets_400_not_json(kafka: FakeKafka, app: FastAPI) -> None:
     for body in (b"{not json", b"\xff\xfe", b"[" * 100_000):
         response = await call(app, body)
         assert response.status == 400
@@ -264,7 +273,7 @@ async def test_not_json_gets_400_not_json(kafka: FakeKafka, app: WebhookApp) -> 
     assert kafka.published == []
 
 
-async def test_an_invalid_uscc_gets_400_and_the_answer_holds_no_identifier(kafka: FakeKafka, app: WebhookApp) -> None:
+async def test_an_invalid_uscc_gets_400_and_the_answer_holds_no_identifier(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     bad_uscc = events.APPLICANT_USCC[:-1] + ("X" if events.APPLICANT_USCC[-1] != "X" else "Y")
     event["data"]["applicant"]["uscc"] = bad_uscc
@@ -277,7 +286,7 @@ async def test_an_invalid_uscc_gets_400_and_the_answer_holds_no_identifier(kafka
     assert kafka.published == []
 
 
-async def test_an_invalid_id_number_gets_400_and_is_not_echoed(kafka: FakeKafka, app: WebhookApp) -> None:
+async def test_an_invalid_id_number_gets_400_and_is_not_echoed(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     bad_id = events.LEGAL_REP_ID[:-1] + ("0" if events.LEGAL_REP_ID[-1] != "0" else "1")
     event["data"]["applicant"]["legal_representative"]["id_number"] = bad_id
@@ -288,7 +297,7 @@ async def test_an_invalid_id_number_gets_400_and_is_not_echoed(kafka: FakeKafka,
 
 
 async def test_bad_envelope_unknown_type_and_unknown_program_get_their_reasons(
-    kafka: FakeKafka, app: WebhookApp
+    kafka: FakeKafka, app: FastAPI
 ) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     cases = {
@@ -305,7 +314,7 @@ async def test_bad_envelope_unknown_type_and_unknown_program_get_their_reasons(
     assert kafka.published == []
 
 
-async def test_an_envelope_from_another_source_gets_400_source_mismatch(kafka: FakeKafka, app: WebhookApp) -> None:
+async def test_an_envelope_from_another_source_gets_400_source_mismatch(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     other_portal = {**event, "source": "urn:portal:gdzwfw"}
     response = await call(app, events.encode(other_portal), slug="longgang-qyfw")
@@ -338,7 +347,7 @@ async def test_a_publish_failure_gets_503_so_the_sender_retries() -> None:
 
 
 async def test_logs_name_source_type_and_reason_never_the_body_or_identifiers(
-    kafka: FakeKafka, app: WebhookApp, capsys: pytest.CaptureFixture[str]
+    kafka: FakeKafka, app: FastAPI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging("intake", level="INFO", fmt="json")  # as the service does (other tests reset it)
     capsys.readouterr()
@@ -370,7 +379,7 @@ async def test_logs_name_source_type_and_reason_never_the_body_or_identifiers(
 
 def test_a_misspelt_slug_in_webhook_keys_stops_the_service() -> None:
     with pytest.raises(ValueError, match="not a source slug") as info:
-        WebhookApp(settings(webhook_keys={"urn:portal:gdzwfw": "a-long-enough-secret"}), FakeKafka().publish)
+        WebhookReceiver(settings(webhook_keys={"urn:portal:gdzwfw": "a-long-enough-secret"}), FakeKafka().publish)
     assert "a-long-enough-secret" not in str(info.value)
 
 

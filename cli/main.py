@@ -1,15 +1,22 @@
 """`subsidy`: the platform's command line.
 
     subsidy up                          the embedded stack + intake, review, notify, worker (foreground)
-    subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL)
+    subsidy stack up|down|status        the embedded stack only (Kafka, Temporal, PostgreSQL, local issuer)
     subsidy run intake|review|notify|worker
     subsidy health                      health of the processes `subsidy up` started
+    subsidy token --role R --user ID [--name N] [--program CODE]... [--window CODE] [--ttl S]
+                                        a bearer token from the stack's local issuer, on stdout
     subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
     subsidy dlq list [--counts]         what went to the dead-letter topics, and why
     subsidy sms list [--application N]  the SMS log, numbers masked
+    subsidy audit verify                walk the audit log's hash chain
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
+
+`status` and `sms list` ask intake's and notify's APIs (the processes `subsidy up` started, or
+`--intake-url` / `--notify-url`) with an operator token they mint from the run directory's local
+issuer (cli/operator.py); they read nothing behind the services' backs.
 """
 
 from __future__ import annotations
@@ -35,20 +42,26 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _stack_env(run_dir: Path | None = None) -> dict[str, str]:
-    """The connection settings of the embedded stack, if one was started in the run directory."""
+def _run_dir(arg: str | None) -> Path:
     from deploy.embedded.stack import default_run_dir
 
-    path = (run_dir or default_run_dir()) / "stack.json"
-    if not path.exists():
-        return {}
-    return dict(json.loads(path.read_text()).get("env", {}))
+    return Path(arg).resolve() if arg else default_run_dir()
 
 
-def _apply_stack_env() -> None:
+def _stack_env(run_dir: Path | None = None) -> dict[str, str]:
+    """The connection settings of the embedded stack, if one was started in the run directory."""
+    from cli.operator import stack_env
+
+    return stack_env(run_dir or _run_dir(None))
+
+
+def apply_stack_env(run_dir: str | Path | None = None) -> None:
     """Explicit environment variables win; the embedded stack fills what is unset."""
-    for key, value in _stack_env().items():
+    for key, value in _stack_env(Path(run_dir).resolve() if run_dir else None).items():
         os.environ.setdefault(key, value)
+
+
+_apply_stack_env = apply_stack_env
 
 
 # --- stack -------------------------------------------------------------------------------------
@@ -167,7 +180,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             log_file = logs / f"{name}.log"
             out = open(log_file, "ab")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "subsidy.cli", "run", name],
+                [sys.executable, "-m", "cli.main", "run", name],
                 env={**env, "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1", "LOG_FORMAT": "json"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -244,6 +257,8 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
         f"  postgres {env['DATABASE_URL']}",
+        f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
+        "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         f"End-to-end probe {probe['workflow_id']}: "
         + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
         "`subsidy health` asks them again; Ctrl-C stops everything.",
@@ -308,21 +323,23 @@ async def _connect(schema: str) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _apply_stack_env()
-    from services.intake import repository
+    """An application as intake's read side shows it (GET /applications/{no}, operator token)."""
+    from cli.operator import OperatorError, get_json, operator_token, service_url
 
-    async def view() -> dict[str, Any] | None:
-        conn = await _connect("intake")
-        try:
-            return await repository.application_view(conn, args.application_no)
-        finally:
-            await conn.close()
-
-    found = asyncio.run(view())
-    if found is None:
+    run_dir = _run_dir(args.run_dir)
+    try:
+        url = service_url(run_dir, "intake", args.intake_url)
+        status, body = get_json(f"{url}/applications/{args.application_no}", operator_token(run_dir))
+    except OperatorError as exc:
+        _err(str(exc))
+        return 2
+    if status == 404:
         _err(f"no application {args.application_no}")
         return 1
-    print(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+    if status != 200:
+        _err(f"intake answered {status}: {json.dumps(body, ensure_ascii=False)}")
+        return 1
+    print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
     return 0
 
 
@@ -354,18 +371,24 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_sms(args: argparse.Namespace) -> int:
-    """The SMS log: what was sent to whom (numbers masked), when, by which provider, and its fate."""
-    _apply_stack_env()
-    from services.notify import repository
+    """The SMS log as notify's API shows it: what was sent to whom (numbers masked), when, by which
+    provider, and its fate."""
+    from cli.operator import OperatorError, get_json, operator_token, service_url
 
-    async def rows() -> list[dict[str, Any]]:
-        conn = await _connect("notify")
-        try:
-            return await repository.sms_log(conn, application_no=args.application, limit=args.limit)
-        finally:
-            await conn.close()
-
-    for row in asyncio.run(rows()):
+    run_dir = _run_dir(args.run_dir)
+    try:
+        url = service_url(run_dir, "notify", args.notify_url)
+        path = f"/sms/{args.application}" if args.application else "/sms"
+        status, body = get_json(f"{url}{path}", operator_token(run_dir), params={"limit": args.limit})
+    except OperatorError as exc:
+        _err(str(exc))
+        return 2
+    if status == 404 and args.application:
+        return 0  # no SMS about it (that the operator may see)
+    if status != 200:
+        _err(f"notify answered {status}: {json.dumps(body, ensure_ascii=False)}")
+        return 1
+    for row in body["messages"]:
         print(json.dumps(row, ensure_ascii=False, default=str))
     return 0
 
@@ -384,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--keep-stack", action="store_true", help="leave the stack running on exit")
     up.set_defaults(func=cmd_up)
 
-    stack = sub.add_parser("stack", help="the embedded Kafka, Temporal and PostgreSQL")
+    stack = sub.add_parser("stack", help="the embedded Kafka, Temporal, PostgreSQL and local OIDC issuer")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
     stack.add_argument("--timeout", type=float, default=180.0, help="seconds each readiness wait may take")
@@ -403,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="an application: status, deadline, versions, history (JSON)")
     status.add_argument("application_no")
+    status.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
+    status.add_argument("--intake-url", help="intake's address (default: the one `subsidy up` started)")
     status.set_defaults(func=cmd_status)
 
     dlq = sub.add_parser("dlq", help="messages sent to the dead-letter topics")
@@ -416,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     sms.add_argument("action", choices=["list"])
     sms.add_argument("--application", help="only this application number")
     sms.add_argument("--limit", type=int, default=50)
+    sms.add_argument("--run-dir", help="run directory (default .run/ or SUBSIDY_RUN_DIR)")
+    sms.add_argument("--notify-url", help="notify's address (default: the one `subsidy up` started)")
     sms.set_defaults(func=cmd_sms)
 
     sub.add_parser("migrate", help="apply every service schema's migrations").set_defaults(func=cmd_migrate)
@@ -423,9 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from subsidy.deadlines import cli as deadline_cli
+    from cli import audit, deadline, token
 
-    deadline_cli.add_parser(sub)
+    token.add_parser(sub)
+    audit.add_parser(sub)
+    deadline.add_parser(sub)
     return parser
 
 

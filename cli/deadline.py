@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from .calendar import CalendarNotCovered, ScheduleError, WorkingCalendar
-from .engine import compute_deadline, parse_closing
+from subsidy.deadlines.calendar import CalendarNotCovered, ScheduleError, WorkingCalendar
+from subsidy.deadlines.engine import compute_deadline, parse_closing
 
 __all__ = ["EXIT_OK", "EXIT_BAD_INPUT", "EXIT_NOT_COVERED", "add_parser", "run", "main"]
 
