@@ -185,7 +185,7 @@ def application_view(world: World, app: App, principal: Principal) -> dict[str, 
         "refused": {"decisions": [], "events": [{"at": iso(app.since), "kind": "event", "what": "paper_received", "outcome": "refused",
                                                  "reason": "窗口不符：LG-W05 不是本申报的收件窗口", "by": "window:LG-W05"}] if app.status == "awaiting_paper" else []},
         "intake": {}, "sms": {"messages": [
-            {"message_id": "m-1", "application_no": app.no, "program": app.program, "kind": "approval_notice", "status": "delivered", "provider": "fake",
+            {"message_id": "m-1", "application_no": app.no, "program": app.program, "kind": "online_approved", "status": "delivered", "provider": "fake",
              "mobile_masked": "138****0001", "attempts": 1, "delivery_failures": 0, "text": "【龙岗区AI署】您的申报已通过线上终审，请于5个工作日内将纸质材料送至服务窗口。",
              "last_error": None, "created_at": iso(app.since), "sent_at": iso(app.since), "delivered_at": iso(app.since + timedelta(minutes=1))}
         ] if app.status in ("awaiting_paper", "award_calculation") else []},

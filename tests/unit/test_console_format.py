@@ -61,3 +61,20 @@ def test_steps_roles_and_decisions() -> None:
     assert fmt.decision_zh("return") == "退回修改"
     assert fmt.actor_zh("staff:lg-rev-01") == "lg-rev-01"
     assert fmt.program_zh("LG-AI-MODEL-2025") == "龙岗区调用模型开发应用扶持"
+
+
+def test_every_sms_notice_has_its_chinese_name() -> None:
+    from subsidy.contracts.lifecycle import NoticeKind
+
+    assert set(fmt.NOTICE_NAMES_ZH) == {k.value for k in NoticeKind}
+    assert fmt.sms_status_zh("phone_task") == "转电话通知"
+
+
+def test_lifecycle_reasons_read_as_sentences_and_officials_words_as_written() -> None:
+    assert fmt.reason_zh("sms_receipt_missing") == "未收到短信送达回执，须电话通知"
+    assert fmt.reason_zh("award_fen:45000000") == "核定资助 450,000.00 元"
+    assert fmt.reason_zh("tier:2; award_fen:250000000") == "档次 二档，资助 2,500,000.00 元"
+    assert fmt.reason_zh("paper_received:LG-W03") == "窗口 LG-W03 已收纸质材料"
+    assert fmt.reason_zh("back_office_approved") == "已发送后台审核通过通知"
+    assert fmt.reason_zh("请补充近两年财务审计报告") == "请补充近两年财务审计报告"
+    assert fmt.reason_zh("something_new") == "something_new"

@@ -10,6 +10,7 @@ Pure functions (no I/O), used as Jinja2 filters by the console's templates and b
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -92,6 +93,16 @@ ACTION_NAMES_ZH: dict[str, str] = {
 
 OUTCOME_NAMES_ZH = {"accepted": "已执行", "refused": "被拒绝"}
 
+
+# The SMS notices (subsidy.contracts.lifecycle.NoticeKind) and where a message is (notify's sms_messages.status).
+NOTICE_NAMES_ZH: dict[str, str] = {
+    "online_approved": "通过线上终审通知", "returned": "退回修改通知", "rejected": "不予通过通知",
+    "back_office_approved": "后台审核通过通知", "abandoned": "逾期视作放弃通知", "resubmission_lapsed": "逾期未重新提交通知",
+    "award_published": "资助公示通知", "paper_requested": "预约提交纸质材料通知", "not_funded": "未获资助通知",
+    "published": "公示通知", "paper_reminder": "纸质材料提交提醒",
+}
+SMS_STATUS_NAMES_ZH = {"pending": "待发送", "sending": "发送中", "accepted": "已提交运营商", "delivered": "已送达",
+                       "failed": "发送失败", "phone_task": "转电话通知"}
 
 TIER_NAMES_ZH = {1: "一档", 2: "二档", 3: "三档"}
 
@@ -257,6 +268,47 @@ def evidence_zh(value: Any) -> str:
     return str(value)
 
 
+# What lifecycles write as a state change's reason (workflows/lifecycle/*.py), for people. An
+# official's own words (a return's reasons) pass through as written.
+_REASONS_ZH: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), f) for p, f in (
+    (r"^submitted$", lambda m: "已提交申报"),
+    (r"^pre_checks_passed$", lambda m: "自动核查全部通过"),
+    (r"^pre_checks_failed:(.*)$", lambda m: f"自动核查未通过：{m.group(1).replace(',', '、')}"),
+    (r"^form_issued:(.+)$", lambda m: f"已生成申报书（编号 {m.group(1)}）"),
+    (r"^gd_case:(.+)$", lambda m: f"已在广东政务服务网提交（受理号 {m.group(1)}）"),
+    (r"^sms_receipt_missing$", lambda m: "未收到短信送达回执，须电话通知"),
+    (r"^paper_received:(.+)$", lambda m: f"窗口 {m.group(1)} 已收纸质材料"),
+    (r"^tier:(\w+); award_fen:(\d+)$", lambda m: f"档次 {tier_zh(int(m.group(1))) if m.group(1).isdigit() else '不予资助'}，资助 {yuan(int(m.group(2)))} 元"),
+    (r"^award_fen:(\d+)$", lambda m: f"核定资助 {yuan(int(m.group(1)))} 元"),
+    (r"^notice:(.+)$", lambda m: f"已公示（公示编号 {m.group(1)}）"),
+    (r"^expert_score:(.+)$", lambda m: f"专家评审总分 {m.group(1)}"),
+    (r"^resubmitted:v(\d+)$", lambda m: f"重新提交第 {m.group(1)} 版"),
+    (r"^formal_pre_review_passed$", lambda m: "形式预审通过"),
+    (r"^paper_deadline_passed$", lambda m: "逾期未提交纸质材料"),
+    (r"^resubmission_deadline_passed$", lambda m: "逾期未重新提交"),
+    (r"^not_funded$", lambda m: "未获资助"),
+    (r"^withdrawn$", lambda m: "申报单位撤回"),
+    (r"^(\w+)$", lambda m: f"已发送{NOTICE_NAMES_ZH[m.group(1)]}" if m.group(1) in NOTICE_NAMES_ZH else m.group(1)),
+))
+
+
+def reason_zh(value: str | None) -> str:
+    if not value:
+        return EMPTY
+    for pattern, render in _REASONS_ZH:
+        if match := pattern.match(value):
+            return str(render(match))
+    return value
+
+
+def notice_zh(value: str | None) -> str:
+    return NOTICE_NAMES_ZH.get(value or "", value or EMPTY)
+
+
+def sms_status_zh(value: str | None) -> str:
+    return SMS_STATUS_NAMES_ZH.get(value or "", value or EMPTY)
+
+
 def tier_zh(value: int | None) -> str:
     return TIER_NAMES_ZH.get(value, "不予资助") if value is not None else EMPTY
 
@@ -266,5 +318,6 @@ FILTERS = {
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
     "roles_zh": roles_zh, "decision_zh": decision_zh, "action_zh": action_zh, "outcome_zh": outcome_zh,
     "program_zh": program_zh, "actor_zh": actor_zh, "tier_zh": tier_zh,
-    "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh,
+    "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh, "notice_zh": notice_zh,
+    "sms_status_zh": sms_status_zh, "reason_zh": reason_zh,
 }
