@@ -160,7 +160,9 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     await w.click('table[data-table="award"] a', "award-detail")
     await page.click('[data-open="dlg-award"]')
     await page.fill('input[name="eligible_yuan"]', "2,000,000")
-    await page.fill('input[name="award_yuan"]', "600000.00")
+    # 30% of the eligible amount, suggested from the program's rule (capped at 200 万元)
+    await expect(page.locator('input[name="award_yuan"]')).to_have_value("600000.00")
+    await expect(page.locator("[data-award-rule]")).to_contain_text("30%，单个项目最高 200.00 万元")
     await w.snap("award-dialog")
     async with page.expect_navigation():
         await page.click('[data-confirm="award"]')

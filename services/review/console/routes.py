@@ -437,7 +437,7 @@ def router() -> APIRouter:
         return render(request, "application.html", session=session, active="applications",
                       title=f"申报详情 {application_no}", app=app, tab=tab, tabs=DETAIL_TABS,
                       actions=available_actions(session.principal, app), key=new_key(),
-                      deadlines=_deadlines(app), sms=_sms(app))
+                      deadlines=_deadlines(app), sms=_sms(app), policy=_policy(app.get("program")))
 
     async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
                   draft: str, back: str | None = None) -> Response:
@@ -744,6 +744,14 @@ def available_actions(principal: Principal, app: dict[str, Any]) -> list[str]:
         if status == "expert_scoring":
             actions += ["experts", "scoring"]
     return actions
+
+
+def _policy(program: str | None) -> Any:
+    """The program's award rules (rate, caps) for the award and tier dialogs' hints; None if unknown."""
+    from subsidy.programs import programs
+
+    found = programs().get(program or "")
+    return found.policy if found is not None else None
 
 
 def _deadlines(app: dict[str, Any]) -> list[dict[str, Any]]:

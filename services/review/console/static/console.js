@@ -68,6 +68,21 @@
     });
   });
 
+  // The award suggested by the program's rule (rate of the eligible amount, capped), until the
+  // administrator types their own figure.
+  document.querySelectorAll("input[data-award-rate]").forEach(function (eligible) {
+    var award = eligible.form.querySelector('input[name="award_yuan"]');
+    var rate = Number(eligible.dataset.awardRate), capFen = Number(eligible.dataset.awardCapFen || 0);
+    award.addEventListener("input", function () { award.dataset.typed = "1"; });
+    eligible.addEventListener("input", function () {
+      var fen = Math.round(Number(eligible.value.replace(/[,，\s]/g, "")) * 100);
+      if (!isFinite(fen) || award.dataset.typed) { return; }
+      var suggested = Math.floor(fen * rate / 100);
+      if (capFen && suggested > capFen) { suggested = capFen; }
+      award.value = (suggested / 100).toFixed(2);
+    });
+  });
+
   // A confirm dialog (Element's MessageBox) for forms whose button asks first.
   function confirmBox(text, onOk) {
     var dialog = document.createElement("dialog");
