@@ -161,7 +161,7 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     await page.click('[data-open="dlg-award"]')
     await page.fill('input[name="eligible_yuan"]', "2,000,000")
     # 30% of the eligible amount, suggested from the program's rule (capped at 200 万元)
-    await expect(page.locator('input[name="award_yuan"]')).to_have_value("600000.00")
+    await expect(page.locator('input[name="award_yuan"]')).to_have_value("600,000.00")
     await expect(page.locator("[data-award-rule]")).to_contain_text("30%，单个项目最高 200.00 万元")
     await w.snap("award-dialog")
     async with page.expect_navigation():

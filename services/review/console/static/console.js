@@ -79,7 +79,7 @@
       if (!isFinite(fen) || award.dataset.typed) { return; }
       var suggested = Math.floor(fen * rate / 100);
       if (capFen && suggested > capFen) { suggested = capFen; }
-      award.value = (suggested / 100).toFixed(2);
+      award.value = (suggested / 100).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
     });
   });
 
