@@ -142,11 +142,10 @@ async def open_console(chromium: Browser, screenshots_dir: Path, request: pytest
     problems: list[str] = []
     for context, watched in opened:
         problems += watched.problems
-        # every page the browser settled on was looked at (redirect hops and downloads aside)
-        unseen = [u for u in dict.fromkeys(watched.landed) if u not in watched.photographed and "/authorize" not in u
-                  and not u.endswith("/callback") and "/callback?" not in u]
-        if unseen and watched.landed and watched.landed[-1] not in watched.photographed:
-            problems.append(f"{watched.test}: last page not photographed: {watched.landed[-1]}")
+        # every page the browser landed on was photographed
+        unseen = [u for u in dict.fromkeys(watched.landed) if u not in watched.photographed and u != "about:blank"]
+        if unseen:
+            problems.append(f"{watched.test}: pages visited without a screenshot: {unseen}")
         await context.close()
     assert not problems, "the browser saw problems:\n" + "\n".join(problems)
 

@@ -68,8 +68,10 @@ async def decide(w: Watched, dialog: str, what: str, **fields: str) -> None:
 
 async def status_is(w: Watched, status_zh: str, what: str) -> None:
     """The read model follows the workflow through Kafka: reload until the page shows it."""
-    for _ in range(120):
+    for attempt in range(120):
         if (await w.page.locator(".detail-head [data-status]").inner_text()).strip() == status_zh:
+            if attempt:
+                await w.snap(f"{what}-reloaded")
             return
         await w.page.wait_for_timeout(500)
         await w.page.reload()
