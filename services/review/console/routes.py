@@ -273,7 +273,7 @@ def page(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable
             if problem.status == 403:
                 return await _error_page(request, 403, "无权限", problem.message)
             if problem.status == 404:
-                return await _error_page(request, 404, "未找到", "未找到该记录，或您无权查看（仅可查看本人负责项目的申报）。")
+                return await _error_page(request, 404, "未找到或无权限", "未找到该记录，或您无权查看（仅可查看本人负责项目的申报）。")
             log.warning("console page failed", status=problem.status, code=problem.code)
             return await _error_page(request, 502 if problem.status >= 500 else problem.status, "操作未完成", problem.message)
 
@@ -361,9 +361,13 @@ def router() -> APIRouter:
 
     @api.post("/logout")
     async def logout(request: Request) -> Response:
-        response = render(request, "logged_out.html", title="已退出登录")
+        response = RedirectResponse(f"{PREFIX}/logged-out", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response
+
+    @api.get("/logged-out")
+    async def logged_out(request: Request) -> Response:
+        return render(request, "logged_out.html", title="已退出登录")
 
     @api.get("/")
     @page
