@@ -175,13 +175,17 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        ports = {name: free_port() for name in SERVICES}
+        # Review's application view reads intake's events and notify's SMS log.
+        peers = {"INTAKE_URL": f"http://127.0.0.1:{ports['intake']}", "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}"}
         for name in SERVICES:
-            port = free_port()
+            port = ports[name]
             log_file = logs / f"{name}.log"
             out = open(log_file, "ab")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "run", name],
-                env={**env, "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1", "LOG_FORMAT": "json"},
+                env={**env, **(peers if name == "review" else {}), "HTTP_PORT": str(port), "HTTP_HOST": "127.0.0.1",
+                     "LOG_FORMAT": "json"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,15 +1,29 @@
-"""The review service. See DESIGN.md for what it owns."""
+"""The review service: the officials' side of the platform (README, "The reviewers' API").
+
+Rooms, named by what officials do:
+
+    rules/        the Longgang guide's automatic pre-checks (and the facts they read)
+    forms/        the watermarked application form (PDF) and its download
+    deadlines/    the paper deadline in working days
+    tasks/        the task read model: which step waits for whom (待办 / 已办)
+    decisions/    every action an official takes: checked, sent to the workflow, recorded
+    audit/        the hash-chained audit log and its verification
+    publication/  the public-notice list (公示) of a program batch
+    api/          the officials' HTTP API under /api, and who may do what (api/access.py)
+    repository.py all of review's SQL
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.review import forms
-from services.review.activities import DeadlineActivities
-from services.review.forms import FormActivities
+from services.review import api
+from services.review.deadlines.activities import DeadlineActivities
+from services.review.forms import api as forms_api
+from services.review.forms.documents import FormActivities
 from services.review.handlers import router
-from services.review.pre_checks import PreCheckActivities
-from services.review.publication import PublicationActivities
+from services.review.publication.activities import PublicationActivities
+from services.review.rules.activities import PreCheckActivities
 from services.review.settings import ReviewSettings
 from subsidy.contracts import task_queues
 from subsidy.deadlines import WorkingCalendar
@@ -26,7 +40,7 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
-    routers=lambda: [forms.router()],
+    routers=lambda: [forms_api.router(), *api.routers()],
     title="subsidy review: the officials' API",
 )
 

@@ -5,19 +5,29 @@ from __future__ import annotations
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from services.review import pre_checks, service
-from subsidy.contracts.platform_events import SubmissionRecorded, parse_model, parse_state_changed
-from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, SUBMISSION_RECORDED
+from services.review.rules import activities as rules
+from services.review.tasks import service as tasks
+from subsidy.contracts.platform_events import PhoneTaskCreated, SubmissionRecorded, parse_model, parse_state_changed
+from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED, SUBMISSION_RECORDED
 from subsidy.messaging import consume, raw_body, subscriber_options
 from subsidy.runtime import Resources
 
-GROUP_ID = "review"
 router = KafkaRouter()
 
 
-@router.subscriber(APPLICATION_STATE_CHANGED, decoder=raw_body, **subscriber_options(GROUP_ID))
+# The task read model and the history: a group of its own, read from the earliest offset, so a new
+# deployment builds them from the topic's retained history.
+@router.subscriber(APPLICATION_STATE_CHANGED, decoder=raw_body, **subscriber_options("review.tasks"))
 async def on_state_changed(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
-    await consume(resources.dead_letters, message.raw_message, body, parse_state_changed, lambda event: service.on_state_changed(resources.pool, event))
+    await consume(resources.dead_letters, message.raw_message, body, parse_state_changed,
+                  lambda event: tasks.on_state_changed(resources.pool, event))
+
+
+# Notify could not deliver an SMS: someone phones the enterprise.
+@router.subscriber(PHONE_TASK_CREATED, decoder=raw_body, **subscriber_options("review.phone-tasks"))
+async def on_phone_task_created(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
+    await consume(resources.dead_letters, message.raw_message, body, lambda raw: parse_model(PhoneTaskCreated, raw),
+                  lambda event: tasks.on_phone_task(resources.pool, event))
 
 
 # Its own group: the facts for the pre-checks never wait behind the state-change read model.
@@ -25,5 +35,5 @@ async def on_state_changed(body: bytes, message: KafkaMessage, resources: Resour
 async def on_submission_recorded(body: bytes, message: KafkaMessage, resources: Resources = Context()) -> None:
     await consume(
         resources.dead_letters, message.raw_message, body, lambda raw: parse_model(SubmissionRecorded, raw),
-        lambda event: pre_checks.record_submission(resources.pool, event),
+        lambda event: rules.record_submission(resources.pool, event),
     )

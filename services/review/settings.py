@@ -1,7 +1,19 @@
 """Settings of the review service (environment variables; see subsidy/settings.py for the shared ones)."""
 
+from pydantic import Field
+
 from subsidy.settings import PlatformSettings
 
 
 class ReviewSettings(PlatformSettings):
-    """Nothing of its own yet: the shared connections and logging."""
+    """The shared connections and logging, and where the application view reads what review does not keep."""
+
+    intake_url: str = Field(default="http://127.0.0.1:8001", description="INTAKE_URL: intake's HTTP API (events, refusals)")
+    notify_url: str = Field(default="http://127.0.0.1:8003", description="NOTIFY_URL: notify's HTTP API (the SMS log)")
+    upstream_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=30, description="UPSTREAM_TIMEOUT_SECONDS: a section from intake or notify waits this long"
+    )
+    decision_busy_window_seconds: float = Field(
+        default=15.0, gt=0, le=120,
+        description="DECISION_BUSY_WINDOW_SECONDS: how long a decision is asked again while the lifecycle settles its previous step",
+    )

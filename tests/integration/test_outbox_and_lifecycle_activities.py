@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from services.review.activities import DeadlineActivities
+from services.review.deadlines.activities import DeadlineActivities
 from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import ComputePaperDeadline, LifecyclePolicy, StateChange, Status
 from subsidy.contracts.platform_events import ApplicationStateChanged, CalendarAlertRaised

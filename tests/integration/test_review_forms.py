@@ -15,7 +15,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from services.review.forms import FormActivities
+from services.review.forms.documents import FormActivities
 from subsidy.contracts.lifecycle import IssueWatermarkedForm
 from tests.fixtures import events
 from tests.support.intake_world import application_no

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from services.review.forms import FORM_ID, form_id_of, form_lines, render_form, yuan
+from services.review.forms.documents import FORM_ID, form_id_of, form_lines, render_form, yuan
 from tests.fixtures import events
 
 

@@ -1,4 +1,4 @@
-"""The paper deadline rule (services/review/activities.paper_deadline_record), without servers.
+"""The paper deadline rule (services/review/deadlines/activities.paper_deadline_record), without servers.
 
 2026 New Year (chinese-calendar): holidays Thu 2026-01-01 .. Sat 2026-01-03, adjusted working day
 Sun 2026-01-04. The package covers up to 2026; 2027 is not covered.
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.review.activities import paper_deadline_record
+from services.review.deadlines.activities import paper_deadline_record
 from subsidy.contracts.lifecycle import ComputePaperDeadline, LifecyclePolicy
 from subsidy.deadlines import CalendarNotCovered, WorkingCalendar
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.review.pre_checks import REQUIRED_MATERIALS, longgang_findings, required_materials
+from services.review.rules.longgang import REQUIRED_MATERIALS, longgang_findings, required_materials
 from tests.fixtures import events
 
 

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from services.review.activities import paper_deadline_record
+from services.review.deadlines.activities import paper_deadline_record
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
     BUSY_REFUSAL,

@@ -8,7 +8,7 @@ once the online review approves, downloaded by the enterprise, uploaded to the G
   bytes depend only on the facts and the form id, so a retried activity issues the same file.
 - `FormActivities.issue_watermarked_form` (task queue `subsidy-review`) renders and stores it in
   `review.forms`; the form id is derived from the application and version (`WF-LG2025-000123-V1`).
-- `router()` serves it to officials: `GET /forms/{form_id}` on review's port (bearer token of the
+- `forms/api.py` serves it to officials: `GET /forms/{form_id}` on review's port (bearer token of the
   form's program), `application/pdf` with its SHA-256 in `X-Content-SHA256`. The enterprise gets
   its form through the portal, not from here.
 """
@@ -22,14 +22,12 @@ from typing import Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter
-from fastapi.responses import Response
 from temporalio import activity
 
-from services.review.pre_checks import MATERIAL_NAMES, recorded_facts
+from services.review import repository
+from services.review.rules.activities import recorded_facts
+from services.review.rules.longgang import MATERIAL_NAMES
 from subsidy.contracts.lifecycle import ACTIVITY_ISSUE_WATERMARKED_FORM, IssueWatermarkedForm, WatermarkedForm
-from subsidy.identity.http import Authenticated
-from subsidy.web import ApiError, Started
 
 log = structlog.get_logger(__name__)
 
@@ -169,39 +167,7 @@ class FormActivities:
             _, facts = await recorded_facts(conn, request.application_no, request.version)
             pdf = render_form(request.application_no, request.version, facts, form_id)
             digest = hashlib.sha256(pdf).hexdigest()
-            stored = await conn.fetchval(
-                """INSERT INTO forms (form_id, program, application_no, version, sha256, pdf)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (form_id) DO UPDATE SET form_id = EXCLUDED.form_id
-                   RETURNING sha256""",
-                form_id, request.program, request.application_no, request.version, digest, pdf,
-            )
+            stored = await repository.store_form(conn, form_id, request.program, request.application_no, request.version,
+                                                 digest, pdf)
         log.info("form issued", version=request.version, form_id=form_id)
         return WatermarkedForm(form_id=form_id, sha256=stored)  # the first issue's hash, if issued before
-
-
-def router() -> APIRouter:
-    api = APIRouter(tags=["forms"])
-
-    @api.get(
-        "/forms/{form_id:path}",  # any path below, so a traversal attempt is answered 400, not routed
-        summary="A watermarked application form (PDF), for officials of its program",
-        response_class=Response,
-        responses={200: {"content": {"application/pdf": {}}}, 404: {"description": "unknown, or of another program"}},
-    )
-    async def form(form_id: str, principal: Authenticated, resources: Started) -> Response:
-        if not FORM_ID.match(form_id):
-            raise ApiError(400, "bad_form_id", "表单编号格式不正确")
-        row = await resources.pool.fetchrow("SELECT program, pdf, sha256 FROM forms WHERE form_id = $1", form_id)
-        if row is None or not principal.in_program(row["program"]):
-            raise ApiError(404, "unknown_form", "未找到该申报书", detail={"form_id": form_id})
-        return Response(
-            bytes(row["pdf"]),
-            media_type="application/pdf",
-            headers={
-                "content-disposition": f'attachment; filename="{form_id}.pdf"',
-                "x-content-sha256": row["sha256"],
-            },
-        )
-
-    return api

@@ -13,22 +13,10 @@ arrived, the activity fails retryably and Temporal asks again (RECORD_RETRY: 1 s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import asyncpg
-import structlog
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
-from subsidy.contracts.platform_events import SubmissionRecorded
-from subsidy.contracts.topics import SUBMISSION_RECORDED
-from subsidy.messaging import handle_once
-
-log = structlog.get_logger(__name__)
-CONSUMER = "review.submissions"
+from subsidy.contracts.lifecycle import PreCheckFinding
 
 LONGGANG = "龙岗区"
 SOFTWARE_INDUSTRY_PREFIXES = ("64", "65")  # 互联网和相关服务 (64), 软件和信息技术服务业 (65): 三(二)1
@@ -214,52 +202,55 @@ RULES: tuple[Callable[[dict[str, Any], Sequence[str]], PreCheckFinding], ...] = 
 )
 
 
-# --- the facts, as intake recorded them, and the activity ----------------------------------------
+# --- what the reviewer reads besides the finding: explanation, evidence, ruleset version ---------
+
+# Bump when a rule, clause or threshold changes: a finding names the rules it was made under.
+RULESET_VERSION = "LG-AI-MODEL-2025/rules-2025.1"
+
+EXPLANATIONS: dict[str, str] = {
+    "registered_in_longgang": "申报单位须在龙岗区注册，且实际经营地址在龙岗区（指南三(一)1）。",
+    "branch_authorisation": "分支机构申报须提供总部统一社会信用代码及总部授权证明（指南三(一)1）。",
+    "not_seriously_dishonest": "申报单位不得被列入严重失信主体名单（指南三(一)2）。",
+    "no_duplicate_application": "同一事项不得重复申报或多头申报区级专项资金（指南三(一)4）。",
+    "industry_code": "申报单位行业代码须属互联网和相关服务（64）或软件和信息技术服务业（65）（指南三(二)1）。",
+    "supplier_not_related": "模型供给方不得为申报单位的关联方（指南三(二)2）。",
+    "model_filed_or_assessed": "所调用模型须已完成生成式人工智能服务备案，或通过三级及以上网络安全等级保护测评（指南二(一)）。",
+    "materials_complete": "申报材料须按指南四(一)、四(二)所列齐全上传。",
+}
 
 
-async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
-    """Keep a version's facts (once per event); False for a redelivery."""
+def evidence(rule: str, facts: dict[str, Any], others: Sequence[str]) -> dict[str, Any]:
+    """The facts' values a rule read (enterprise facts only: no names, ID or mobile numbers)."""
+    applicant = facts.get("applicant", {})
+    contracts = _contracts(facts)
+    match rule:
+        case "registered_in_longgang":
+            return {"registered_district": applicant.get("registered_district"), "operating_address": applicant.get("operating_address")}
+        case "branch_authorisation":
+            return {"is_branch": bool(applicant.get("is_branch")), "head_office_uscc": applicant.get("head_office_uscc"),
+                    "head_office_authorisation_uploaded": "head_office_authorisation" in _material_kinds(facts)}
+        case "not_seriously_dishonest":
+            return {"serious_dishonesty_listed": bool(facts.get("declarations", {}).get("serious_dishonesty_listed"))}
+        case "no_duplicate_application":
+            return {"other_district_funds_for_same_item": bool(facts.get("declarations", {}).get("other_district_funds_for_same_item")),
+                    "other_applications": sorted(others)}
+        case "industry_code":
+            return {"industry_code": applicant.get("industry_code")}
+        case "supplier_not_related":
+            return {"contracts": [{"contract_no": c.get("contract_no"), "supplier_uscc": c.get("supplier_uscc")} for c in contracts],
+                    "related_party_usccs": sorted(applicant.get("related_party_usccs") or [])}
+        case "model_filed_or_assessed":
+            return {"contracts": [{"contract_no": c.get("contract_no"), "cac_filing_no": c.get("cac_filing_no"),
+                                   "security_assessment_level": (c.get("security_assessment") or {}).get("level")} for c in contracts]}
+        case "materials_complete":
+            return {"required": required_materials(facts), "uploaded": sorted(k for k in _material_kinds(facts) if k)}
+    return {}
 
-    async def store(conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            """INSERT INTO submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-               ON CONFLICT (application_no, version) DO NOTHING""",
-            event.application_no, event.version, event.program, event.applicant_uscc, event.submitted_at,
-            json.dumps(event.facts, ensure_ascii=False),
-        )
 
-    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=store)
-
-
-async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
-    """(applicant USCC, facts) of a version as intake recorded it. Until intake's event has arrived
-    this raises a retryable ApplicationError: Temporal runs the asking activity again."""
-    row = await conn.fetchrow(
-        "SELECT applicant_uscc, facts::text AS facts FROM submissions WHERE application_no = $1 AND version = $2",
-        application_no, version,
-    )
-    if row is None:
-        raise ApplicationError(f"version {version} of {application_no} has not reached review yet", type="SubmissionNotRecorded")
-    return row["applicant_uscc"], json.loads(row["facts"])
-
-
-class PreCheckActivities:
-    def __init__(self, pool: asyncpg.Pool):
-        self._pool = pool
-
-    def all(self) -> Sequence[Callable[..., Any]]:
-        return (self.run_pre_checks,)
-
-    @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)
-    async def run_pre_checks(self, request: RunPreChecks) -> PreCheckReport:
-        async with self._pool.acquire() as conn:
-            applicant_uscc, facts = await recorded_facts(conn, request.application_no, request.version)
-            others = await conn.fetch(
-                """SELECT DISTINCT application_no FROM submissions
-                   WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
-                request.program, applicant_uscc, request.application_no,
-            )
-        findings = longgang_findings(facts, other_applications=[r["application_no"] for r in others])
-        log.info("pre-checks run", version=request.version, failed=[f.rule for f in findings if not f.passed])
-        return PreCheckReport(findings=findings)
+def explained(findings: Sequence[PreCheckFinding], facts: dict[str, Any], others: Sequence[str]) -> list[dict[str, Any]]:
+    """The findings as review keeps them for the reviewer (review.pre_check_findings)."""
+    return [
+        {**finding.model_dump(), "explanation": EXPLANATIONS.get(finding.rule, ""),
+         "evidence": evidence(finding.rule, facts, others), "ruleset_version": RULESET_VERSION}
+        for finding in findings
+    ]

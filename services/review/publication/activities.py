@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.review import repository
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
     ACTIVITY_ENLIST_FOR_PUBLICATION,
@@ -49,28 +51,18 @@ class PublicationActivities:
             start_signal=SIGNAL_ENLIST,
             start_signal_args=[request],
         )
+        async with self.pool.acquire() as conn:  # on the list: now the administrator's task
+            await repository.open_publication_task(conn, request.program, request.application_no, datetime.now(UTC))
 
     @activity.defn(name=ACTIVITY_RECORD_NOTICE)
     async def record_notice(self, request: RecordNotice) -> None:
         """Store the list as published and announce it (outbox), once per notice id."""
         notice = request.notice
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """INSERT INTO publication_notices (notice_id, program, published_at, published_by, entries, total_award_fen)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
-                notice.notice_id,
-                request.program,
-                notice.published_at,
-                notice.actor.id,
-                len(request.entries),
-                sum(e.award_fen for e in request.entries),
-            )
+            inserted = await repository.store_notice(conn, request.program, notice.notice_id, notice.published_at,
+                                                     notice.actor.id, request.entries)
             if not inserted:
                 return  # a retried activity
-            await conn.executemany(
-                "INSERT INTO publication_entries (notice_id, application_no, award_fen, tier) VALUES ($1, $2, $3, $4)",
-                [(notice.notice_id, e.application_no, e.award_fen, e.tier) for e in request.entries],
-            )
             await write_event(
                 conn,
                 topic=PUBLICATION_PUBLISHED,

@@ -1,0 +1,11 @@
+"""The officials' API under `/api` (FastAPI routers; OpenAPI at `/openapi.json` on review's port)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    from services.review.api import actions, applications, audit, tasks
+
+    return [tasks.router(), applications.router(), actions.router(), audit.router()]

@@ -1,0 +1,84 @@
+"""Who may do what: the one table of roles and actions (README, "The reviewers' API").
+
+`can(principal, action, program, window=None)` answers for an action on an object of `program`
+(and, for paper, at `window`). Scope comes first: a principal sees only the programs its token
+names (an object outside them answers 404, its existence not revealed); within scope, a role
+without the action answers 403. Experts further see only the applications assigned to them; that
+needs the database and is checked by the routes (`sees_application`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from subsidy.identity.claims import Principal, StaffRole
+
+
+class Action(StrEnum):
+    DECIDE = "decide"  # `POST .../decisions` before the step is known: the review step's decision
+    VIEW_TASKS = "view_tasks"
+    VIEW_APPLICATION = "view_application"
+    DECIDE_ONLINE_REVIEW = "decide_online_review"  # LG 线上审核: approve / return / reject
+    DECIDE_BACK_OFFICE_REVIEW = "decide_back_office_review"  # LG 后台审核: approve / reject
+    CONFIRM_NOTICE_BY_PHONE = "confirm_notice_by_phone"  # LG: the enterprise reached by phone
+    DECIDE_FORMAL_PRE_REVIEW = "decide_formal_pre_review"  # SZ 形式预审: approve / return / reject / request_paper
+    RECORD_PAPER_RECEIPT = "record_paper_receipt"  # paper received, at the clerk's own window
+    RECORD_AWARD = "record_award"  # LG award (until the awards issue computes it)
+    RECORD_EXPERT_SCORING = "record_expert_scoring"  # SZ scoring (until the awards issue)
+    RECORD_TIERING = "record_tiering"  # SZ tier and amount (until the awards issue)
+    ASSIGN_EXPERT = "assign_expert"
+    REASSIGN_TASK = "reassign_task"
+    PUBLISH = "publish"  # a program batch's list for public notice (公示)
+    READ_AUDIT = "read_audit"
+
+
+_READ = frozenset({Action.VIEW_TASKS, Action.VIEW_APPLICATION})
+
+PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
+    StaffRole.LG_ONLINE_REVIEWER: _READ | {Action.DECIDE_ONLINE_REVIEW},
+    StaffRole.LG_BACK_OFFICE_REVIEWER: _READ | {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE},
+    StaffRole.WINDOW_CLERK: _READ | {Action.RECORD_PAPER_RECEIPT},
+    StaffRole.SZ_PRE_REVIEWER: _READ | {Action.DECIDE_FORMAL_PRE_REVIEW},
+    StaffRole.EXPERT: _READ,  # only applications assigned to them; scoring itself comes with the awards issue
+    StaffRole.PROGRAM_ADMIN: _READ | {
+        Action.RECORD_AWARD, Action.RECORD_EXPERT_SCORING, Action.RECORD_TIERING,
+        Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH,
+    },
+    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT},
+}
+
+ACTION_NAMES_ZH: dict[Action, str] = {
+    Action.DECIDE: "审核决定",
+    Action.VIEW_TASKS: "查看待办",
+    Action.VIEW_APPLICATION: "查看申报",
+    Action.DECIDE_ONLINE_REVIEW: "线上审核决定",
+    Action.DECIDE_BACK_OFFICE_REVIEW: "后台审核决定",
+    Action.CONFIRM_NOTICE_BY_PHONE: "电话通知确认",
+    Action.DECIDE_FORMAL_PRE_REVIEW: "形式预审决定",
+    Action.RECORD_PAPER_RECEIPT: "登记纸质材料收件",
+    Action.RECORD_AWARD: "登记资助金额",
+    Action.RECORD_EXPERT_SCORING: "登记专家评分",
+    Action.RECORD_TIERING: "登记档次",
+    Action.ASSIGN_EXPERT: "分配评审专家",
+    Action.REASSIGN_TASK: "转派待办",
+    Action.PUBLISH: "发布公示",
+    Action.READ_AUDIT: "查看审计日志",
+}
+
+
+def in_scope(principal: Principal, program: str) -> bool:
+    """The program is one of the principal's and it holds at least one role there."""
+    return principal.in_program(program) and bool(principal.roles)
+
+
+def role_for(principal: Principal, action: Action) -> StaffRole | None:
+    """The principal's role that grants `action` (the first in the table's order), or None."""
+    return next((role for role in PERMISSIONS if role in principal.roles and action in PERMISSIONS[role]), None)
+
+
+def can(principal: Principal, action: Action, program: str, window: str | None = None) -> bool:
+    if not in_scope(principal, program) or role_for(principal, action) is None:
+        return False
+    if action is Action.RECORD_PAPER_RECEIPT:
+        return principal.window is not None and (window is None or window == principal.window)
+    return True

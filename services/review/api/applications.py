@@ -1,0 +1,151 @@
+"""`GET /api/applications/{application_no}`: what a reviewer needs to decide.
+
+From review's own schema: status and deadline, each version and its materials, the pre-check
+findings (clause, explanation, evidence, ruleset version), duplicate-claim flags, the history of
+state changes and decisions with who took them, the tasks, the refused attempts at decisions.
+From intake (its events, and every one it refused with the reason) and notify (the SMS sent,
+numbers masked), asked with the caller's own token: a service that does not answer makes its
+section `{"unavailable": true}`, never the page fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, Request
+
+from services.review import repository
+from services.review.api.access import Action, can
+from services.review.api.common import checked_application_no, local, weekday
+from services.review.api.tasks import task_item
+from services.review.rules.longgang import MATERIAL_NAMES
+from subsidy.identity.claims import Principal, StaffRole
+from subsidy.web import ApiError, Started
+from subsidy.identity.http import Authenticated
+
+log = structlog.get_logger(__name__)
+NOT_FOUND_ZH = "未找到该申报"
+
+
+async def visible(conn: Any, principal: Principal, application_no: str) -> Any:
+    """The application's read-model row if the caller may see it, else None (answered 404)."""
+    row = await repository.application(conn, application_no)
+    if row is None or not can(principal, Action.VIEW_APPLICATION, row["program"]):
+        return None
+    if principal.roles == {StaffRole.EXPERT} and not await repository.is_assigned_expert(conn, application_no, principal.subject):
+        return None
+    return row
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["applications"])
+
+    @api.get("/applications/{application_no}", summary="An application as a reviewer reads it",
+             responses={401: {"description": "no or invalid token"}, 404: {"description": "unknown, or outside the caller's scope"}})
+    async def application(application_no: str, request: Request, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        checked_application_no(application_no)
+        async with resources.pool.acquire() as conn:
+            row = await visible(conn, principal, application_no)
+            if row is None:
+                raise ApiError(404, "unknown_application", NOT_FOUND_ZH, detail={"application_no": application_no})
+            versions = await repository.versions_of(conn, application_no)
+            findings = await repository.findings_of(conn, application_no)
+            changes = await repository.state_changes_of(conn, application_no)
+            decisions = await repository.decisions_of(conn, application_no)
+            tasks = await repository.tasks_of(conn, application_no)
+            refused = await repository.refused_attempts_of(conn, application_no)
+            experts = await repository.experts_of(conn, application_no)
+        intake, sms = await asyncio.gather(
+            _upstream(resources, request, "intake_url", f"/applications/{application_no}"),
+            _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
+        )
+        now = datetime.now(UTC)
+        latest = max((f["version"] for f in findings), default=None)
+        current = [f for f in findings if f["version"] == latest]
+        duplicate = next((f for f in current if f["rule"] == "no_duplicate_application"), None)
+        return {
+            "application_no": application_no,
+            "program": row["program"],
+            "status": row["status"],
+            "status_since": local(row["status_since"]),
+            "version": row["version"],
+            "deadline": local(row["deadline"]),
+            "deadline_weekday": weekday(row["deadline"]),
+            "versions": [
+                {"version": v["version"], "submitted_at": local(v["submitted_at"]),
+                 "materials": [{**m, "name": MATERIAL_NAMES.get(m.get("kind", ""), m.get("kind"))} for m in json.loads(v["materials"])]}
+                for v in versions
+            ],
+            "pre_checks": [
+                {"version": f["version"], "rule": f["rule"], "clause": f["clause"], "passed": f["passed"], "detail": f["detail"],
+                 "explanation": f["explanation"], "evidence": json.loads(f["evidence"]), "ruleset_version": f["ruleset_version"],
+                 "checked_at": local(f["checked_at"])}
+                for f in current
+            ],
+            "duplicate_flags": None if duplicate is None else {
+                "flagged": not duplicate["passed"], "detail": duplicate["detail"], **json.loads(duplicate["evidence"]),
+            },
+            "history": sorted(
+                [{"at": local(c["occurred_at"]), "kind": "state_change", "from": c["from_status"], "to": c["to_status"],
+                  "reason": c["reason"], "by": c["actor"], "deadline": local(c["deadline"]), "version": c["version"],
+                  **({"fields": json.loads(c["fields"])} if c["fields"] not in (None, "{}") else {})}
+                 for c in changes]
+                + [{"at": local(d["decided_at"]), "kind": "decision", "action": d["action"], "by": d["actor_id"],
+                    "subject": d["actor_subject"], "role": d["actor_role"], "input": json.loads(d["input"]),
+                    "to": d["outcome_status"]}
+                   for d in decisions],
+                key=lambda entry: entry["at"] or "",
+            ),
+            "tasks": [task_item(t, now) for t in tasks],
+            "experts": [] if principal.roles == {StaffRole.EXPERT} else [
+                {"expert": e["expert_subject"], "assigned_by": e["assigned_by"], "assigned_at": local(e["assigned_at"])} for e in experts
+            ],
+            "refused": {
+                "decisions": [
+                    {"at": local(r["occurred_at"]), "action": r["action"], "subject": r["subject"], "role": r["role"],
+                     "reason": r["reason"]}
+                    for r in refused
+                ],
+                "events": _refused_events(intake),
+            },
+            "intake": intake,
+            "sms": sms,
+        }
+
+    return api
+
+
+def _refused_events(intake: dict[str, Any]) -> Any:
+    if intake.get("unavailable"):
+        return {"unavailable": True}
+    return [entry for entry in intake.get("history", []) if entry.get("kind") == "event" and entry.get("outcome") == "refused"]
+
+
+async def _upstream(resources: Any, request: Request, setting: str, path: str,
+                    not_found: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Another service's read side, with the caller's own bearer token; `{"unavailable": true}` when it
+    does not answer (or answers an error); `not_found` for a 404 that means "nothing yet" (notify
+    answers 404 for an application it has not texted)."""
+    settings = resources.settings
+    base = getattr(settings, setting, None)
+    if not base:
+        return {"unavailable": True, "reason": "not_configured"}
+    try:
+        async with httpx.AsyncClient(timeout=getattr(settings, "upstream_timeout_seconds", 3.0)) as client:
+            response = await client.get(base.rstrip("/") + path, headers={"authorization": request.headers.get("authorization", "")})
+    except httpx.HTTPError as exc:
+        log.warning("upstream read side unreachable", upstream=setting, error=type(exc).__name__)
+        return {"unavailable": True, "reason": "unreachable"}
+    if response.status_code == 404 and not_found is not None:
+        return not_found
+    if response.status_code != 200:
+        return {"unavailable": True, "reason": f"status_{response.status_code}"}
+    try:
+        return response.json()
+    except ValueError:
+        return {"unavailable": True, "reason": "not_json"}

@@ -1,0 +1,59 @@
+"""What the API's routes share: times for people (Asia/Shanghai, with the weekday), the
+Idempotency-Key and request id headers, the decision service of the running process."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Header, Request
+
+from services.review.decisions.service import DecisionService
+from subsidy.web import ApiError
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def local(moment: datetime | None) -> str | None:
+    """An instant as people in Shenzhen read it: ISO 8601 with +08:00."""
+    return moment.astimezone(SHANGHAI).isoformat() if moment is not None else None
+
+
+def weekday(moment: datetime | None) -> str | None:
+    return WEEKDAYS_ZH[moment.astimezone(SHANGHAI).weekday()] if moment is not None else None
+
+
+def checked_application_no(application_no: str) -> str:
+    if not APPLICATION_NO.match(application_no):
+        raise ApiError(400, "bad_application_no", "申报编号格式不正确")
+    return application_no
+
+
+def idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key", description=(
+        "Required (400 without): a unique key per action, 8-128 characters of A-Z a-z 0-9 . _ : -. It is the "
+        "workflow update id; the same key again returns the same answer and changes nothing."))] = None,
+) -> str:
+    """Required on every action: it becomes the workflow update id (the same key again: the same answer)."""
+    if key is None or not key.strip():
+        raise ApiError(400, "idempotency_key_required", "缺少 Idempotency-Key 请求头：每项操作须带一个唯一的幂等键")
+    key = key.strip()
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key 格式不正确（8-128 位字母、数字或 ._:-）")
+    return key
+
+
+def request_id(request: Request) -> str:
+    return request.headers.get("x-request-id") or str(uuid.uuid4())
+
+
+def decisions(resources: Any) -> DecisionService:
+    settings = resources.settings
+    return DecisionService(resources.pool, resources.temporal,
+                           busy_window=getattr(settings, "decision_busy_window_seconds", 15.0))

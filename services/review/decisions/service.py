@@ -1,0 +1,380 @@
+"""The decision service: every action an official takes through the API, checked, taken, recorded.
+
+For one attempt, in order:
+
+1. `Idempotency-Key` seen before: the stored answer, nothing else happens (review.decisions);
+2. the object from review's read model: unknown, or outside the caller's programs (an expert: not
+   assigned to them) -> 404, its existence not revealed;
+3. the caller's role for the action (services/review/api/access.py) -> 403; a clerk at another
+   window -> 403; input the contract refuses -> 422;
+4. the workflow update, with the principal as actor and the key as update id. `busy:` (the
+   lifecycle still settling its previous step) is asked again with backoff for up to
+   `busy_window` seconds; the validator's refusals become answers (decisions/refusals.py);
+5. accepted: the decision, the closing of its task and the audit row in one transaction.
+
+Every refusal from step 2 on is audited too (outcome `refused`, with the reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from services.review import repository
+from services.review.api.access import Action, can, in_scope, role_for
+from services.review.audit.chain import AuditEntry
+from services.review.decisions.actions import (
+    REVIEW_ACTION_BY_STATUS,
+    SHANGHAI,
+    UPDATES,
+    AssigneeInput,
+    ExpertInput,
+    PublicationInput,
+    ReviewDecisionInput,
+    Update,
+    command,
+    resubmit_deadline,
+    review_actions,
+)
+from services.review.decisions.refusals import Refusal, refusal, refusal_of
+from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
+from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
+from subsidy.identity.claims import Principal, StaffRole
+from subsidy.web import ApiError
+
+log = structlog.get_logger(__name__)
+
+BUSY_WINDOW_S = 15.0
+_CLOSED = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call of a decision endpoint, as the route received it."""
+
+    principal: Principal
+    action: Action
+    idempotency_key: str
+    input: dict[str, Any]
+    application_no: str | None = None
+    program: str | None = None  # the program of a publication (no application)
+    request_id: str | None = None
+
+
+@dataclass
+class Context:
+    """What the checks found: the object's program and status, the role that grants the action."""
+
+    program: str | None = None
+    status: str | None = None
+    role: StaffRole | None = None
+    action: Action | None = None  # the action the checks settled on (a review decision's, by step)
+
+
+class Refused(Exception):
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.code)
+        self.refusal = refusal
+
+
+def _roles(principal: Principal) -> str:
+    return ",".join(sorted(r.value for r in principal.roles)) or "none"
+
+
+class DecisionService:
+    def __init__(self, pool: asyncpg.Pool, temporal: Client, *, busy_window: float = BUSY_WINDOW_S,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.pool = pool
+        self.temporal = temporal
+        self.busy_window = busy_window
+        self.clock = clock
+
+    # --- the entry points the routes call ----------------------------------------------------
+
+    async def decide_review(self, attempt: Attempt) -> dict[str, Any]:
+        """`POST /api/applications/{no}/decisions`: the decision of the review step the
+        application is in (LG online review, LG back-office review, SZ formal pre-review)."""
+        async def checks(ctx: Context, attempt: Attempt) -> tuple[Attempt, Update, BaseModel]:
+            assert ctx.program is not None and ctx.status is not None
+            action = REVIEW_ACTION_BY_STATUS.get(ctx.status)
+            if action is None or action not in review_actions(ctx.program):
+                held = [a for a in review_actions(ctx.program) if role_for(attempt.principal, a) is not None]
+                if not held:
+                    raise Refused(refusal("forbidden", "forbidden: no review role for this program"))
+                ctx.action, ctx.role = held[0], role_for(attempt.principal, held[0])
+                raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}"))
+            attempt, ctx.action = _with_action(attempt, action), action
+            ctx.role = role_for(attempt.principal, action)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", f"forbidden: {action.value} needs another role"))
+            data = _parse(ReviewDecisionInput, attempt.input)
+            if data.resubmit_by is not None and _resubmit_is_past(data.resubmit_by, self.clock()):
+                raise Refused(refusal("invalid", "invalid: resubmit_by is in the past", "重新提交截止日期不能早于今天"))
+            return attempt, UPDATES[action], data
+
+        return await self._take(attempt, checks)
+
+    async def take_step(self, attempt: Attempt, model: type[BaseModel]) -> dict[str, Any]:
+        """Another human step of a lifecycle (paper, phone confirmation, award, scoring, tiering)."""
+
+        async def checks(ctx: Context, attempt: Attempt) -> tuple[Attempt, Update, BaseModel]:
+            assert ctx.program is not None
+            ctx.role = role_for(attempt.principal, attempt.action)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", f"forbidden: {attempt.action.value} needs another role"))
+            data = _parse(model, attempt.input)
+            if not can(attempt.principal, attempt.action, ctx.program, window=getattr(data, "window_code", None)):
+                raise Refused(refusal("forbidden", "forbidden: paper is recorded at the clerk's own window only",
+                                          "只能登记本窗口收取的纸质材料"))
+            return attempt, UPDATES[attempt.action], data
+
+        return await self._take(attempt, checks)
+
+    async def publish(self, attempt: Attempt) -> dict[str, Any]:
+        """`POST /api/programs/{program}/publication`: the batch's list published (公示)."""
+        assert attempt.program is not None
+        program = attempt.program
+        if (stored := await self._stored(attempt)) is not None:
+            return stored
+        ctx = Context(program=program)
+        try:
+            if not in_scope(attempt.principal, program):
+                raise Refused(refusal("program_not_found", "not_found: program outside the caller's scope"))
+            ctx.role = role_for(attempt.principal, Action.PUBLISH)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", "forbidden: publish needs program_admin"))
+            data = _parse(PublicationInput, attempt.input)
+            actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
+            cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
+            summary = await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, attempt.idempotency_key,
+                                          PublicationSummary, closed_means="empty")
+        except Refused as refused:
+            await self._audit_refusal(attempt, ctx, refused.refusal)
+            raise _api_error(refused.refusal) from None
+        answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen}
+        return await self._record(attempt, ctx, outcome_status=None, answer=answer)
+
+    async def assign_expert(self, attempt: Attempt) -> dict[str, Any]:
+        """`POST /api/applications/{no}/experts`: the administrator assigns an expert (no workflow)."""
+        async def effect(conn: asyncpg.Connection, ctx: Context, data: BaseModel) -> dict[str, Any]:
+            assert isinstance(data, ExpertInput) and attempt.application_no is not None and ctx.program is not None
+            await repository.assign_expert(conn, ctx.program, attempt.application_no, data.expert, attempt.principal.actor_id)
+            return {"application_no": attempt.application_no, "expert": data.expert}
+
+        return await self._local(attempt, ExpertInput, effect)
+
+    async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
+        """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
+        if (stored := await self._stored(attempt)) is not None:
+            return stored
+        async with self.pool.acquire() as conn:
+            task = await repository.task(conn, task_id)
+        ctx = Context(program=task["program"] if task else None)
+        attempt = replace(attempt, application_no=task["application_no"] if task else None)
+        try:
+            if task is None or not in_scope(attempt.principal, task["program"]):
+                raise Refused(refusal("task_not_found", "not_found: task unknown or outside the caller's scope"))
+            ctx.role = role_for(attempt.principal, Action.REASSIGN_TASK)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", "forbidden: reassigning needs program_admin"))
+            data = _parse(AssigneeInput, attempt.input)
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await repository.assign_task(conn, task_id, data.assignee):
+                    raise Refused(refusal("task_closed", "wrong_state: the task is closed"))
+                answer = {"task_id": task_id, "assignee": data.assignee}
+                return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
+        except Refused as refused:
+            await self._audit_refusal(attempt, ctx, refused.refusal)
+            raise _api_error(refused.refusal) from None
+
+    # --- the common path -------------------------------------------------------------------------
+
+    async def _take(
+        self, attempt: Attempt, checks: Callable[[Context, Attempt], Awaitable[tuple[Attempt, Update, BaseModel]]]
+    ) -> dict[str, Any]:
+        if (stored := await self._stored(attempt)) is not None:
+            return stored
+        ctx = Context()
+        try:
+            await self._locate(attempt, ctx)
+            attempt, update, data = await checks(ctx, attempt)
+            assert ctx.program is not None and ctx.status is not None and attempt.application_no is not None
+            if ctx.status in TERMINAL:
+                raise Refused(refusal("lifecycle_closed", f"lifecycle_closed: the application is {ctx.status}"))
+            actor = Actor(id=attempt.principal.actor_id, role=update.role)
+            cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
+            accepted = await self._execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
+                                           attempt.idempotency_key, DecisionAccepted)
+        except Refused as refused:
+            await self._audit_refusal(attempt, ctx, refused.refusal)
+            raise _api_error(refused.refusal) from None
+        answer = {"status": accepted.status.value, "deadline": _local(accepted.deadline)}
+        return await self._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update)
+
+    async def _local(
+        self, attempt: Attempt, model: type[BaseModel],
+        effect: Callable[[asyncpg.Connection, Context, BaseModel], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """An action that only review records (no workflow): checks, then effect + decision + audit."""
+        if (stored := await self._stored(attempt)) is not None:
+            return stored
+        ctx = Context()
+        try:
+            await self._locate(attempt, ctx)
+            ctx.role = role_for(attempt.principal, attempt.action)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", f"forbidden: {attempt.action.value} needs another role"))
+            data = _parse(model, attempt.input)
+        except Refused as refused:
+            await self._audit_refusal(attempt, ctx, refused.refusal)
+            raise _api_error(refused.refusal) from None
+        async with self.pool.acquire() as conn, conn.transaction():
+            answer = await effect(conn, ctx, data)
+            return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
+
+    async def _locate(self, attempt: Attempt, ctx: Context) -> None:
+        """The application from the read model, in the caller's scope, or 404."""
+        assert attempt.application_no is not None
+        async with self.pool.acquire() as conn:
+            row = await repository.application(conn, attempt.application_no)
+            assigned = row is not None and await _expert_may_see(conn, attempt.principal, attempt.application_no)
+        if row is not None:
+            ctx.program, ctx.status = row["program"], row["status"]  # for the audit; the answer does not say
+        if row is None or not in_scope(attempt.principal, row["program"]) or not assigned:
+            raise Refused(refusal("not_found", "not_found: unknown or outside the caller's scope"))
+
+    async def _stored(self, attempt: Attempt) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await repository.stored_decision(conn, attempt.idempotency_key)
+        if row is None:
+            return None
+        same = row["actor_id"] == attempt.principal.actor_id and (
+            attempt.application_no is None or row["application_no"] == attempt.application_no)
+        if not same:
+            raise _api_error(refusal("idempotency_key_reused"))
+        return json.loads(row["answer"])
+
+    async def _execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
+                       *, closed_means: str = "lifecycle_closed") -> Any:
+        """The update, `busy:` asked again with backoff within the busy window; refusals raised as Refused."""
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        give_up_at = time.monotonic() + self.busy_window
+        delay, asked = 0.05, 0
+        while True:
+            asked += 1
+            try:
+                result = await handle.execute_update(update, cmd, id=key, result_type=result_type)
+                if asked > 1:
+                    log.info("decision applied after the lifecycle settled", update=update, attempts=asked)
+                return result
+            except WorkflowUpdateFailedError as failed:
+                cause = failed.cause
+                reason = getattr(cause, "message", None) or str(failed)
+                if reason.startswith(BUSY_REFUSAL) and time.monotonic() + delay < give_up_at:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                if reason.startswith(BUSY_REFUSAL):
+                    raise Refused(Refusal(503, "busy", "该申报正在处理上一步，请稍后再试", reason)) from None
+                raise Refused(refusal_of(reason, error_type=getattr(cause, "type", None))) from None
+            except RPCError as exc:
+                if exc.status in _CLOSED:
+                    raise Refused(refusal(closed_means, f"{closed_means}: {exc.status.name.lower()}")) from None
+                log.warning("workflow service unavailable for a decision", update=update, status=exc.status.name)
+                # Not an answer about the decision: nothing was decided, the official may try again.
+                raise ApiError(503, "unavailable", "系统暂时无法处理该决定，请稍后再试", headers={"Retry-After": "5"}) from None
+
+    async def _record(self, attempt: Attempt, ctx: Context, *, outcome_status: str | None, answer: dict[str, Any],
+                      step: Update | None = None, conn: asyncpg.Connection | None = None) -> dict[str, Any]:
+        """Decision, its task closed, and the audit row: one transaction. A concurrent repeat of the
+        same key finds the first one's answer (and audits nothing)."""
+        if conn is None:
+            async with self.pool.acquire() as own, own.transaction():
+                return await self._record(attempt, ctx, outcome_status=outcome_status, answer=answer, step=step, conn=own)
+        assert ctx.program is not None
+        role = (ctx.role.value if ctx.role else _roles(attempt.principal))
+        inserted = await repository.insert_decision(
+            conn, idempotency_key=attempt.idempotency_key, program=ctx.program, application_no=attempt.application_no,
+            action=attempt.action.value, actor_subject=attempt.principal.subject, actor_id=attempt.principal.actor_id,
+            actor_role=role, input=attempt.input, outcome_status=outcome_status, answer=answer,
+        )
+        if not inserted:
+            stored = await repository.stored_decision(conn, attempt.idempotency_key)
+            assert stored is not None
+            return json.loads(stored["answer"])
+        if step is not None and step.step is not None and attempt.application_no is not None:
+            await repository.close_task_by_decision(conn, attempt.application_no, step.step, attempt.principal.actor_id,
+                                                    outcome_status)
+        await repository.append_audit(conn, AuditEntry(
+            occurred_at=self.clock(), subject=attempt.principal.subject, role=role, action=attempt.action.value,
+            program=ctx.program, application_no=attempt.application_no, input=attempt.input, outcome="accepted",
+            reason=None, request_id=attempt.request_id,
+        ))
+        log.info("decision taken", action=attempt.action.value, outcome_status=outcome_status)
+        return answer
+
+    async def _audit_refusal(self, attempt: Attempt, ctx: Context, refused: Refusal) -> None:
+        role = ctx.role.value if ctx.role else _roles(attempt.principal)
+        action = ctx.action or attempt.action
+        async with self.pool.acquire() as conn, conn.transaction():
+            await repository.append_audit(conn, AuditEntry(
+                occurred_at=self.clock(), subject=attempt.principal.subject, role=role, action=action.value,
+                program=ctx.program,
+                application_no=attempt.application_no, input=attempt.input, outcome="refused",
+                reason=f"{refused.code}: {refused.reason or ''}"[:500], request_id=attempt.request_id,
+            ))
+        log.info("decision refused", action=action.value, code=refused.code, status=refused.status)
+
+
+def _with_action(attempt: Attempt, action: Action) -> Attempt:
+    return replace(attempt, action=action)
+
+
+async def _expert_may_see(conn: asyncpg.Connection, principal: Principal, application_no: str) -> bool:
+    """An expert and nothing else (no other role of the program) sees only assigned applications."""
+    if principal.roles != {StaffRole.EXPERT}:
+        return True
+    return await repository.is_assigned_expert(conn, application_no, principal.subject)
+
+
+def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
+        raise Refused(refusal("invalid_input", "invalid_input: " + ", ".join(fields)[:300])) from None
+
+
+def _build(action: Action, actor: Actor, data: BaseModel, now: datetime, window: str | None) -> BaseModel:
+    try:
+        return command(action, actor, data, now=now, window=window)
+    except ValidationError as exc:
+        messages = "; ".join(str(e.get("msg", "")) for e in exc.errors())[:300]
+        raise Refused(refusal("invalid", f"invalid: {messages}", "决定内容不完整：退回须写明理由和重新提交截止日期，驳回须写明理由")) from None
+    except ValueError as exc:
+        raise Refused(refusal_of(str(exc))) from None
+
+
+def _resubmit_is_past(day: Any, now: datetime) -> bool:
+    return resubmit_deadline(day) <= now
+
+
+def _local(moment: datetime | None) -> str | None:
+    return moment.astimezone(SHANGHAI).isoformat() if moment is not None else None
+
+
+def _api_error(refused: Refusal) -> ApiError:
+    headers = {"Retry-After": "2"} if refused.status == 503 else None
+    return ApiError(refused.status, refused.code, refused.message, detail={"reason": refused.reason} if refused.status != 404 else None,
+                    headers=headers)

@@ -1,0 +1,452 @@
+"""All of review's SQL: the read models (applications, state changes, tasks), decisions, expert
+assignments, the audit chain and the pre-check findings.
+
+Statements name the `review.` schema explicitly, so they work on the service's pool (search_path
+`review,public`) and on any other connection (the `subsidy audit verify` command, tests, benches).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.review.audit.chain import GENESIS, AuditEntry, entry_hash
+from services.review.tasks.steps import PUBLICATION, Step, StepSpec, phone_step, step_for
+from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
+
+# pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
+AUDIT_CHAIN_LOCK = 0x5EC0_A0D1_7C4A_1000
+
+# The fields every state-changed event has; the rest (typed fields of contract revision 2, and
+# anything a newer producer adds) is kept in state_changes.fields as it came.
+_BASE_FIELDS = {"event_id", "program", "application_no", "from_state", "to_state", "reason", "actor", "deadline",
+                "occurred_at", "correlation_id", "version"}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+# --- the read model: state changes -> applications, history, tasks ------------------------------
+
+
+async def apply_state_change(conn: asyncpg.Connection, event: ApplicationStateChanged) -> None:
+    """One state change's effect on the read model (call in the inbox's transaction): kept in the
+    history, the application's current status moved (never backwards in time), the tasks of the
+    status it left closed, and the task of the step it reached opened (once per event)."""
+    extra = {k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and v not in (None, [], (), {})}
+    await conn.execute(
+        """INSERT INTO review.state_changes (event_id, program, application_no, from_status, to_status, reason, actor,
+                                            occurred_at, deadline, version, fields)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) ON CONFLICT (event_id) DO NOTHING""",
+        event.event_id, event.program, event.application_no, event.from_state, event.to_state, event.reason,
+        event.actor, event.occurred_at, event.deadline, event.version, _json(extra),
+    )
+    moved = await conn.fetchval(
+        """INSERT INTO review.applications (application_no, program, status, version, deadline, status_since)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (application_no) DO UPDATE
+               SET status = EXCLUDED.status, version = coalesce(EXCLUDED.version, review.applications.version),
+                   deadline = EXCLUDED.deadline, status_since = EXCLUDED.status_since, updated_at = now()
+               WHERE review.applications.status_since <= EXCLUDED.status_since
+           RETURNING true""",
+        event.application_no, event.program, event.to_state, event.version, event.deadline, event.occurred_at,
+    )
+    if not moved:
+        return  # an older change than the one the read model holds: history only
+    await conn.execute(
+        """UPDATE review.tasks SET closed_at = $3, closed_by = $4, closed_to_status = $2
+           WHERE application_no = $1 AND closed_at IS NULL AND opened_at <= $3
+             AND opened_status IS DISTINCT FROM $2""",
+        event.application_no, event.to_state, event.occurred_at, event.actor,
+    )
+    typed = (getattr(event, "contract_revision", 1) or 1) >= 2
+    spec = step_for(event.program, event.to_state, event.reason, awaiting_step=getattr(event, "awaiting_step", None), typed=typed)
+    if spec is not None:
+        await _open_task(conn, event.program, event.application_no, spec, event.to_state, event.occurred_at,
+                         event.deadline, event.event_id)
+
+
+async def open_phone_task(conn: asyncpg.Connection, event: PhoneTaskCreated) -> None:
+    """Notify could not reach the enterprise by SMS: someone phones it (one open task per application)."""
+    status = await conn.fetchval("SELECT status FROM review.applications WHERE application_no = $1", event.application_no)
+    await _open_task(conn, event.program, event.application_no, phone_step(event.program), status, event.created_at,
+                     None, event.event_id)
+
+
+async def open_publication_task(conn: asyncpg.Connection, program: str, application_no: str, opened_at: datetime) -> None:
+    """The application is on its batch's public-notice list: the administrator may publish it."""
+    await _open_task(conn, program, application_no, PUBLICATION, "awaiting_publication", opened_at, None,
+                     f"enlist:{application_no}")
+
+
+async def _open_task(
+    conn: asyncpg.Connection, program: str, application_no: str, spec: StepSpec, status: str | None,
+    opened_at: datetime, deadline: datetime | None, event_id: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO review.tasks (program, application_no, step, role, opened_status, opened_at, deadline, source_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        program, application_no, spec.step.value, spec.role.value, status, opened_at, deadline, event_id,
+    )
+
+
+async def application(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT application_no, program, status, version, deadline, status_since FROM review.applications WHERE application_no = $1",
+        application_no,
+    )
+
+
+async def state_changes_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT from_status, to_status, reason, actor, occurred_at, deadline, version, fields::text AS fields
+           FROM review.state_changes WHERE application_no = $1 ORDER BY occurred_at, recorded_at""",
+        application_no,
+    )
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    programs: list[str]
+    roles: list[str]
+    subject: str
+    actor_id: str
+    program: str | None = None
+    step: str | None = None
+    overdue: bool | None = None
+    closed: bool = False
+    sort: str = "deadline"  # or "age"
+    limit: int = 20
+    offset: int = 0
+
+
+_TASK_COLUMNS = "id, program, application_no, step, role, assignee, opened_at, deadline, closed_at, closed_by, closed_to_status"
+
+
+async def list_tasks(conn: asyncpg.Connection, query: TaskQuery, now: datetime) -> tuple[int, list[asyncpg.Record]]:
+    """(total, one page) of the caller's open tasks, or of the tasks the caller closed."""
+    if query.closed:
+        where = ["closed_by = $1", "closed_at IS NOT NULL", "program = ANY($2::text[])"]
+        args: list[Any] = [query.actor_id, query.programs]
+        order = "closed_at DESC, id DESC"
+    else:
+        where = [
+            "closed_at IS NULL",
+            "program = ANY($1::text[])",
+            "role = ANY($2::text[])",
+            "(assignee IS NULL OR assignee = $3)",
+            # An expert sees the tasks of the applications assigned to them only.
+            "(role <> 'expert' OR EXISTS (SELECT 1 FROM review.expert_assignments e"
+            " WHERE e.application_no = t.application_no AND e.expert_subject = $3))",
+        ]
+        args = [query.programs, query.roles, query.subject]
+        order = "deadline ASC NULLS LAST, opened_at ASC, id ASC" if query.sort == "deadline" else "opened_at ASC, id ASC"
+    if query.program is not None:
+        args.append(query.program)
+        where.append(f"program = ${len(args)}")
+    if query.step is not None:
+        args.append(query.step)
+        where.append(f"step = ${len(args)}")
+    if query.overdue is not None:
+        args.append(now)
+        where.append(f"(deadline IS NOT NULL AND deadline < ${len(args)})" if query.overdue
+                     else f"(deadline IS NULL OR deadline >= ${len(args)})")
+    args += [query.limit, query.offset]
+    rows = await conn.fetch(
+        f"""SELECT {_TASK_COLUMNS}, count(*) OVER () AS total FROM review.tasks t
+            WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}""",
+        *args,
+    )
+    total = rows[0]["total"] if rows else await _count_beyond_page(conn, where, args[:-2], query)
+    return total, rows
+
+
+async def _count_beyond_page(conn: asyncpg.Connection, where: list[str], args: list[Any], query: TaskQuery) -> int:
+    if query.offset == 0:
+        return 0
+    return await conn.fetchval(f"SELECT count(*) FROM review.tasks t WHERE {' AND '.join(where)}", *args)
+
+
+async def task(conn: asyncpg.Connection, task_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_TASK_COLUMNS} FROM review.tasks WHERE id = $1", task_id)
+
+
+async def tasks_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {_TASK_COLUMNS} FROM review.tasks WHERE application_no = $1 ORDER BY opened_at, id",
+                            application_no)
+
+
+async def assign_task(conn: asyncpg.Connection, task_id: int, assignee: str) -> bool:
+    """Give an open task to one person; False when it is closed meanwhile."""
+    return bool(await conn.fetchval(
+        "UPDATE review.tasks SET assignee = $2 WHERE id = $1 AND closed_at IS NULL RETURNING true", task_id, assignee
+    ))
+
+
+async def close_task_by_decision(conn: asyncpg.Connection, application_no: str, step: Step, actor_id: str, to_status: str | None) -> None:
+    """The person who decided closed the step's latest task (whether or not the state change has
+    already arrived and closed it in the lifecycle's name)."""
+    await conn.execute(
+        """UPDATE review.tasks SET closed_by = $3, closed_at = coalesce(closed_at, now()),
+                                   closed_to_status = coalesce(closed_to_status, $4)
+           WHERE id = (SELECT id FROM review.tasks WHERE application_no = $1 AND step = $2 ORDER BY opened_at DESC, id DESC LIMIT 1)""",
+        application_no, step.value, actor_id, to_status,
+    )
+
+
+async def insert_task_for_bench(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert of open tasks (bench/tasks_list.py): (program, application_no, step, role, opened_at, deadline, event id)."""
+    await conn.copy_records_to_table(
+        "tasks", schema_name="review", records=rows,
+        columns=["program", "application_no", "step", "role", "opened_at", "deadline", "source_event_id"],
+    )
+
+
+# --- decisions and experts --------------------------------------------------------------------------
+
+
+async def stored_decision(conn: asyncpg.Connection, idempotency_key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT idempotency_key, program, application_no, action, actor_id, answer::text AS answer
+           FROM review.decisions WHERE idempotency_key = $1""",
+        idempotency_key,
+    )
+
+
+async def insert_decision(
+    conn: asyncpg.Connection, *, idempotency_key: str, program: str, application_no: str | None, action: str,
+    actor_subject: str, actor_id: str, actor_role: str, input: dict[str, Any], outcome_status: str | None,
+    answer: dict[str, Any],
+) -> bool:
+    """Record an accepted decision; False when this key was recorded already (a concurrent repeat)."""
+    return bool(await conn.fetchval(
+        """INSERT INTO review.decisions (idempotency_key, program, application_no, action, actor_subject, actor_id,
+                                         actor_role, input, outcome_status, answer)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING true""",
+        idempotency_key, program, application_no, action, actor_subject, actor_id, actor_role, _json(input),
+        outcome_status, _json(answer),
+    ))
+
+
+async def decisions_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT action, actor_subject, actor_id, actor_role, input::text AS input, outcome_status, decided_at
+           FROM review.decisions WHERE application_no = $1 ORDER BY decided_at""",
+        application_no,
+    )
+
+
+async def assign_expert(conn: asyncpg.Connection, program: str, application_no: str, expert_subject: str, assigned_by: str) -> bool:
+    return bool(await conn.fetchval(
+        """INSERT INTO review.expert_assignments (program, application_no, expert_subject, assigned_by)
+           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+        program, application_no, expert_subject, assigned_by,
+    ))
+
+
+async def is_assigned_expert(conn: asyncpg.Connection, application_no: str, expert_subject: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM review.expert_assignments WHERE application_no = $1 AND expert_subject = $2",
+        application_no, expert_subject,
+    ))
+
+
+async def experts_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT expert_subject, assigned_by, assigned_at FROM review.expert_assignments WHERE application_no = $1 ORDER BY assigned_at",
+        application_no,
+    )
+
+
+# --- the audit chain -----------------------------------------------------------------------------
+
+
+async def append_audit(conn: asyncpg.Connection, entry: AuditEntry) -> int:
+    """Append one row to the chain in the caller's transaction; returns its seq.
+
+    The advisory lock (released at commit or rollback) serializes appenders: each reads the last
+    hash, computes its own and inserts before the next one reads."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("append_audit must run inside the transaction that records what it audits")
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
+    prev = await conn.fetchval("SELECT hash FROM review.audit_chain ORDER BY seq DESC LIMIT 1") or GENESIS
+    seq = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('review.audit_chain', 'seq'))")
+    await conn.execute(
+        """INSERT INTO review.audit_chain (seq, occurred_at, subject, role, action, program, application_no, input,
+                                           outcome, reason, request_id, prev_hash, hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13)""",
+        seq, entry.occurred_at, entry.subject, entry.role, entry.action, entry.program, entry.application_no,
+        _json(entry.input), entry.outcome, entry.reason, entry.request_id, bytes(prev), entry_hash(bytes(prev), seq, entry),
+    )
+    return seq
+
+
+_AUDIT_COLUMNS = "seq, occurred_at, subject, role, action, program, application_no, input::text AS input, outcome, reason, request_id"
+
+
+def _entry(row: asyncpg.Record) -> AuditEntry:
+    return AuditEntry(
+        occurred_at=row["occurred_at"], subject=row["subject"], role=row["role"], action=row["action"],
+        program=row["program"], application_no=row["application_no"], input=json.loads(row["input"]),
+        outcome=row["outcome"], reason=row["reason"], request_id=row["request_id"],
+    )
+
+
+async def audit_rows_after(conn: asyncpg.Connection, after_seq: int, limit: int) -> list[tuple[int, bytes, bytes, AuditEntry]]:
+    rows = await conn.fetch(
+        f"SELECT {_AUDIT_COLUMNS}, prev_hash, hash FROM review.audit_chain WHERE seq > $1 ORDER BY seq LIMIT $2",
+        after_seq, limit,
+    )
+    return [(r["seq"], bytes(r["prev_hash"]), bytes(r["hash"]), _entry(r)) for r in rows]
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    programs: list[str]
+    application_no: str | None = None
+    subject: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+async def list_audit(conn: asyncpg.Connection, query: AuditQuery) -> tuple[int, list[asyncpg.Record]]:
+    # Attempts on applications nobody knows have no program: every auditor sees them.
+    where, args = ["(program = ANY($1::text[]) OR program IS NULL)"], [query.programs]
+    for column, op, value in (
+        ("application_no", "=", query.application_no), ("subject", "=", query.subject), ("action", "=", query.action),
+        ("occurred_at", ">=", query.since), ("occurred_at", "<", query.until),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} {op} ${len(args)}")
+    clause = " AND ".join(where)
+    total = await conn.fetchval(f"SELECT count(*) FROM review.audit_chain WHERE {clause}", *args)
+    rows = await conn.fetch(
+        f"""SELECT {_AUDIT_COLUMNS}, encode(hash, 'hex') AS hash FROM review.audit_chain WHERE {clause}
+            ORDER BY seq DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",
+        *args, query.limit, query.offset,
+    )
+    return total, rows
+
+
+async def refused_attempts_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_AUDIT_COLUMNS} FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq",
+        application_no,
+    )
+
+
+# --- pre-check findings -----------------------------------------------------------------------------
+
+
+async def store_findings(conn: asyncpg.Connection, application_no: str, version: int, findings: list[dict[str, Any]]) -> None:
+    """Keep a version's findings as the reviewer reads them; a re-run replaces them."""
+    await conn.executemany(
+        """INSERT INTO review.pre_check_findings (application_no, version, rule, clause, passed, detail, explanation,
+                                                  evidence, ruleset_version, position)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+           ON CONFLICT (application_no, version, rule) DO UPDATE SET
+               clause = EXCLUDED.clause, passed = EXCLUDED.passed, detail = EXCLUDED.detail,
+               explanation = EXCLUDED.explanation, evidence = EXCLUDED.evidence,
+               ruleset_version = EXCLUDED.ruleset_version, position = EXCLUDED.position, checked_at = now()""",
+        [
+            (application_no, version, f["rule"], f["clause"], f["passed"], f["detail"], f["explanation"],
+             _json(f["evidence"]), f["ruleset_version"], position)
+            for position, f in enumerate(findings)
+        ],
+    )
+
+
+async def findings_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version, checked_at
+           FROM review.pre_check_findings WHERE application_no = $1 ORDER BY version DESC, position""",
+        application_no,
+    )
+
+
+# --- what each version says (review.submissions, from intake's submission-recorded events) ---------
+
+
+async def versions_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT version, submitted_at, recorded_at, coalesce(facts -> 'materials', '[]'::jsonb)::text AS materials
+           FROM review.submissions WHERE application_no = $1 ORDER BY version""",
+        application_no,
+    )
+
+
+async def store_submission(conn: asyncpg.Connection, event: Any) -> None:
+    """Keep a version's facts as intake recorded them (a SubmissionRecorded event; once per version)."""
+    await conn.execute(
+        """INSERT INTO review.submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+           ON CONFLICT (application_no, version) DO NOTHING""",
+        event.application_no, event.version, event.program, event.applicant_uscc, event.submitted_at,
+        json.dumps(event.facts, ensure_ascii=False),
+    )
+
+
+async def submission(conn: asyncpg.Connection, application_no: str, version: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT applicant_uscc, facts::text AS facts FROM review.submissions WHERE application_no = $1 AND version = $2",
+        application_no, version,
+    )
+
+
+async def other_applications(conn: asyncpg.Connection, program: str, applicant_uscc: str, application_no: str) -> list[str]:
+    """The same enterprise's other applications to the program (duplicate claims)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT application_no FROM review.submissions
+           WHERE program = $1 AND applicant_uscc = $2 AND application_no <> $3""",
+        program, applicant_uscc, application_no,
+    )
+    return [r["application_no"] for r in rows]
+
+
+# --- watermarked forms and public notices -------------------------------------------------------------
+
+
+async def store_form(conn: asyncpg.Connection, form_id: str, program: str, application_no: str, version: int,
+                     sha256: str, pdf: bytes) -> str:
+    """Keep an issued form once; returns the stored hash (the first issue's, if issued before)."""
+    return await conn.fetchval(
+        """INSERT INTO review.forms (form_id, program, application_no, version, sha256, pdf)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (form_id) DO UPDATE SET form_id = EXCLUDED.form_id
+           RETURNING sha256""",
+        form_id, program, application_no, version, sha256, pdf,
+    )
+
+
+async def form(conn: asyncpg.Connection, form_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT program, pdf, sha256 FROM review.forms WHERE form_id = $1", form_id)
+
+
+async def store_notice(conn: asyncpg.Connection, program: str, notice_id: str, published_at: datetime, published_by: str,
+                       entries: Any) -> bool:
+    """Keep a published public-notice list and its entries; False when this notice was stored before."""
+    inserted = await conn.fetchval(
+        """INSERT INTO review.publication_notices (notice_id, program, published_at, published_by, entries, total_award_fen)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
+        notice_id, program, published_at, published_by, len(entries), sum(e.award_fen for e in entries),
+    )
+    if not inserted:
+        return False
+    await conn.executemany(
+        "INSERT INTO review.publication_entries (notice_id, application_no, award_fen, tier) VALUES ($1, $2, $3, $4)",
+        [(notice_id, e.application_no, e.award_fen, e.tier) for e in entries],
+    )
+    return True

@@ -1,0 +1,34 @@
+"""Keeping the task read model and the application history in step with the lifecycles.
+
+Each event's effect and its inbox row are one transaction (subsidy.messaging.handle_once): a
+redelivered event changes nothing. One application's state changes share a Kafka key, hence a
+partition, hence arrive in order; opening a task is idempotent all the same (one open task per
+application and step, one task per opening event), and a change older than the one the read
+model holds only joins the history.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.review import repository
+from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
+from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED
+from subsidy.messaging import handle_once
+
+STATE_CONSUMER = "review.tasks"
+PHONE_CONSUMER = "review.phone-tasks"
+
+
+async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged) -> bool:
+    return await handle_once(
+        pool, consumer=STATE_CONSUMER, event_id=event.event_id, topic=APPLICATION_STATE_CHANGED,
+        effect=lambda conn: repository.apply_state_change(conn, event),
+    )
+
+
+async def on_phone_task(pool: asyncpg.Pool, event: PhoneTaskCreated) -> bool:
+    return await handle_once(
+        pool, consumer=PHONE_CONSUMER, event_id=event.event_id, topic=PHONE_TASK_CREATED,
+        effect=lambda conn: repository.open_phone_task(conn, event),
+    )

@@ -1,0 +1,172 @@
+"""Review's API on the real stack: the role x action matrix, token attacks, two officials deciding
+at once, the same Idempotency-Key twice. Every call goes through HTTP with local-issuer tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from services.review.api.access import PERMISSIONS, Action
+from subsidy.contracts import topics
+from subsidy.identity.claims import StaffRole
+from subsidy.identity.local_issuer import LocalIssuer
+from tests.support.review_world import LG, SZ, Official, application_no, review_world
+
+pytestmark = pytest.mark.integration
+
+
+def official(role: StaffRole, program: str) -> Official:
+    window = ("LG-W03" if program == LG else "SZ-CIVIC-CENTER-WEST") if role is StaffRole.WINDOW_CLERK else None
+    return Official(f"m-{role.value}-{program[:2].lower()}", (role,), (program,), window)
+
+
+# Each action endpoint on an application, with a body that passes no validation: an official whose
+# role takes the action gets past the access wall and is refused for the input (422) or the step
+# (409); nothing changes. Everyone else: 403 in the program, 404 outside it.
+ENDPOINTS: list[tuple[Action, str, dict]] = [
+    (Action.DECIDE_ONLINE_REVIEW, "decisions", {"decision": "return"}),  # a return needs reasons and a date
+    (Action.CONFIRM_NOTICE_BY_PHONE, "phone-confirmation", {"reached_at": "not a time"}),
+    (Action.RECORD_PAPER_RECEIPT, "paper", {}),
+    (Action.RECORD_AWARD, "award", {}),
+    (Action.RECORD_EXPERT_SCORING, "scoring", {}),
+    (Action.RECORD_TIERING, "tier", {}),
+    (Action.ASSIGN_EXPERT, "experts", {}),
+]
+
+
+async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    results: dict[tuple[StaffRole, str, str], int] = {}
+    async with review_world(stack, tmp_path) as w:
+        await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        task = await w.task_of(official(StaffRole.LG_ONLINE_REVIEWER, LG), app, "online_review")
+        for program in (LG, SZ):
+            for role in StaffRole:
+                who = official(role, program)
+                for action, path, body in ENDPOINTS:
+                    results[(role, program, action.value)] = (await w.post(who, f"/api/applications/{app}/{path}", body)).status_code
+                results[(role, program, "reassign_task")] = (await w.post(who, f"/api/tasks/{task['task_id']}/assignee", {})).status_code
+                results[(role, program, "publish")] = (await w.post(who, f"/api/programs/{LG}/publication", {"notice_id": ""})).status_code
+                results[(role, program, "view_application")] = (await w.get(who, f"/api/applications/{app}")).status_code
+                results[(role, program, "view_tasks")] = (await w.get(who, "/api/tasks")).status_code
+                results[(role, program, "read_audit")] = (await w.get(who, "/api/audit")).status_code
+        refused_rows = await w.database.fetchval(
+            "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused'", app)
+        still = (await w.view(official(StaffRole.AUDITOR, LG), app))["status"]
+
+        # Token attacks: every one is a 401, before anything else is looked at.
+        url = f"/api/applications/{app}"
+        reviewer = official(StaffRole.LG_ONLINE_REVIEWER, LG)
+        good = w.token(reviewer)
+        header, payload, _sig = good.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+        other_key = LocalIssuer(ec.generate_private_key(ec.SECP256R1()), stack.env["OIDC_ISSUER"])
+        jwk = w.issuer.jwks()["keys"][0]  # what anyone can fetch: the public key, made PEM for the attack
+        public_pem = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk)).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        attacks = {
+            "none": None,
+            "garbage": "not.a.token",
+            "expired": w.issuer.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG], now=time.time() - 7200),
+            "other_key": other_key.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG]),
+            "alg_none": jwt.encode(claims, None, algorithm="none", headers={"kid": w.issuer.kid}),
+            "hs256_public_key": _hs256(claims, public_pem, w.issuer.kid),
+            "tampered": ".".join([header, base64.urlsafe_b64encode(json.dumps({**claims, "roles": ["auditor"]}).encode()).decode().rstrip("="), _sig]),
+        }
+        statuses = {}
+        for name, token in attacks.items():
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            statuses[name] = (await w.http.get(w.review + url, headers=headers)).status_code
+        statuses["good"] = (await w.http.get(w.review + url, headers={"authorization": f"Bearer {good}"})).status_code
+
+    passes = {}
+    for (role, program, action), status in results.items():
+        granted = Action(action) in PERMISSIONS[role]
+        if program == SZ:
+            expected = {200} if action == "view_tasks" else ({403} if action == "read_audit" and role is not StaffRole.AUDITOR else {404})
+            if action == "read_audit" and role is StaffRole.AUDITOR:
+                expected = {200}  # an auditor of SZ reads SZ's log (nothing of this application)
+        elif action in ("view_tasks",):
+            expected = {200}
+        elif action == "view_application":
+            expected = {404} if role is StaffRole.EXPERT else {200}  # an expert sees only assigned applications
+        elif action == "read_audit":
+            expected = {200} if granted else {403}
+        elif role is StaffRole.EXPERT and action not in ("publish", "reassign_task"):
+            expected = {404}  # not assigned: the application does not exist for them
+        else:
+            expected = {409, 422} if granted else {403}
+        passes[(role.value, program, action)] = (status, status in expected)
+    failures = {k: v[0] for k, v in passes.items() if not v[1]}
+    assert not failures, failures
+    assert refused_rows >= sum(1 for (_r, _p, a), s in results.items() if s in (403, 404, 409, 422) and a not in
+                               ("view_application", "view_tasks", "read_audit", "publish", "reassign_task"))
+    assert still == "online_review"  # nothing above changed the application
+    assert statuses == {**{name: 401 for name in attacks}, "good": 200}, statuses
+
+
+def _hs256(claims: dict, key: bytes, kid: str) -> str:
+    """HS256 'signed' with the issuer's public key: the classic algorithm-confusion token (built by
+    hand: PyJWT itself refuses to use a PEM public key as an HMAC secret)."""
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + "." + b64(json.dumps(claims).encode())
+    return signing_input + "." + b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+async def test_two_officials_at_once_one_wins_and_the_same_key_twice_has_one_effect(stack, tmp_path: Path) -> None:
+    raced, repeated = application_no("LG"), application_no("LG")
+    first = Official("lg-online-a", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
+    second = Official("lg-online-b", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
+    async with review_world(stack, tmp_path) as w:
+        for app in (raced, repeated):
+            await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        for app in (raced, repeated):
+            await w.task_of(first, app, "online_review")
+
+        # Two officials, two keys, the same moment.
+        answers = await asyncio.gather(
+            w.post(first, f"/api/applications/{raced}/decisions", {"decision": "approve"}, key=f"race-a-{raced}"),
+            w.post(second, f"/api/applications/{raced}/decisions", {"decision": "reject", "reasons": ["材料不符"]},
+                   key=f"race-b-{raced}"),
+        )
+        # One official, one key, sent twice at once and once more later.
+        body = {"decision": "return", "reasons": ["请补充发票"], "resubmit_by": "2099-01-09"}
+        key = f"same-key-{repeated}"
+        twice = await asyncio.gather(*(w.post(first, f"/api/applications/{repeated}/decisions", body, key=key) for _ in range(2)))
+        await w.reach(first, repeated, "returned")
+        again = await w.post(first, f"/api/applications/{repeated}/decisions", body, key=key)
+        reused = await w.post(second, f"/api/applications/{raced}/decisions", body, key=key)  # someone else's key
+
+        await asyncio.sleep(2)  # any second state change would have reached the read model by now
+        changes = {app: await w.database.fetch(
+            "SELECT from_status, to_status FROM intake.state_changes WHERE application_no = $1 AND from_status = 'online_review'", app)
+            for app in (raced, repeated)}
+        decisions = {app: await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE application_no = $1", app)
+                     for app in (raced, repeated)}
+        audit = {app: [tuple(r) for r in await w.database.fetch(
+            "SELECT outcome, subject FROM review.audit_chain WHERE application_no = $1 ORDER BY seq", app)] for app in (raced, repeated)}
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 409], [a.text for a in answers]
+    loser = next(a for a in answers if a.status_code == 409).json()
+    assert loser["code"] in ("conflict", "wrong_state") and loser["message"]
+    assert len(changes[raced]) == 1 and decisions[raced] == 1
+    assert sorted(o for o, _s in audit[raced]) == ["accepted", "refused"]
+
+    assert [a.status_code for a in twice] == [200, 200] and twice[0].json() == twice[1].json() == again.json()
+    assert again.json() == {"status": "returned", "deadline": "2099-01-09T18:00:00+08:00"}
+    assert len(changes[repeated]) == 1 and decisions[repeated] == 1
+    assert audit[repeated] == [("accepted", first.subject)]
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
