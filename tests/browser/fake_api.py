@@ -156,9 +156,9 @@ def seeded() -> World:
 
 
 MATERIALS = [
-    {"kind": "application_form", "name": "申报书", "file_id": "f-1", "filename": "申报书.pdf", "size_bytes": 482113, "sha256": "9f2c" * 16},
-    {"kind": "business_license", "name": "营业执照", "file_id": "f-2", "filename": "营业执照.pdf", "size_bytes": 120331, "sha256": "1ab3" * 16},
-    {"kind": "model_service_contract", "name": "模型服务合同", "file_id": "f-3", "filename": "模型服务合同-2025-018.pdf", "size_bytes": 2203311, "sha256": "77de" * 16},
+    {"kind": "application_form", "name": "申报书", "file_id": "f-1", "filename": "申报书.pdf", "pages": 3, "sha256": "9f2c" * 16},
+    {"kind": "business_license", "name": "营业执照", "file_id": "f-2", "filename": "营业执照.pdf", "pages": 3, "sha256": "1ab3" * 16},
+    {"kind": "model_service_contract", "name": "模型服务合同", "file_id": "f-3", "filename": "模型服务合同-2025-018.pdf", "pages": 3, "sha256": "77de" * 16},
 ]
 
 

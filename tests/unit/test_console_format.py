@@ -78,3 +78,15 @@ def test_lifecycle_reasons_read_as_sentences_and_officials_words_as_written() ->
     assert fmt.reason_zh("back_office_approved") == "已发送后台审核通过通知"
     assert fmt.reason_zh("请补充近两年财务审计报告") == "请补充近两年财务审计报告"
     assert fmt.reason_zh("something_new") == "something_new"
+
+
+def test_failed_pre_checks_and_the_phone_in_the_history() -> None:
+    assert fmt.reason_zh("pre_checks_failed:materials_complete,industry_code") == "自动核查未通过：申报材料齐全、行业代码"
+    assert fmt.reason_zh("confirmed_by_phone") == "已电话通知申报单位，开始计算纸质材料期限"
+    assert fmt.actor_zh("portal") == "申报单位（申报系统）"
+
+
+def test_every_longgang_rule_has_a_short_name() -> None:
+    from services.review.rules.longgang import EXPLANATIONS
+
+    assert set(fmt.RULE_NAMES_ZH) == set(EXPLANATIONS)

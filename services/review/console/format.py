@@ -243,7 +243,13 @@ EVIDENCE_NAMES_ZH: dict[str, str] = {
     "required": "应提交材料", "uploaded": "已提交材料", "contract_no": "合同编号", "supplier_uscc": "供应商信用代码",
     "cac_filing_no": "网信备案号", "security_assessment_level": "安全评估等级",
 }
-SYSTEM_ACTORS_ZH = {"review": "系统（审核服务）", "intake": "系统（受理服务）", "notify": "系统（短信服务）",
+# Longgang's automatic pre-checks (services/review/rules/longgang.py), by short name.
+RULE_NAMES_ZH: dict[str, str] = {
+    "registered_in_longgang": "注册及经营地", "branch_authorisation": "总部授权", "not_seriously_dishonest": "严重失信",
+    "no_duplicate_application": "重复申报", "industry_code": "行业代码", "supplier_not_related": "模型供给方关联",
+    "model_filed_or_assessed": "模型备案或等保测评", "materials_complete": "申报材料齐全",
+}
+SYSTEM_ACTORS_ZH = {"portal": "申报单位（申报系统）", "review": "系统（审核服务）", "intake": "系统（受理服务）", "notify": "系统（短信服务）",
                     "publication": "系统（公示）", "system": "系统"}
 
 
@@ -273,7 +279,11 @@ def evidence_zh(value: Any) -> str:
 _REASONS_ZH: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), f) for p, f in (
     (r"^submitted$", lambda m: "已提交申报"),
     (r"^pre_checks_passed$", lambda m: "自动核查全部通过"),
-    (r"^pre_checks_failed:(.*)$", lambda m: f"自动核查未通过：{m.group(1).replace(',', '、')}"),
+    (r"^pre_checks_failed:(.*)$", lambda m: "自动核查未通过：" + "、".join(RULE_NAMES_ZH.get(r, r) for r in m.group(1).split(","))),
+    (r"^confirmed_by_phone$", lambda m: "已电话通知申报单位，开始计算纸质材料期限"),
+    (r"^sms_delivered$", lambda m: "短信已送达，开始计算纸质材料期限"),
+    (r"^paper_requested:(.+)$", lambda m: f"要求预约提交纸质材料：{m.group(1)}"),
+    (r"^paper_requested$", lambda m: "要求预约提交纸质材料"),
     (r"^form_issued:(.+)$", lambda m: f"已生成申报书（编号 {m.group(1)}）"),
     (r"^gd_case:(.+)$", lambda m: f"已在广东政务服务网提交（受理号 {m.group(1)}）"),
     (r"^sms_receipt_missing$", lambda m: "未收到短信送达回执，须电话通知"),
