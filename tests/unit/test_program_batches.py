@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.review import pre_checks
+from services.review.rules import longgang as pre_checks
 from services.review.awards.longgang import longgang_award_from_facts
 from services.review.awards.shenzhen import ScoredProduct, shenzhen_amounts
 from services.review.rules.materials import applicable_materials, missing_materials
