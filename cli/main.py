@@ -265,6 +265,8 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
         f"  postgres {env['DATABASE_URL']}",
         f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
         "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
+        *([f"Console (officials, zh-CN): http://127.0.0.1:{children['review'][1]}/console/  "
+           "(development login: pick a test official; docs/console.md)"] if "review" in children else []),
         f"End-to-end probe {probe['workflow_id']}: "
         + ", ".join(f"{s['service']} ok (db {s['database']}, kafka {'ok' if s['kafka'] else 'DOWN'})" for s in probe["services"]),
         "`subsidy health` asks them again; Ctrl-C stops everything.",

@@ -28,6 +28,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from deploy.embedded.dev_users import DEV_USERS
+from deploy.embedded.issuer_login import login_router
 from subsidy.identity.local_issuer import LocalIssuer
 from subsidy.logging import configure_logging
 
@@ -53,7 +55,8 @@ def create_app(issuer: LocalIssuer) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"service": "issuer", "status": "ok", "issuer": issuer.issuer}
 
-    # Here, later: GET/POST /login, the console's development login (mints from `issuer`).
+    # The console's development login: GET/POST /authorize, POST /token (PKCE), minted from `issuer`.
+    app.include_router(login_router(issuer, DEV_USERS))
     return app
 
 

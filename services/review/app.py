@@ -21,6 +21,7 @@ from services.review import api
 from services.review.deadlines.activities import DeadlineActivities
 from services.review.forms import api as forms_api
 from services.review.forms.documents import FormActivities
+from services.review.console import routes as console_routes
 from services.review.handlers import router
 from services.review.publication.activities import PublicationActivities
 from services.review.rules.activities import PreCheckActivities
@@ -40,7 +41,8 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
-    routers=lambda: [forms_api.router(), *api.routers()],
+    # The officials' console (/console) is a client of /api, served by the same process.
+    routers=lambda: [forms_api.router(), *api.routers(), console_routes.router()],
     title="subsidy review: the officials' API",
 )
 

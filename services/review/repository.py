@@ -450,3 +450,37 @@ async def store_notice(conn: asyncpg.Connection, program: str, notice_id: str, p
         [(notice_id, e.application_no, e.award_fen, e.tier) for e in entries],
     )
     return True
+
+
+# --- the console's dashboard (services/review/api/dashboard.py) ---------------------------------
+
+
+async def program_dashboard(conn: asyncpg.Connection, program: str, *, now: datetime, today_end: datetime,
+                            week_end: datetime) -> dict[str, Any]:
+    """A program at a glance: applications by status; open tasks by step with overdue ones and
+    deadlines before the end of today / of this week (Asia/Shanghai, computed by the caller); the
+    awards of applications on or past the list for public notice (the last award_fen recorded)."""
+    statuses = await conn.fetch(
+        "SELECT status, count(*) AS n FROM review.applications WHERE program = $1 GROUP BY status ORDER BY status", program)
+    steps = await conn.fetch(
+        """SELECT step, count(*) AS open,
+                  count(*) FILTER (WHERE deadline < $2) AS overdue,
+                  count(*) FILTER (WHERE deadline >= $2 AND deadline < $3) AS due_today,
+                  count(*) FILTER (WHERE deadline >= $2 AND deadline < $4) AS due_this_week
+           FROM review.tasks WHERE program = $1 AND closed_at IS NULL GROUP BY step ORDER BY step""",
+        program, now, today_end, week_end)
+    awards = await conn.fetchrow(
+        """SELECT count(*) AS n, coalesce(sum(award_fen), 0)::bigint AS total FROM (
+               SELECT DISTINCT ON (s.application_no) (s.fields->>'award_fen')::bigint AS award_fen
+               FROM review.state_changes s JOIN review.applications a ON a.application_no = s.application_no
+               WHERE s.program = $1 AND a.status IN ('awaiting_publication', 'published') AND s.fields ? 'award_fen'
+               ORDER BY s.application_no, s.occurred_at DESC) last_award
+           WHERE award_fen IS NOT NULL""",
+        program)
+    return {
+        "applications_by_status": {r["status"]: r["n"] for r in statuses},
+        "tasks_by_step": {r["step"]: {"open": r["open"], "overdue": r["overdue"], "due_today": r["due_today"],
+                                      "due_this_week": r["due_this_week"]} for r in steps},
+        "awards_count": awards["n"],
+        "awards_total_fen": awards["total"],
+    }

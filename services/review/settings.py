@@ -17,3 +17,7 @@ class ReviewSettings(PlatformSettings):
         default=15.0, gt=0, le=120,
         description="DECISION_BUSY_WINDOW_SECONDS: how long a decision is asked again while the lifecycle settles its previous step",
     )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="CONSOLE_SECURE_COOKIES: the console's session cookie only over HTTPS (true behind the TLS Ingress)",
+    )

@@ -1,0 +1,67 @@
+"""What the console's administrator and auditor pages read besides tasks and applications:
+
+    GET /api/programs/{program}/dashboard   applications by state, open and overdue tasks by step,
+                                            deadlines today / this week (Asia/Shanghai), awards
+    GET /api/audit/verify                   the audit chain walked now: intact, rows, first bad row
+
+Program administrators and auditors of the program see its dashboard (others of the program 403,
+another program 404); only auditors verify the chain.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.review import repository
+from services.review.api.access import in_scope
+from services.review.api.common import SHANGHAI, local
+from subsidy.identity.claims import StaffRole
+from subsidy.identity.http import Authenticated
+from subsidy.web import ApiError, Started
+
+DASHBOARD_ROLES = (StaffRole.PROGRAM_ADMIN, StaffRole.AUDITOR)
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["dashboard"])
+
+    @api.get("/programs/{program}/dashboard", summary="A program at a glance (administrators, auditors)")
+    async def dashboard(program: str, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        if not in_scope(principal, program):
+            raise ApiError(404, "program_not_found", "未找到该项目")
+        if not principal.any_of(DASHBOARD_ROLES):
+            raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看工作台")
+        now = datetime.now(UTC)
+        today = now.astimezone(SHANGHAI).date()
+        tomorrow = datetime.combine(today + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+        next_monday = datetime.combine(today + timedelta(days=7 - today.weekday()), time(0), tzinfo=SHANGHAI)
+        async with resources.pool.acquire() as conn:
+            board = await repository.program_dashboard(conn, program, now=now, today_end=tomorrow, week_end=next_monday)
+        steps = board["tasks_by_step"]
+        return {
+            "program": program,
+            "as_of": local(now),
+            "applications_by_status": board["applications_by_status"],
+            "open_tasks": sum(s["open"] for s in steps.values()),
+            "open_tasks_by_step": {step: {"open": s["open"], "overdue": s["overdue"]} for step, s in steps.items()},
+            "overdue_tasks": sum(s["overdue"] for s in steps.values()),
+            "deadlines_today": sum(s["due_today"] for s in steps.values()),
+            "deadlines_this_week": sum(s["due_this_week"] for s in steps.values()),
+            "awards": {"count": board["awards_count"], "total_fen": board["awards_total_fen"], "budget_fen": None},
+        }
+
+    @api.get("/audit/verify", summary="Walk the audit log's hash chain now (auditors)")
+    async def verify(principal: Authenticated, resources: Started) -> dict[str, Any]:
+        from services.review.audit.chain import verify_chain
+
+        if not principal.has(StaffRole.AUDITOR):
+            raise ApiError(403, "forbidden", "只有审计人员可以校验审计链")
+        async with resources.pool.acquire() as conn:
+            report = await verify_chain(conn)
+        return {"intact": report.intact, "count": report.count, "first_bad_seq": report.first_bad_seq,
+                "reason": report.reason, "checked_at": local(datetime.now(UTC))}
+
+    return api

@@ -1,0 +1,810 @@
+"""The officials' console under `/console`: server-rendered pages over the reviewers' API.
+
+Login is OIDC authorization code with PKCE (S256) at the platform's issuer (`OIDC_ISSUER`: its
+`/authorize` and `/token`; on the embedded stack the local issuer's development login). The
+access token lives in an HttpOnly, SameSite=Lax cookie scoped to `/console`; every page calls the
+API in-process with it (client.py), so the API decides what each official may see and do. An
+expired or missing session sends the official to login and back to the page they were on; what
+they had typed into a form is kept in the browser's sessionStorage (static/console.js).
+
+Pages, by role (the menu shows only one's own):
+
+    /console/tasks                 待办 / 已办 of every role (filters, paging, 导出 XLSX)
+    /console/applications/{no}     an application's tabs and the decisions the official may take
+    /console/window                window clerk: find by number or form id, record paper, today's receipts
+    /console/expert                expert: assigned products (the score sheet comes with the awards issue)
+    /console/admin                 administrator: dashboard per program (inline SVG charts)
+    /console/admin/awards          administrator: awards and tiers to record
+    /console/admin/publication     administrator: publication for public notice (公示)
+    /console/audit                 auditor: the audit log and the chain's verification
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import io
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.review.console import charts
+from services.review.console import format as fmt
+from services.review.console.client import ApiProblem, ReviewApi, SessionExpired
+from subsidy.identity.claims import ROLE_NAMES_ZH, Principal, StaffRole
+from subsidy.identity.verifier import InvalidToken
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+PREFIX = "/console"
+SESSION_COOKIE = "console_session"
+LOGIN_COOKIE = "console_login"
+FLASH_COOKIE = "console_flash"
+CLIENT_ID = "subsidy-console"
+PAGE_SIZE = 20
+EXPORT_LIMIT = 10_000
+READ_MODEL_WAIT_S = 5.0
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
+                ".ico": "image/x-icon"}
+
+R = StaffRole
+REVIEWERS = (R.LG_ONLINE_REVIEWER, R.LG_BACK_OFFICE_REVIEWER, R.SZ_PRE_REVIEWER)
+TASK_ROLES = (*REVIEWERS, R.WINDOW_CLERK, R.EXPERT, R.PROGRAM_ADMIN)
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    key: str
+    label: str
+    href: str
+    roles: tuple[StaffRole, ...]
+    icon: str
+
+
+MENU = (
+    MenuItem("dashboard", "工作台", f"{PREFIX}/admin", (R.PROGRAM_ADMIN, R.AUDITOR), "▦"),
+    MenuItem("tasks", "待办事项", f"{PREFIX}/tasks", TASK_ROLES, "☰"),
+    MenuItem("window", "窗口收件", f"{PREFIX}/window", (R.WINDOW_CLERK,), "⌂"),
+    MenuItem("expert", "我的评审", f"{PREFIX}/expert", (R.EXPERT,), "✎"),
+    MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN,), "¥"),
+    MenuItem("publication", "公示发布", f"{PREFIX}/admin/publication", (R.PROGRAM_ADMIN,), "✓"),
+    MenuItem("audit", "审计日志", f"{PREFIX}/audit", (R.AUDITOR,), "⚲"),
+    MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole), "⌕"),
+)
+
+# Which step's tasks each role works on (filter choices of the task list).
+STEPS_BY_ROLE: dict[StaffRole, tuple[str, ...]] = {
+    R.LG_ONLINE_REVIEWER: ("online_review",),
+    R.LG_BACK_OFFICE_REVIEWER: ("back_office_review", "confirm_notice_by_phone"),
+    R.SZ_PRE_REVIEWER: ("formal_pre_review", "confirm_notice_by_phone"),
+    R.WINDOW_CLERK: ("paper",),
+    R.EXPERT: ("expert_scoring",),
+    R.PROGRAM_ADMIN: ("award", "tiering", "publication"),
+}
+
+DETAIL_TABS = (("basic", "基本信息"), ("materials", "申报材料"), ("checks", "自动核查"), ("duplicates", "查重"),
+               ("history", "历史记录"), ("sms", "短信记录"), ("deadlines", "期限"))
+
+_NEXT_SHAPE = re.compile(r"^/console(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$")
+
+
+class _Next:
+    """Where login may send the browser back to: a console page of this host, nothing else."""
+
+    @staticmethod
+    def match(target: str) -> bool:
+        return bool(_NEXT_SHAPE.match(target)) and ".." not in target
+
+
+_NEXT = _Next()
+FORM_ID = re.compile(r"^WF-([A-Za-z0-9_-]{1,64})-V[0-9]{1,4}$")  # services/review/forms.py form_id_of
+_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+# --- configuration and session ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """Where the console logs in. From the settings' OIDC issuer unless an app sets its own
+    (`app.state.console_config`)."""
+
+    issuer: str
+    authorize_url: str
+    token_url: str
+    client_id: str = CLIENT_ID
+    secure_cookies: bool = False  # True behind TLS (production Ingress)
+
+    @classmethod
+    def for_issuer(cls, issuer: str, **kwargs: Any) -> ConsoleConfig:
+        base = issuer.rstrip("/")
+        return cls(issuer=base, authorize_url=f"{base}/authorize", token_url=f"{base}/token", **kwargs)
+
+
+def config_of(request: Request) -> ConsoleConfig:
+    config = getattr(request.app.state, "console_config", None)
+    if config is None:
+        resources = getattr(request.app.state, "resources", None)
+        settings = getattr(resources, "settings", None)
+        issuer = getattr(settings, "oidc_issuer", None) or request.app.state.verifier.issuer
+        config = ConsoleConfig.for_issuer(issuer, secure_cookies=bool(getattr(settings, "console_secure_cookies", False)))
+        request.app.state.console_config = config
+    return config
+
+
+class LoginRequired(Exception):
+    pass
+
+
+class Forbidden(Exception):
+    """A page of another role: the 无权限 page."""
+
+
+@dataclass
+class Session:
+    request: Request
+    token: str
+    principal: Principal
+
+    def api(self) -> ReviewApi:
+        return ReviewApi(self.request.app, self.token, request_id=self.request.headers.get("x-request-id"))
+
+    def has(self, *roles: StaffRole) -> bool:
+        return self.principal.any_of(roles)
+
+    def require(self, *roles: StaffRole) -> None:
+        if not self.has(*roles):
+            raise Forbidden()
+
+
+async def session_of(request: Request) -> Session:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired()
+    verifier = getattr(request.app.state, "verifier", None)
+    if verifier is None:
+        raise ApiProblem(503, "starting", "服务正在启动，请稍后再试")
+    try:
+        principal = await verifier.verify(token)
+    except InvalidToken:
+        raise LoginRequired() from None
+    return Session(request, token, principal)
+
+
+def _here(request: Request) -> str:
+    """The page to come back to after login (a POST comes back to the page it was sent from)."""
+    if request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:
+        target = request.headers.get("x-console-page") or request.url.path.rsplit("/", 1)[0]
+        referer = request.headers.get("referer", "")
+        marker = f"{request.url.netloc}{PREFIX}"
+        if marker in referer:
+            target = PREFIX + referer.split(marker, 1)[1]
+    return target if _NEXT.match(target) else f"{PREFIX}/"
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    response = RedirectResponse(f"{PREFIX}/login?{urlencode({'next': _here(request)})}", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters.update(fmt.FILTERS)
+templates.env.globals.update(PREFIX=PREFIX, ROLE_NAMES_ZH=ROLE_NAMES_ZH)
+
+
+def _static_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.iterdir()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+templates.env.globals["STATIC_VERSION"] = _static_version()
+
+
+def render(request: Request, name: str, *, session: Session | None = None, status: int = 200,
+           active: str = "", title: str = "", **context: Any) -> HTMLResponse:
+    flash = request.cookies.get(FLASH_COOKIE)
+    flash_kind, _, flash_text = (flash or "").partition(":")
+    menu = [m for m in MENU if session is not None and session.has(*m.roles)]
+    response = templates.TemplateResponse(request, name, {
+        "session": session, "principal": session.principal if session else None, "menu": menu, "active": active,
+        "title": title, "flash": {"kind": flash_kind, "text": _unquote(flash_text)} if flash else None,
+        "today": _today().isoformat(), **context,
+    }, status_code=status)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def _unquote(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def redirect_with(url: str, kind: str, text: str, *, clear_draft: str | None = None) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(FLASH_COOKIE, f"{kind}:{quote(text)}", path=PREFIX, httponly=True, samesite="lax", max_age=60)
+    if clear_draft:
+        response.set_cookie("console_clear_draft", clear_draft, path=PREFIX, samesite="lax", max_age=60)
+    return response
+
+
+def _today() -> date:
+    return datetime.now(fmt.SHANGHAI).date()
+
+
+def page(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """A console page: login when the session is missing or expired; the 无权限 / 未找到 pages for
+    the API's 403 / 404 (and for pages of another role)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(request, *args, **kwargs)
+        except (LoginRequired, SessionExpired):
+            return _login_redirect(request)
+        except Forbidden:
+            return await _error_page(request, 403, "无权限", "您的角色无权访问此页面。如需办理，请联系项目管理员。")
+        except ApiProblem as problem:
+            if problem.status == 403:
+                return await _error_page(request, 403, "无权限", problem.message)
+            if problem.status == 404:
+                return await _error_page(request, 404, "未找到或无权限", "未找到该记录，或您无权查看（仅可查看本人负责项目的申报）。")
+            log.warning("console page failed", status=problem.status, code=problem.code)
+            return await _error_page(request, 502 if problem.status >= 500 else problem.status, "操作未完成", problem.message)
+
+    return wrapped
+
+
+async def _error_page(request: Request, status: int, heading: str, message: str) -> HTMLResponse:
+    try:
+        session: Session | None = await session_of(request)
+    except (LoginRequired, ApiProblem):
+        session = None
+    return render(request, "error.html", session=session, status=status, title=heading, heading=heading,
+                  message=message, code=status)
+
+
+def _form_key(value: Any) -> str:
+    key = str(value or "")
+    return key if _KEY.match(key) else f"console-{uuid.uuid4()}"
+
+
+def new_key() -> str:
+    return f"console-{uuid.uuid4()}"
+
+
+# --- the router ------------------------------------------------------------------------------
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+    # static files: our own CSS and JS only, nothing from the internet
+    @api.get("/static/{name}")
+    async def static(name: str) -> Response:
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
+            return Response("not found", status_code=404)
+        return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix],
+                        headers={"cache-control": "public, max-age=3600"})
+
+    # --- login / logout -----------------------------------------------------------------------
+
+    @api.get("/login")
+    async def login(request: Request, next: str = f"{PREFIX}/") -> Response:
+        config = config_of(request)
+        target = next if _NEXT.match(next) else f"{PREFIX}/"
+        verifier = secrets.token_urlsafe(64)
+        state = secrets.token_urlsafe(24)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        query = urlencode({"response_type": "code", "client_id": config.client_id, "redirect_uri": _callback_url(request),
+                           "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
+                           "scope": "openid"})
+        response = RedirectResponse(f"{config.authorize_url}?{query}", status_code=303)
+        response.set_cookie(LOGIN_COOKIE, f"{state}.{verifier}.{quote(target, safe='')}", path=PREFIX, httponly=True,
+                            samesite="lax", secure=config.secure_cookies, max_age=600)
+        return response
+
+    @api.get("/callback")
+    async def callback(request: Request, code: str = "", state: str = "") -> Response:
+        config = config_of(request)
+        pending = request.cookies.get(LOGIN_COOKIE, "")
+        expected_state, _, rest = pending.partition(".")
+        verifier, _, target = rest.partition(".")
+        target = _unquote(target)
+        if not code or not expected_state or not secrets.compare_digest(state, expected_state):
+            return render(request, "login_failed.html", status=400, title="登录未完成",
+                          message="登录请求已失效或不匹配，请重新登录。")
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                answer = await client.post(config.token_url, data={
+                    "grant_type": "authorization_code", "code": code, "redirect_uri": _callback_url(request),
+                    "client_id": config.client_id, "code_verifier": verifier})
+        except httpx.HTTPError as exc:
+            log.warning("token endpoint unreachable", error=type(exc).__name__)
+            return render(request, "login_failed.html", status=502, title="登录未完成", message="统一身份认证服务暂时无法访问，请稍后再试。")
+        token = answer.json().get("access_token") if answer.status_code == 200 else None
+        if not isinstance(token, str):
+            log.warning("token exchange refused", status=answer.status_code)
+            return render(request, "login_failed.html", status=400, title="登录未完成", message="登录凭据无效或已过期，请重新登录。")
+        response = RedirectResponse(target if _NEXT.match(target) else f"{PREFIX}/", status_code=303)
+        expires_in = answer.json().get("expires_in")
+        response.set_cookie(SESSION_COOKIE, token, path=PREFIX, httponly=True, samesite="lax", secure=config.secure_cookies,
+                            max_age=int(expires_in) if isinstance(expires_in, int) else None)
+        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        return response
+
+    @api.post("/logout")
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse(f"{PREFIX}/logged-out", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
+
+    @api.get("/logged-out")
+    async def logged_out(request: Request) -> Response:
+        return render(request, "logged_out.html", title="已退出登录")
+
+    @api.get("/")
+    @page
+    async def home(request: Request) -> Response:
+        session = await session_of(request)
+        for role, target in ((R.PROGRAM_ADMIN, "/admin"), (R.WINDOW_CLERK, "/window"), (R.EXPERT, "/expert"),
+                             (R.AUDITOR, "/audit")):
+            if session.has(role):
+                return RedirectResponse(f"{PREFIX}{target}", status_code=303)
+        return RedirectResponse(f"{PREFIX}/tasks", status_code=303)
+
+    # --- 待办 / 已办 ---------------------------------------------------------------------------
+
+    def task_filters(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        return {"program": q.get("program") or None, "step": q.get("step") or None,
+                "overdue": q.get("overdue") if q.get("overdue") in ("true", "false") else None,
+                "sort": q.get("sort") if q.get("sort") in ("deadline", "age") else "deadline",
+                "closed": "true" if q.get("tab") == "done" else None}
+
+    @api.get("/tasks")
+    @page
+    async def tasks(request: Request, page: int = 1) -> Response:
+        session = await session_of(request)
+        session.require(*TASK_ROLES)
+        filters = task_filters(request)
+        page = max(1, page)
+        async with session.api() as client:
+            answer = await client.get("/api/tasks", {**filters, "page": page, "page_size": PAGE_SIZE})
+        steps = sorted({s for r in session.principal.roles for s in STEPS_BY_ROLE.get(r, ())}, key=list(fmt.STEP_NAMES_ZH).index)
+        return render(request, "tasks.html", session=session, active="tasks", title="待办事项",
+                      tab="done" if filters["closed"] else "todo", filters=filters, answer=answer, page=page,
+                      pages=max(1, -(-int(answer["total"]) // PAGE_SIZE)), steps=steps,
+                      programs=sorted(session.principal.programs), query=_query_without_page(request))
+
+    @api.get("/tasks/export.xlsx")
+    @page
+    async def tasks_export(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(*TASK_ROLES)
+        filters = task_filters(request)
+        async with session.api() as client:
+            items = await client.all_pages("/api/tasks", filters, limit=EXPORT_LIMIT)
+        done = bool(filters["closed"])
+        header = ["申报编号", "项目", "环节", "接收时间", "办理期限", "是否逾期"] + (["办结时间", "办结后状态"] if done else [])
+        rows = [[t["application_no"], fmt.program_zh(t["program"]), t.get("step_name") or fmt.step_zh(t["step"]),
+                 fmt.datetime_zh(t.get("since")), fmt.datetime_zh(t.get("deadline")), "是" if t.get("overdue") else "否"]
+                + ([fmt.datetime_zh(t.get("closed_at")), fmt.status_zh(t.get("closed_to_status"))] if done else [])
+                for t in items]
+        name = f"{'已办' if done else '待办'}_{_today():%Y%m%d}.xlsx"
+        return _xlsx(name, "已办事项" if done else "待办事项", header, rows)
+
+    # --- application detail and decisions ------------------------------------------------------
+
+    @api.get("/applications")
+    @page
+    async def lookup(request: Request, no: str = "") -> Response:
+        session = await session_of(request)
+        no = no.strip()
+        if no:
+            return RedirectResponse(f"{PREFIX}/applications/{quote(no, safe='')}", status_code=303)
+        return render(request, "lookup.html", session=session, active="applications", title="申报查询")
+
+    @api.get("/applications/{application_no}")
+    @page
+    async def application(request: Request, application_no: str, tab: str = "basic") -> Response:
+        session = await session_of(request)
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+        tab = tab if tab in dict(DETAIL_TABS) else "basic"
+        return render(request, "application.html", session=session, active="applications",
+                      title=f"申报详情 {application_no}", app=app, tab=tab, tabs=DETAIL_TABS,
+                      actions=available_actions(session.principal, app), key=new_key(),
+                      deadlines=_deadlines(app), sms=_sms(app), policy=_policy(app.get("program")))
+
+    async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
+                  draft: str, back: str | None = None) -> Response:
+        session = await session_of(request)
+        form = await request.form()
+        back = back or f"{PREFIX}/applications/{quote(application_no, safe='')}"
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/applications/{quote(application_no, safe='')}/{path}", body,
+                                           _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            if problem.status == 404:
+                raise
+            return redirect_with(back, "error", f"未能提交：{problem.message}")
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if status:
+            await _until_read_model_shows(session, application_no, status)
+        text = done + (f"。申报当前状态：{fmt.status_zh(status)}" if status else "")
+        return redirect_with(back, "success", text, clear_draft=draft)
+
+    @api.post("/applications/{application_no}/decision")
+    @page
+    async def decide(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        decision = str(form.get("decision", ""))
+        reasons = [line.strip() for line in str(form.get("reasons", "")).splitlines() if line.strip()]
+        body: dict[str, Any] = {"decision": decision, "reasons": reasons}
+        if decision == "return":
+            resubmit_by = str(form.get("resubmit_by", "")).strip()
+            try:
+                if date.fromisoformat(resubmit_by) < _today():
+                    return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error",
+                                         "重新提交截止日期不能早于今天")
+            except ValueError:
+                return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error",
+                                     "退回修改须填写重新提交截止日期")
+            body["resubmit_by"] = resubmit_by
+        return await act(request, application_no, "decisions", body, f"已提交审核决定：{fmt.decision_zh(decision)}",
+                         draft=f"decision-{decision}-{application_no}")
+
+    @api.post("/applications/{application_no}/phone-confirmation")
+    @page
+    async def phone(request: Request, application_no: str) -> Response:
+        return await act(request, application_no, "phone-confirmation", {}, "已登记电话通知确认", draft=f"phone-{application_no}")
+
+    @api.post("/applications/{application_no}/paper")
+    @page
+    async def paper(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        back = f"{PREFIX}/window?q={quote(application_no, safe='')}" if form.get("from") == "window" else None
+        try:
+            copies = int(str(form.get("copies", "")))
+        except ValueError:
+            return redirect_with(back or f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "请填写份数")
+        body: dict[str, Any] = {"copies": copies, "bound_and_stamped": form.get("bound_and_stamped") == "yes"}
+        if str(form.get("form_id", "")).strip():
+            body["form_id"] = str(form.get("form_id")).strip()
+        return await act(request, application_no, "paper", body, "已登记纸质材料收件", draft=f"paper-{application_no}", back=back)
+
+    @api.post("/applications/{application_no}/award")
+    @page
+    async def award(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        try:
+            body = {"eligible_amount_fen": fmt.fen_from_yuan(str(form.get("eligible_yuan", ""))),
+                    "award_fen": fmt.fen_from_yuan(str(form.get("award_yuan", "")))}
+        except ValueError:
+            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "金额须为不小于零、最多两位小数的数字（元）")
+        return await act(request, application_no, "award", body, "已登记资助金额", draft=f"award-{application_no}")
+
+    @api.post("/applications/{application_no}/tier")
+    @page
+    async def tier(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        raw = str(form.get("tier", ""))
+        try:
+            body = {"tier": int(raw) if raw in ("1", "2", "3") else None,
+                    "award_fen": fmt.fen_from_yuan(str(form.get("award_yuan", "0")) or "0")}
+        except ValueError:
+            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "金额须为不小于零、最多两位小数的数字（元）")
+        return await act(request, application_no, "tier", body, "已登记档次", draft=f"tier-{application_no}")
+
+    @api.post("/applications/{application_no}/scoring")
+    @page
+    async def scoring(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        try:
+            body = {k: int(str(form.get(k, ""))) for k in ("practicality", "innovation", "replicability")}
+        except ValueError:
+            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "各项评分须为 0-100 的整数")
+        return await act(request, application_no, "scoring", body, "已登记专家评分", draft=f"scoring-{application_no}")
+
+    @api.post("/applications/{application_no}/experts")
+    @page
+    async def experts(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        return await act(request, application_no, "experts", {"expert": str(form.get("expert", "")).strip()},
+                         "已分配评审专家", draft=f"experts-{application_no}")
+
+    # --- window clerk ------------------------------------------------------------------------
+
+    @api.get("/window")
+    @page
+    async def window(request: Request, q: str = "") -> Response:
+        session = await session_of(request)
+        session.require(R.WINDOW_CLERK)
+        q = q.strip()
+        found: dict[str, Any] | None = None
+        not_found = False
+        async with session.api() as client:
+            if q:
+                try:
+                    form = FORM_ID.match(q)  # the number printed on the paper form names its application
+                    no = form.group(1) if form else q
+                    found = await client.get(f"/api/applications/{quote(no, safe='')}")
+                except ApiProblem as problem:
+                    if problem.status not in (400, 404):
+                        raise
+                    not_found = True
+            waiting = await client.get("/api/tasks", {"step": "paper", "page_size": 50})
+            closed = await client.all_pages("/api/tasks", {"closed": "true", "step": "paper"}, limit=500)
+        today = _today()
+        receipts = [t for t in closed if fmt.local_date(t.get("closed_at")) == today]
+        return render(request, "window.html", session=session, active="window", title="窗口收件", q=q, found=found,
+                      not_found=not_found, waiting=waiting, receipts=receipts, key=new_key(),
+                      form_id=q if FORM_ID.match(q) else "",
+                      can_receive=found is not None and found.get("status") == "awaiting_paper")
+
+    # --- expert ------------------------------------------------------------------------------
+
+    @api.get("/expert")
+    @page
+    async def expert(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.EXPERT)
+        async with session.api() as client:
+            answer = await client.get("/api/tasks", {"page_size": 100})
+        return render(request, "expert.html", session=session, active="expert", title="我的评审", answer=answer)
+
+    @api.get("/expert/{application_no}/score")
+    @page
+    async def score_sheet(request: Request, application_no: str) -> Response:
+        session = await session_of(request)
+        session.require(R.EXPERT)
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+        return render(request, "score_sheet.html", session=session, active="expert", title="评分表", app=app)
+
+    # --- administrator -----------------------------------------------------------------------
+
+    @api.get("/admin")
+    @page
+    async def dashboard(request: Request, program: str = "") -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
+        programs = sorted(session.principal.programs)
+        program = program if program in programs else (programs[0] if programs else "")
+        async with session.api() as client:
+            board = await client.get(f"/api/programs/{quote(program, safe='')}/dashboard")
+        return render(request, "dashboard.html", session=session, active="dashboard", title="工作台",
+                      programs=programs, program=program, board=board, charts=_dashboard_charts(board))
+
+    @api.get("/admin/awards")
+    @page
+    async def awards(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        async with session.api() as client:
+            lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
+        return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists)
+
+    @api.get("/admin/publication")
+    @page
+    async def publication(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        async with session.api() as client:
+            waiting = await client.all_pages("/api/tasks", {"step": "publication"}, limit=EXPORT_LIMIT)
+        by_program: dict[str, list[dict[str, Any]]] = {p: [] for p in sorted(session.principal.programs)}
+        for t in waiting:
+            by_program.setdefault(t["program"], []).append(t)
+        return render(request, "publication.html", session=session, active="publication", title="公示发布",
+                      by_program=by_program, key=new_key())
+
+    @api.post("/admin/publication")
+    @page
+    async def publish(request: Request) -> Response:
+        session = await session_of(request)
+        form = await request.form()
+        program = str(form.get("program", ""))
+        back = f"{PREFIX}/admin/publication"
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/programs/{quote(program, safe='')}/publication", {}, _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            return redirect_with(back, "error", f"未能发布：{problem.message}")
+        text = f"已发布公示 {answer.get('notice_id', '')}：{answer.get('entries', 0)} 项，资助总额 {fmt.wan_yuan(answer.get('total_award_fen'))} 万元"
+        return redirect_with(back, "success", text)
+
+    # --- auditor -----------------------------------------------------------------------------
+
+    def audit_filters(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        filters: dict[str, Any] = {k: (q.get(k) or "").strip() or None for k in ("application_no", "actor", "action")}
+        for name, edge in (("from", "from_date"), ("to", "to_date")):
+            raw = (q.get(edge) or "").strip()
+            try:
+                day = date.fromisoformat(raw) if raw else None
+            except ValueError:
+                day = None
+            if day is not None:
+                if name == "to":
+                    day += timedelta(days=1)
+                filters[name] = datetime.combine(day, datetime.min.time(), tzinfo=fmt.SHANGHAI).isoformat()
+        return filters
+
+    @api.get("/audit")
+    @page
+    async def audit(request: Request, page: int = 1, verify: str = "") -> Response:
+        session = await session_of(request)
+        session.require(R.AUDITOR)
+        page = max(1, page)
+        async with session.api() as client:
+            answer = await client.get("/api/audit", {**audit_filters(request), "page": page, "page_size": PAGE_SIZE})
+            chain = await client.get("/api/audit/verify") if verify == "1" else None
+        return render(request, "audit.html", session=session, active="audit", title="审计日志", answer=answer, page=page,
+                      pages=max(1, -(-int(answer["total"]) // PAGE_SIZE)), chain=chain, q=request.query_params,
+                      query=_query_without_page(request), actions=fmt.ACTION_NAMES_ZH)
+
+    @api.get("/audit/export.xlsx")
+    @page
+    async def audit_export(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.AUDITOR)
+        async with session.api() as client:
+            items = await client.all_pages("/api/audit", audit_filters(request), limit=EXPORT_LIMIT)
+        header = ["序号", "时间", "人员", "角色", "操作", "项目", "申报编号", "结果", "原因", "请求编号", "哈希"]
+        rows = [[r["seq"], fmt.datetime_zh(r["occurred_at"]), r["subject"], fmt.role_zh(r["role"]), fmt.action_zh(r["action"]),
+                 r.get("program") or "", r.get("application_no") or "", fmt.outcome_zh(r["outcome"]), r.get("reason") or "",
+                 r.get("request_id") or "", r.get("hash") or ""] for r in items]
+        return _xlsx(f"审计日志_{_today():%Y%m%d}.xlsx", "审计日志", header, rows)
+
+    return api
+
+
+async def _until_read_model_shows(session: Session, application_no: str, status: str) -> None:
+    """The workflow answered with the new status; review's read model learns it from the
+    state-changed event a moment later. Wait for it (bounded) so the page the official lands on
+    does not show the step they just left, with its buttons."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READ_MODEL_WAIT_S
+    async with session.api() as client:
+        while loop.time() < deadline:
+            try:
+                seen = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            except ApiProblem:
+                return
+            if seen.get("status") == status:
+                return
+            await asyncio.sleep(0.2)
+    log.info("read model behind the decision", wanted=status)
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + f"{PREFIX}/callback"
+
+
+def _query_without_page(request: Request) -> str:
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "verify")])
+
+
+# --- what a page needs from the API's answers -----------------------------------------------
+
+
+def available_actions(principal: Principal, app: dict[str, Any]) -> list[str]:
+    """The buttons of an application's page: only what this official may do in its current step
+    (the API refuses anything else all the same)."""
+    status, program = app.get("status"), app.get("program", "")
+    if not principal.in_program(program):
+        return []
+    open_steps = {t.get("step") for t in app.get("tasks", []) if not t.get("closed_at")}
+    lg, sz = program.startswith("LG-"), program.startswith("SZ-")
+    actions: list[str] = []
+    if status == "online_review" and lg and principal.has(R.LG_ONLINE_REVIEWER):
+        actions += ["approve", "return", "reject"]
+    if status == "back_office_review" and lg and principal.has(R.LG_BACK_OFFICE_REVIEWER):
+        actions += ["approve", "reject"]
+    if status == "formal_pre_review" and sz and principal.has(R.SZ_PRE_REVIEWER):
+        actions += ["approve", "return", "reject", "request_paper"]
+    if status == "awaiting_sms_delivery" and "confirm_notice_by_phone" in open_steps and principal.any_of(
+            (R.LG_BACK_OFFICE_REVIEWER,) if lg else (R.SZ_PRE_REVIEWER,)):
+        actions.append("phone")
+    if status == "awaiting_paper" and principal.has(R.WINDOW_CLERK):
+        actions.append("paper")
+    if principal.has(R.PROGRAM_ADMIN):
+        if status == "award_calculation":
+            actions.append("award")
+        if status == "tiering":
+            actions.append("tier")
+        if status == "expert_scoring":
+            actions += ["experts", "scoring"]
+    return actions
+
+
+def _policy(program: str | None) -> Any:
+    """The program's award rules (rate, caps) for the award and tier dialogs' hints; None if unknown."""
+    from subsidy.programs import programs
+
+    found = programs().get(program or "")
+    return found.policy if found is not None else None
+
+
+def _deadlines(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every deadline the application has had, newest first: the state change that set it."""
+    rows = [{"at": h.get("at"), "deadline": h.get("deadline"), "status": h.get("to"), "reason": h.get("reason")}
+            for h in app.get("history", []) if h.get("kind") == "state_change" and h.get("deadline")]
+    return list(reversed(rows))
+
+
+def _sms(app: dict[str, Any]) -> dict[str, Any]:
+    sms = app.get("sms") or {}
+    if sms.get("unavailable"):
+        return {"unavailable": True, "messages": []}
+    return {"unavailable": False, "messages": sms.get("messages", [])}
+
+
+def _dashboard_charts(board: dict[str, Any]) -> dict[str, str]:
+    by_status = board.get("applications_by_status", {})
+    status_rows = [(fmt.status_zh(s), int(n)) for s, n in sorted(by_status.items(), key=lambda kv: -int(kv[1]))]
+    task_rows = [(fmt.step_zh(step), int(v.get("open", 0)) - int(v.get("overdue", 0)), int(v.get("overdue", 0)))
+                 for step, v in board.get("open_tasks_by_step", {}).items()]
+    awards = board.get("awards") or {}
+    total, budget = int(awards.get("total_fen") or 0), awards.get("budget_fen")
+    return {
+        "status": charts.hbar(status_rows, title="各状态申报数"),
+        "tasks": charts.stacked_columns(task_rows),
+        "budget": charts.gauge(total, budget, label_used=f"已核定 {fmt.wan_yuan(total)} 万元",
+                               label_total=f"预算 {fmt.wan_yuan(budget)} 万元" if budget else "未配置预算"),
+    }
+
+
+def _xlsx(filename: str, sheet: str, header: list[str], rows: list[list[Any]]) -> Response:
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    ws = book.add_worksheet(sheet)
+    bold = book.add_format({"bold": True, "bg_color": "#F5F7FA", "border": 1})
+    ws.write_row(0, 0, header, bold)
+    for i, row in enumerate(rows, start=1):
+        ws.write_row(i, 0, row)
+    for col, title in enumerate(header):
+        widest = max([len(str(title)) * 2] + [len(str(r[col])) * (2 if re.search(r"[^\x00-\x7f]", str(r[col])) else 1)
+                                              for r in rows[:200]])
+        ws.set_column(col, col, min(60, max(10, widest + 2)))
+    ws.freeze_panes(1, 0)
+    book.close()
+    ascii_name = re.sub(r"[^A-Za-z0-9_.-]", "", filename) or "export.xlsx"
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(buffer.getvalue(), headers={"content-disposition": disposition, "cache-control": "no-store"},
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+

@@ -1,0 +1,119 @@
+// The officials' console: dialogs, confirmation, drafts kept across an expired session, date
+// pickers that refuse past dates. Plain JavaScript, served by the platform.
+(function () {
+  "use strict";
+  var DRAFT = "console-draft:";
+
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+
+  // A decision that went through clears its draft (the server names it once, in a cookie).
+  var cleared = cookie("console_clear_draft");
+  if (cleared) {
+    try { sessionStorage.removeItem(DRAFT + cleared); } catch (e) { /* storage disabled */ }
+    document.cookie = "console_clear_draft=; Max-Age=0; Path=/console";
+  }
+
+  function fields(form) {
+    return Array.prototype.filter.call(form.elements, function (el) {
+      return el.name && el.type !== "hidden" && el.type !== "submit" && el.type !== "button";
+    });
+  }
+
+  function save(form) {
+    var data = {};
+    fields(form).forEach(function (el) { data[el.name] = el.type === "checkbox" ? el.checked : el.value; });
+    try { sessionStorage.setItem(DRAFT + form.dataset.draft, JSON.stringify(data)); } catch (e) { /* ignore */ }
+  }
+
+  function restore(form) {
+    var raw = null;
+    try { raw = sessionStorage.getItem(DRAFT + form.dataset.draft); } catch (e) { return false; }
+    if (!raw) { return false; }
+    var data = JSON.parse(raw), any = false;
+    fields(form).forEach(function (el) {
+      if (!(el.name in data)) { return; }
+      if (el.type === "checkbox") { el.checked = !!data[el.name]; } else { el.value = data[el.name]; }
+      if (data[el.name]) { any = true; }
+    });
+    return any;
+  }
+
+  document.querySelectorAll("form[data-draft]").forEach(function (form) {
+    var restored = restore(form);
+    form.addEventListener("input", function () { save(form); });
+    form.addEventListener("change", function () { save(form); });
+    var dialog = form.closest("dialog");
+    if (restored && dialog && dialog.showModal) { dialog.showModal(); }  // back from login: the dialog as it was
+  });
+
+  document.querySelectorAll("[data-open]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var dialog = document.getElementById(button.dataset.open);
+      if (dialog) { dialog.showModal(); }
+    });
+  });
+  document.querySelectorAll("dialog [data-close]").forEach(function (button) {
+    button.addEventListener("click", function () { button.closest("dialog").close(); });
+  });
+
+  // Dates: not before today (Asia/Shanghai, as the server rendered it).
+  var today = document.body.dataset.today;
+  document.querySelectorAll("input[data-not-past]").forEach(function (input) {
+    if (today) { input.min = today; }
+    input.addEventListener("input", function () {
+      input.setCustomValidity(input.value && today && input.value < today ? "日期不能早于今天" : "");
+    });
+  });
+
+  // The award suggested by the program's rule (rate of the eligible amount, capped), until the
+  // administrator types their own figure.
+  document.querySelectorAll("input[data-award-rate]").forEach(function (eligible) {
+    var award = eligible.form.querySelector('input[name="award_yuan"]');
+    var rate = Number(eligible.dataset.awardRate), capFen = Number(eligible.dataset.awardCapFen || 0);
+    award.addEventListener("input", function () { award.dataset.typed = "1"; });
+    eligible.addEventListener("input", function () {
+      var fen = Math.round(Number(eligible.value.replace(/[,，\s]/g, "")) * 100);
+      if (!isFinite(fen) || award.dataset.typed) { return; }
+      var suggested = Math.floor(fen * rate / 100);
+      if (capFen && suggested > capFen) { suggested = capFen; }
+      award.value = (suggested / 100).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+    });
+  });
+
+  // A confirm dialog (Element's MessageBox) for forms whose button asks first.
+  function confirmBox(text, onOk) {
+    var dialog = document.createElement("dialog");
+    dialog.className = "dialog";
+    dialog.setAttribute("data-confirm-box", "");
+    dialog.innerHTML = '<form method="dialog"><h2>请确认</h2><p></p><div class="dialog-footer">' +
+      '<button type="button" class="btn" data-close>取消</button>' +
+      '<button type="button" class="btn btn-primary" data-ok>确定</button></div></form>';
+    dialog.querySelector("p").textContent = text;
+    dialog.querySelector("[data-close]").addEventListener("click", function () { dialog.close(); dialog.remove(); });
+    dialog.querySelector("[data-ok]").addEventListener("click", function () { dialog.close(); dialog.remove(); onOk(); });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+  }
+
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var submit = form.querySelector("[data-confirm-text]");
+      if (submit && !form.dataset.confirmed) {
+        event.preventDefault();
+        confirmBox(submit.dataset.confirmText, function () {
+          form.dataset.confirmed = "1";
+          if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+        });
+        return;
+      }
+      if (form.dataset.draft) { save(form); }
+      // One click, one decision (the Idempotency-Key makes a second one harmless anyway).
+      form.querySelectorAll("button[type=submit]").forEach(function (b) {
+        setTimeout(function () { b.disabled = true; }, 0);
+      });
+    });
+  });
+})();

@@ -1,0 +1,228 @@
+"""Each role's journey through the console on the real stack: intake, worker and review as real
+processes (tests/support/review_world.py), Kafka, Temporal and PostgreSQL; the officials log in
+through the local issuer's development login and take every human step in the browser. The
+portals' own acts (submission, resubmission, the Guangdong submission) go in on Kafka as the
+portals send them. Nothing here calls the API or Temporal for an official's step.
+
+Screenshots of every page: .run/screenshots/ (docs/console.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import expect
+
+from subsidy.contracts import topics
+from subsidy.identity.claims import StaffRole
+from tests.browser.conftest import Watched, login_as
+from tests.support.review_world import LG, SZ, Official, application_no, programs_dir, review_world
+
+pytestmark = pytest.mark.integration
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# The development users (deploy/embedded/dev_users.py), as review_world waits for their tasks.
+LG_ONLINE = Official("lg-online-01", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
+LG_BACK = Official("lg-backoffice-01", (StaffRole.LG_BACK_OFFICE_REVIEWER,), (LG,))
+LG_CLERK = Official("lg-clerk-w03", (StaffRole.WINDOW_CLERK,), (LG,), window="LG-W03")
+LG_ADMIN = Official("lg-admin-01", (StaffRole.PROGRAM_ADMIN,), (LG,))
+SZ_PRE = Official("sz-pre-01", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
+SZ_ADMIN = Official("sz-admin-01", (StaffRole.PROGRAM_ADMIN,), (SZ,))
+EXPERTS = [Official(f"expert-0{n}", (StaffRole.EXPERT,), (SZ,)) for n in (1, 2, 3)]
+AUDITOR = Official("auditor-01", (StaffRole.AUDITOR,), (LG, SZ))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+async def open_application(w: Watched, app: str, what: str) -> None:
+    """From the task list, as an official does: find the row, click 办理."""
+    await w.goto("/console/tasks", f"{what}-tasks")
+    row = w.page.locator(f'tr[data-application="{app}"]')
+    await expect(row).to_have_count(1)
+    await w.click(f'tr[data-application="{app}"] a.btn-text', what)
+    await expect(w.page.locator(".detail-head h1")).to_have_text(app)
+
+
+async def decide(w: Watched, dialog: str, what: str, **fields: str) -> None:
+    page = w.page
+    await page.click(f'[data-open="{dialog}"]')
+    box = page.locator(f"#{dialog}")
+    await expect(box).to_be_visible()
+    for name, value in fields.items():
+        field = box.locator(f'[name="{name}"]')
+        if await field.evaluate("el => el.tagName") == "SELECT":
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+    await w.snap(f"{what}-dialog")
+    async with page.expect_navigation():
+        await box.locator("[data-confirm]").click()
+    await w.settle(what)
+    await expect(page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+
+
+async def status_is(w: Watched, status_zh: str, what: str) -> None:
+    """The read model follows the workflow through Kafka: reload until the page shows it."""
+    for attempt in range(120):
+        if (await w.page.locator(".detail-head [data-status]").inner_text()).strip() == status_zh:
+            if attempt:
+                await w.snap(f"{what}-reloaded")
+            return
+        await w.page.wait_for_timeout(500)
+        await w.page.reload()
+    await w.snap(f"{what}-not-reached")
+    raise AssertionError(f"the page never showed {status_zh}")
+
+
+async def test_a_longgang_application_from_online_review_to_publication(stack, tmp_path: Path, open_console) -> None:
+    app = application_no("LG")
+    env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, sms_receipt_wait='"PT2S"'))}
+    async with review_world(stack, tmp_path, extra_env=env) as world:
+        base = world.review
+        await world.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await world.task_of(LG_ONLINE, app, "online_review")
+
+        # Online review: the task in 待办, the tabs, a return with reasons and a date.
+        online = await open_console(base, label="online")
+        await login_as(online, "lg-online-01")
+        await open_application(online, app, "online-detail")
+        for tab in ("materials", "checks", "duplicates", "history", "sms", "deadlines"):
+            await online.click(f'[data-tab="{tab}"]', f"online-tab-{tab}")
+            if tab == "checks":  # each finding with its clause
+                await expect(online.page.locator('table[data-table="checks"] tbody tr').first).to_contain_text("三(")
+        await online.click('[data-tab="basic"]', "online-tab-basic")
+        resubmit_by = (datetime.now(SHANGHAI) + timedelta(days=7)).date().isoformat()
+        await decide(online, "dlg-return", "online-returned", reasons="请补充近两年财务审计报告", resubmit_by=resubmit_by)
+        await expect(online.page.locator(".detail-head [data-status]")).to_have_text("退回修改")
+
+        # The enterprise resubmits; the reviewer approves (已通过线上终审).
+        await world.send(topics.LONGGANG_APPLICATION_RESUBMITTED, app, submitted_at=now_iso())
+        await world.task_of(LG_ONLINE, app, "online_review")
+        await open_application(online, app, "online-again")
+        await decide(online, "dlg-approve", "online-approved")
+        await status_is(online, "待广东政务服务网提交", "online-approved")
+        await online.click('[data-tab="history"]', "online-history")
+        await expect(online.page.locator("[data-timeline]")).to_contain_text("请补充近两年财务审计报告")
+        await online.goto("/console/tasks?tab=done", "online-done")
+        await expect(online.page.locator(f'tr[data-application="{app}"]')).to_have_count(2)
+
+        # The Guangdong portal submission; back-office review, then the notice confirmed by phone.
+        form = await world.database.fetchrow(
+            "SELECT form_id, sha256 FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
+        await world.send(topics.GUANGDONG_SUBMISSION_RECEIVED, app, form_id=form["form_id"], form_sha256=form["sha256"],
+                         received_at=now_iso())
+        await world.task_of(LG_BACK, app, "back_office_review")
+        back = await open_console(base, label="backoffice")
+        await login_as(back, "lg-backoffice-01")
+        await open_application(back, app, "back-detail")
+        await expect(back.page.locator("[data-actions] button")).to_have_text(["审核通过", "不予通过"])
+        await decide(back, "dlg-approve", "back-approved")
+        await world.task_of(LG_BACK, app, "confirm_notice_by_phone")
+        await back.page.reload()
+        await status_is(back, "待短信送达", "back-phone")
+        await decide(back, "dlg-phone", "back-phoned")
+        await status_is(back, "待收纸质材料", "back-phoned")
+
+        # Paper at the clerk's window, found by the form number printed on it.
+        await world.task_of(LG_CLERK, app, "paper")
+        clerk = await open_console(base, label="clerk")
+        await login_as(clerk, "lg-clerk-w03")
+        await expect(clerk.page.locator(f'table[data-table="waiting"] >> text={app}')).to_have_count(1)
+        await clerk.page.fill('input[name="q"]', form["form_id"])
+        await clerk.click('.search-form button[type="submit"]', "clerk-found")
+        await expect(clerk.page.locator('.inline-form input[name="form_id"]')).to_have_value(form["form_id"])
+        await clerk.page.fill('.inline-form input[name="copies"]', "2")
+        await clerk.page.select_option('.inline-form select[name="bound_and_stamped"]', "yes")
+        await clerk.page.click('.inline-form button[type="submit"]')
+        await clerk.snap("clerk-confirm")
+        async with clerk.page.expect_navigation():
+            await clerk.page.locator("dialog[data-confirm-box] [data-ok]").click()
+        await clerk.settle("clerk-recorded")
+        await expect(clerk.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+        await expect(clerk.page.locator(f'table[data-table="receipts"] >> text={app}')).to_have_count(1)
+
+        # The administrator: dashboard, the award, publication.
+        await world.task_of(LG_ADMIN, app, "award")
+        admin = await open_console(base, label="admin")
+        await login_as(admin, "lg-admin-01")
+        await expect(admin.page.locator("svg.chart")).to_have_count(3)
+        assert int(await admin.page.locator('[data-stat="open"]').inner_text()) >= 1
+        await admin.click('[data-menu="awards"]', "admin-awards")
+        await admin.click(f'table[data-table="award"] tr:has-text("{app}") a', "admin-award-detail")
+        await decide(admin, "dlg-award", "admin-award", eligible_yuan="1,500,000.00", award_yuan="450,000.00")
+        await status_is(admin, "待公示", "admin-awarded")
+        await world.task_of(LG_ADMIN, app, "publication")
+        await admin.click('[data-menu="publication"]', "admin-publication")
+        card = admin.page.locator(f'[data-program="{LG}"]')
+        await expect(card).to_contain_text(app)
+        await card.locator("[data-open]").click()
+        await admin.snap("admin-publish-dialog")
+        async with admin.page.expect_navigation():
+            await card.locator('[data-confirm="publish"]').click()
+        await admin.settle("admin-published")
+        await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+        await world.reach(AUDITOR, app, "published")
+        await admin.goto("/console/admin", "admin-dashboard-after")
+
+        # The auditor reads what happened, and the chain holds.
+        auditor = await open_console(base, label="auditor")
+        await login_as(auditor, "auditor-01")
+        await auditor.page.fill('input[name="application_no"]', app)
+        await auditor.click('.search-form button[type="submit"]', "audit-of-app")
+        rows = auditor.page.locator('table[data-table="audit"] tbody tr')
+        await expect(rows).to_have_count(6)
+        await expect(auditor.page.locator('table[data-table="audit"]')).to_contain_text("登记纸质材料收件")
+        await auditor.click("[data-verify]", "audit-verified")
+        await expect(auditor.page.locator('[data-chain="intact"]')).to_be_visible()
+        await auditor.goto(f"/console/applications/{app}?tab=history", "auditor-history")
+        await expect(auditor.page.locator(".detail-head [data-status]")).to_have_text("已公示")
+        await expect(auditor.page.locator("[data-actions]")).to_have_count(0)
+
+
+async def test_a_shenzhen_product_through_pre_review_experts_and_tiering(stack, tmp_path: Path, open_console) -> None:
+    app = application_no("SZ")
+    async with review_world(stack, tmp_path) as world:
+        base = world.review
+        await world.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app)
+        await world.task_of(SZ_PRE, app, "formal_pre_review")
+
+        pre = await open_console(base, label="pre")
+        await login_as(pre, "sz-pre-01")
+        await open_application(pre, app, "pre-detail")
+        await expect(pre.page.locator("[data-actions] button")).to_have_text(
+            ["审核通过", "退回修改", "要求预约提交纸质材料", "不予通过"])
+        await decide(pre, "dlg-approve", "pre-approved")
+        await status_is(pre, "专家评审", "pre-approved")
+        # A Longgang page is not theirs.
+        pre.expect_status(403)
+        response = await pre.goto("/console/window", "pre-window-403")
+        assert response is not None and response.status == 403
+
+        # The administrator assigns three experts; each sees the product in 我的评审.
+        admin = await open_console(base, label="admin")
+        await login_as(admin, "sz-admin-01")
+        await admin.goto(f"/console/applications/{app}", "admin-detail")
+        for expert in EXPERTS:
+            await decide(admin, "dlg-experts", f"admin-assign-{expert.subject}", expert=expert.subject)
+        await expect(admin.page.locator(".card").nth(1)).to_contain_text("expert-03")
+        for expert in EXPERTS:
+            await world.task_of(expert, app, "expert_scoring")
+            seen = await open_console(base, label=expert.subject)
+            await login_as(seen, expert.subject)
+            await expect(seen.page.locator(f'table[data-table="assigned"] >> text={app}')).to_have_count(1)
+            await seen.click(f'table[data-table="assigned"] tr:has-text("{app}") a:has-text("评分表")', f"{expert.subject}-sheet")
+        # Until the awards issue's score sheet: the administrator records the panel's scores, then the tier.
+        await admin.page.reload()
+        await decide(admin, "dlg-scoring", "admin-scored", practicality="85", innovation="80", replicability="78")
+        await status_is(admin, "确定档次", "admin-scored")
+        await decide(admin, "dlg-tier", "admin-tiered", tier="2", award_yuan="2,500,000.00")
+        await status_is(admin, "待公示", "admin-tiered")
+        await admin.goto(f"/console/admin?program={SZ}", "admin-dashboard")
+        await expect(admin.page.locator("svg.chart").first).to_contain_text("待公示")
+
+

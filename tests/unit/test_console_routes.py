@@ -1,0 +1,80 @@
+"""The console's own rules: which buttons an official sees, where login may send the browser back
+to, how the API's refusals read, and that no page pulls anything from the internet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.review.console import routes
+from services.review.console.client import SessionExpired, _problem
+from subsidy.identity.claims import Principal, StaffRole
+
+LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
+
+
+def person(*roles: StaffRole, programs: tuple[str, ...] = (LG,), window: str | None = None) -> Principal:
+    return Principal(subject="someone", name="某人", roles=frozenset(roles), programs=frozenset(programs), window=window)
+
+
+def app(status: str, program: str = LG, open_steps: tuple[str, ...] = ()) -> dict:
+    return {"status": status, "program": program, "tasks": [{"step": s, "closed_at": None} for s in open_steps]}
+
+
+@pytest.mark.parametrize(("who", "application", "expected"), [
+    (person(StaffRole.LG_ONLINE_REVIEWER), app("online_review"), ["approve", "return", "reject"]),
+    (person(StaffRole.LG_ONLINE_REVIEWER), app("back_office_review"), []),
+    (person(StaffRole.LG_BACK_OFFICE_REVIEWER), app("back_office_review"), ["approve", "reject"]),
+    (person(StaffRole.LG_BACK_OFFICE_REVIEWER), app("awaiting_sms_delivery"), []),  # no phone task yet
+    (person(StaffRole.LG_BACK_OFFICE_REVIEWER), app("awaiting_sms_delivery", open_steps=("confirm_notice_by_phone",)), ["phone"]),
+    (person(StaffRole.SZ_PRE_REVIEWER, programs=(SZ,)), app("formal_pre_review", SZ), ["approve", "return", "reject", "request_paper"]),
+    (person(StaffRole.SZ_PRE_REVIEWER, programs=(SZ,)), app("online_review", LG), []),  # another program
+    (person(StaffRole.WINDOW_CLERK, window="LG-W03"), app("awaiting_paper"), ["paper"]),
+    (person(StaffRole.PROGRAM_ADMIN), app("award_calculation"), ["award"]),
+    (person(StaffRole.PROGRAM_ADMIN, programs=(SZ,)), app("expert_scoring", SZ), ["experts", "scoring"]),
+    (person(StaffRole.PROGRAM_ADMIN), app("online_review"), []),  # not a reviewer's decision
+    (person(StaffRole.AUDITOR, programs=(LG, SZ)), app("online_review"), []),
+    (person(StaffRole.EXPERT, programs=(SZ,)), app("expert_scoring", SZ), []),
+])
+def test_only_the_buttons_of_this_official_in_this_step(who: Principal, application: dict, expected: list[str]) -> None:
+    assert routes.available_actions(who, application) == expected
+
+
+@pytest.mark.parametrize(("target", "ok"), [
+    ("/console/tasks", True), ("/console/applications/LG2025-000101?tab=history", True), ("/console/", True),
+    ("https://evil.example.com/", False), ("//evil.example.com/console", False), ("/consolex", False),
+    ("/console/../admin", False),
+    ("/console\\@evil.com", False), ("javascript:alert(1)", False),
+])
+def test_login_only_returns_to_a_console_page(target: str, ok: bool) -> None:
+    assert bool(routes._NEXT.match(target)) is ok
+
+
+def test_the_api_s_refusals_keep_their_chinese_message() -> None:
+    refused = _problem(httpx.Response(409, json={"code": "wrong_state", "message": "该申报当前不在线上审核环节", "detail": None}))
+    assert (refused.status, refused.code, refused.message) == (409, "wrong_state", "该申报当前不在线上审核环节")
+    expired = _problem(httpx.Response(401, json={"detail": {"code": "unauthenticated", "reason": "expired",
+                                                            "message": "未登录或登录已失效，请重新登录"}}))
+    assert isinstance(expired, SessionExpired) and expired.code == "unauthenticated"
+    bare = _problem(httpx.Response(502, text="bad gateway"))
+    assert bare.message == "服务暂时不可用，请稍后再试"
+
+
+def test_a_form_number_names_its_application() -> None:
+    match = routes.FORM_ID.match("WF-LG2025-000301-V2")
+    assert match is not None and match.group(1) == "LG2025-000301"
+    assert routes.FORM_ID.match("LG2025-000301") is None
+
+
+def test_no_page_fetches_anything_from_the_internet() -> None:
+    console = Path(routes.__file__).parent
+    external = re.compile(r"""(?:src|href|url)\s*[=(]\s*["']?(?:https?:)?//""", re.IGNORECASE)
+    for path in [*console.glob("templates/*.html"), *console.glob("static/*")]:
+        text = path.read_text(encoding="utf-8")
+        assert not external.search(text), f"{path.name} refers to another host"
+        assert "@import" not in text and "fonts.googleapis" not in text
+    css = (console / "static" / "console.css").read_text(encoding="utf-8")
+    assert '"WenQuanYi Micro Hei", sans-serif' in css
