@@ -1,0 +1,54 @@
+"""Notice 03's eligibility findings (rules/shenzhen_eligibility.py) for each version of a Shenzhen
+application as intake recorded it, kept in review.pre_check_findings for the formal pre-reviewer,
+as Longgang's pre-checks are. Run in the transaction that stores the version (exactly once per
+event). The scenario catalog is the latest imported `scenarios` list, when there is one; without it
+the catalog check says `needs_person`. Duplicate flags are not read here (yet): the multi-source
+check reads the applicant's declaration.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from services.review import repository
+from services.review.reference.importer import Scenario
+from services.review.rules.findings import Finding
+from services.review.rules.shenzhen_eligibility import Catalog, shenzhen_eligibility
+from subsidy.programs import programs
+from subsidy.programs.batch import ShenzhenPreChecks
+
+RULESET_VERSION = "shenzhen-eligibility-2025.1"
+
+
+async def scenario_catalog(conn: asyncpg.Connection) -> Catalog | None:
+    row = await repository.latest_reference(conn, "scenarios")
+    if row is None:
+        return None
+    rows = json.loads(row["rows"])
+    return Catalog(version=row["version"], scenarios=tuple(Scenario.model_validate(r) for r in rows))
+
+
+def as_stored(program: str, finding: Finding) -> dict[str, Any]:
+    """A finding as review.pre_check_findings keeps it (passed = nothing for a person to check)."""
+    evidence = dict(finding.evidence)
+    if finding.reference_version is not None:
+        evidence["reference_version"] = finding.reference_version
+    return {
+        "rule": finding.rule, "clause": finding.clause, "passed": finding.status == "passed", "detail": finding.status,
+        "explanation": finding.explanation, "evidence": evidence, "ruleset_version": f"{program}/{RULESET_VERSION}",
+    }
+
+
+async def record_findings(conn: asyncpg.Connection, event: Any) -> bool:
+    """Store the findings of a SubmissionRecorded event's version; False for a program that is not
+    Shenzhen-shaped (its pre-checks run elsewhere)."""
+    program = programs().get(event.program)
+    if program is None or not isinstance(program.pre_checks, ShenzhenPreChecks):
+        return False
+    catalog = await scenario_catalog(conn)
+    findings = shenzhen_eligibility(event.facts, config=program.pre_checks, catalog=catalog)
+    await repository.store_findings(conn, event.application_no, event.version, [as_stored(event.program, f) for f in findings])
+    return True
