@@ -263,7 +263,8 @@ async def is_assigned_expert(conn: asyncpg.Connection, application_no: str, expe
 
 async def experts_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT expert_subject, assigned_by, assigned_at FROM review.expert_assignments WHERE application_no = $1 ORDER BY assigned_at",
+        """SELECT expert_subject, assigned_by, assigned_at, declined_at, decline_reason FROM review.expert_assignments
+           WHERE application_no = $1 ORDER BY assigned_at""",
         application_no,
     )
 

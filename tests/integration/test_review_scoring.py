@@ -123,6 +123,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         confirmed = await w.post(ADMIN, f"/api/programs/{SZ}/tiering/confirm", {"applications": everyone})
         finals = {app: await w.reach(AUDITOR, app, "awaiting_publication") for app in (a, b, c)}
         nothing_left = await w.post(ADMIN, f"/api/programs/{SZ}/tiering/confirm", {})
+        admin_view = await w.view(ADMIN, a)
+        audit = (await w.get(AUDITOR, "/api/audit", application_no=a, page_size=100)).json()["items"]
         refused_rows = await w.database.fetch(
             "SELECT action, reason FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq", a)
         chain = await verify_chain(w.database)
@@ -184,4 +186,9 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         assert change["by"] == ADMIN.actor_id
         assert change["fields"].get("award_fen") == mine[app]["amount_fen"], change
     assert nothing_left.status_code == 409 and nothing_left.json()["code"] == "empty"
+    declined_seen = [e for e in admin_view["experts"] if e["expert"] == ex.PANEL[2]]
+    assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == "本人曾参与该产品的需求论证"
+    accepted = {(e["action"], e["subject"]) for e in audit if e["outcome"] == "accepted"}
+    assert {("assign_expert", ADMIN.subject), ("decline_assignment", E3.subject), ("submit_score", E1.subject),
+            ("record_expert_scoring", "review_service"), ("confirm_tiering", ADMIN.subject)} <= accepted, accepted
     assert chain.intact

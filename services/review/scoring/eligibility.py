@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import asyncpg
+import structlog
 
 from services.review import repository
 from services.review.reference.importer import Scenario
@@ -20,6 +21,7 @@ from services.review.rules.shenzhen_eligibility import Catalog, shenzhen_eligibi
 from subsidy.programs import programs
 from subsidy.programs.batch import ShenzhenPreChecks
 
+log = structlog.get_logger(__name__)
 RULESET_VERSION = "shenzhen-eligibility-2025.1"
 
 
@@ -27,8 +29,11 @@ async def scenario_catalog(conn: asyncpg.Connection) -> Catalog | None:
     row = await repository.latest_reference(conn, "scenarios")
     if row is None:
         return None
-    rows = json.loads(row["rows"])
-    return Catalog(version=row["version"], scenarios=tuple(Scenario.model_validate(r) for r in rows))
+    try:
+        return Catalog(version=row["version"], scenarios=tuple(Scenario.model_validate(r) for r in json.loads(row["rows"])))
+    except ValueError:  # a stored list this version cannot read: the check says needs_person
+        log.warning("the imported scenario catalog cannot be read", version=row["version"])
+        return None
 
 
 def as_stored(program: str, finding: Finding) -> dict[str, Any]:
@@ -49,6 +54,10 @@ async def record_findings(conn: asyncpg.Connection, event: Any) -> bool:
     if program is None or not isinstance(program.pre_checks, ShenzhenPreChecks):
         return False
     catalog = await scenario_catalog(conn)
-    findings = shenzhen_eligibility(event.facts, config=program.pre_checks, catalog=catalog)
+    try:
+        findings = shenzhen_eligibility(event.facts, config=program.pre_checks, catalog=catalog)
+    except Exception:  # a rule's defect must not hold the version (and its partition) back: no findings, logged
+        log.exception("Shenzhen eligibility could not be evaluated", version=event.version)
+        return False
     await repository.store_findings(conn, event.application_no, event.version, [as_stored(event.program, f) for f in findings])
     return True
