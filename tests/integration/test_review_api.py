@@ -39,6 +39,7 @@ ENDPOINTS: list[tuple[Action, str, dict]] = [
     (Action.ASSIGN_EXPERT, "experts", {}),
     (Action.SUBMIT_SCORE, "scores", {}),
     (Action.DECLINE_ASSIGNMENT, "expert-assignment/decline", {}),
+    (Action.RECORD_PANEL_RESULT, "scores/aggregate", {}),
 ]
 
 

@@ -91,6 +91,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         await w.task_of(ADMIN, a, "expert_scoring")
         replaced = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [ex.REPLACEMENT]})
 
+        incomplete = await w.post(ADMIN, f"/api/applications/{a}/scores/aggregate")
         # Scores: not assigned -> 404; a justification is required; once only; only one's own to see.
         not_assigned = await w.post(E1, f"/api/applications/{b}/scores", ex.scores(90, 90, 90))
         no_reason = ex.scores(90, 88, 86)
@@ -105,6 +106,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         e1_closed = [t for t in (await w.get(E1, "/api/tasks", closed="true", page_size=100)).json()["items"] if t["application_no"] == a]
         at_tiering = await w.reach(ADMIN, a, "tiering")
         admin_sees = (await w.get(ADMIN, f"/api/applications/{a}/scores")).json()
+        recorded_already = await w.post(ADMIN, f"/api/applications/{a}/scores/aggregate")
         auditor_sees = (await w.get(AUDITOR, f"/api/applications/{a}/scores")).status_code
 
         # The applicant's two other products: tier 1 and tier 2.
@@ -164,6 +166,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert admin_sees["product_score"]["tier"] == 1 and admin_sees["product_score"]["recorded"]
     assert admin_sees["product_score"]["excluded_experts"] == 3  # two refused at assignment, one declined
     assert auditor_sees == 200
+    assert incomplete.status_code == 409 and incomplete.json()["code"] == "panel_incomplete"
+    assert recorded_already.status_code == 409 and recorded_already.json()["code"] == "wrong_state"
     moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
     assert moved and moved[0]["by"] == "system:review"
 

@@ -22,7 +22,7 @@ GRANTED = {
     StaffRole.SZ_PRE_REVIEWER: {Action.DECIDE_FORMAL_PRE_REVIEW},
     StaffRole.EXPERT: {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},
     StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
-                              Action.REASSIGN_TASK, Action.PUBLISH},
+                              Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH},
     StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_SCORES},
 }
 READS = {Action.VIEW_TASKS, Action.VIEW_APPLICATION}

@@ -29,6 +29,7 @@ class Action(StrEnum):
     SUBMIT_SCORE = "submit_score"  # SZ: an expert scores a product assigned to them, once
     VIEW_SCORES = "view_scores"  # SZ: every expert's scores and the tiering proposal (an expert: their own only)
     CONFIRM_TIERING = "confirm_tiering"  # SZ: the batch's tiers and amounts as the platform computed them
+    RECORD_PANEL_RESULT = "record_panel_result"  # SZ: ask the platform again to record a complete panel's result
     REASSIGN_TASK = "reassign_task"
     PUBLISH = "publish"  # a program batch's list for public notice (公示)
     READ_AUDIT = "read_audit"
@@ -44,7 +45,7 @@ PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.EXPERT: _READ | {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},  # only applications assigned to them
     StaffRole.PROGRAM_ADMIN: _READ | {
         Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
-        Action.REASSIGN_TASK, Action.PUBLISH,
+        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH,
     },
     StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES},
 }
@@ -64,6 +65,7 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.SUBMIT_SCORE: "提交专家评分",
     Action.VIEW_SCORES: "查看专家评分和档次",
     Action.CONFIRM_TIERING: "确认档次和资助金额",
+    Action.RECORD_PANEL_RESULT: "重新记录专家组评审结果",
     Action.REASSIGN_TASK: "转派待办",
     Action.PUBLISH: "发布公示",
     Action.READ_AUDIT: "查看审计日志",

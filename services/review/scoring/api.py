@@ -3,6 +3,7 @@
 - `POST /api/applications/{no}/experts` `{"experts": ["exp-01", ...]}`: the panel (program administrator)
 - `POST /api/applications/{no}/expert-assignment/decline` `{"reason": ...}`: the assigned expert declines
 - `POST /api/applications/{no}/scores` `{"criteria": {"practicality": {"points", "justification"}, ...}}`: the assigned expert, once
+- `POST /api/applications/{no}/scores/aggregate`: the administrator asks again to record a complete panel's result
 - `GET  /api/applications/{no}/scores`: all (administrator, auditor) or one's own (expert)
 - `GET  /api/programs/{program}/tiering`: the proposal (scores, tiers, amounts, the rule)
 - `POST /api/programs/{program}/tiering/confirm` `{"applications": [...]}` (optional): the administrator confirms
@@ -54,6 +55,13 @@ def router() -> APIRouter:
                            resources: Started) -> dict[str, Any]:
         return await service(resources).submit_score(
             attempt(principal, Action.SUBMIT_SCORE, key, body, request, application_no=checked_application_no(application_no)))
+
+    @api.post("/applications/{application_no}/scores/aggregate",
+              summary="SZ: the administrator asks the platform again to record a complete panel's result in the lifecycle")
+    async def record_panel_result(application_no: str, key: Key, request: Request, principal: Authenticated,
+                                  resources: Started) -> dict[str, Any]:
+        return await service(resources).record_panel_result(
+            attempt(principal, Action.RECORD_PANEL_RESULT, key, {}, request, application_no=checked_application_no(application_no)))
 
     @api.get("/applications/{application_no}/scores",
              summary="SZ: the experts' scores (administrator, auditor); an expert sees only their own")

@@ -274,8 +274,8 @@ class ScoringService(DecisionService):
 
     async def aggregate_if_complete(self, program: str, app: str) -> ProductScore | None:
         """The panel complete: the product's score, and the lifecycle moved on by the platform. None
-        while experts are missing, or when the lifecycle could not be asked (logged; the scores stay
-        and the product's score is kept, but nothing asks the lifecycle again by itself yet)."""
+        while experts are missing, or when the lifecycle could not be asked (logged; the scores and
+        the product's score stay, and the administrator asks again: `record_panel_result`)."""
         scoring = scoring_of(program)
         async with self.pool.acquire() as conn:
             panel = await repository.panel_of(conn, app)
@@ -325,6 +325,37 @@ class ScoringService(DecisionService):
                     reason=None, request_id=None))
         log.info("expert scoring recorded", score=result.score_text, tier=result.tier)
         return result
+
+    async def record_panel_result(self, attempt: Attempt) -> dict[str, Any]:
+        """`POST /api/applications/{no}/scores/aggregate` (program administrator): the panel is
+        complete but its result did not reach the lifecycle (it could not be asked when the last
+        expert scored): the platform records it now. Same update id: never applied twice."""
+        if (stored := await self._stored(attempt)) is not None:
+            return stored
+        ctx = Context()
+        app = attempt.application_no
+        assert app is not None
+        try:
+            await self._locate(attempt, ctx)
+            ctx.role = role_for(attempt.principal, Action.RECORD_PANEL_RESULT)
+            if ctx.role is None:
+                raise Refused(refusal("forbidden", "forbidden: record_panel_result needs program_admin"))
+            scoring = scoring_of(ctx.program)
+            if ctx.status != SCORING_STATUS:
+                raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}", "该申报当前不在专家评审环节"))
+            async with self.pool.acquire() as conn:
+                active = [p for p in await repository.panel_of(conn, app) if p["declined_at"] is None]
+            if len(active) < scoring.min_experts or any(p["scored_at"] is None for p in active):
+                raise _refused(409, "panel_incomplete", f"专家组尚未全部评分（至少 {scoring.min_experts} 位专家）",
+                               "wrong_state: the panel has not all scored")
+            result = await self.aggregate_if_complete(ctx.program or "", app)
+            if result is None:
+                raise _refused(503, "unavailable", "系统暂时无法记录评审结果，请稍后再试", "unavailable: the lifecycle was not reached")
+        except Refused as refused:
+            await self._audit_refusal(attempt, ctx, refused.refusal)
+            raise _api_error(refused.refusal) from None
+        answer = {"application_no": app, "score": result.score_text, "tier": result.tier}
+        return await self._record(attempt, ctx, outcome_status=None, answer=answer)
 
     async def scores(self, principal: Principal, app: str) -> dict[str, Any]:
         """`GET /api/applications/{no}/scores`: administrators and auditors see every expert's scores
