@@ -460,14 +460,16 @@ async def store_notice(conn: asyncpg.Connection, program: str, notice_id: str, p
 TIER_AMOUNTS_LOCK = 0x5EC0_A0D1_7C4A_1200
 
 
-async def latest_reference(conn: asyncpg.Connection, kind: str) -> asyncpg.Record | None:
-    """The latest imported reference list of `kind` (version, rows as JSON text), or None when none
-    was imported or the reference lists' table is not there (it comes with the reference import)."""
+async def latest_reference(conn: asyncpg.Connection, kind: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """(version, rows) of the latest imported reference list of `kind`, or None when none was
+    imported or the reference lists' table is not there (it comes with the reference import,
+    awards-api's migration 112: the same signature as its `latest_reference`; keep one at merge)."""
     if await conn.fetchval("SELECT to_regclass('review.reference_lists')") is None:
         return None
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT version, rows::text AS rows FROM review.reference_lists WHERE kind = $1 ORDER BY seq DESC LIMIT 1", kind,
     )
+    return None if row is None else (row["version"], json.loads(row["rows"]))
 
 
 async def latest_submission(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:

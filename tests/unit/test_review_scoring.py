@@ -3,6 +3,9 @@ scores, the checks of an expert's scores, the inputs, the findings as stored."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,7 +14,8 @@ from pydantic import ValidationError
 from services.review.awards.shenzhen import product_score
 from services.review.decisions.service import Refused
 from services.review.rules.findings import Finding
-from services.review.scoring.eligibility import as_stored
+from services.review.reference.importer import import_reference
+from services.review.scoring.eligibility import as_stored, record_findings
 from services.review.scoring.service import (
     CONTRACT_CRITERIA,
     CriterionScore,
@@ -22,6 +26,7 @@ from services.review.scoring.service import (
     counted_means,
 )
 from subsidy.programs import programs
+from tests.fixtures import events
 
 SZ = "SZ-GOVAI-SCENARIO-2025"
 SCORING = programs()[SZ].scoring
@@ -95,3 +100,52 @@ def test_a_finding_is_stored_with_its_clause_status_and_reference_version() -> N
     assert stored["passed"] is False and stored["detail"] == "needs_person" and stored["clause"] == "03(二)"
     assert stored["evidence"] == {"scenario_id": "X", "reference_version": "abc123"}
     assert stored["ruleset_version"].startswith(SZ + "/")
+
+
+class FakeConnection:
+    """What record_findings asks of a connection: whether the reference lists exist, the latest
+    list, and the findings it stores."""
+
+    def __init__(self, scenarios: list[dict[str, Any]] | None, version: str = "v-1"):
+        self.scenarios, self.version = scenarios, version
+        self.stored: list[tuple[Any, ...]] = []
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        assert "to_regclass" in query
+        return None if self.scenarios is None else "review.reference_lists"
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        assert args == ("scenarios",)
+        return {"version": self.version, "rows": json.dumps(self.scenarios, ensure_ascii=False)}
+
+    async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
+        self.stored += rows
+
+
+def recorded(program: str = SZ) -> Any:
+    facts = events.shenzhen_submitted()
+    return SimpleNamespace(program=program, application_no="SZ2025-000077", version=2, facts=facts)
+
+
+async def test_a_shenzhen_version_gets_notice_03s_findings_reading_the_imported_catalog() -> None:
+    sample = Path(__file__).resolve().parents[2] / "services" / "review" / "reference" / "samples" / "scenarios.csv"
+    imported = import_reference("scenarios", sample.read_bytes())
+    conn = FakeConnection([row.model_dump(mode="json") for row in imported.rows], imported.version)
+    assert await record_findings(conn, recorded())  # type: ignore[arg-type]
+    by_rule = {row[2]: row for row in conn.stored}  # (no, version, rule, clause, passed, detail, explanation, evidence, ...)
+    assert by_rule["scenario_in_catalog"][3] == "03(二)" and by_rule["scenario_in_catalog"][4] is True
+    assert json.loads(by_rule["scenario_in_catalog"][7])["reference_version"] == imported.version
+    assert all(row[1] == 2 for row in conn.stored) and len(conn.stored) == 7
+
+
+async def test_without_the_reference_lists_the_scenario_needs_a_person() -> None:
+    conn = FakeConnection(None)
+    assert await record_findings(conn, recorded())  # type: ignore[arg-type]
+    by_rule = {row[2]: row for row in conn.stored}
+    assert by_rule["scenario_in_catalog"][4] is False and by_rule["scenario_in_catalog"][5] == "needs_person"
+
+
+async def test_a_longgang_version_is_left_to_its_own_pre_checks() -> None:
+    conn = FakeConnection(None)
+    assert not await record_findings(conn, recorded("LG-AI-MODEL-2025"))  # type: ignore[arg-type]
+    assert conn.stored == []

@@ -8,7 +8,6 @@ check reads the applicant's declaration.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
@@ -26,13 +25,14 @@ RULESET_VERSION = "shenzhen-eligibility-2025.1"
 
 
 async def scenario_catalog(conn: asyncpg.Connection) -> Catalog | None:
-    row = await repository.latest_reference(conn, "scenarios")
-    if row is None:
+    imported = await repository.latest_reference(conn, "scenarios")
+    if imported is None:
         return None
+    version, rows = imported
     try:
-        return Catalog(version=row["version"], scenarios=tuple(Scenario.model_validate(r) for r in json.loads(row["rows"])))
+        return Catalog(version=version, scenarios=tuple(Scenario.model_validate(r) for r in rows))
     except ValueError:  # a stored list this version cannot read: the check says needs_person
-        log.warning("the imported scenario catalog cannot be read", version=row["version"])
+        log.warning("the imported scenario catalog cannot be read", version=version)
         return None
 
 
@@ -44,6 +44,7 @@ def as_stored(program: str, finding: Finding) -> dict[str, Any]:
     return {
         "rule": finding.rule, "clause": finding.clause, "passed": finding.status == "passed", "detail": finding.status,
         "explanation": finding.explanation, "evidence": evidence, "ruleset_version": f"{program}/{RULESET_VERSION}",
+        "reference_version": finding.reference_version,  # its own column once migration 113 (awards-api) is merged
     }
 
 

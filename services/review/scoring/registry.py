@@ -33,4 +33,4 @@ async def expert(conn: asyncpg.Connection, expert_id: str) -> Expert | None:
     imported = await repository.latest_reference(conn, "experts")
     if imported is None:
         return None
-    return next((Expert.model_validate(r) for r in json.loads(imported["rows"]) if r.get("expert_id") == expert_id), None)
+    return next((Expert.model_validate(r) for r in imported[1] if r.get("expert_id") == expert_id), None)
