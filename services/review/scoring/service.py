@@ -163,8 +163,10 @@ class ScoringService(DecisionService):
             if again := sorted(set(data.experts) & declined):
                 raise _refused(409, "expert_declined", f"专家 {'、'.join(again)} 已声明回避本申报，不能再分配",
                                f"expert_declined: {', '.join(again)}")
-            facts = json.loads(submission["facts"]) if submission else {}
-            units = units_of(facts)
+            if submission is None:  # nothing to check the conflicts against (yet)
+                raise _refused(409, "facts_missing", "申报材料尚未到达评审服务，暂不能核查利益冲突，请稍后再试",
+                               "wrong_state: no submission recorded")
+            units = units_of(json.loads(submission["facts"]))
             conflicts = {e: expert_conflicts(found, units) for e, found in experts.items() if found is not None}
             conflicts = {e: reasons for e, reasons in conflicts.items() if reasons}
             if conflicts:
@@ -269,7 +271,10 @@ class ScoringService(DecisionService):
             text = format_score(round_fraction(weighted * 10**scoring.score_decimals, 100, Rounding.HALF_UP), scoring.score_decimals)
             answer = {"application_no": app, "expert": subject, "weighted_score": text, "submitted": True}
             answer = await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
-        await self.aggregate_if_complete(ctx.program or "", app)
+        try:
+            await self.aggregate_if_complete(ctx.program or "", app)
+        except Exception:  # the score is kept either way; the administrator can ask again (record_panel_result)
+            log.exception("the panel's result could not be recorded")
         return answer
 
     async def aggregate_if_complete(self, program: str, app: str) -> ProductScore | None:
