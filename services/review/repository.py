@@ -255,14 +255,16 @@ async def assign_expert(conn: asyncpg.Connection, program: str, application_no: 
 
 async def is_assigned_expert(conn: asyncpg.Connection, application_no: str, expert_subject: str) -> bool:
     return bool(await conn.fetchval(
-        "SELECT true FROM review.expert_assignments WHERE application_no = $1 AND expert_subject = $2",
+        # An expert who declined (a declared conflict) no longer sees the application.
+        "SELECT true FROM review.expert_assignments WHERE application_no = $1 AND expert_subject = $2 AND declined_at IS NULL",
         application_no, expert_subject,
     ))
 
 
 async def experts_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT expert_subject, assigned_by, assigned_at FROM review.expert_assignments WHERE application_no = $1 ORDER BY assigned_at",
+        """SELECT expert_subject, assigned_by, assigned_at, declined_at, decline_reason FROM review.expert_assignments
+           WHERE application_no = $1 ORDER BY assigned_at""",
         application_no,
     )
 
@@ -484,3 +486,234 @@ async def program_dashboard(conn: asyncpg.Connection, program: str, *, now: date
         "awards_count": awards["n"],
         "awards_total_fen": awards["total"],
     }
+
+
+# --- Shenzhen experts, scores and tiers (services/review/scoring/; migration 120) -------------------
+
+# pg_advisory_xact_lock key serializing Shenzhen tiering confirmations (the yearly cap per applicant).
+TIER_AMOUNTS_LOCK = 0x5EC0_A0D1_7C4A_1200
+
+
+async def latest_reference(conn: asyncpg.Connection, kind: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """(version, rows) of the latest imported reference list of `kind`, or None when none was
+    imported or the reference lists' table is not there (it comes with the reference import,
+    awards-api's migration 112: the same signature as its `latest_reference`; keep one at merge)."""
+    if await conn.fetchval("SELECT to_regclass('review.reference_lists')") is None:
+        return None
+    row = await conn.fetchrow(
+        "SELECT version, rows::text AS rows FROM review.reference_lists WHERE kind = $1 ORDER BY seq DESC LIMIT 1", kind,
+    )
+    return None if row is None else (row["version"], json.loads(row["rows"]))
+
+
+async def latest_submission(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT version, program, applicant_uscc, facts::text AS facts FROM review.submissions
+           WHERE application_no = $1 ORDER BY version DESC LIMIT 1""",
+        application_no,
+    )
+
+
+async def replace_expert_registry(conn: asyncpg.Connection, experts: list[dict[str, Any]], version: str) -> int:
+    """The registry becomes exactly `experts` (one import replaces the previous one)."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM review.expert_registry")
+        await conn.executemany(
+            """INSERT INTO review.expert_registry (expert_id, name, organisation, organisation_uscc, fields, affiliations, source_version)
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)""",
+            [(e["expert_id"], e["name"], e["organisation"], e.get("organisation_uscc"), _json(list(e.get("fields") or ())),
+              _json(list(e.get("affiliations") or ())), version) for e in experts],
+        )
+    return len(experts)
+
+
+async def registered_expert(conn: asyncpg.Connection, expert_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT expert_id, name, organisation, organisation_uscc, fields::text AS fields, affiliations::text AS affiliations,
+                  source_version FROM review.expert_registry WHERE expert_id = $1""",
+        expert_id,
+    )
+
+
+async def panel_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    """Every expert assigned to the application, declined or not, with whether they scored."""
+    return await conn.fetch(
+        """SELECT a.expert_subject, a.assigned_by, a.assigned_at, a.declined_at, a.decline_reason,
+                  s.submitted_at AS scored_at
+           FROM review.expert_assignments a
+           LEFT JOIN review.expert_scores s ON s.application_no = a.application_no AND s.expert_subject = a.expert_subject
+           WHERE a.application_no = $1 ORDER BY a.assigned_at, a.expert_subject""",
+        application_no,
+    )
+
+
+async def active_assignment(conn: asyncpg.Connection, application_no: str, expert_subject: str) -> bool:
+    return bool(await conn.fetchval(
+        """SELECT true FROM review.expert_assignments
+           WHERE application_no = $1 AND expert_subject = $2 AND declined_at IS NULL""",
+        application_no, expert_subject,
+    ))
+
+
+async def open_expert_task(conn: asyncpg.Connection, program: str, application_no: str, expert_subject: str,
+                           opened_at: datetime, source: str) -> None:
+    """The expert's own expert_scoring task (assignee = the expert)."""
+    await conn.execute(
+        """INSERT INTO review.tasks (program, application_no, step, role, assignee, opened_status, opened_at, source_event_id)
+           VALUES ($1, $2, 'expert_scoring', 'expert', $3, 'expert_scoring', $4, $5) ON CONFLICT DO NOTHING""",
+        program, application_no, expert_subject, opened_at, source,
+    )
+
+
+async def open_panel_task(conn: asyncpg.Connection, program: str, application_no: str, opened_at: datetime, source: str) -> None:
+    """The administrator's expert_scoring task: compose the panel, or replace an expert who declined."""
+    await conn.execute(
+        """INSERT INTO review.tasks (program, application_no, step, role, opened_status, opened_at, source_event_id)
+           VALUES ($1, $2, 'expert_scoring', 'program_admin', 'expert_scoring', $3, $4) ON CONFLICT DO NOTHING""",
+        program, application_no, opened_at, source,
+    )
+
+
+async def close_expert_scoring_task(conn: asyncpg.Connection, application_no: str, *, role: str, assignee: str | None,
+                                    closed_by: str) -> None:
+    """Close the open expert_scoring task of `role` (an expert's: theirs; the administrator's: any)."""
+    await conn.execute(
+        """UPDATE review.tasks SET closed_at = now(), closed_by = $4
+           WHERE application_no = $1 AND step = 'expert_scoring' AND closed_at IS NULL AND role = $2
+             AND ($3::text IS NULL OR assignee = $3)""",
+        application_no, role, assignee, closed_by,
+    )
+
+
+async def decline_assignment(conn: asyncpg.Connection, application_no: str, expert_subject: str, reason: str) -> bool:
+    """Mark an active, not yet scored assignment declined; False if there is none."""
+    return bool(await conn.fetchval(
+        """UPDATE review.expert_assignments SET declined_at = now(), decline_reason = $3
+           WHERE application_no = $1 AND expert_subject = $2 AND declined_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM review.expert_scores s WHERE s.application_no = $1 AND s.expert_subject = $2)
+           RETURNING true""",
+        application_no, expert_subject, reason,
+    ))
+
+
+async def record_conflict(conn: asyncpg.Connection, program: str, application_no: str, expert_subject: str, source: str,
+                          reasons: list[str], recorded_by: str) -> None:
+    await conn.execute(
+        """INSERT INTO review.expert_conflicts (program, application_no, expert_subject, source, reasons, recorded_by)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6)""",
+        program, application_no, expert_subject, source, _json(reasons), recorded_by,
+    )
+
+
+async def excluded_experts(conn: asyncpg.Connection, application_no: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(DISTINCT expert_subject) FROM review.expert_conflicts WHERE application_no = $1", application_no,
+    )
+
+
+async def insert_expert_score(conn: asyncpg.Connection, program: str, application_no: str, expert_subject: str,
+                              scores: dict[str, Any], weighted_x100: int, idempotency_key: str) -> bool:
+    """One expert's scores, once; False when this expert has scored already."""
+    return bool(await conn.fetchval(
+        """INSERT INTO review.expert_scores (application_no, expert_subject, program, scores, weighted_x100, idempotency_key)
+           VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        application_no, expert_subject, program, _json(scores), weighted_x100, idempotency_key,
+    ))
+
+
+async def expert_scores_of(conn: asyncpg.Connection, application_no: str, expert_subject: str | None = None) -> list[asyncpg.Record]:
+    """The scores of the application's active (not declined) experts; only one expert's when named."""
+    return await conn.fetch(
+        """SELECT s.expert_subject, s.scores::text AS scores, s.weighted_x100, s.submitted_at
+           FROM review.expert_scores s JOIN review.expert_assignments a
+             ON a.application_no = s.application_no AND a.expert_subject = s.expert_subject AND a.declined_at IS NULL
+           WHERE s.application_no = $1 AND ($2::text IS NULL OR s.expert_subject = $2) ORDER BY s.expert_subject""",
+        application_no, expert_subject,
+    )
+
+
+async def store_product_score(conn: asyncpg.Connection, *, program: str, application_no: str, applicant_uscc: str,
+                              score_units: int, score_text: str, tier: int | None, criteria: dict[str, int],
+                              excluded: int, breakdown: dict[str, Any]) -> None:
+    """The product's score (kept as first computed: the panel's scores do not change once complete)."""
+    await conn.execute(
+        """INSERT INTO review.product_scores (application_no, program, applicant_uscc, score_units, score_text, tier, criteria,
+                                              excluded_experts, breakdown)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb) ON CONFLICT (application_no) DO NOTHING""",
+        application_no, program, applicant_uscc, score_units, score_text, tier, _json(criteria), excluded, _json(breakdown),
+    )
+
+
+async def product_score_of(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT application_no, program, applicant_uscc, score_units, score_text, tier, criteria::text AS criteria,
+                  excluded_experts, breakdown::text AS breakdown, computed_at, recorded_at
+           FROM review.product_scores WHERE application_no = $1""",
+        application_no,
+    )
+
+
+async def mark_product_score_recorded(conn: asyncpg.Connection, application_no: str) -> None:
+    await conn.execute(
+        "UPDATE review.product_scores SET recorded_at = coalesce(recorded_at, now()) WHERE application_no = $1", application_no,
+    )
+
+
+async def products_to_tier(conn: asyncpg.Connection, program: str) -> list[asyncpg.Record]:
+    """The program's products at `tiering` with a product score whose tier the lifecycle has not accepted yet."""
+    return await conn.fetch(
+        """SELECT p.application_no, p.applicant_uscc, p.score_units, p.score_text, p.tier, p.breakdown::text AS breakdown
+           FROM review.applications a JOIN review.product_scores p ON p.application_no = a.application_no
+           LEFT JOIN review.tier_amounts t ON t.application_no = a.application_no
+           WHERE a.program = $1 AND a.status = 'tiering' AND t.recorded_at IS NULL
+           ORDER BY p.application_no""",
+        program,
+    )
+
+
+async def awarded_in_year(conn: asyncpg.Connection, usccs: list[str], cap_year: int, excluding: list[str]) -> dict[str, int]:
+    """Applicant USCC -> fen the lifecycles accepted in `cap_year`, other than the applications `excluding`."""
+    rows = await conn.fetch(
+        """SELECT applicant_uscc, sum(amount_fen) AS total FROM review.tier_amounts
+           WHERE applicant_uscc = ANY($1::text[]) AND cap_year = $2 AND recorded_at IS NOT NULL
+             AND NOT (application_no = ANY($3::text[]))
+           GROUP BY applicant_uscc""",
+        usccs, cap_year, excluding,
+    )
+    return {r["applicant_uscc"]: int(r["total"]) for r in rows}
+
+
+async def lock_tier_amounts(conn: asyncpg.Connection) -> None:
+    if not conn.is_in_transaction():
+        raise RuntimeError("lock_tier_amounts must run inside the confirmation's transaction")
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", TIER_AMOUNTS_LOCK)
+
+
+async def store_tier_amount(conn: asyncpg.Connection, *, program: str, application_no: str, applicant_uscc: str, cap_year: int,
+                            tier: int | None, amount_fen: int, breakdown: dict[str, Any], idempotency_key: str,
+                            confirmed_by: str) -> None:
+    """The confirmed amount; a later confirmation replaces it until the lifecycle has accepted one."""
+    await conn.execute(
+        """INSERT INTO review.tier_amounts (application_no, program, applicant_uscc, cap_year, tier, amount_fen, breakdown,
+                                            idempotency_key, confirmed_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)
+           ON CONFLICT (application_no) DO UPDATE SET tier = EXCLUDED.tier, amount_fen = EXCLUDED.amount_fen,
+               breakdown = EXCLUDED.breakdown, idempotency_key = EXCLUDED.idempotency_key,
+               confirmed_by = EXCLUDED.confirmed_by, confirmed_at = now()
+           WHERE review.tier_amounts.recorded_at IS NULL""",
+        application_no, program, applicant_uscc, cap_year, tier, amount_fen, _json(breakdown), idempotency_key, confirmed_by,
+    )
+
+
+async def tier_amount_of(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT application_no, tier, amount_fen, breakdown::text AS breakdown, idempotency_key, recorded_at
+           FROM review.tier_amounts WHERE application_no = $1""",
+        application_no,
+    )
+
+
+async def mark_tier_amount_recorded(conn: asyncpg.Connection, application_no: str) -> None:
+    await conn.execute(
+        "UPDATE review.tier_amounts SET recorded_at = coalesce(recorded_at, now()) WHERE application_no = $1", application_no,
+    )

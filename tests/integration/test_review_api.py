@@ -36,9 +36,10 @@ ENDPOINTS: list[tuple[Action, str, dict]] = [
     (Action.CONFIRM_NOTICE_BY_PHONE, "phone-confirmation", {"reached_at": "not a time"}),
     (Action.RECORD_PAPER_RECEIPT, "paper", {}),
     (Action.RECORD_AWARD, "award", {}),
-    (Action.RECORD_EXPERT_SCORING, "scoring", {}),
-    (Action.RECORD_TIERING, "tier", {}),
     (Action.ASSIGN_EXPERT, "experts", {}),
+    (Action.SUBMIT_SCORE, "scores", {}),
+    (Action.DECLINE_ASSIGNMENT, "expert-assignment/decline", {}),
+    (Action.RECORD_PANEL_RESULT, "scores/aggregate", {}),
 ]
 
 
@@ -55,6 +56,7 @@ async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) ->
                     results[(role, program, action.value)] = (await w.post(who, f"/api/applications/{app}/{path}", body)).status_code
                 results[(role, program, "reassign_task")] = (await w.post(who, f"/api/tasks/{task['task_id']}/assignee", {})).status_code
                 results[(role, program, "publish")] = (await w.post(who, f"/api/programs/{LG}/publication", {"notice_id": ""})).status_code
+                results[(role, program, "confirm_tiering")] = (await w.post(who, f"/api/programs/{LG}/tiering/confirm", {})).status_code
                 results[(role, program, "view_application")] = (await w.get(who, f"/api/applications/{app}")).status_code
                 results[(role, program, "view_tasks")] = (await w.get(who, "/api/tasks")).status_code
                 results[(role, program, "read_audit")] = (await w.get(who, "/api/audit")).status_code
@@ -99,7 +101,7 @@ async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) ->
             expected = {404} if role is StaffRole.EXPERT else {200}  # an expert sees only assigned applications
         elif action == "read_audit":
             expected = {200} if granted else {403}
-        elif role is StaffRole.EXPERT and action not in ("publish", "reassign_task"):
+        elif role is StaffRole.EXPERT and action not in ("publish", "reassign_task", "confirm_tiering"):
             expected = {404}  # not assigned: the application does not exist for them
         else:
             expected = {409, 422} if granted else {403}
@@ -107,7 +109,7 @@ async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) ->
     failures = {k: v[0] for k, v in passes.items() if not v[1]}
     assert not failures, failures
     assert refused_rows >= sum(1 for (_r, _p, a), s in results.items() if s in (403, 404, 409, 422) and a not in
-                               ("view_application", "view_tasks", "read_audit", "publish", "reassign_task"))
+                               ("view_application", "view_tasks", "read_audit", "publish", "reassign_task", "confirm_tiering"))
     assert still == "online_review"  # nothing above changed the application
     assert statuses == {**{name: 401 for name in attacks}, "good": 200}, statuses
 

@@ -20,10 +20,10 @@ GRANTED = {
     StaffRole.LG_BACK_OFFICE_REVIEWER: {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE},
     StaffRole.WINDOW_CLERK: {Action.RECORD_PAPER_RECEIPT},
     StaffRole.SZ_PRE_REVIEWER: {Action.DECIDE_FORMAL_PRE_REVIEW},
-    StaffRole.EXPERT: set(),
-    StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.RECORD_EXPERT_SCORING, Action.RECORD_TIERING,
-                              Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH},
-    StaffRole.AUDITOR: {Action.READ_AUDIT},
+    StaffRole.EXPERT: {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},
+    StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
+                              Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH},
+    StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_SCORES},
 }
 READS = {Action.VIEW_TASKS, Action.VIEW_APPLICATION}
 

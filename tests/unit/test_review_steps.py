@@ -18,7 +18,7 @@ LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
     (LG, "award_calculation", "paper_received:LG-W03", Step.AWARD, StaffRole.PROGRAM_ADMIN),
     (SZ, "formal_pre_review", "submitted", Step.FORMAL_PRE_REVIEW, StaffRole.SZ_PRE_REVIEWER),
     (SZ, "awaiting_paper", "paper_requested", Step.PAPER, StaffRole.WINDOW_CLERK),
-    (SZ, "expert_scoring", None, Step.EXPERT_SCORING, StaffRole.EXPERT),
+    (SZ, "expert_scoring", None, Step.EXPERT_SCORING, StaffRole.PROGRAM_ADMIN),
     (SZ, "tiering", None, Step.TIERING, StaffRole.PROGRAM_ADMIN),
 ])
 def test_a_step_that_waits_for_a_person_opens_a_task_for_its_role(program, status, reason, step, role) -> None:

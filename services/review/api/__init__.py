@@ -7,5 +7,6 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     from services.review.api import actions, applications, audit, dashboard, tasks
+    from services.review.scoring import api as scoring
 
-    return [tasks.router(), applications.router(), actions.router(), audit.router(), dashboard.router()]
+    return [tasks.router(), applications.router(), actions.router(), audit.router(), dashboard.router(), scoring.router()]

@@ -24,9 +24,12 @@ class Action(StrEnum):
     DECIDE_FORMAL_PRE_REVIEW = "decide_formal_pre_review"  # SZ 形式预审: approve / return / reject / request_paper
     RECORD_PAPER_RECEIPT = "record_paper_receipt"  # paper received, at the clerk's own window
     RECORD_AWARD = "record_award"  # LG award (until the awards issue computes it)
-    RECORD_EXPERT_SCORING = "record_expert_scoring"  # SZ scoring (until the awards issue)
-    RECORD_TIERING = "record_tiering"  # SZ tier and amount (until the awards issue)
-    ASSIGN_EXPERT = "assign_expert"
+    ASSIGN_EXPERT = "assign_expert"  # SZ: a panel of experts for a product (conflicts of interest refused)
+    DECLINE_ASSIGNMENT = "decline_assignment"  # SZ: an expert declines an assignment, declaring a conflict
+    SUBMIT_SCORE = "submit_score"  # SZ: an expert scores a product assigned to them, once
+    VIEW_SCORES = "view_scores"  # SZ: every expert's scores and the tiering proposal (an expert: their own only)
+    CONFIRM_TIERING = "confirm_tiering"  # SZ: the batch's tiers and amounts as the platform computed them
+    RECORD_PANEL_RESULT = "record_panel_result"  # SZ: ask the platform again to record a complete panel's result
     REASSIGN_TASK = "reassign_task"
     PUBLISH = "publish"  # a program batch's list for public notice (公示)
     READ_AUDIT = "read_audit"
@@ -39,12 +42,12 @@ PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.LG_BACK_OFFICE_REVIEWER: _READ | {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE},
     StaffRole.WINDOW_CLERK: _READ | {Action.RECORD_PAPER_RECEIPT},
     StaffRole.SZ_PRE_REVIEWER: _READ | {Action.DECIDE_FORMAL_PRE_REVIEW},
-    StaffRole.EXPERT: _READ,  # only applications assigned to them; scoring itself comes with the awards issue
+    StaffRole.EXPERT: _READ | {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},  # only applications assigned to them
     StaffRole.PROGRAM_ADMIN: _READ | {
-        Action.RECORD_AWARD, Action.RECORD_EXPERT_SCORING, Action.RECORD_TIERING,
-        Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH,
+        Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
+        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH,
     },
-    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT},
+    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES},
 }
 
 ACTION_NAMES_ZH: dict[Action, str] = {
@@ -57,9 +60,12 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.DECIDE_FORMAL_PRE_REVIEW: "形式预审决定",
     Action.RECORD_PAPER_RECEIPT: "登记纸质材料收件",
     Action.RECORD_AWARD: "登记资助金额",
-    Action.RECORD_EXPERT_SCORING: "登记专家评分",
-    Action.RECORD_TIERING: "登记档次",
-    Action.ASSIGN_EXPERT: "分配评审专家",
+    Action.ASSIGN_EXPERT: "分配评审专家组",
+    Action.DECLINE_ASSIGNMENT: "回避评审任务",
+    Action.SUBMIT_SCORE: "提交专家评分",
+    Action.VIEW_SCORES: "查看专家评分和档次",
+    Action.CONFIRM_TIERING: "确认档次和资助金额",
+    Action.RECORD_PANEL_RESULT: "重新记录专家组评审结果",
     Action.REASSIGN_TASK: "转派待办",
     Action.PUBLISH: "发布公示",
     Action.READ_AUDIT: "查看审计日志",

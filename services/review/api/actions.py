@@ -54,8 +54,6 @@ def router() -> APIRouter:
         ("phone-confirmation", Action.CONFIRM_NOTICE_BY_PHONE, inputs.PhoneConfirmationInput,
          "The enterprise reached by phone (no SMS receipt): the paper clock starts"),
         ("award", Action.RECORD_AWARD, inputs.AwardInput, "LG award (until the awards issue computes it)"),
-        ("scoring", Action.RECORD_EXPERT_SCORING, inputs.ScoringInput, "SZ expert scoring (until the awards issue)"),
-        ("tier", Action.RECORD_TIERING, inputs.TierInput, "SZ tier and amount (until the awards issue)"),
     ]
     for path, action, model, summary in steps:
         def route(action: Action = action, model: type[BaseModel] = model) -> Any:
@@ -67,13 +65,6 @@ def router() -> APIRouter:
 
         api.add_api_route(f"/applications/{{application_no}}/{path}", route(), methods=["POST"], summary=summary,
                           openapi_extra=_body(model), name=action.value)
-
-    @api.post("/applications/{application_no}/experts", openapi_extra=_body(inputs.ExpertInput),
-              summary="Assign an expert to the application (program administrator)")
-    async def assign_expert(application_no: str, body: JsonBody, key: Key, request: Request, principal: Authenticated,
-                            resources: Started) -> dict[str, Any]:
-        return await decisions(resources).assign_expert(
-            attempt(principal, Action.ASSIGN_EXPERT, key, body, request, application_no=checked_application_no(application_no)))
 
     @api.post("/tasks/{task_id}/assignee", openapi_extra=_body(inputs.AssigneeInput),
               summary="Give an open task to one official (program administrator)")

@@ -103,7 +103,8 @@ def router() -> APIRouter:
             ),
             "tasks": [task_item(t, now) for t in tasks],
             "experts": [] if principal.roles == {StaffRole.EXPERT} else [
-                {"expert": e["expert_subject"], "assigned_by": e["assigned_by"], "assigned_at": local(e["assigned_at"])} for e in experts
+                {"expert": e["expert_subject"], "assigned_by": e["assigned_by"], "assigned_at": local(e["assigned_at"]),
+                 "declined_at": local(e["declined_at"]), "decline_reason": e["decline_reason"]} for e in experts
             ],
             "refused": {
                 "decisions": [

@@ -52,22 +52,6 @@ class AwardInput(_Input):
     award_fen: int = Field(ge=0)
 
 
-class ScoringInput(_Input):
-    practicality: int = Field(ge=0, le=100)
-    innovation: int = Field(ge=0, le=100)
-    replicability: int = Field(ge=0, le=100)
-    excluded_experts: int = Field(default=0, ge=0)
-
-
-class TierInput(_Input):
-    tier: Literal[1, 2, 3] | None
-    award_fen: int = Field(ge=0)
-
-
-class ExpertInput(_Input):
-    expert: str = Field(min_length=1, max_length=128)  # the expert's subject at the issuer
-
-
 class AssigneeInput(_Input):
     assignee: str = Field(min_length=1, max_length=128)  # a subject at the issuer
 
@@ -104,9 +88,11 @@ UPDATES: dict[Action, Update] = {
     Action.RECORD_PAPER_RECEIPT: Update(Action.RECORD_PAPER_RECEIPT, contract.UPDATE_RECORD_PAPER_RECEIPT, Role.WINDOW_CLERK,
                                         Step.PAPER, frozenset({"awaiting_paper"})),
     Action.RECORD_AWARD: Update(Action.RECORD_AWARD, contract.UPDATE_RECORD_AWARD, Role.PROGRAM_ADMIN, Step.AWARD, frozenset({"award_calculation"})),
-    Action.RECORD_EXPERT_SCORING: Update(Action.RECORD_EXPERT_SCORING, contract.UPDATE_RECORD_EXPERT_SCORING, Role.PROGRAM_ADMIN,
-                                         Step.EXPERT_SCORING, frozenset({"expert_scoring"})),
-    Action.RECORD_TIERING: Update(Action.RECORD_TIERING, contract.UPDATE_RECORD_TIERING, Role.PROGRAM_ADMIN, Step.TIERING, frozenset({"tiering"})),
+    # SZ: the tiers and amounts the platform computed, confirmed by the administrator for the batch
+    # (services/review/scoring/service.py builds each RecordTiering). The expert scoring result is the
+    # platform's own (actor review_service), not an official's action.
+    Action.CONFIRM_TIERING: Update(Action.CONFIRM_TIERING, contract.UPDATE_RECORD_TIERING, Role.PROGRAM_ADMIN, Step.TIERING,
+                                   frozenset({"tiering"})),
     Action.PUBLISH: Update(Action.PUBLISH, contract.UPDATE_PUBLISH, Role.PROGRAM_ADMIN, None, frozenset()),
 }
 
@@ -155,12 +141,6 @@ def command(action: Action, actor: Actor, data: BaseModel, *, now: datetime, win
         case Action.RECORD_AWARD:
             assert isinstance(data, AwardInput)
             return contract.RecordAward(actor=actor, eligible_amount_fen=data.eligible_amount_fen, award_fen=data.award_fen)
-        case Action.RECORD_EXPERT_SCORING:
-            assert isinstance(data, ScoringInput)
-            return contract.RecordExpertScoring(actor=actor, **data.model_dump())
-        case Action.RECORD_TIERING:
-            assert isinstance(data, TierInput)
-            return contract.RecordTiering(actor=actor, tier=data.tier, award_fen=data.award_fen)
         case Action.PUBLISH:
             assert isinstance(data, PublicationInput)
             published_at = data.published_at or now

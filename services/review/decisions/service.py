@@ -39,7 +39,6 @@ from services.review.decisions.actions import (
     SHANGHAI,
     UPDATES,
     AssigneeInput,
-    ExpertInput,
     PublicationInput,
     ReviewDecisionInput,
     Update,
@@ -164,15 +163,6 @@ class DecisionService:
             raise _api_error(refused.refusal) from None
         answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen}
         return await self._record(attempt, ctx, outcome_status=None, answer=answer)
-
-    async def assign_expert(self, attempt: Attempt) -> dict[str, Any]:
-        """`POST /api/applications/{no}/experts`: the administrator assigns an expert (no workflow)."""
-        async def effect(conn: asyncpg.Connection, ctx: Context, data: BaseModel) -> dict[str, Any]:
-            assert isinstance(data, ExpertInput) and attempt.application_no is not None and ctx.program is not None
-            await repository.assign_expert(conn, ctx.program, attempt.application_no, data.expert, attempt.principal.actor_id)
-            return {"application_no": attempt.application_no, "expert": data.expert}
-
-        return await self._local(attempt, ExpertInput, effect)
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""

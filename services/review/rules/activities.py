@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from services.review import repository
 from services.review.rules.longgang import explained, longgang_findings
+from services.review.scoring.eligibility import record_findings as shenzhen_findings
 from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckReport, RunPreChecks
 from subsidy.contracts.platform_events import SubmissionRecorded
 from subsidy.contracts.topics import SUBMISSION_RECORDED
@@ -31,8 +32,11 @@ CONSUMER = "review.submissions"
 
 async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
     """Keep a version's facts (once per event); False for a redelivery."""
-    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED,
-                             effect=lambda conn: repository.store_submission(conn, event))
+    async def effect(conn: asyncpg.Connection) -> None:
+        await repository.store_submission(conn, event)
+        await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
+
+    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=effect)
 
 
 async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:

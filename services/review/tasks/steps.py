@@ -52,7 +52,9 @@ _BY_STATUS: dict[str, StepSpec] = {
     "back_office_review": StepSpec(Step.BACK_OFFICE_REVIEW, StaffRole.LG_BACK_OFFICE_REVIEWER),
     "awaiting_paper": StepSpec(Step.PAPER, StaffRole.WINDOW_CLERK),
     "formal_pre_review": StepSpec(Step.FORMAL_PRE_REVIEW, StaffRole.SZ_PRE_REVIEWER),
-    "expert_scoring": StepSpec(Step.EXPERT_SCORING, StaffRole.EXPERT),
+    # SZ: the administrator composes the panel; each assigned expert then gets a task of their own
+    # (services/review/scoring/service.py), and a decline gives the administrator a task again.
+    "expert_scoring": StepSpec(Step.EXPERT_SCORING, StaffRole.PROGRAM_ADMIN),
     "tiering": StepSpec(Step.TIERING, StaffRole.PROGRAM_ADMIN),
     "award_calculation": StepSpec(Step.AWARD, StaffRole.PROGRAM_ADMIN),
 }

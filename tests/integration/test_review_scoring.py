@@ -1,0 +1,198 @@
+"""Shenzhen's eligibility findings, expert review, scores and tiers on the real stack, through
+review's API only (tokens of the stack's local issuer; no Temporal update called here): notice 03's
+findings shown to the pre-reviewer with their clauses; a panel of three with conflicted experts
+refused at assignment and a decline replaced; each expert scores once, sees only their own scores;
+the platform aggregates and moves the lifecycle on; the administrator confirms the batch's tiers
+and amounts, three products of one applicant held to CNY 10M together (02(四))."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from services.review.audit.chain import verify_chain
+from services.review.awards.shenzhen import ScoredProduct, shenzhen_amounts
+from subsidy.contracts import topics
+from subsidy.identity.claims import StaffRole
+from subsidy.programs import programs
+from tests.support import experts as ex
+from tests.support.review_world import SZ, Official, ReviewWorld, application_no, review_world
+
+pytestmark = pytest.mark.integration
+
+PRE = Official("sz-pre-31", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
+ADMIN = Official("sz-admin-31", (StaffRole.PROGRAM_ADMIN,), (SZ,))
+AUDITOR = Official("sz-auditor-31", (StaffRole.AUDITOR,), (SZ,))
+E1, E2, E3, E5 = (ex.expert(s) for s in (*ex.PANEL, ex.REPLACEMENT))
+
+NOTICE_03 = {
+    "shenzhen_entity": "03(一)", "business_line": "03(一)", "scenario_in_catalog": "03(二)", "in_real_use": "03(二)",
+    "not_government_funded": "03(三)", "no_multi_source_claim": "03(四)", "consortium_lead": "03(七)",
+}
+
+
+async def submitted_and_approved(w: ReviewWorld, app: str, uscc: str, product: str) -> dict:
+    """Submitted by the portal, passed by the formal pre-reviewer; returns the pre-reviewer's view before deciding."""
+    product_facts = {"name": product, "scenario_id": f"SZGOV-AI-2025-{app[-3:]}", "scenario_published_on": "2025-03-15",
+                     "in_use_since": "2025-08-01", "government_funded": False, "test_report_file_ids": ["f-31"],
+                     "user_report_file_ids": ["f-32"]}
+    await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app, applicant=ex.applicant(uscc), product=product_facts)
+    await w.task_of(PRE, app, "formal_pre_review")
+    view = await _with_findings(w, app)
+    approved = await w.post(PRE, f"/api/applications/{app}/decisions", {"decision": "approve"})
+    assert approved.status_code == 200, approved.text
+    return view
+
+
+async def _with_findings(w: ReviewWorld, app: str, timeout: float = 30) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view = await w.view(PRE, app)
+        if view["pre_checks"]:
+            return view
+        assert loop.time() < deadline, f"no findings for {app}"
+        await asyncio.sleep(0.25)
+
+
+async def scored_by(w: ReviewWorld, app: str, panel: list[tuple[Official, tuple[int, int, int]]]) -> None:
+    for who, points in panel:
+        response = await w.post(who, f"/api/applications/{app}/scores", ex.scores(*points))
+        assert response.status_code == 200, response.text
+
+
+async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api(stack, tmp_path: Path) -> None:
+    uscc = ex.applicant_uscc()
+    a, b, c = application_no("SZ"), application_no("SZ"), application_no("SZ")
+    async with review_world(stack, tmp_path) as w:
+        await ex.register(w.database, uscc)
+        views = {app: await submitted_and_approved(w, app, uscc, name)
+                 for app, name in ((a, "政务智能问答平台"), (b, "政务公文辅助写作系统"), (c, "12345热线智能分派系统"))}
+        for app in (a, b, c):
+            await w.reach(ADMIN, app, "expert_scoring")
+        panel_task = await w.task_of(ADMIN, a, "expert_scoring")
+
+        # The panel: conflicted experts refused (the applicant's own employee, a declared link), too
+        # small a panel refused, then three independent experts.
+        conflicted = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [ex.PANEL[0], ex.OWN_ORGANISATION, ex.AFFILIATED]})
+        too_few = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [ex.PANEL[0], ex.PANEL[1]]})
+        unknown = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [*ex.PANEL[:2], "exp-99"]})
+        not_yet = (await w.get(E1, f"/api/applications/{a}")).status_code
+        assigned = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": list(ex.PANEL)})
+        e1_task = await w.task_of(E1, a, "expert_scoring")
+        admin_open_after = [t for t in (await w.get(ADMIN, "/api/tasks", step="expert_scoring", page_size=100)).json()["items"]
+                            if t["application_no"] == a]
+
+        # exp-03 declines, declaring a conflict: the administrator's task again, a replacement.
+        declined = await w.post(E3, f"/api/applications/{a}/expert-assignment/decline", {"reason": "本人曾参与该产品的需求论证"})
+        e3_after = (await w.get(E3, f"/api/applications/{a}")).status_code
+        await w.task_of(ADMIN, a, "expert_scoring")
+        replaced = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [ex.REPLACEMENT]})
+
+        incomplete = await w.post(ADMIN, f"/api/applications/{a}/scores/aggregate")
+        # Scores: not assigned -> 404; a justification is required; once only; only one's own to see.
+        not_assigned = await w.post(E1, f"/api/applications/{b}/scores", ex.scores(90, 90, 90))
+        no_reason = ex.scores(90, 88, 86)
+        no_reason["criteria"]["innovation"]["justification"] = "  "
+        unjustified = await w.post(E1, f"/api/applications/{a}/scores", no_reason)
+        out_of_scale = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(101, 88, 86))
+        first = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
+        same_key = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
+        again = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(60, 60, 60))
+        await scored_by(w, a, [(E2, (92, 85, 88)), (E5, (88, 90, 84))])
+        e1_sees = (await w.get(E1, f"/api/applications/{a}/scores")).json()
+        e1_closed = [t for t in (await w.get(E1, "/api/tasks", closed="true", page_size=100)).json()["items"] if t["application_no"] == a]
+        at_tiering = await w.reach(ADMIN, a, "tiering")
+        admin_sees = (await w.get(ADMIN, f"/api/applications/{a}/scores")).json()
+        recorded_already = await w.post(ADMIN, f"/api/applications/{a}/scores/aggregate")
+        auditor_sees = (await w.get(AUDITOR, f"/api/applications/{a}/scores")).status_code
+
+        # The applicant's two other products: tier 1 and tier 2.
+        for app, marks in ((b, ((95, 90, 88), (90, 86, 92), (88, 92, 90))), (c, ((80, 75, 76), (78, 76, 74), (82, 74, 78)))):
+            assert (await w.post(ADMIN, f"/api/applications/{app}/experts", {"experts": [ex.PANEL[0], ex.PANEL[1], ex.REPLACEMENT]})).status_code == 200
+            await scored_by(w, app, list(zip((E1, E2, E5), marks, strict=True)))
+        for app in (b, c):
+            await w.reach(ADMIN, app, "tiering")
+        await w.task_of(ADMIN, a, "tiering")
+
+        # Tiering: the proposal, then the administrator confirms; the lifecycles move on.
+        typed_in = await w.post(ADMIN, f"/api/applications/{a}/tier", {"tier": 1, "award_fen": 500_000_000})
+        expert_confirms = await w.post(E1, f"/api/programs/{SZ}/tiering/confirm", {})
+        proposal = (await w.get(ADMIN, f"/api/programs/{SZ}/tiering")).json()
+        everyone = [p["application_no"] for p in proposal["products"]]
+        confirmed = await w.post(ADMIN, f"/api/programs/{SZ}/tiering/confirm", {"applications": everyone})
+        finals = {app: await w.reach(AUDITOR, app, "awaiting_publication") for app in (a, b, c)}
+        nothing_left = await w.post(ADMIN, f"/api/programs/{SZ}/tiering/confirm", {})
+        admin_view = await w.view(ADMIN, a)
+        audit = (await w.get(AUDITOR, "/api/audit", application_no=a, page_size=100)).json()["items"]
+        refused_rows = await w.database.fetch(
+            "SELECT action, reason FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq", a)
+        chain = await verify_chain(w.database)
+
+    # Notice 03's findings, with their clauses, for the pre-reviewer.
+    findings = {f["rule"]: f for f in views[a]["pre_checks"]}
+    assert {rule: f["clause"] for rule, f in findings.items()} == NOTICE_03
+    assert findings["shenzhen_entity"]["passed"] and "深圳市" in findings["shenzhen_entity"]["explanation"]
+    assert not findings["scenario_in_catalog"]["passed"]  # no scenario catalog imported: a person checks
+    assert findings["scenario_in_catalog"]["detail"] == "needs_person"
+    assert findings["in_real_use"]["evidence"]["in_use_since"] == "2025-08-01"
+    assert all(f["ruleset_version"].startswith(SZ) for f in findings.values())
+
+    # The panel.
+    assert conflicted.status_code == 422 and conflicted.json()["code"] == "conflict_of_interest", conflicted.text
+    assert ex.OWN_ORGANISATION in conflicted.json()["message"] and ex.AFFILIATED in conflicted.json()["message"]
+    assert "利益冲突" in conflicted.json()["message"]
+    assert too_few.status_code == 422 and too_few.json()["code"] == "too_few_experts"
+    assert unknown.status_code == 422 and unknown.json()["code"] == "expert_not_registered"
+    assert not_yet == 404
+    assert panel_task["role"] == "program_admin"
+    assert assigned.status_code == 200 and assigned.json()["panel"] == sorted(ex.PANEL), assigned.text
+    assert e1_task["assignee"] == ex.PANEL[0]
+    assert admin_open_after == []  # the panel is composed: the administrator's task closed
+    assert declined.status_code == 200 and e3_after == 404, declined.text
+    assert replaced.status_code == 200 and replaced.json()["panel"] == sorted([ex.PANEL[0], ex.PANEL[1], ex.REPLACEMENT])
+    assert [r["reason"].split(":")[0] for r in refused_rows[:3]] == ["conflict_of_interest", "too_few_experts", "expert_not_registered"]
+
+    # Scores.
+    assert not_assigned.status_code == 404
+    assert unjustified.status_code == 422 and out_of_scale.status_code == 422
+    assert first.status_code == 200 and same_key.json() == first.json() and first.json()["weighted_score"] == "88.20"
+    assert again.status_code == 409 and again.json()["code"] == "already_scored"
+    assert [s["expert"] for s in e1_sees["scores"]] == [ex.PANEL[0]] and "panel" not in e1_sees  # never the others'
+    assert e1_closed and e1_closed[0]["closed_by"] == E1.actor_id
+    assert {s["expert"] for s in admin_sees["scores"]} == {ex.PANEL[0], ex.PANEL[1], ex.REPLACEMENT}
+    assert admin_sees["product_score"]["tier"] == 1 and admin_sees["product_score"]["recorded"]
+    assert admin_sees["product_score"]["excluded_experts"] == 3  # two refused at assignment, one declined
+    assert auditor_sees == 200
+    assert incomplete.status_code == 409 and incomplete.json()["code"] == "panel_incomplete"
+    assert recorded_already.status_code == 409 and recorded_already.json()["code"] == "wrong_state"
+    moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
+    assert moved and moved[0]["by"] == "system:review"
+
+    # Tiers and amounts: A and B tier 1 (5M), C tier 2 (3M) = 13M, held to the applicant's 10M (02(四)).
+    assert typed_in.status_code in (404, 405)  # the typed-in tier endpoint is gone
+    assert expert_confirms.status_code in (403, 404)
+    mine = {p["application_no"]: p for p in proposal["products"] if p["application_no"] in (a, b, c)}
+    assert {app: mine[app]["tier"] for app in mine} == {a: 1, b: 1, c: 2}
+    expected = shenzhen_amounts([ScoredProduct(application_no=app, applicant_uscc=uscc, tier=mine[app]["tier"]) for app in sorted(mine)],
+                                programs()[SZ].scoring)  # type: ignore[arg-type]
+    assert {app: mine[app]["amount_fen"] for app in mine} == {line.application_no: line.amount_fen for line in expected.lines}
+    assert sum(mine[app]["amount_fen"] for app in mine) == 1_000_000_000
+    assert all(mine[app]["amount_fen"] <= mine[app]["tier_max_fen"] for app in mine)
+    assert proposal["rule"]["amount_rule"] == "tier_maximum_then_prorate"
+    assert confirmed.status_code == 200 and confirmed.json()["failed"] == [], confirmed.text
+    awarded = {e["application_no"]: e["award_fen"] for e in confirmed.json()["confirmed"]}
+    assert {app: awarded[app] for app in (a, b, c)} == {app: mine[app]["amount_fen"] for app in mine}
+    for app, final in finals.items():
+        change = [h for h in final["history"] if h["kind"] == "state_change" and h["to"] == "awaiting_publication"][0]
+        assert change["by"] == ADMIN.actor_id
+        assert change["fields"].get("award_fen") == mine[app]["amount_fen"], change
+    assert nothing_left.status_code == 409 and nothing_left.json()["code"] == "empty"
+    declined_seen = [e for e in admin_view["experts"] if e["expert"] == ex.PANEL[2]]
+    assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == "本人曾参与该产品的需求论证"
+    accepted = {(e["action"], e["subject"]) for e in audit if e["outcome"] == "accepted"}
+    assert {("assign_expert", ADMIN.subject), ("decline_assignment", E3.subject), ("submit_score", E1.subject),
+            ("record_expert_scoring", "review_service"), ("confirm_tiering", ADMIN.subject)} <= accepted, accepted
+    assert chain.intact
