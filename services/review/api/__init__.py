@@ -6,6 +6,6 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from services.review.api import actions, applications, audit, tasks
+    from services.review.api import actions, applications, audit, awards, tasks
 
-    return [tasks.router(), applications.router(), actions.router(), audit.router()]
+    return [tasks.router(), applications.router(), actions.router(), audit.router(), awards.router()]

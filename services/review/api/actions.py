@@ -53,7 +53,6 @@ def router() -> APIRouter:
         ("paper", Action.RECORD_PAPER_RECEIPT, inputs.PaperInput, "Paper received at the clerk's own window"),
         ("phone-confirmation", Action.CONFIRM_NOTICE_BY_PHONE, inputs.PhoneConfirmationInput,
          "The enterprise reached by phone (no SMS receipt): the paper clock starts"),
-        ("award", Action.RECORD_AWARD, inputs.AwardInput, "LG award (until the awards issue computes it)"),
         ("scoring", Action.RECORD_EXPERT_SCORING, inputs.ScoringInput, "SZ expert scoring (until the awards issue)"),
         ("tier", Action.RECORD_TIERING, inputs.TierInput, "SZ tier and amount (until the awards issue)"),
     ]

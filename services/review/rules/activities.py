@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.review import repository
+from services.review.duplicates import service as duplicates
 from services.review.rules.longgang import explained, longgang_findings
 from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckReport, RunPreChecks
 from subsidy.contracts.platform_events import SubmissionRecorded
@@ -32,7 +33,12 @@ CONSUMER = "review.submissions"
 async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
     """Keep a version's facts (once per event); False for a redelivery."""
     return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED,
-                             effect=lambda conn: repository.store_submission(conn, event))
+                             effect=lambda conn: _recorded(conn, event))
+
+
+async def _recorded(conn: asyncpg.Connection, event: SubmissionRecorded) -> None:
+    await repository.store_submission(conn, event)
+    await duplicates.record_claim(conn, event)  # flags across applications, batches and programs
 
 
 async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
