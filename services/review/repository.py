@@ -355,15 +355,16 @@ async def store_findings(conn: asyncpg.Connection, application_no: str, version:
     """Keep a version's findings as the reviewer reads them; a re-run replaces them."""
     await conn.executemany(
         """INSERT INTO review.pre_check_findings (application_no, version, rule, clause, passed, detail, explanation,
-                                                  evidence, ruleset_version, position)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+                                                  evidence, ruleset_version, position, reference_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
            ON CONFLICT (application_no, version, rule) DO UPDATE SET
                clause = EXCLUDED.clause, passed = EXCLUDED.passed, detail = EXCLUDED.detail,
                explanation = EXCLUDED.explanation, evidence = EXCLUDED.evidence,
-               ruleset_version = EXCLUDED.ruleset_version, position = EXCLUDED.position, checked_at = now()""",
+               ruleset_version = EXCLUDED.ruleset_version, position = EXCLUDED.position,
+               reference_version = EXCLUDED.reference_version, checked_at = now()""",
         [
             (application_no, version, f["rule"], f["clause"], f["passed"], f["detail"], f["explanation"],
-             _json(f["evidence"]), f["ruleset_version"], position)
+             _json(f["evidence"]), f["ruleset_version"], position, f.get("reference_version"))
             for position, f in enumerate(findings)
         ],
     )
@@ -371,7 +372,8 @@ async def store_findings(conn: asyncpg.Connection, application_no: str, version:
 
 async def findings_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version, checked_at
+        """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version,
+                  reference_version, checked_at
            FROM review.pre_check_findings WHERE application_no = $1 ORDER BY version DESC, position""",
         application_no,
     )

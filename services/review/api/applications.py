@@ -86,7 +86,7 @@ def router() -> APIRouter:
             "pre_checks": [
                 {"version": f["version"], "rule": f["rule"], "clause": f["clause"], "passed": f["passed"], "detail": f["detail"],
                  "explanation": f["explanation"], "evidence": json.loads(f["evidence"]), "ruleset_version": f["ruleset_version"],
-                 "checked_at": local(f["checked_at"])}
+                 "reference_version": f["reference_version"], "checked_at": local(f["checked_at"])}
                 for f in current
             ],
             # The pre-check's own finding (same enterprise in the program, declarations), and the flags
