@@ -3,6 +3,7 @@ portal events on Kafka, every official's step over HTTP, nothing calling a Tempo
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +44,8 @@ def now_iso() -> str:
 
 
 async def to_award_calculation(w: ReviewWorld, app: str, data: dict[str, Any], *, program: str = LG,
-                               online: Official = LG_ONLINE, back: Official = LG_BACK, clerk: Official = LG_CLERK) -> None:
+                               online: Official = LG_ONLINE, back: Official = LG_BACK, clerk: Official = LG_CLERK,
+                               admin: Official = LG_ADMIN) -> None:
     """Submission -> online review -> Guangdong portal -> back office -> phone -> paper -> award_calculation.
     The world's programs must have a short `sms_receipt_wait` (the phone step comes at once)."""
     await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app, program=program, **data)
@@ -58,10 +60,25 @@ async def to_award_calculation(w: ReviewWorld, app: str, data: dict[str, Any], *
     await w.task_of(back, app, "back_office_review")
     back_office = await w.post(back, f"/api/applications/{app}/decisions", {"decision": "approve"})
     assert back_office.status_code == 200, back_office.text
-    await w.task_of(back, app, "confirm_notice_by_phone")
-    phoned = await w.post(back, f"/api/applications/{app}/phone-confirmation", {})
-    assert phoned.status_code == 200, phoned.text
-    await w.task_of(clerk, app, "paper")
+    if await _phone_or_paper(w, app, back, clerk) == "phone":  # no SMS receipt: the back office phones
+        phoned = await w.post(back, f"/api/applications/{app}/phone-confirmation", {})
+        assert phoned.status_code == 200, phoned.text
+        await w.task_of(clerk, app, "paper")
     paper = await w.post(clerk, f"/api/applications/{app}/paper",
                          {"copies": 2, "bound_and_stamped": True, "form_id": form["form_id"]})
     assert paper.status_code == 200 and paper.json()["status"] == "award_calculation", paper.text
+    await w.task_of(admin, app, "award")  # review has seen the state change (and computed the award)
+
+
+async def _phone_or_paper(w: ReviewWorld, app: str, back: Official, clerk: Official, timeout: float = 90) -> str:
+    """After the approval SMS: the phone step (no receipt in time) or, notify running and the SMS
+    delivered, the paper step at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        for who, step, answer in ((back, "confirm_notice_by_phone", "phone"), (clerk, "paper", "paper")):
+            response = await w.get(who, "/api/tasks", step=step, page_size=100)
+            if any(t["application_no"] == app for t in response.json()["items"]):
+                return answer
+        assert loop.time() < deadline, f"{app}: neither the phone step nor paper"
+        await asyncio.sleep(0.25)
