@@ -534,6 +534,15 @@ async def decide_award(conn: asyncpg.Connection, application_no: str, version: i
     )
 
 
+async def batch_awards(conn: asyncpg.Connection, program: str) -> list[asyncpg.Record]:
+    """Every application's latest computed award of a batch, with its confirmation if any."""
+    return await conn.fetch(
+        f"""SELECT DISTINCT ON (application_no) {_AWARD_COLUMNS} FROM review.award_computations
+            WHERE program = $1 ORDER BY application_no, version DESC""",
+        program,
+    )
+
+
 async def enterprise_reservations(conn: asyncpg.Connection, uscc: str, cap_year: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT application_no, program, amount_fen, reserved_at FROM review.award_reservations

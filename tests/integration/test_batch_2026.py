@@ -41,6 +41,7 @@ def batch_2026() -> str:
         ("cycle_first_day = 2024-12-01", "cycle_first_day = 2025-01-01"),
         ("cycle_last_day = 2025-11-30", "cycle_last_day = 2025-12-31"),
         ("cap_year = 2025", "cap_year = 2026"),
+        ("# budget_fen = 3000000000 ", "budget_fen = 10000000 "),  # CNY 100,000: below what the batch confirms
         ('industry_code_prefixes = ["64", "65"]', 'industry_code_prefixes = ["64", "65", "6311"]'),
         ("2025年龙岗区调用模型开发应用扶持项目申报书", TITLE_2026),
         ('watermark = "{form_id}"', 'watermark = "2026 龙岗 {form_id}"'),
@@ -81,6 +82,7 @@ async def test_a_2026_longgang_batch_from_a_folder_runs_from_submission_to_award
         award = award_response.json()
         assert award_response.status_code == 200, award_response.text
         confirmed = await w.post(ADMIN, f"/api/applications/{app}/award/confirm", {})
+        batch = (await w.get(ADMIN, f"/api/programs/{LG26}/awards")).json()
         pdf = await w.database.fetchval("SELECT pdf FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
         reserved = await w.database.fetchrow("SELECT cap_year, amount_fen FROM review.award_reservations WHERE application_no = $1", app)
 
@@ -95,3 +97,7 @@ async def test_a_2026_longgang_batch_from_a_folder_runs_from_submission_to_award
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "awaiting_publication" and confirmed.json()["award_fen"] == 60_000_000
     assert (reserved["cap_year"], reserved["amount_fen"]) == (2026, 60_000_000)
+    # Over the budget: the pro-rata amounts as they would fall, to the fen (a preview, not applied).
+    assert batch["budget_fen"] == 10_000_000 and batch["over_budget"] is True
+    assert sum(batch["prorated_preview"].values()) == 10_000_000 and 0 < batch["prorated_preview"][app] <= 10_000_000
+    assert next(a for a in batch["applications"] if a["application_no"] == app)["confirmed_fen"] == 60_000_000

@@ -4,6 +4,8 @@
 - `POST /api/applications/{no}/award/confirm` (Idempotency-Key): `{}` confirms the computed amount,
   `{"adjusted_award_fen": N, "reason": "..."}` adjusts it (administrator; audited). The lifecycle
   moves on with the confirmed amount. Nobody types the award in;
+- `GET  /api/programs/{program}/awards`: the batch's awards and, over its `[award] budget_fen`, the
+  pro-rata amounts as they would fall (a preview: applying them belongs with the public notice);
 - `POST /api/applications/{no}/duplicate-flags/{flag_id}/acknowledge` (Idempotency-Key, optional
   `{"note": "..."}`): a reviewer of the program has seen the flag (audited). Never a rejection.
 """
@@ -16,10 +18,11 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.review import repository
-from services.review.api.access import Action, can, role_for
+from services.review.api.access import Action, can, in_scope, role_for
 from services.review.api.applications import NOT_FOUND_ZH, visible
 from services.review.api.common import checked_application_no, decisions, idempotency_key, request_id
-from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_view, compute
+from services.review.awards.longgang import prorate_batch
+from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_config, award_view, compute
 from services.review.decisions.refusals import refusal
 from services.review.decisions.service import Attempt, Context, Refused, _api_error, _parse
 from subsidy.identity.http import Authenticated
@@ -94,5 +97,33 @@ def router() -> APIRouter:
         except Refused as refused:
             await svc._audit_refusal(attempt, ctx, refused.refusal)
             raise _api_error(refused.refusal) from None
+
+    @api.get("/programs/{program}/awards", summary="A batch's awards: computed, confirmed, and against its budget (preview)")
+    async def batch(program: str, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        if not in_scope(principal, program):
+            raise ApiError(404, "program_not_found", "未找到该项目")
+        if not can(principal, Action.VIEW_AWARD, program):
+            raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看资助金额核定明细")
+        config = award_config(program)
+        if config is None:
+            raise ApiError(404, "no_award_config", "该项目不按核准制计算资助金额")
+        async with resources.pool.acquire() as conn:
+            rows = await repository.batch_awards(conn, program)
+        confirmed = {r["application_no"]: r["confirmed_fen"] for r in rows if r["confirmed_fen"] is not None}
+        total = sum(confirmed.values())
+        over = config.budget_fen is not None and total > config.budget_fen
+        return {
+            "program": program,
+            "budget_fen": config.budget_fen,
+            "confirmed_total_fen": total,
+            "over_budget": over,
+            # 按比例核减 as it would fall (money.prorate_to_budget): a preview; the API does not apply it yet.
+            "prorated_preview": prorate_batch(confirmed, config) if over else None,
+            "applications": [
+                {"application_no": r["application_no"], "version": r["version"], "status": r["status"],
+                 "computed_fen": r["computed_fen"], "award_fen": r["award_fen"], "confirmed_fen": r["confirmed_fen"]}
+                for r in rows
+            ],
+        }
 
     return api
