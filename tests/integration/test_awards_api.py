@@ -50,6 +50,7 @@ async def test_award_computed_explained_and_confirmed(stack, tmp_path: Path) -> 
                                 {"adjusted_award_fen": 20_000_000, "reason": "发票 2544… 与另一申报重复，核减"}, key="confirm-" + app)
         repeated = await w.post(LG_ADMIN, f"/api/applications/{app}/award/confirm",
                                 {"adjusted_award_fen": 20_000_000, "reason": "发票 2544… 与另一申报重复，核减"}, key="confirm-" + app)
+        again = await w.post(LG_ADMIN, f"/api/applications/{app}/award/confirm", {})
         after = (await w.get(LG_ADMIN, f"/api/applications/{app}/award")).json()
         final = await w.reach(LG_AUDITOR, app, "awaiting_publication")
         audit = (await w.get(LG_AUDITOR, "/api/audit", application_no=app, page_size=100)).json()
@@ -72,13 +73,15 @@ async def test_award_computed_explained_and_confirmed(stack, tmp_path: Path) -> 
     assert adjusted.status_code == 200, adjusted.text
     assert adjusted.json()["status"] == "awaiting_publication" and adjusted.json()["award_fen"] == 20_000_000
     assert repeated.json() == adjusted.json()
+    assert again.status_code == 409, again.text  # confirmed once; a new key does not confirm twice
     assert after["status"] == "adjusted" and after["confirmed_fen"] == 20_000_000 and after["adjustment_reason"].startswith("发票")
     assert after["decided_by"] == LG_ADMIN.actor_id
     changes = [h for h in final["history"] if h["kind"] == "state_change" and h["to"] == "awaiting_publication"]
     assert changes and changes[0]["fields"]["award_fen"] == 20_000_000
     award_audit = [(e["action"], e["outcome"], e["input"]) for e in reversed(audit["items"]) if e["action"] == "record_award"]
-    assert [(a, o) for a, o, _ in award_audit] == [("record_award", "refused")] * 3 + [("record_award", "accepted")]
-    assert award_audit[-1][2]["reason"].startswith("发票")
+    assert [(a, o) for a, o, _ in award_audit] == [("record_award", "refused")] * 3 + [("record_award", "accepted"),
+                                                                                       ("record_award", "refused")]
+    assert award_audit[3][2]["reason"].startswith("发票")
     assert chain.intact
 
 
@@ -91,7 +94,13 @@ async def test_two_applications_of_one_enterprise_confirmed_at_once_stay_within_
     async with review_world(stack, tmp_path, extra_env=env) as w:
         await asyncio.gather(*(to_award_calculation(w, app, data[app]) for app in apps))
         computed = [(await w.get(LG_ADMIN, f"/api/applications/{app}/award")).json() for app in apps]
-        confirmed = await asyncio.gather(*(w.post(LG_ADMIN, f"/api/applications/{app}/award/confirm", {}) for app in apps))
+        # Both at once, and the first one's request sent twice with one Idempotency-Key (a client retry).
+        key = f"confirm-{apps[0]}-retry"
+        *confirmed, retry = await asyncio.gather(
+            w.post(LG_ADMIN, f"/api/applications/{apps[0]}/award/confirm", {}, key=key),
+            w.post(LG_ADMIN, f"/api/applications/{apps[1]}/award/confirm", {}),
+            w.post(LG_ADMIN, f"/api/applications/{apps[0]}/award/confirm", {}, key=key),
+        )
         after = [(await w.get(LG_ADMIN, f"/api/applications/{app}/award")).json() for app in apps]
         ledger = await w.database.fetch(
             "SELECT application_no, amount_fen FROM review.award_reservations WHERE uscc = $1 AND cap_year = 2025", uscc)
@@ -102,6 +111,7 @@ async def test_two_applications_of_one_enterprise_confirmed_at_once_stay_within_
     amounts = sorted(r.json()["award_fen"] for r in confirmed)
     # Whichever came first got CNY 1.5M, the other what remained: CNY 0.5M. Never 3M together.
     assert amounts == [50_000_000, 150_000_000]
+    assert retry.status_code == 200 and retry.json() == confirmed[0].json()  # the same answer, confirmed once
     assert sum(r["amount_fen"] for r in ledger) == 200_000_000 and len(ledger) == 2
     second = next(a for a in after if a["confirmed_fen"] == 50_000_000)
     assert second["breakdown"]["already_awarded_fen"] == 150_000_000 and second["breakdown"]["capped"]

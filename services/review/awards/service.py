@@ -103,7 +103,11 @@ async def compute_on_arrival(conn: asyncpg.Connection, event: ApplicationStateCh
     """The state change's effect on the awards (in the task read model's transaction)."""
     if event.to_state != AWARD_CALCULATION or award_config(event.program) is None:
         return
-    await compute(conn, event.program, event.application_no, event.version)
+    try:
+        async with conn.transaction():  # a savepoint: the read model never fails because of the award
+            await compute(conn, event.program, event.application_no, event.version)
+    except Exception as exc:  # noqa: BLE001 - computed again on GET or at confirmation
+        log.error("award not computed on arrival; it will be on first read", error=type(exc).__name__)
 
 
 def award_view(row: asyncpg.Record) -> dict[str, Any]:
@@ -168,12 +172,17 @@ class AwardService:
                                   "该申报的申报信息尚未送达，暂不能核定资助金额"))
         current = await repository.award_computation(conn, app)
         assert current is not None
+        uscc = current["applicant_uscc"]
+        # The ledger: this enterprise's year locked until this transaction ends. Whatever was read
+        # before may have changed while waiting: the same key's answer, or the award confirmed.
+        already = await repository.lock_enterprise_year(conn, uscc, config.cap_year, config.enterprise_yearly_cap_fen, app)
+        if (stored := await self.decisions._stored(attempt)) is not None:
+            return stored
+        current = await repository.award_computation(conn, app)
+        assert current is not None
         if current["status"] != "computed":
             raise Refused(refusal("wrong_state", f"wrong_state: the award is {current['status']} already",
                                   "该申报的资助金额已确认"))
-        uscc = current["applicant_uscc"]
-        # The ledger: this enterprise's year locked until this transaction ends.
-        already = await repository.lock_enterprise_year(conn, uscc, config.cap_year, config.enterprise_yearly_cap_fen, app)
         breakdown = await compute(conn, ctx.program, app, current["version"], already_awarded_fen=already)
         assert breakdown is not None
         remaining = remaining_cap(config.enterprise_yearly_cap_fen, already)

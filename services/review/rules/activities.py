@@ -46,7 +46,11 @@ async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bo
 
 async def _recorded(conn: asyncpg.Connection, event: SubmissionRecorded) -> None:
     await repository.store_submission(conn, event)
-    await duplicates.record_claim(conn, event)  # flags across applications, batches and programs
+    try:
+        async with conn.transaction():  # a savepoint: the facts are kept for the pre-checks whatever happens here
+            await duplicates.record_claim(conn, event)  # flags across applications, batches and programs
+    except Exception as exc:  # noqa: BLE001 - a claim that cannot be read must not hold the pre-checks up
+        log.error("duplicate detection failed for a submission", error=type(exc).__name__)
 
 
 async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
