@@ -35,8 +35,11 @@ def contract(no: str, amount_fen: int, *, invoice_no: str | None = None, complet
 
 
 def longgang_data(uscc: str, contracts: list[dict[str, Any]], **applicant: Any) -> dict[str, Any]:
+    """The example with this enterprise and contracts, and a contact mobile of its own: SMS to one
+    number are limited per day (SMS_DAILY_LIMIT), and the example's number is the notify tests'."""
     facts = events.longgang_submitted()
-    return {"applicant": {**facts["applicant"], "uscc": uscc, **applicant}, "model_contracts": contracts}
+    contact = {**facts["applicant"]["contact"], "mobile": f"137{random.randrange(10**8):08d}"}
+    return {"applicant": {**facts["applicant"], "uscc": uscc, "contact": contact, **applicant}, "model_contracts": contracts}
 
 
 def now_iso() -> str:
