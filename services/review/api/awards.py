@@ -53,6 +53,8 @@ def router() -> APIRouter:
                 raise ApiError(404, "unknown_application", NOT_FOUND_ZH, detail={"application_no": application_no})
             if not can(principal, Action.VIEW_AWARD, row["program"]):
                 raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看资助金额核定明细")
+            if award_config(row["program"]) is None:
+                raise ApiError(404, "no_award_config", "该项目不按核准制计算资助金额")
             computed = await repository.award_computation(conn, application_no)
             if computed is None and row["status"] == AWARD_CALCULATION:
                 async with conn.transaction():  # the state change came before the facts: compute now
