@@ -401,3 +401,32 @@ async def test_a_published_signal_from_someone_who_may_not_publish_is_ignored() 
         result = await handle.result()
     assert result.status is Status.PUBLISHED
     assert h.services.changes[-1].notice_id == "GS-LG-2025-01"
+
+
+async def test_a_paper_receipt_pending_when_the_withdrawal_arrives_is_refused_not_reported_applied() -> None:
+    """Issue 14, defect 6: the paper was accepted by its validator while the move to awaiting paper
+    was being recorded, then the enterprise withdrew. The withdrawal ends the application; the paper
+    was never applied, so its update fails (`wrong_state`, type Withdrawn) instead of answering
+    accepted: the window clerk's record says refused, the reviewers' API answers 409."""
+    import asyncio
+
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        h.services.hold_transition_to = Status.AWAITING_PAPER
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
+        receipt = asyncio.create_task(h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-31 10:00")))
+        await asyncio.sleep(0.5)
+        withdrawal = asyncio.create_task(
+            h.update(handle, UPDATE_WITHDRAW, Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-31 10:05"), reason="企业主动撤回")))
+        await asyncio.sleep(0.5)
+        h.services.release.set()
+        assert (await withdrawal).status is Status.WITHDRAWN
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await receipt
+        assert refused.value.cause.message == "wrong_state: the application was withdrawn"
+        assert refused.value.cause.type == "Withdrawn"
+        final = await handle.result()
+        assert final.status is Status.WITHDRAWN
+        assert Status.AWARD_CALCULATION not in h.services.statuses()
