@@ -240,9 +240,9 @@ async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
     from subsidy.contracts.workflow_ids import platform_probe_workflow_id
     from workflows.platform_probe.workflows import PlatformProbeInput, PlatformProbeResult
 
-    from subsidy.temporal import connect
+    from subsidy.temporal import connect_from_env
 
-    client = await connect(env["TEMPORAL_ADDRESS"], env.get("TEMPORAL_NAMESPACE", "default"))
+    client = await connect_from_env(env)
     run = uuid.uuid4().hex[:12]
     result: PlatformProbeResult = await client.execute_workflow(
         "PlatformProbe",
