@@ -568,7 +568,7 @@ async def test_a_withdrawal_reusing_the_id_of_the_guangdong_submission_is_applie
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
         form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
         shared_id = f"evt-{uuid.uuid4().hex}"
         topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, id=shared_id, data={
