@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,8 +92,15 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def _redacted(env: dict[str, str]) -> dict[str, str]:
-    """Secrets (the generated development keys) are not printed; they stay in stack.json (mode 0600)."""
-    return {k: "<secret, in stack.json>" if ("KEY" in k) else v for k, v in env.items()}
+    """Secrets (the generated development keys, a URL's password) are not printed; they stay in
+    stack.json (mode 0600)."""
+    return {k: "<secret, in stack.json>" if ("KEY" in k or "SECRET" in k or "PASSWORD" in k) else _without_password(v)
+            for k, v in env.items()}
+
+
+def _without_password(value: str) -> str:
+    """`scheme://user:password@host/...` as `scheme://user:***@host/...` (issue 14, defect 8)."""
+    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", value)
 
 
 def _progress(message: str) -> None:
@@ -262,7 +270,7 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
     lines += [
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
-        f"  postgres {env['DATABASE_URL']}",
+        f"  postgres {_without_password(env['DATABASE_URL'])}",
         f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
         "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         f"End-to-end probe {probe['workflow_id']}: "
