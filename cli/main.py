@@ -15,6 +15,7 @@
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
+    subsidy retention run [--now T] [--dry-run]  erase personal data after a batch closes ([retention])
 
 `status` and `sms list` ask intake's and notify's APIs (the processes `subsidy up` started, or
 `--intake-url` / `--notify-url`) with an operator token they mint from the run directory's local
@@ -485,11 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from cli import audit, deadline, token
+    from cli import audit, deadline, retention, token
 
     token.add_parser(sub)
     audit.add_parser(sub)
     deadline.add_parser(sub)
+    retention.add_parser(sub)
     return parser
 
 
