@@ -67,7 +67,7 @@ from subsidy.contracts.lifecycle import StartLifecycle
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.kafka_admin import ensure_topics
 from subsidy.programs import Program, programs
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.processes import get_health
 
@@ -716,7 +716,7 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
     c = k * lanes
     program = programs()[PROGRAM]
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    client = await connect(env["TEMPORAL_ADDRESS"], env.get("TEMPORAL_NAMESPACE", "default"))
+    client = await connect_from_env(env)
     db = await asyncpg.connect(env["DATABASE_URL"])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()

@@ -16,6 +16,7 @@
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
+    subsidy retention run [--now T] [--dry-run]  erase personal data after a batch closes ([retention])
 
 `status` and `sms list` ask intake's and notify's APIs (the processes `subsidy up` started, or
 `--intake-url` / `--notify-url`) with an operator token they mint from the run directory's local
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,8 +94,15 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def _redacted(env: dict[str, str]) -> dict[str, str]:
-    """Secrets (the generated development keys) are not printed; they stay in stack.json (mode 0600)."""
-    return {k: "<secret, in stack.json>" if ("KEY" in k) else v for k, v in env.items()}
+    """Secrets (the generated development keys, a URL's password) are not printed; they stay in
+    stack.json (mode 0600)."""
+    return {k: "<secret, in stack.json>" if ("KEY" in k or "SECRET" in k or "PASSWORD" in k) else _without_password(v)
+            for k, v in env.items()}
+
+
+def _without_password(value: str) -> str:
+    """`scheme://user:password@host/...` as `scheme://user:***@host/...` (issue 14, defect 8)."""
+    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", value)
 
 
 def _progress(message: str) -> None:
@@ -241,9 +250,9 @@ async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
     from subsidy.contracts.workflow_ids import platform_probe_workflow_id
     from workflows.platform_probe.workflows import PlatformProbeInput, PlatformProbeResult
 
-    from subsidy.temporal import connect
+    from subsidy.temporal import connect_from_env
 
-    client = await connect(env["TEMPORAL_ADDRESS"], env.get("TEMPORAL_NAMESPACE", "default"))
+    client = await connect_from_env(env)
     run = uuid.uuid4().hex[:12]
     result: PlatformProbeResult = await client.execute_workflow(
         "PlatformProbe",
@@ -263,7 +272,7 @@ def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Pop
     lines += [
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
-        f"  postgres {env['DATABASE_URL']}",
+        f"  postgres {_without_password(env['DATABASE_URL'])}",
         f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
         "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         *([f"Console (officials, zh-CN): http://127.0.0.1:{children['review'][1]}/console/  "
@@ -480,12 +489,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from cli import audit, deadline, reference, token
+    from cli import audit, deadline, reference, retention, token
 
     token.add_parser(sub)
     audit.add_parser(sub)
     deadline.add_parser(sub)
     reference.add_parser(sub)
+    retention.add_parser(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
@@ -196,7 +196,23 @@ def mask_personal_data(text: str) -> str:
     return "".join(masked)
 
 
+def mask_personal_data_in(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string masked by
+    `mask_personal_data`: for free text that enters the platform inside a request body."""
+    if isinstance(value, str):
+        return mask_personal_data(value)
+    if isinstance(value, dict):
+        return {key: mask_personal_data_in(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_personal_data_in(item) for item in value)
+    return value
+
+
 # --- Pydantic types ------------------------------------------------------------------------
+
+FreeText = Annotated[str, AfterValidator(mask_personal_data)]
+"""Free text people type (a withdrawal's reason, an official's reasons): stored, recorded in
+workflow histories and published only with its ID and mobile numbers masked (issue 14, defect 8)."""
 
 
 def _validate_uscc(v: str) -> str:

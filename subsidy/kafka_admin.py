@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from subsidy.contracts.topics import ALL_TOPICS, TopicSpec
 
@@ -14,7 +15,9 @@ async def ensure_topics(
 ) -> int:
     """Create the topics that do not exist yet; returns how many were created.
 
-    Existing topics are left as they are (partitions can only grow, and that re-keys: an operator decision).
+    Existing topics keep their partitions (they can only grow, and that re-keys: an operator
+    decision), but get their spec's retention: a topic created before the inbound topics were made
+    short-lived stops keeping raw personal data longer than its spec says.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
     await admin.start()
@@ -33,6 +36,13 @@ async def ensure_topics(
         ]
         if missing:
             await admin.create_topics(missing)
+        retained = [
+            ConfigResource(ConfigResourceType.TOPIC, spec.name, configs={"retention.ms": str(spec.retention_ms)})
+            for spec in wanted
+            if spec.name in existing and spec.retention_ms
+        ]
+        if retained:
+            await admin.alter_configs(retained)
         return len(missing)
     finally:
         await admin.close()

@@ -27,7 +27,8 @@ from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 
-from subsidy.contracts.topics import dlq
+from subsidy.contracts.topics import INBOUND_TOPICS, dlq
+from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.log_context import kafka_record_context
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
@@ -40,6 +41,7 @@ DLQ_DETAIL = "x-dlq-detail"
 DLQ_SOURCE_TOPIC = "x-dlq-source-topic"
 DLQ_SOURCE_OFFSET = "x-dlq-source-offset"
 DLQ_SOURCE_PARTITION = "x-dlq-source-partition"
+DLQ_REDACTED = "x-dlq-redacted"  # "1": the body's ID and mobile numbers were masked (inbound topics)
 DLQ_REPLAY_OF = "x-dlq-replay-of"  # on a replayed message: the dead letter it replays (<schema>:<id>)
 
 
@@ -87,10 +89,12 @@ def dlq_headers(
 __all__ = [
     "ACK_POLICY",
     "DLQ_DETAIL",
+    "DLQ_REDACTED",
     "DLQ_REASON",
     "dlq",
     "dlq_headers",
     "handle_once",
+    "redact_dead_letter",
     "replay_dead_letters",
     "would_fail_again",
     "in_key_order",
@@ -164,10 +168,28 @@ async def in_key_order(
             group.create_task(lane(in_order))
 
 
+def redact_dead_letter(topic: str, body: bytes) -> tuple[bytes, bool]:
+    """The body a DLQ keeps: for the inbound topics (raw ID and mobile numbers from the portals,
+    windows and SMS providers), every ID-like and mobile-like value masked as the logs mask them,
+    in a JSON body value by value (so it stays JSON), otherwise in the text; the platform's own
+    topics carry no raw personal data and are kept byte for byte (issue 14, defect 8). Returns the
+    body and whether it is the redacted one."""
+    if topic not in INBOUND_TOPICS:
+        return body, False
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return mask_personal_data(body.decode("utf-8", errors="replace")).encode("utf-8"), True
+    return json.dumps(mask_personal_data_in(decoded), ensure_ascii=False, separators=(",", ":")).encode("utf-8"), True
+
+
 class DeadLetters:
     """Sends what cannot be processed to `<topic>.dlq`: recorded first in the service's
-    `dead_letters` table (operators list and count them), then published with key and bytes
-    unchanged and the reason in headers. A crash in between repeats both; neither duplicates."""
+    `dead_letters` table (operators list and count them), then published with the key unchanged,
+    the reason in headers and the body as `redact_dead_letter` keeps it (an inbound topic's with
+    its ID and mobile numbers masked, header `x-dlq-redacted: 1`; such a message cannot be replayed
+    when its contract needs the numbers: the source sends it again). A crash in between repeats
+    both; neither duplicates."""
 
     def __init__(self, broker: Any, pool: asyncpg.Pool):
         self.broker = broker
@@ -180,12 +202,11 @@ class DeadLetters:
                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING""",
             record.topic, record.partition, record.offset, key, reason, detail[:500],
         )
-        await self.broker.publish(
-            body,
-            topic=dlq(record.topic),
-            key=record.key,
-            headers=dlq_headers(reason=reason, detail=detail, topic=record.topic, offset=record.offset, partition=record.partition),
-        )
+        kept, redacted = redact_dead_letter(record.topic, body)
+        headers = dlq_headers(reason=reason, detail=detail, topic=record.topic, offset=record.offset, partition=record.partition)
+        if redacted:
+            headers[DLQ_REDACTED] = "1"
+        await self.broker.publish(kept, topic=dlq(record.topic), key=record.key, headers=headers)
         log.warning("message sent to the DLQ", topic=record.topic, offset=record.offset, reason=reason, detail=detail)
 
 

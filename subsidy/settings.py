@@ -8,10 +8,10 @@ that every variable the compose file sets is one the code reads.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class PlatformSettings(BaseSettings):
@@ -50,6 +50,20 @@ class PlatformSettings(BaseSettings):
         default="http://127.0.0.1:8400/jwks.json", description="OIDC_JWKS_URL: the issuer's signing keys (JWKS)"
     )
     oidc_leeway_seconds: float = Field(default=30.0, ge=0, le=300, description="OIDC_LEEWAY_SECONDS: clock skew allowed")
+    # Temporal payload encryption (subsidy/payload_codec.py): every process that talks to Temporal
+    # holds the same keys; none set: payloads in clear.
+    temporal_payload_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="TEMPORAL_PAYLOAD_KEYS: JSON object key id -> base64 AES-256 key; payloads encrypted when set",
+    )
+    temporal_payload_active_key_id: str | None = Field(
+        default=None, description="TEMPORAL_PAYLOAD_ACTIVE_KEY_ID: the key new payloads are sealed with"
+    )
+
+    @field_validator("temporal_payload_keys", mode="before")
+    @classmethod
+    def _payload_keys_json(cls, value: Any) -> Any:
+        return json_object_of_strings(value, "TEMPORAL_PAYLOAD_KEYS")
 
 
 def json_object_of_strings(value: Any, env_name: str) -> Any:

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.embedded import stack as embedded_stack
 from subsidy.logging import configure_logging
-from subsidy.temporal import DATA_CONVERTER, connect
+from subsidy.temporal import DATA_CONVERTER, connect_from_env
 
 
 @dataclass(frozen=True)
@@ -109,4 +109,4 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def temporal_client(stack: Stack) -> Client:
-    return await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
+    return await connect_from_env(stack.env)

@@ -163,7 +163,7 @@ def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: floa
 
 
 def _dev_secrets(state: StackState) -> None:
-    """Development keys (personal data, webhooks), made on the first `up` of this run directory
+    """Development keys (personal data, Temporal payloads, webhooks), made on the first `up` of this run directory
     and kept in stack.json, so data sealed by one run still opens in the next; and the local SMS
     provider."""
     from deploy.embedded.dev_keys import dev_webhook_keys
@@ -171,6 +171,10 @@ def _dev_secrets(state: StackState) -> None:
 
     if "PERSONAL_DATA_KEYS" not in state.env:
         state.env.update(generate_dev_keys())
+    if "TEMPORAL_PAYLOAD_KEYS" not in state.env:  # every process of the run dir encrypts Temporal payloads
+        from subsidy.payload_codec import generate_dev_payload_keys
+
+        state.env.update(generate_dev_payload_keys())
     if "WEBHOOK_KEYS" not in state.env:
         state.env["WEBHOOK_KEYS"] = json.dumps(dev_webhook_keys())
     state.env.setdefault("SMS_PROVIDERS", "local")  # no SMS leaves the machine: notify's local provider

@@ -10,16 +10,14 @@ program answers 404 like an unknown one: its existence is not revealed.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter
 
 from services.intake import repository
 from subsidy.identity.http import Authenticated
-from subsidy.web import ApiError, Started
+from subsidy.web import ApiError, Started, checked_application_no
 
-APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NOT_FOUND_ZH = "未找到该申报"
 
 
@@ -32,8 +30,7 @@ def router() -> APIRouter:
         responses={401: {"description": "no or invalid token"}, 404: {"description": "unknown, or not of the caller's programs"}},
     )
     async def application(application_no: str, principal: Authenticated, resources: Started) -> dict[str, Any]:
-        if not APPLICATION_NO.match(application_no):
-            raise ApiError(400, "bad_application_no", "申报编号格式不正确")
+        checked_application_no(application_no)
         async with resources.pool.acquire() as conn:
             view = await repository.application_view(conn, application_no)
         if view is None or not principal.in_program(view["program"]):

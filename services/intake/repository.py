@@ -163,3 +163,30 @@ async def application_view(conn: asyncpg.Connection, application_no: str) -> dic
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+async def erase_personal_data(conn: asyncpg.Connection, program: str, *, actor: str) -> dict[str, Any]:
+    """`subsidy retention run`: the program's sealed ID and mobile numbers and their lookup hashes
+    erased, one audit row; the versions (USCC, facts without personal data), events and state
+    changes stay. Run again: nothing more to erase, nothing audited."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """WITH erased AS (
+                   UPDATE application_versions SET sealed = '{}'::jsonb
+                   WHERE program = $1 AND sealed <> '{}'::jsonb
+                   RETURNING application_no, version),
+               hashes AS (
+                   DELETE FROM personal_lookup l USING application_versions v
+                   WHERE l.application_no = v.application_no AND l.version = v.version AND v.program = $1
+                   RETURNING 1)
+               SELECT (SELECT count(DISTINCT application_no) FROM erased) AS applications,
+                      (SELECT count(*) FROM erased) AS versions, (SELECT count(*) FROM hashes) AS lookup_hashes""",
+            program,
+        )
+        done = {"program": program, **dict(row)}
+        if row["versions"] or row["lookup_hashes"]:
+            await conn.execute(
+                "INSERT INTO audit_log (actor, action, detail) VALUES ($1, 'retention.erase_personal_data', $2::jsonb)",
+                actor, json.dumps(done),
+            )
+    return done

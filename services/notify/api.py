@@ -5,16 +5,14 @@ and one of another program look the same)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Query
 
 from services.notify import repository
 from subsidy.identity.http import Authenticated
-from subsidy.web import ApiError, Started
+from subsidy.web import ApiError, Started, checked_application_no
 
-APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_LIMIT = 1000
 
 
@@ -38,8 +36,7 @@ def router() -> APIRouter:
     async def sms_of_application(
         application_no: str, principal: Authenticated, resources: Started, limit: int = Query(200, ge=1, le=MAX_LIMIT)
     ) -> dict[str, Any]:
-        if not APPLICATION_NO.match(application_no):
-            raise ApiError(400, "bad_application_no", "申报编号格式不正确")
+        checked_application_no(application_no)
         found = await log(resources, principal, application_no, limit)
         if not found["messages"]:
             raise ApiError(404, "no_sms", "未找到该申报的短信记录", detail={"application_no": application_no})

@@ -233,3 +233,23 @@ async def sms_log(
         application_no, limit, None if programs is None else list(programs),
     )
     return [dict(row) for row in rows]
+
+
+async def erase_personal_data(conn: asyncpg.Connection, program: str, *, actor: str) -> dict[str, Any]:
+    """`subsidy retention run`: the program's sealed contact numbers and their keyed hashes erased,
+    one audit row; the SMS log (masked numbers, notices, outcomes) stays for the audit."""
+    async with conn.transaction():
+        contacts = await conn.fetchval(
+            """WITH erased AS (
+                   UPDATE contacts SET mobile_sealed = '{}'::jsonb, mobile_hash = ''
+                   WHERE program = $1 AND mobile_sealed <> '{}'::jsonb RETURNING 1)
+               SELECT count(*) FROM erased""",
+            program,
+        )
+        done = {"program": program, "contacts": contacts}
+        if contacts:
+            await conn.execute(
+                "INSERT INTO audit_log (actor, action, detail) VALUES ($1, 'retention.erase_personal_data', $2::jsonb)",
+                actor, json.dumps(done),
+            )
+    return done

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from subsidy.contracts import topics
+from subsidy.contracts.workflow_ids import ApplicationNo
 from subsidy.identifiers import USCC, InvalidIdentifierError, Mobile, ResidentId, mask_personal_data
 
 # Programs are data: this is the default set the parser accepts; services pass their loaded set.
@@ -34,8 +35,9 @@ KNOWN_PROGRAMS: frozenset[str] = frozenset({"LG-AI-MODEL-2025", "SZ-GOVAI-SCENAR
 Fen = Annotated[StrictInt, Field(ge=0)]
 """An amount of money in fen (0.01 CNY). Floats, strings and booleans are rejected."""
 ProgramCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")]
-# Used as Kafka key and in workflow IDs: a short, safe alphabet.
-ApplicationNo = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+# The envelope's subject (the Kafka key): a short, safe alphabet. Where it names an application it
+# must equal data.application_no, which is an `ApplicationNo` (the workflow ids' own type).
+Subject = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -85,7 +87,7 @@ class CloudEvent(_Contract):
     source: Annotated[str, Field(pattern=SOURCE_PATTERN)]
     type: NonEmpty
     time: AwareDatetime
-    subject: ApplicationNo
+    subject: Subject
     datacontenttype: str | None = None
     data: dict[str, Any]
 

@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from subsidy.identifiers import FreeText
+
 LONGGANG_MODEL_CALL_2025 = "LG-AI-MODEL-2025"
 SHENZHEN_GOVAI_SCENARIO_2025 = "SZ-GOVAI-SCENARIO-2025"
 
@@ -125,7 +127,7 @@ class DecideOnlineReview(_Model):
 
     actor: Actor
     decision: Literal["approve", "return", "reject"]
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[FreeText, ...] = ()
     resubmit_by: AwareDatetime | None = None  # required for "return": the date in the return notice
 
     @model_validator(mode="after")
@@ -139,7 +141,7 @@ class DecideFormalPreReview(_Model):
 
     actor: Actor
     decision: Literal["approve", "return", "reject", "request_paper"]
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[FreeText, ...] = ()
     resubmit_by: AwareDatetime | None = None
 
     @model_validator(mode="after")
@@ -151,7 +153,7 @@ class DecideFormalPreReview(_Model):
 class DecideBackOfficeReview(_Model):
     actor: Actor
     decision: Literal["approve", "reject"]
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[FreeText, ...] = ()
 
 
 def _check_return(decision: str, resubmit_by: datetime | None, reasons: tuple[str, ...]) -> None:
@@ -172,7 +174,7 @@ class Resubmit(_Model):
 class Withdraw(_Model):
     actor: Actor
     withdrawn_at: AwareDatetime
-    reason: str | None = None
+    reason: FreeText | None = None  # masked when the command is built (intake): never raw in a history
 
 
 class RecordGuangdongSubmission(_Model):
@@ -382,7 +384,7 @@ class StateChange(_Model):
     application_no: str
     from_status: Status | None
     to_status: Status
-    reason: str | None = None
+    reason: FreeText | None = None
     actor: str
     deadline: AwareDatetime | None = None
     occurred_at: AwareDatetime
@@ -390,7 +392,7 @@ class StateChange(_Model):
     version: int
     contract_revision: int = Field(default=1, ge=1)  # STATE_CHANGE_REVISION when the fields below are set
     notice_kind: NoticeKind | None = None  # the SMS this change calls for; None: none
-    reasons: tuple[str, ...] = ()  # the official's reasons (return, rejection, paper requested)
+    reasons: tuple[FreeText, ...] = ()  # the official's reasons (return, rejection, paper requested)
     award_fen: int | None = Field(default=None, ge=0)  # the award as the lifecycle knows it at this change
     tier: int | None = None  # SZ tier as the lifecycle knows it at this change
     notice_id: str | None = None  # the public notice (published)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from subsidy.identifiers import FreeText
+
 
 class ApplicationStateChanged(BaseModel):
     """`subsidy.application.state-changed.v1`: a lifecycle workflow moved an application.
@@ -26,7 +28,7 @@ class ApplicationStateChanged(BaseModel):
     application_no: str
     from_state: str | None
     to_state: str
-    reason: str | None = None
+    reason: FreeText | None = None
     actor: str
     deadline: AwareDatetime | None = None
     occurred_at: AwareDatetime
@@ -34,7 +36,7 @@ class ApplicationStateChanged(BaseModel):
     version: int | None = None  # the application's version (resubmissions) at the change
     contract_revision: int = 1  # 2: the typed fields below are set; 1: an event from before them
     notice_kind: str | None = None  # the SMS notice the change calls for (NoticeKind); None: none
-    reasons: tuple[str, ...] = ()  # the official's reasons (return, rejection, paper requested)
+    reasons: tuple[FreeText, ...] = ()  # the official's reasons (return, rejection, paper requested)
     award_fen: int | None = None  # the award (integer fen) as the lifecycle knows it at the change
     tier: int | None = None  # Shenzhen's tier as the lifecycle knows it at the change
     notice_id: str | None = None  # the public notice an application was published on

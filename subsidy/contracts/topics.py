@@ -93,7 +93,14 @@ EVENT_TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
 
 # --- Layout --------------------------------------------------------------------------------
 
-_DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000  # operators get a month to look at rejected input
+_DAY_MS = 24 * 3600 * 1000
+# The inbound topics carry raw ID and mobile numbers (the portals' events): kept a week, long
+# enough for every consumer to catch up after an outage, then gone (issue 14, defect 8). The
+# platform's own topics carry no raw personal data and keep the broker default.
+INBOUND_RETENTION_MS = 7 * _DAY_MS
+# Operators get a month to look at rejected input; the inbound DLQs' bodies are redacted
+# (subsidy.messaging.redact_dead_letter), so the month holds no raw ID or mobile number.
+_DLQ_RETENTION_MS = 30 * _DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,7 @@ class TopicSpec:
 
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    *(TopicSpec(t, 6) for t in INBOUND_TOPICS),
+    *(TopicSpec(t, 6, INBOUND_RETENTION_MS) for t in INBOUND_TOPICS),
     *(TopicSpec(dlq(t), 1, _DLQ_RETENTION_MS) for t in INBOUND_TOPICS),
     *(TopicSpec(t, 6) for t in PLATFORM_TOPICS),
     # Every subscriber's bounded retry ends in <topic>.dlq (STYLE.md 4), platform topics included.

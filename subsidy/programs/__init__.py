@@ -78,6 +78,23 @@ class FilingWindow(BaseModel):
         return self.opens_at <= submitted_at <= self.closes_at  # type: ignore[operator]
 
 
+class Retention(BaseModel):
+    """`[retention]`: when the batch's personal data (sealed ID and mobile numbers, their lookup
+    hashes, notify's sealed contact numbers) is erased by `subsidy retention run`. The program
+    administrator sets `batch_closed_at` when the batch closes (all paid, objections settled);
+    until then nothing is erased. What the audit needs stays: application numbers, versions,
+    the enterprise's USCC and submitted facts, state changes, decisions, masked numbers, audit logs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_closed_at: AwareDatetime | None = None
+    erase_personal_data_after_days: int = Field(default=180, ge=0)
+
+    def erase_due(self, now: datetime) -> bool:
+        closed = self.batch_closed_at
+        return closed is not None and now >= closed + timedelta(days=self.erase_personal_data_after_days)
+
+
 class Program(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -96,6 +113,7 @@ class Program(BaseModel):
     publication: Publication | None = None
     materials: Materials | None = None
     pre_checks: LonggangPreChecks | ShenzhenPreChecks | None = None
+    retention: Retention | None = None  # no [retention] (or no batch_closed_at): nothing erased
 
     @model_validator(mode="before")
     @classmethod

@@ -34,7 +34,7 @@ from subsidy.contracts.lifecycle import (
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.failpoints import EXIT_CODE
 from subsidy.messaging import DLQ_REASON
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health
@@ -321,7 +321,7 @@ async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envel
     """Run an intake process armed to die at `failpoint`, send it `envelope` and see it die there
     (the lifecycle workflows' worker runs meanwhile, so its commands are answered)."""
     port, log_file = free_port(), tmp_path / f"intake-crash-{failpoint}.log"
-    client = await connect(stack.temporal)
+    client = await connect_from_env(stack.env)
     with open(log_file, "wb") as log:
         crashing = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "run", "intake"],
@@ -370,7 +370,7 @@ async def test_a_crash_after_the_workflow_start_and_before_the_write_starts_once
     workflow_id = application_workflow_id(LG, app)
     database = await asyncpg.connect(stack.database_url)
     try:  # the lifecycle runs; intake wrote nothing
-        client = await connect(stack.temporal)
+        client = await connect_from_env(stack.env)
         assert (await client.get_workflow_handle(workflow_id).describe()).status == WorkflowExecutionStatus.RUNNING
         assert await database.fetchval("SELECT count(*) FROM intake.inbox WHERE event_id = $1", submitted["id"]) == 0
     finally:
@@ -568,7 +568,7 @@ async def test_a_withdrawal_reusing_the_id_of_the_guangdong_submission_is_applie
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         await h.reach(handle, Status.ONLINE_REVIEW)
-        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=REVIEWER, decision="approve"))
+        await h.update(handle, "decide_online_review", DecideOnlineReview(actor=ONLINE_REVIEWER, decision="approve"))
         form_id = (await h.reach(handle, Status.AWAITING_GD_SUBMISSION)).form_id
         shared_id = f"evt-{uuid.uuid4().hex}"
         topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, id=shared_id, data={

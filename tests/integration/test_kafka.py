@@ -83,3 +83,22 @@ async def test_an_uncommitted_message_goes_to_the_next_consumer_of_the_group(sta
     async with second:
         await second.start()
         assert await asyncio.wait_for(received.get(), timeout=60) == {"n": 7}
+
+
+async def test_an_existing_topic_gets_the_retention_of_its_spec(stack) -> None:
+    """Issue 14, defect 8: inbound topics created before they were made short-lived get their
+    spec's retention on the next `subsidy topics` / `stack up`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    name = f"test.retention.{uuid.uuid4().hex[:8]}"
+    assert await ensure_topics(stack.kafka, [TopicSpec(name=name, partitions=1)]) == 1  # the broker's default
+    assert await ensure_topics(stack.kafka, [TopicSpec(name=name, partitions=1, retention_ms=86_400_000)]) == 0
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        configs = {entry[0]: entry[1] for resource in response.resources for entry in resource[4]}
+    finally:
+        await admin.close()
+    assert configs["retention.ms"] == "86400000"

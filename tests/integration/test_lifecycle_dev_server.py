@@ -26,7 +26,7 @@ from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.programs import PROGRAMS
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.support.processes import running_service
 from tests.workflows.harness import BACK_OFFICE_REVIEWER, CLERK, ONLINE_REVIEWER, WORKFLOWS, Harness, StandInServices, sh
 
@@ -36,7 +36,7 @@ LG = "LG-AI-MODEL-2025"
 
 async def test_rejected_updates_leave_history_length_unchanged_and_transitions_reach_kafka(stack, tmp_path: Path) -> None:
     application_no = f"LG2025-{uuid.uuid4().int % 1_000_000:06d}"
-    client = await connect(stack.temporal)
+    client = await connect_from_env(stack.env)
     stand_in = StandInServices()  # review's activities; intake's are the real service below
     h = Harness(env=None, services=stand_in)  # type: ignore[arg-type]
 

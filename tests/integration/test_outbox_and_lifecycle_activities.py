@@ -31,7 +31,7 @@ from subsidy.contracts.topics import TopicSpec
 from subsidy.deadlines import WorkingCalendar
 from subsidy.kafka_admin import ensure_topics
 from subsidy.outbox import CONTENT_TYPE, EVENT_ID_HEADER, OutboxRelay, write_event
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.support.lifecycle_workflows import RecordStateChangeTwiceWorkflow
 from tests.support.processes import get_health, running_service
 
@@ -112,7 +112,7 @@ async def test_a_state_change_recorded_twice_is_stored_and_published_once(stack,
         status, body = get_health(port)
         assert status == 200 and body["checks"]["outbox_relay"] == "ok"
 
-        client = await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
+        client = await connect_from_env(stack.env)
         queue = f"test-lifecycle-{uuid.uuid4()}"
         async with Worker(client, task_queue=queue, workflows=[RecordStateChangeTwiceWorkflow]):
             await client.execute_workflow(

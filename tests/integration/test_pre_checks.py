@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from subsidy.contracts import task_queues, topics
 from subsidy.contracts.lifecycle import Status
 from subsidy.contracts.workflow_ids import application_workflow_id
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
 from tests.support.processes import assert_no_personal_data, running_service
@@ -37,7 +37,7 @@ async def until(fetch, timeout: float = 60.0):
 
 async def test_a_longgang_submission_is_pre_checked_by_review_before_online_review(stack, tmp_path: Path) -> None:
     first, second = application_no("LG"), application_no("LG")  # the same enterprise applies twice
-    client = await connect(stack.temporal)
+    client = await connect_from_env(stack.env)
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
     await producer.start()

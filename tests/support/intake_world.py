@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from subsidy.contracts import task_queues
-from subsidy.temporal import connect
+from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.processes import running_service
 from tests.workflows.harness import WORKFLOWS, StandInServices
@@ -73,7 +73,7 @@ class IntakeWorld:
 
 @asynccontextmanager
 async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None) -> AsyncIterator[IntakeWorld]:
-    client = await connect(stack.temporal)
+    client = await connect_from_env(stack.env)
     stand_in = StandInServices()
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)

@@ -45,3 +45,12 @@ async def test_busy_is_not_a_refusal_but_a_transient_failure() -> None:
     with pytest.raises(LifecycleBusy) as busy:
         await update("busy: another decision is being applied; retry")
     assert is_transient(busy.value)
+
+
+async def test_a_decision_the_withdrawal_overtook_is_recorded_refused() -> None:
+    """Issue 14, defect 6: the workflow fails such an update (type Withdrawn); intake records the
+    event refused with that reason, never applied."""
+    from workflows.lifecycle.base import WITHDRAWN_REFUSAL
+
+    outcome = await update(WITHDRAWN_REFUSAL)
+    assert outcome == Outcome(applied=False, reason=WITHDRAWN_REFUSAL)

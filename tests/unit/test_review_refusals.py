@@ -46,3 +46,12 @@ def test_every_validator_refusal_code_but_busy_has_an_answer() -> None:
             continue
         answer = refusal_of(f"{code.value}: something")
         assert answer.code == code.value and answer.status in (403, 409, 422), code
+
+
+def test_a_decision_overtaken_by_the_withdrawal_is_a_409_that_says_so() -> None:
+    """Issue 14, defect 6: the workflow fails such an update with type Withdrawn."""
+    from workflows.lifecycle.base import WITHDRAWN_REFUSAL
+
+    answer = refusal_of(WITHDRAWN_REFUSAL, error_type="Withdrawn")
+    assert (answer.status, answer.code) == (409, "wrong_state")
+    assert "撤回" in answer.message

@@ -314,6 +314,19 @@ async def test_bad_envelope_unknown_type_and_unknown_program_get_their_reasons(
     assert kafka.published == []
 
 
+async def test_an_application_number_no_workflow_id_could_take_gets_400_invalid_payload(
+    kafka: FakeKafka, app: FastAPI
+) -> None:
+    """Issue 14, defect 7: `LG-3e157e` used to get 202, then failed five times at the workflow id."""
+    _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+    bad = {**event, "subject": "LG-3e157e", "data": {**event["data"], "application_no": "LG-3e157e"}}
+    response = await call(app, events.encode(bad))
+    assert response.status == 400
+    assert response.json["reason"] == "invalid_payload", response.json
+    assert "application_no" in response.json["detail"]
+    assert kafka.published == []
+
+
 async def test_an_envelope_from_another_source_gets_400_source_mismatch(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     other_portal = {**event, "source": "urn:portal:gdzwfw"}

@@ -401,3 +401,61 @@ async def test_a_published_signal_from_someone_who_may_not_publish_is_ignored() 
         result = await handle.result()
     assert result.status is Status.PUBLISHED
     assert h.services.changes[-1].notice_id == "GS-LG-2025-01"
+
+
+async def test_a_paper_receipt_pending_when_the_withdrawal_arrives_is_refused_not_reported_applied() -> None:
+    """Issue 14, defect 6: the paper was accepted by its validator while the move to awaiting paper
+    was being recorded, then the enterprise withdrew. The withdrawal ends the application; the paper
+    was never applied, so its update fails (`wrong_state`, type Withdrawn) instead of answering
+    accepted: the window clerk's record says refused, the reviewers' API answers 409."""
+    import asyncio
+
+    async with lifecycle_env(sh("2025-12-29 14:00")) as h:
+        h.services.hold_transition_to = Status.AWAITING_PAPER
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-30 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
+        receipt = asyncio.create_task(h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-31 10:00")))
+        await asyncio.sleep(0.5)
+        withdrawal = asyncio.create_task(
+            h.update(handle, UPDATE_WITHDRAW, Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-31 10:05"), reason="企业主动撤回")))
+        await asyncio.sleep(0.5)
+        h.services.release.set()
+        assert (await withdrawal).status is Status.WITHDRAWN
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await receipt
+        assert refused.value.cause.message == "wrong_state: the application was withdrawn"
+        assert refused.value.cause.type == "Withdrawn"
+        final = await handle.result()
+        assert final.status is Status.WITHDRAWN
+        assert Status.AWARD_CALCULATION not in h.services.statuses()
+
+
+MOBILE, ID_NUMBER = "13912345678", "11010519491231002X"
+
+
+async def test_free_text_reasons_reach_the_state_changes_and_the_history_masked() -> None:
+    """Issue 14, defect 8: a withdrawal's reason (the portal's words) and an official's reasons hold
+    an ID and a mobile number; the commands intake and review build carry them masked, so neither
+    the history nor the state change (hence Kafka) ever holds them raw."""
+    async with lifecycle_env(sh("2025-12-10 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        await h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+            actor=ONLINE_REVIEWER, decision="return", resubmit_by=sh("2025-12-20 17:00"),
+            reasons=(f"联系人电话 {MOBILE} 与身份证 {ID_NUMBER} 不一致",)))
+        await h.reach(handle, Status.RETURNED)
+        accepted = await h.update(handle, UPDATE_WITHDRAW, Withdraw(
+            actor=PORTAL, withdrawn_at=sh("2025-12-11 10:00"), reason=f"法人 {ID_NUMBER} 撤回，电话 +86 139-1234-5678"))
+        assert accepted.status is Status.WITHDRAWN
+        await handle.result()
+        # The events' protobuf bytes hold the payloads' JSON as it is stored (to_json() would base64 it).
+        history = b"".join(event.SerializeToString() for event in (await handle.fetch_history()).events)
+    assert "撤回".encode() in history  # the reason is there, masked
+    returned, withdrawn = h.services.changes[-2], h.services.changes[-1]
+    assert returned.reasons == ("联系人电话 139****5678 与身份证 1101**********002X 不一致",)
+    assert withdrawn.reason == "法人 1101**********002X 撤回，电话 +86 139****5678"
+    for raw in (MOBILE, ID_NUMBER, "139-1234-5678", ID_NUMBER[6:14]):
+        assert raw.encode() not in history
+        assert all(raw not in change.model_dump_json() for change in h.services.changes)

@@ -68,6 +68,10 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 DEADLINE_RETRY = RetryPolicy(initial_interval=timedelta(minutes=1), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1))
 
 
+# The failure of a decision accepted by its validator but overtaken by the enterprise's withdrawal.
+WITHDRAWN_REFUSAL = "wrong_state: the application was withdrawn"
+
+
 class Ended(Exception):
     """The application reached a terminal status; `run()` stops its steps."""
 
@@ -94,6 +98,7 @@ class LifecycleBase:
         self._pending: Any = None  # the accepted decision run() has yet to apply
         self._applied = 0  # decisions applied so far; handlers wait for theirs
         self._accepted = 0
+        self._refused: set[int] = set()  # tickets of accepted decisions a withdrawal refused
         self._withdrawal: Withdraw | None = None
         self.publication: RecordPublication | None = None
 
@@ -193,6 +198,8 @@ class LifecycleBase:
         self._accepted += 1
         ticket = self._accepted
         await workflow.wait_condition(lambda: self._applied >= ticket)
+        if ticket in self._refused:  # the update fails (not a command: histories replay unchanged)
+            raise ApplicationError(WITHDRAWN_REFUSAL, type="Withdrawn", non_retryable=True)
         return DecisionAccepted(status=self.status, deadline=self.deadline.deadline if self.deadline else None)
 
     async def next_decision(
@@ -239,7 +246,8 @@ class LifecycleBase:
 
     async def _apply_withdrawal(self) -> None:
         assert self._withdrawal is not None and self.start is not None
-        if self._pending is not None:  # a decision accepted just before: refused by the withdrawal
+        if self._pending is not None:  # a decision accepted just before: refused by the withdrawal,
+            self._refused.add(self._accepted)  # never reported applied (issue 14, defect 6)
             self.applied()
         if self.status is Status.AWAITING_PUBLICATION:  # off the public-notice list
             batch = workflow.get_external_workflow_handle(publication_batch_workflow_id(self.start.program))

@@ -17,6 +17,7 @@ from services.review.api.access import Action
 from services.review.api.common import checked_application_no, decisions, idempotency_key, request_id
 from services.review.decisions import actions as inputs
 from services.review.decisions.service import Attempt
+from subsidy.identifiers import mask_personal_data_in
 from subsidy.identity.http import Authenticated
 from subsidy.web import Started
 
@@ -40,7 +41,7 @@ def router() -> APIRouter:
     api = APIRouter(prefix="/api", tags=["decisions"], responses=REFUSALS)
 
     def attempt(principal: Any, action: Action, key: str, body: dict[str, Any], request: Request, **where: Any) -> Attempt:
-        return Attempt(principal=principal, action=action, idempotency_key=key, input=body, request_id=request_id(request), **where)
+        return Attempt(principal=principal, action=action, idempotency_key=key, input=mask_personal_data_in(body), request_id=request_id(request), **where)
 
     @api.post("/applications/{application_no}/decisions", openapi_extra=_body(inputs.ReviewDecisionInput),
               summary="The review step's decision: approve / return / reject (SZ also request_paper)")

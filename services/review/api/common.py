@@ -12,11 +12,10 @@ from zoneinfo import ZoneInfo
 from fastapi import Header, Request
 
 from services.review.decisions.service import DecisionService
-from subsidy.web import ApiError
+from subsidy.web import ApiError, checked_application_no  # noqa: F401  (the routes import it from here)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
-APPLICATION_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
@@ -27,12 +26,6 @@ def local(moment: datetime | None) -> str | None:
 
 def weekday(moment: datetime | None) -> str | None:
     return WEEKDAYS_ZH[moment.astimezone(SHANGHAI).weekday()] if moment is not None else None
-
-
-def checked_application_no(application_no: str) -> str:
-    if not APPLICATION_NO.match(application_no):
-        raise ApiError(400, "bad_application_no", "申报编号格式不正确")
-    return application_no
 
 
 def idempotency_key(

@@ -3,7 +3,8 @@
 A validator refuses with a reason that starts with a code (`forbidden: ...`, `wrong_state: ...`,
 see workflows/lifecycle/base.py); `busy:` is not among them: the decision service asks again.
 `Conflict` is the workflow's own error when two decisions were validated in the same activation:
-the other official's decision won.
+the other official's decision won. `Withdrawn`: the decision passed its validator but the
+enterprise's withdrawal was applied first; it was never applied (409, wrong_state).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def refusal_of(reason: str, *, error_type: str | None = None) -> Refusal:
     status, message = _BY_CODE.get(code, _UNKNOWN)
     if (status, message) == _UNKNOWN:
         code = "refused"
+    if error_type == "Withdrawn":  # accepted, then overtaken by the enterprise's withdrawal: not applied
+        message = "企业已撤回该申报，此项决定未生效"
     return Refusal(status=status, code=code, message=message, reason=reason)
 
 
