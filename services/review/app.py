@@ -22,6 +22,7 @@ from services.review.deadlines.activities import DeadlineActivities
 from services.review.forms import api as forms_api
 from services.review.forms.documents import FormActivities
 from services.review.handlers import router
+from services.review.notice import api as notice_api
 from services.review.publication.activities import PublicationActivities
 from services.review.rules.activities import PreCheckActivities
 from services.review.settings import ReviewSettings
@@ -40,7 +41,7 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
-    routers=lambda: [forms_api.router(), *api.routers()],
+    routers=lambda: [forms_api.router(), *api.routers(), notice_api.router()],
     title="subsidy review: the officials' API",
 )
 

@@ -30,6 +30,9 @@ class Action(StrEnum):
     REASSIGN_TASK = "reassign_task"
     PUBLISH = "publish"  # a program batch's list for public notice (公示)
     READ_AUDIT = "read_audit"
+    # issue 13 (services/review/notice/): the notice list's preview, versions, exports; objections.
+    VIEW_NOTICE = "view_notice"
+    DECIDE_OBJECTION = "decide_objection"
 
 
 _READ = frozenset({Action.VIEW_TASKS, Action.VIEW_APPLICATION})
@@ -43,8 +46,9 @@ PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.PROGRAM_ADMIN: _READ | {
         Action.RECORD_AWARD, Action.RECORD_EXPERT_SCORING, Action.RECORD_TIERING,
         Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH,
+        Action.VIEW_NOTICE, Action.DECIDE_OBJECTION,
     },
-    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT},
+    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_NOTICE},
 }
 
 ACTION_NAMES_ZH: dict[Action, str] = {
@@ -63,6 +67,8 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.REASSIGN_TASK: "转派待办",
     Action.PUBLISH: "发布公示",
     Action.READ_AUDIT: "查看审计日志",
+    Action.VIEW_NOTICE: "查看公示名单",
+    Action.DECIDE_OBJECTION: "处理公示异议",
 }
 
 
