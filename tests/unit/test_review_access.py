@@ -22,8 +22,9 @@ GRANTED = {
     StaffRole.SZ_PRE_REVIEWER: {Action.DECIDE_FORMAL_PRE_REVIEW},
     StaffRole.EXPERT: set(),
     StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.RECORD_EXPERT_SCORING, Action.RECORD_TIERING,
-                              Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH},
-    StaffRole.AUDITOR: {Action.READ_AUDIT},
+                              Action.ASSIGN_EXPERT, Action.REASSIGN_TASK, Action.PUBLISH,
+                              Action.VIEW_NOTICE, Action.DECIDE_OBJECTION},  # issue 13
+    StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_NOTICE},
 }
 READS = {Action.VIEW_TASKS, Action.VIEW_APPLICATION}
 
