@@ -37,6 +37,10 @@ def in_a_week() -> str:
     return (datetime.now(SHANGHAI) + timedelta(days=7)).date().isoformat()
 
 
+def weeks_ago() -> str:
+    return (datetime.now(UTC) - timedelta(days=30)).isoformat()
+
+
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
@@ -84,7 +88,9 @@ async def test_longgang_from_submission_to_publication_through_the_api(stack, tm
         award = await w.post(LG_ADMIN, f"/api/applications/{app}/award",
                              {"eligible_amount_fen": 150_000_000, "award_fen": 45_000_000})
         await w.task_of(LG_ADMIN, app, "publication")
-        published = await w.post(LG_ADMIN, f"/api/programs/{LG}/publication", {})
+        # The notice went up weeks ago (recorded afterwards): its 5 working days are over, the list is
+        # final at once (issue 13; an open period is tests/integration/test_public_notice.py's).
+        published = await w.post(LG_ADMIN, f"/api/programs/{LG}/publication", {"starts_at": weeks_ago()})
         final = await w.reach(LG_AUDITOR, app, "published")
 
         done = (await w.get(LG_ONLINE, "/api/tasks", closed="true", page_size=100)).json()
@@ -170,12 +176,12 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
         await w.task_of(SZ_ADMIN, app, "tiering")
         over_cap = await w.post(SZ_ADMIN, f"/api/applications/{app}/tier", {"tier": 2, "award_fen": 300_000_001})
         tiered = await w.post(SZ_ADMIN, f"/api/applications/{app}/tier", {"tier": 2, "award_fen": 250_000_000})
-        final = await w.reach(SZ_AUDITOR, app, "awaiting_publication")
-        # The Shenzhen lifecycle never puts itself on its batch's list (workflows/lifecycle/shenzhen.py
-        # has no `publication.enlist`, unlike Longgang's): no publication task, and with no list
-        # publishing is refused, in Chinese.
+        # Shenzhen applications are enlisted like Longgang's (issue 13): the administrator's
+        # publication task opens, and the list is published (its period over: it went up weeks ago).
+        await w.task_of(SZ_ADMIN, app, "publication")
+        published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {"starts_at": weeks_ago()})
+        final = await w.reach(SZ_AUDITOR, app, "published")
         publication_tasks = [t for t in final["tasks"] if t["step"] == "publication"]
-        published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {})
 
     assert reassigned.status_code == 200 and colleague_sees["assignee"] == SZ_PRE_2.subject and first_sees == []
     assert paper_requested.status_code == 200 and paper_requested.json()["status"] == "awaiting_paper", paper_requested.text
@@ -188,8 +194,8 @@ async def test_shenzhen_from_submission_to_publication_through_the_api(stack, tm
     assert scored.status_code == 200 and scored.json()["status"] == "tiering", scored.text
     assert over_cap.status_code == 422 and over_cap.json()["code"] == "over_cap"
     assert tiered.status_code == 200 and tiered.json()["status"] == "awaiting_publication"
-    assert publication_tasks == []
-    assert published.status_code == 409 and published.json()["code"] == "empty", published.text
+    assert len(publication_tasks) == 1
+    assert published.status_code == 200 and published.json()["entries"] >= 1, published.text
     assert final["pre_checks"] == []  # Shenzhen has no automatic pre-checks
     assert isinstance(final["sms"].get("messages"), list)
     assert not [m for m in final["sms"]["messages"] if events.SZ_CONTACT_MOBILE in str(m)]

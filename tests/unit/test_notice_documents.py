@@ -108,6 +108,12 @@ def test_the_difference_between_versions_and_the_public_page() -> None:
     assert "与第1版相比的变更（异议成立：合同金额核减）" in html and "2,000,123.45 元 → 1,500,000.00 元" in html
     assert 'action="/public/notices/SZ-GOVAI-SCENARIO-2025/objections"' in html and 'name="phone" required' in html
     assert "提交异议" not in public.page(view(final=True), program_name="x", program=SZ)  # no form once final
+    path = SCREENSHOTS / "notice-v2-changes.pdf"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(notice_pdf(v))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    assert "本版与第1版相比的变更（异议成立：合同金额核减）" in text and "移出名单：深圳市示例第2政务智能有限公司" in text
+    subprocess.run(["pdftoppm", "-r", "70", "-png", "-f", "1", "-l", "1", str(path), str(SCREENSHOTS / "notice-v2-changes")], check=True)
 
 
 def test_phones_are_masked() -> None:

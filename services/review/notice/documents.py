@@ -33,6 +33,20 @@ def period_line(view: Mapping[str, Any]) -> str:
             f"（{view['working_days']}个工作日）")
 
 
+def change_lines(view: Mapping[str, Any]) -> list[str]:
+    """What this version changed against the previous one (an upheld objection), for people."""
+    changes = view.get("changes")
+    if not changes or not any(changes.values()):
+        return []
+    reason = f"（{view['version_reason']}）" if view.get("version_reason") else ""
+    lines = [f"本版与第{view['version'] - 1}版相比的变更{reason}："]
+    lines += [f"调整：{c['enterprise_name']}（{c['application_no']}）{c['before']['award_yuan']} 元 → {c['after']['award_yuan']} 元"
+              for c in changes["changed"]]
+    lines += [f"移出名单：{c['enterprise_name']}（{c['application_no']}）" for c in changes["removed"]]
+    lines += [f"新增：{c['enterprise_name']}（{c['application_no']}）" for c in changes["added"]]
+    return lines
+
+
 def _header(has_tiers: bool) -> list[str]:
     return ["序号", "申报编号", "企业名称", "项目/产品", *(["档次"] if has_tiers else []), "拟资助金额（元）"]
 
@@ -49,7 +63,7 @@ def notice_pdf(view: Mapping[str, Any]) -> bytes:
     status = "（最终名单）" if view.get("final") else ""
     return render_table_document(TableDocument(
         title=title_of(view),
-        subtitle_lines=[f"公示编号：{view['notice_id']}　第{view['version']}版{status}", period_line(view)],
+        subtitle_lines=[f"公示编号：{view['notice_id']}　第{view['version']}版{status}", period_line(view), *change_lines(view)],
         header=_header(has_tiers),
         rows=[_row(e, has_tiers) for e in view["entries"]],
         footer_row=["合计", f"{view['count']}家", "", "", *([""] if has_tiers else []), view["total_award_yuan"]],
@@ -72,6 +86,8 @@ def notice_xlsx(view: Mapping[str, Any]) -> bytes:
     sheet.write(0, 0, title_of(view), bold)
     sheet.write(1, 0, f"公示编号：{view['notice_id']}　第{view['version']}版{'（最终名单）' if view.get('final') else ''}")
     sheet.write(2, 0, period_line(view))
+    for offset, line in enumerate(change_lines(view)):  # beside the period, so the table stays where it is
+        sheet.write(offset, 7 if view["has_tiers"] else 6, line)
     header = _header(has_tiers)
     for col, text in enumerate(header):
         sheet.write(4, col, text, head)
