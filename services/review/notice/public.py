@@ -19,6 +19,7 @@ body{font-family:"WenQuanYi Micro Hei","Noto Sans CJK SC","PingFang SC","Microso
 color:#1a1a1a;background:#fafafa;line-height:1.6}
 main{max-width:960px;margin:0 auto}
 h1{font-size:1.25rem;margin:16px 0 4px}
+h2{font-size:1.05rem;margin:4px 0}
 .meta{color:#444;font-size:.9rem;margin:2px 0}
 .final{color:#0a6b2c;font-weight:bold}
 table{width:100%;border-collapse:collapse;background:#fff;font-size:.9rem;margin-top:12px}
@@ -40,6 +41,7 @@ button{margin-top:12px;padding:10px 20px;font-size:1rem;background:#1d4ed8;color
  td{border:0;border-bottom:1px solid #eee}
  td::before{content:attr(data-label)"：";font-weight:bold;color:#555}
  td.num{text-align:left}
+ td.total::before{content:none}
 }
 """
 
@@ -77,7 +79,7 @@ def page(view: Mapping[str, Any] | None, *, program_name: str, program: str, mes
         cells.append(("拟资助金额（元）", e["award_yuan"], "num"))
         parts.append("<tr>" + "".join(f'<td data-label="{label}" class="{cls}">{_e(v)}</td>' for label, v, cls in cells) + "</tr>")
     span = len(header) - 1
-    parts.append(f'</tbody><tfoot><tr><td colspan="{span}" data-label="合计">合计 {view["count"]} 家</td>'
+    parts.append(f'</tbody><tfoot><tr><td colspan="{span}" class="total">合计 {view["count"]} 家</td>'
                  f'<td class="num" data-label="合计金额（元）">{_e(view["total_award_yuan"])}</td></tr></tfoot></table>')
     if not view.get("final"):
         options = "".join(f'<option value="{_e(e["application_no"])}">{_e(e["application_no"])} {_e(e["enterprise_name"])}</option>'
