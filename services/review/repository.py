@@ -606,3 +606,17 @@ async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime
         notice_id, at,
     )
     return int(await conn.fetchval("SELECT final_version FROM review.notice_lists WHERE notice_id = $1", notice_id))
+
+
+async def applications_for_export(conn: asyncpg.Connection, programs: list[str], program: str | None, status: str | None,
+                                  limit: int) -> list[asyncpg.Record]:
+    """The applications of the caller's programs as the read model has them (XLSX export of the list)."""
+    return await conn.fetch(
+        """SELECT a.application_no, a.program, a.status, a.version, a.deadline, a.status_since,
+                  (SELECT s.facts->'applicant'->>'name' FROM review.submissions s WHERE s.application_no = a.application_no
+                   ORDER BY s.version DESC LIMIT 1) AS enterprise_name
+           FROM review.applications a
+           WHERE a.program = ANY($1::text[]) AND ($2::text IS NULL OR a.program = $2) AND ($3::text IS NULL OR a.status = $3)
+           ORDER BY a.program, a.application_no LIMIT $4""",
+        programs, program, status, limit,
+    )

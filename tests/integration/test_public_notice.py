@@ -209,6 +209,7 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
             xlsx = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/versions/2.xlsx")
             pdf = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/versions/2.pdf")
             tasks_xlsx = await w.get(SZ_ADMIN, "/api/tasks.xlsx", closed="true")
+            apps_xlsx = await w.get(SZ_AUDITOR, "/api/applications.xlsx", status="awaiting_publication")
             audit = (await w.get(SZ_AUDITOR, "/api/audit", application_no=a, page_size=100)).json()
             chain = await verify_chain(w.database)
             review_log = (tmp_path / "review.log").read_text(encoding="utf-8")
@@ -245,6 +246,8 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     subprocess.run(["pdftoppm", "-r", "70", "-png", "-f", "1", "-l", "1", str(tmp_path / "v2.pdf"), str(SCREENSHOTS / "notice-v2-stack")], check=True)
     assert "emb" in subprocess.run(["pdffonts", str(tmp_path / "v2.pdf")], check=True, capture_output=True, text=True).stdout
     assert tasks_xlsx.status_code == 200 and openpyxl.load_workbook(io.BytesIO(tasks_xlsx.content)).active["A1"].value == "已办事项"
+    listed = openpyxl.load_workbook(io.BytesIO(apps_xlsx.content)).active
+    assert {a, b} <= {listed.cell(r, 1).value for r in range(4, listed.max_row + 1)}
     assert "decide_objection" in {e["action"] for e in audit["items"]} and chain.intact
 
 

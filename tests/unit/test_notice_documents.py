@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 
 from services.review.notice import public
-from services.review.notice.documents import notice_pdf, notice_xlsx, tasks_xlsx
+from services.review.notice.documents import applications_xlsx, notice_pdf, notice_xlsx, tasks_xlsx
 from services.review.notice.entries import diff, list_view, mask_phone, yuan
 from services.review.notice.period import notice_period
 
@@ -92,6 +92,15 @@ def test_the_task_list_exports_to_xlsx() -> None:
     sheet = openpyxl.load_workbook(io.BytesIO(tasks_xlsx(items, title="待办事项"))).active
     assert sheet["A1"].value == "待办事项" and sheet["B3"].value == "申报编号"
     assert [sheet.cell(4, c).value for c in (1, 2, 4, 10)] == [7, "LG2025-000123", "线上审核", "否"]
+
+
+def test_the_application_list_exports_to_xlsx() -> None:
+    items = [{"application_no": "SZ2025-000001", "program": SZ, "enterprise_name": "深圳市示例政务智能有限公司", "status": "tiering",
+              "version": 2, "status_since": datetime(2026, 1, 5, 9, tzinfo=SH), "deadline": None}]
+    sheet = openpyxl.load_workbook(io.BytesIO(applications_xlsx(items, title="申报列表"))).active
+    assert [sheet.cell(3, c).value for c in range(1, 8)] == ["申报编号", "项目", "企业名称", "状态", "版本", "进入该状态时间", "截止时间"]
+    assert [sheet.cell(4, c).value for c in range(1, 7)] == [
+        "SZ2025-000001", SZ, "深圳市示例政务智能有限公司", "tiering", 2, "2026-01-05T09:00:00+08:00"]
 
 
 def test_the_difference_between_versions_and_the_public_page() -> None:

@@ -8,6 +8,7 @@ Officials (bearer token; program_admin, auditors read):
 - `GET  /api/programs/{program}/notice/versions/{v}.xlsx|.pdf`  exports
 - `POST /api/objections/{id}/decision`            uphold (new amount or removal) or dismiss, with a reason (audited)
 - `GET  /api/tasks.xlsx`                          the caller's task list as a spreadsheet (same filters as /api/tasks)
+- `GET  /api/applications.xlsx`                   the applications of the caller's programs (program, status filters)
 
 Public (no login):
 - `GET  /public/notices/{program}`                the current list (HTML, for phones too), with the objection form
@@ -31,9 +32,10 @@ from services.review.api.access import PERMISSIONS, Action, can
 from services.review.api.common import request_id
 from services.review.api.tasks import task_item
 from services.review.notice import public
-from services.review.notice.documents import notice_pdf, notice_xlsx, tasks_xlsx
+from services.review.notice.documents import applications_xlsx, notice_pdf, notice_xlsx, tasks_xlsx
 from services.review.notice.service import NoticeService, version_view
 from services.review.tasks.steps import Step
+from subsidy.identity.claims import StaffRole
 from subsidy.identity.http import Authenticated
 from subsidy.programs import programs
 from subsidy.web import ApiError, Started
@@ -159,6 +161,15 @@ def router() -> APIRouter:
             _, rows = await repository.list_tasks(conn, query, now)
         title = "已办事项" if closed else "待办事项"
         return _download(tasks_xlsx([task_item(r, now) for r in rows], title=title), XLSX, "tasks.xlsx")
+
+    @api.get("/api/applications.xlsx", summary="The applications of the caller's programs as XLSX (program, status filters)")
+    async def applications_export(principal: Authenticated, resources: Started, program: str | None = Query(None),
+                                  status: str | None = Query(None)) -> Response:
+        if not any(Action.VIEW_APPLICATION in PERMISSIONS[r] for r in principal.roles) or StaffRole.EXPERT in principal.roles:
+            raise ApiError(403, "forbidden", "您的角色无权导出申报列表")  # experts see only their assigned applications
+        async with resources.pool.acquire() as conn:
+            rows = await repository.applications_for_export(conn, sorted(principal.programs), program, status, EXPORT_LIMIT)
+        return _download(applications_xlsx([dict(r) for r in rows], title="申报列表"), XLSX, "applications.xlsx")
 
     # --- public ---------------------------------------------------------------------------------
 
