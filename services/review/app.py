@@ -23,6 +23,7 @@ from services.review.forms import api as forms_api
 from services.review.forms.documents import FormActivities
 from services.review.console import routes as console_routes
 from services.review.handlers import router
+from services.review.notice import api as notice_api
 from services.review.publication.activities import PublicationActivities
 from services.review.rules.activities import PreCheckActivities
 from services.review.settings import ReviewSettings
@@ -42,7 +43,7 @@ DEFINITION = ServiceDefinition(
         *FormActivities(resources.pool).all(),
     ],
     # The officials' console (/console) is a client of /api, served by the same process.
-    routers=lambda: [forms_api.router(), *api.routers(), console_routes.router()],
+    routers=lambda: [forms_api.router(), *api.routers(), notice_api.router(), console_routes.router()],
     title="subsidy review: the officials' API",
 )
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.review.audit.chain import GENESIS, AuditEntry, entry_hash
-from services.review.tasks.steps import PUBLICATION, Step, StepSpec, phone_step, step_for
+from services.review.tasks.steps import NOTICE_OBJECTION, PUBLICATION, Step, StepSpec, phone_step, step_for
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
@@ -905,3 +905,173 @@ async def mark_tier_amount_recorded(conn: asyncpg.Connection, application_no: st
         "UPDATE review.tier_amounts SET recorded_at = coalesce(recorded_at, now()) WHERE application_no = $1", application_no,
     )
 # === end of awards-api section ===
+
+
+# === public notice (公示): lists, versions, entries, objections (issue 13, services/review/notice/) ===
+
+
+async def enterprise_names(conn: asyncpg.Connection, application_nos: list[str]) -> dict[str, dict[str, Any]]:
+    """The latest recorded facts' applicant name and project/product of each application."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (application_no) application_no, program, facts FROM review.submissions
+           WHERE application_no = ANY($1::text[]) ORDER BY application_no, version DESC""",
+        application_nos,
+    )
+    return {r["application_no"]: json.loads(r["facts"]) if isinstance(r["facts"], str) else dict(r["facts"]) for r in rows}
+
+
+async def store_notice_list(
+    conn: asyncpg.Connection, *, notice_id: str, program: str, published_at: datetime, published_by: str,
+    period_starts_at: datetime, period_ends_at: datetime, working_days: int, entries: list[dict[str, Any]],
+) -> bool:
+    """Version 1 of a published list; False when it was stored before (a retried activity)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO review.notice_lists (notice_id, program, published_at, published_by, period_starts_at, period_ends_at,
+                                           working_days)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (notice_id) DO NOTHING RETURNING true""",
+        notice_id, program, published_at, published_by, period_starts_at, period_ends_at, working_days,
+    )
+    if not inserted:
+        return False
+    await insert_notice_version(conn, notice_id=notice_id, version=1, created_at=published_at, created_by=published_by,
+                                reason=None, objection_id=None, entries=entries)
+    return True
+
+
+async def insert_notice_version(
+    conn: asyncpg.Connection, *, notice_id: str, version: int, created_at: datetime, created_by: str, reason: str | None,
+    objection_id: int | None, entries: list[dict[str, Any]],
+) -> None:
+    await conn.execute(
+        """INSERT INTO review.notice_list_versions (notice_id, version, created_at, created_by, reason, objection_id)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        notice_id, version, created_at, created_by, reason, objection_id,
+    )
+    await conn.executemany(
+        """INSERT INTO review.notice_entries (notice_id, version, application_no, workflow_id, enterprise_name, project, tier, award_fen)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        [(notice_id, version, e["application_no"], e["workflow_id"], e["enterprise_name"], e["project"], e["tier"], e["award_fen"])
+         for e in entries],
+    )
+
+
+async def current_notice(conn: asyncpg.Connection, program: str) -> asyncpg.Record | None:
+    """The program's latest published list, with its latest version number."""
+    return await conn.fetchrow(
+        """SELECT l.*, (SELECT max(version) FROM review.notice_list_versions v WHERE v.notice_id = l.notice_id) AS latest_version
+           FROM review.notice_lists l WHERE program = $1 ORDER BY published_at DESC, notice_id DESC LIMIT 1""",
+        program,
+    )
+
+
+async def notice_lists_of(conn: asyncpg.Connection, program: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT l.*, (SELECT max(version) FROM review.notice_list_versions v WHERE v.notice_id = l.notice_id) AS latest_version
+           FROM review.notice_lists l WHERE program = $1 ORDER BY published_at DESC, notice_id DESC""",
+        program,
+    )
+
+
+async def notice_list(conn: asyncpg.Connection, notice_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT l.*, (SELECT max(version) FROM review.notice_list_versions v WHERE v.notice_id = l.notice_id) AS latest_version
+           FROM review.notice_lists l WHERE notice_id = $1""" + (" FOR UPDATE" if for_update else ""),
+        notice_id,
+    )
+
+
+async def notice_version(conn: asyncpg.Connection, notice_id: str, version: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM review.notice_list_versions WHERE notice_id = $1 AND version = $2", notice_id, version)
+
+
+async def notice_versions(conn: asyncpg.Connection, notice_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM review.notice_list_versions WHERE notice_id = $1 ORDER BY version", notice_id)
+
+
+async def notice_entries(conn: asyncpg.Connection, notice_id: str, version: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT application_no, workflow_id, enterprise_name, project, tier, award_fen FROM review.notice_entries
+           WHERE notice_id = $1 AND version = $2 ORDER BY application_no""",
+        notice_id, version,
+    )
+
+
+async def insert_objection(
+    conn: asyncpg.Connection, *, program: str, notice_id: str, application_no: str, name: str, phone_masked: str,
+    organisation: str, grounds: str, filed_at: datetime,
+) -> int:
+    """The objection and its task for the program's administrator (one open task per entry)."""
+    objection_id: int = await conn.fetchval(
+        """INSERT INTO review.notice_objections (notice_id, application_no, objector_name, phone_masked, organisation, grounds, filed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+        notice_id, application_no, name, phone_masked, organisation, grounds, filed_at,
+    )
+    await _open_task(conn, program, application_no, NOTICE_OBJECTION, None, filed_at, None, f"objection:{objection_id}")
+    return objection_id
+
+
+async def objection(conn: asyncpg.Connection, objection_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT o.*, l.program FROM review.notice_objections o JOIN review.notice_lists l USING (notice_id)
+           WHERE o.id = $1""" + (" FOR UPDATE OF o" if for_update else ""),
+        objection_id,
+    )
+
+
+async def objections_of(conn: asyncpg.Connection, notice_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM review.notice_objections WHERE notice_id = $1 ORDER BY id", notice_id)
+
+
+async def open_objections(conn: asyncpg.Connection, notice_id: str) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM review.notice_objections WHERE notice_id = $1 AND status = 'open'", notice_id))
+
+
+async def decide_objection(
+    conn: asyncpg.Connection, objection_id: int, *, status: str, decided_at: datetime, decided_by: str, reason: str,
+    new_award_fen: int | None, new_tier: int | None, removed: bool, resulting_version: int | None,
+) -> None:
+    await conn.execute(
+        """UPDATE review.notice_objections SET status = $2, decided_at = $3, decided_by = $4, decision_reason = $5,
+                  new_award_fen = $6, new_tier = $7, removed = $8, resulting_version = $9
+           WHERE id = $1 AND status = 'open'""",
+        objection_id, status, decided_at, decided_by, reason, new_award_fen, new_tier, removed, resulting_version,
+    )
+    still_open = await conn.fetchval(
+        """SELECT count(*) FROM review.notice_objections o JOIN review.notice_objections d ON d.id = $1
+           WHERE o.notice_id = d.notice_id AND o.application_no = d.application_no AND o.status = 'open'""",
+        objection_id,
+    )
+    if not still_open:  # the entry's objection task is done
+        await conn.execute(
+            """UPDATE review.tasks SET closed_by = $2, closed_at = $3, closed_to_status = $4
+               WHERE application_no = (SELECT application_no FROM review.notice_objections WHERE id = $1)
+                 AND step = 'notice_objection' AND closed_at IS NULL""",
+            objection_id, decided_by, decided_at, status,
+        )
+
+
+async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime) -> int:
+    """The list's latest version is final (idempotent: the first final version stays)."""
+    await conn.execute(
+        """UPDATE review.notice_lists SET final_version = (SELECT max(version) FROM review.notice_list_versions WHERE notice_id = $1),
+                  finalized_at = $2
+           WHERE notice_id = $1 AND final_version IS NULL""",
+        notice_id, at,
+    )
+    return int(await conn.fetchval("SELECT final_version FROM review.notice_lists WHERE notice_id = $1", notice_id))
+
+
+async def applications_for_export(conn: asyncpg.Connection, programs: list[str], program: str | None, status: str | None,
+                                  limit: int) -> list[asyncpg.Record]:
+    """The applications of the caller's programs as the read model has them (XLSX export of the list)."""
+    return await conn.fetch(
+        """SELECT a.application_no, a.program, a.status, a.version, a.deadline, a.status_since,
+                  (SELECT s.facts->'applicant'->>'name' FROM review.submissions s WHERE s.application_no = a.application_no
+                   ORDER BY s.version DESC LIMIT 1) AS enterprise_name
+           FROM review.applications a
+           WHERE a.program = ANY($1::text[]) AND ($2::text IS NULL OR a.program = $2) AND ($3::text IS NULL OR a.status = $3)
+           ORDER BY a.program, a.application_no LIMIT $4""",
+        programs, program, status, limit,
+    )

@@ -231,6 +231,12 @@ class RecordPublication(_Model):
     actor: Actor
     notice_id: str
     published_at: AwareDatetime
+    # The final list (after the notice period) may differ from the award the lifecycle recorded: an
+    # upheld objection changes the amount (award_fen, tier) or removes the entry (removed). None /
+    # False from a batch that had no notice period (older runs).
+    award_fen: int | None = Field(default=None, ge=0)
+    tier: int | None = None
+    removed: bool = False
 
 
 class EnlistForPublication(_Model):
@@ -256,6 +262,12 @@ class PublishNotice(_Model):
     actor: Actor
     notice_id: str = Field(min_length=1, max_length=80)
     published_at: AwareDatetime
+    # The notice period (公示期), computed by the review service with the deadline engine from the
+    # program's `[publication] notice_working_days`: the batch waits until its end, then asks review
+    # whether objections are open (`publication.close_notice`). None: published without a period
+    # (older callers): the lifecycles are told at once.
+    period_starts_at: AwareDatetime | None = None
+    period_ends_at: AwareDatetime | None = None
 
 
 class PublicationBatchState(_Model):
@@ -266,6 +278,12 @@ class PublicationBatchState(_Model):
     notice: PublishNotice | None = None
     notified: int = Field(default=0, ge=0)  # entries whose lifecycle has been told so far
     max_history_events: int = Field(default=10_000, ge=20)  # continue-as-new beyond this
+    # Enlisted after this batch's list was published: the next list's entries (carried to the next
+    # batch by continue-as-new once this one is final).
+    next_entries: tuple[PublicationEntry, ...] = ()
+    batch_no: int = Field(default=1, ge=1)
+    # After the notice period: the final list as review closed it (None until then).
+    final: NoticeClosed | None = None
 
 
 class RecordNotice(_Model):
@@ -281,6 +299,29 @@ class NotifyPublished(_Model):
 
     notice: PublishNotice
     workflow_ids: tuple[str, ...]
+    # With a notice period: each lifecycle's final entry (same order as workflow_ids), or removed.
+    final_entries: tuple[PublicationEntry, ...] = ()
+    removed: tuple[str, ...] = ()  # workflow ids taken off the list by an upheld objection
+
+
+class CloseNotice(_Model):
+    """Input of `publication.close_notice` (review): the notice period of `notice_id` has ended."""
+
+    program: str
+    notice_id: str
+
+
+class NoticeClosed(_Model):
+    """`publication.close_notice`'s answer: objections still open (the list is not final yet), or
+    the final list (its latest version) and the applications an upheld objection removed."""
+
+    open_objections: int = Field(ge=0)
+    final_version: int | None = None
+    entries: tuple[PublicationEntry, ...] = ()
+    removed: tuple[str, ...] = ()  # application numbers
+
+
+PublicationBatchState.model_rebuild()
 
 
 class PublicationSummary(_Model):
@@ -289,6 +330,9 @@ class PublicationSummary(_Model):
     total_award_fen: int
     notice_id: str | None
     notified: int
+    waiting_for_next: int = 0  # enlisted after publication: on the next list
+    period_ends_at: AwareDatetime | None = None
+    final: bool = False
 
 
 class DecisionAccepted(_Model):
@@ -490,6 +534,7 @@ ACTIVITY_ISSUE_WATERMARKED_FORM = "review.issue_watermarked_form"
 ACTIVITY_ENLIST_FOR_PUBLICATION = "publication.enlist"
 ACTIVITY_RECORD_NOTICE = "publication.record_notice"
 ACTIVITY_NOTIFY_PUBLISHED = "publication.notify_published"
+ACTIVITY_CLOSE_NOTICE = "publication.close_notice"
 
 # --- names: workflow types, updates, signals, queries ----------------------------------------------
 # Exactly the names recorded in histories and used by running workflows: never rename one (a new
@@ -524,6 +569,8 @@ UPDATE_PUBLISH = "publish"  # PublishNotice -> PublicationSummary
 SIGNAL_ENLIST = "enlist"  # EnlistForPublication (signal-with-start by publication.enlist)
 SIGNAL_DELIST = "delist"  # the application number (a withdrawal before publication)
 QUERY_SUMMARY = "summary"  # PublicationSummary
+QUERY_ENTRIES = "entries"  # tuple[PublicationEntry, ...]: the list being composed (or published)
+SIGNAL_OBJECTIONS_CHANGED = "objections_changed"  # review: an objection was decided, check again
 
 
 # --- the human steps: which update, which command, who, where -------------------------------------

@@ -414,7 +414,8 @@ def test_the_workflows_declare_exactly_the_contract_names() -> None:
         {lc.SIGNAL_PUBLISHED, lc.SIGNAL_APPOINTMENT_BOOKED},
         {lc.QUERY_STATUS},
     )
-    assert names(PublicationBatch) == (lc.PUBLICATION_BATCH, {lc.UPDATE_PUBLISH}, {lc.SIGNAL_ENLIST, lc.SIGNAL_DELIST}, {lc.QUERY_SUMMARY})
+    assert names(PublicationBatch) == (lc.PUBLICATION_BATCH, {lc.UPDATE_PUBLISH},
+                                       {lc.SIGNAL_ENLIST, lc.SIGNAL_DELIST, lc.SIGNAL_OBJECTIONS_CHANGED}, {lc.QUERY_SUMMARY, lc.QUERY_ENTRIES})
     # The names recorded in histories and used by running workflows, spelled out once more.
     assert (lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.SIGNAL_SMS_DELIVERY_REPORTED, lc.QUERY_STATUS, lc.SIGNAL_PUBLISHED) == (
         "decide_online_review", "sms_delivery_reported", "status", "published")

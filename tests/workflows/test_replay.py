@@ -3,6 +3,9 @@ the current workflow code. A change that breaks determinism fails here (record a
 patch/versioning plan, only when the change is meant to be incompatible):
 
     RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_longgang_lifecycle.py tests/workflows/test_shenzhen_lifecycle.py
+
+(The public-notice histories: RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_publication_notice.py. Do not
+record the older ones again after a patch: they are what runs started before it look like.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ def test_the_scenarios_have_recorded_histories() -> None:
     names = {path.stem for path in RECORDED}
     assert {"lg_approved_all_the_way", "lg_paper_late_abandoned", "lg_returned_twice_then_approved", "lg_rejected",
             "lg_withdrawn", "lg_spring_festival", "lg_no_delivery_receipt",
-            "sz_filed_at_cutoff_returned_resubmitted_published", "sz_not_funded", "publication_batch_first_run"} <= names
+            "sz_filed_at_cutoff_returned_resubmitted_published", "sz_not_funded", "publication_batch_first_run",
+            # issue 13: Shenzhen enlisted, the final list's entry, the notice period and the next list
+            "sz_enlisted_published_with_amended_award", "sz_removed_from_notice_by_objection",
+            "publication_batch_period_objection_next_list"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

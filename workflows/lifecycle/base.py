@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from subsidy.contracts.lifecycle import (
         BUSY_REFUSAL,
         ACTIVITY_COMPUTE_PAPER_DEADLINE,
+        ACTIVITY_ENLIST_FOR_PUBLICATION,
         ACTIVITY_RECORD_REMINDER,
         ACTIVITY_RECORD_STATE_CHANGE,
         QUERY_STATUS,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ComputePaperDeadline,
         DeadlineRecord,
         DecisionAccepted,
+        EnlistForPublication,
         HumanStep,
         LifecycleStatus,
         NoticeKind,
@@ -60,6 +62,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 C = TypeVar("C")
+# Patches (workflow.patched): recorded histories of older runs replay without them.
+REMOVED_FROM_LIST = "publication-removed-from-list"  # an upheld objection took it off the list
+SZ_ENLIST = "sz-enlist-for-publication"  # Shenzhen applications are enlisted like Longgang's
 SYSTEM = Actor(id="system:lifecycle", role=Role.REVIEW_SERVICE)
 PORTAL = Actor(id="portal", role=Role.PORTAL)
 
@@ -357,12 +362,38 @@ class LifecycleBase:
 
     # --- public notice ------------------------------------------------------------------------
 
+    async def enlist_for_publication(self) -> None:
+        """Put the application on its program's public-notice list (review starts the batch)."""
+        assert self.start is not None
+        await workflow.execute_activity(
+            ACTIVITY_ENLIST_FOR_PUBLICATION,
+            EnlistForPublication(
+                program=self.start.program,
+                application_no=self.start.application_no,
+                workflow_id=workflow.info().workflow_id,
+                award_fen=self.award_fen or 0,
+                tier=self.tier,
+            ),
+            task_queue=task_queues.REVIEW,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+        )
+
     async def wait_for_publication(self) -> None:
-        """On the list for public notice until its batch is published (a signal from the batch)."""
+        """On the list for public notice until its batch is published (a signal from the batch).
+
+        After a notice period the batch tells the final entry: the award an upheld objection set,
+        or that the application was taken off the list (it ends rejected, with the reason)."""
         await workflow.wait_condition(lambda: self.publication is not None or self._withdrawal is not None)
         if self._withdrawal is not None:
             await self._apply_withdrawal()
         assert self.publication is not None
+        if self.publication.removed and workflow.patched(REMOVED_FROM_LIST):
+            reasons = ("公示期间异议成立，取消拟资助",)
+            await self.end(Status.REJECTED, reason=f"removed_from_notice:{self.publication.notice_id}",
+                           actor=self.publication.actor, notice=NoticeKind.REJECTED, reasons=reasons)
+        if self.publication.award_fen is not None:  # the final list's amount (None from older batches)
+            self.award_fen, self.tier = self.publication.award_fen, self.publication.tier
         await self.end(
             Status.PUBLISHED, reason=f"notice:{self.publication.notice_id}", actor=self.publication.actor, notice=self.PUBLISHED_NOTICE
         )

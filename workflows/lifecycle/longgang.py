@@ -197,18 +197,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.applied()
 
     async def public_notice(self) -> None:
-        await workflow.execute_activity(
-            ACTIVITY_ENLIST_FOR_PUBLICATION,
-            EnlistForPublication(
-                program=self._start.program,
-                application_no=self._start.application_no,
-                workflow_id=workflow.info().workflow_id,
-                award_fen=self.award_fen or 0,
-            ),
-            task_queue=task_queues.REVIEW,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-        )
+        await self.enlist_for_publication()
         await self.wait_for_publication()
 
     async def _reject(self, reasons: tuple[str, ...], decision: DecideOnlineReview | DecideBackOfficeReview) -> None:

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
     )
 
-    from workflows.lifecycle.base import PORTAL, Ended, LifecycleBase
+    from workflows.lifecycle.base import PORTAL, SZ_ENLIST, Ended, LifecycleBase
 
 PAPER_WINDOW = "SZ-CIVIC-CENTER-WEST"
 
@@ -67,6 +67,8 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
             await self.formal_pre_review_rounds()
             await self.expert_scoring()
             await self.tiering()
+            if workflow.patched(SZ_ENLIST):  # older runs waited for a publication that never came
+                await self.enlist_for_publication()
             await self.wait_for_publication()
         except Ended:
             pass

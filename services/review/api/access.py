@@ -36,6 +36,9 @@ class Action(StrEnum):
     # awards-api (issue 11)
     VIEW_AWARD = "view_award"  # the computed award's breakdown (LG)
     ACKNOWLEDGE_DUPLICATE = "acknowledge_duplicate"  # a duplicate / multi-source claim flag, seen by a reviewer
+    # issue 13 (services/review/notice/): the notice list's preview, versions, exports; objections.
+    VIEW_NOTICE = "view_notice"
+    DECIDE_OBJECTION = "decide_objection"
 
 
 _READ = frozenset({Action.VIEW_TASKS, Action.VIEW_APPLICATION})
@@ -49,9 +52,9 @@ PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.EXPERT: _READ | {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},  # only applications assigned to them
     StaffRole.PROGRAM_ADMIN: _READ | {
         Action.RECORD_AWARD, Action.VIEW_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
-        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH,
+        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH, Action.VIEW_NOTICE, Action.DECIDE_OBJECTION,
     },
-    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD},
+    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD, Action.VIEW_NOTICE},
 }
 
 ACTION_NAMES_ZH: dict[Action, str] = {
@@ -75,6 +78,8 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.READ_AUDIT: "查看审计日志",
     Action.VIEW_AWARD: "查看资助金额核定明细",
     Action.ACKNOWLEDGE_DUPLICATE: "确认已知悉重复申报提示",
+    Action.VIEW_NOTICE: "查看公示名单",
+    Action.DECIDE_OBJECTION: "处理公示异议",
 }
 
 

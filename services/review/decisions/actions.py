@@ -59,6 +59,9 @@ class AssigneeInput(_Input):
 class PublicationInput(_Input):
     notice_id: str | None = Field(default=None, min_length=1, max_length=80)
     published_at: AwareDatetime | None = None  # default: now
+    # When the notice went up (on the bureau's website); default: when published here. The notice
+    # period (N working days from the program's configuration) is counted from it. Not in the future.
+    starts_at: AwareDatetime | None = None
 
 
 def resubmit_deadline(day: date) -> datetime:

@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -47,6 +47,7 @@ from services.review.decisions.actions import (
     review_actions,
 )
 from services.review.decisions.refusals import Refusal, refusal, refusal_of
+from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
 from subsidy.identity.claims import Principal, StaffRole
@@ -156,12 +157,15 @@ class DecisionService:
             data = _parse(PublicationInput, attempt.input)
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
+            cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
             summary = await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, attempt.idempotency_key,
                                           PublicationSummary, closed_means="empty")
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
             raise _api_error(refused.refusal) from None
-        answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen}
+        answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen,
+                  "period_starts_at": _local(cmd.period_starts_at), "period_ends_at": _local(cmd.period_ends_at),
+                  "waiting_for_next": summary.waiting_for_next}
         return await self._record(attempt, ctx, outcome_status=None, answer=answer)
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
@@ -325,6 +329,19 @@ class DecisionService:
                 reason=f"{refused.code}: {refused.reason or ''}"[:500], request_id=attempt.request_id,
             ))
         log.info("decision refused", action=action.value, code=refused.code, status=refused.status)
+
+
+def _with_notice_period(program: str, cmd: Any, data: PublicationInput, now: datetime) -> Any:
+    """The notice period of a publication: from `starts_at` (default: published_at), N working days
+    of the program's configuration, to the office's closing time (services/review/notice/period.py)."""
+    starts_at = data.starts_at or cmd.published_at
+    if starts_at > now + timedelta(minutes=5):
+        raise Refused(refusal("invalid", "invalid: the notice cannot start in the future", "公示开始时间不能晚于当前时间"))
+    try:
+        period = notice_period(program, starts_at)
+    except KeyError:
+        raise Refused(refusal("program_not_found", "not_found: unknown program")) from None
+    return cmd.model_copy(update={"period_starts_at": period.starts_at, "period_ends_at": period.ends_at})
 
 
 def _with_action(attempt: Attempt, action: Action) -> Attempt:

@@ -14,15 +14,19 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.review import repository
+from services.review.notice.service import NoticeService
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
+    ACTIVITY_CLOSE_NOTICE,
     ACTIVITY_ENLIST_FOR_PUBLICATION,
     ACTIVITY_NOTIFY_PUBLISHED,
     ACTIVITY_RECORD_NOTICE,
     PUBLICATION_BATCH,
     SIGNAL_ENLIST,
     SIGNAL_PUBLISHED,
+    CloseNotice,
     EnlistForPublication,
+    NoticeClosed,
     NotifyPublished,
     PublicationBatchState,
     RecordNotice,
@@ -39,6 +43,7 @@ class PublicationActivities:
     def __init__(self, pool: asyncpg.Pool, temporal: Client):
         self.pool = pool
         self.temporal = temporal
+        self.notices = NoticeService(pool, temporal)
 
     @activity.defn(name=ACTIVITY_ENLIST_FOR_PUBLICATION)
     async def enlist(self, request: EnlistForPublication) -> None:
@@ -61,6 +66,8 @@ class PublicationActivities:
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await repository.store_notice(conn, request.program, notice.notice_id, notice.published_at,
                                                      notice.actor.id, request.entries)
+            if notice.period_ends_at is not None:  # the list as people read it, version 1 (issue 13)
+                await self.notices.store_first_version(conn, request.program, notice, request.entries)
             if not inserted:
                 return  # a retried activity
             await write_event(
@@ -83,14 +90,25 @@ class PublicationActivities:
         publication = RecordPublication(
             actor=request.notice.actor, notice_id=request.notice.notice_id, published_at=request.notice.published_at
         )
+        final = {e.workflow_id: e for e in request.final_entries}
         for workflow_id in request.workflow_ids:
+            told = publication
+            if workflow_id in request.removed:  # an upheld objection took it off the list
+                told = publication.model_copy(update={"removed": True})
+            elif workflow_id in final:  # the final list's amount (an upheld objection may have changed it)
+                told = publication.model_copy(update={"award_fen": final[workflow_id].award_fen, "tier": final[workflow_id].tier})
             try:
-                await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_PUBLISHED, publication)
+                await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_PUBLISHED, told)
             except RPCError as exc:
                 if exc.status is not RPCStatusCode.NOT_FOUND:
                     raise
                 log.warning("lifecycle already closed, not told of publication", workflow_id=workflow_id)
             activity.heartbeat()
 
+    @activity.defn(name=ACTIVITY_CLOSE_NOTICE)
+    async def close_notice(self, request: CloseNotice) -> NoticeClosed:
+        """The notice period has ended (the batch's timer): final unless objections are open."""
+        return await self.notices.close(request.notice_id)
+
     def all(self) -> Sequence[Callable[..., Any]]:
-        return [self.enlist, self.record_notice, self.notify_published]
+        return [self.enlist, self.record_notice, self.notify_published, self.close_notice]

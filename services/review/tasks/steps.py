@@ -24,6 +24,7 @@ class Step(StrEnum):
     TIERING = "tiering"  # SZ 档次
     AWARD = "award"  # LG award calculation
     PUBLICATION = "publication"  # on the list for 公示, until the administrator publishes
+    NOTICE_OBJECTION = "notice_objection"  # an objection (异议) to a 公示 entry: uphold or dismiss
 
 
 STEP_NAMES_ZH: dict[Step, str] = {
@@ -36,6 +37,7 @@ STEP_NAMES_ZH: dict[Step, str] = {
     Step.TIERING: "确定档次",
     Step.AWARD: "核定资助金额",
     Step.PUBLICATION: "公示",
+    Step.NOTICE_OBJECTION: "公示异议处理",
 }
 
 PHONE_REASON = "sms_receipt_missing"
@@ -62,6 +64,8 @@ _BY_STATUS: dict[str, StepSpec] = {
 # is on its batch's list (review's `publication.enlist` activity), so the administrator never
 # publishes a list the application has not reached yet.
 PUBLICATION = StepSpec(Step.PUBLICATION, StaffRole.PROGRAM_ADMIN)
+# Opened by an objection filed during the notice period (services/review/notice/), closed by its decision.
+NOTICE_OBJECTION = StepSpec(Step.NOTICE_OBJECTION, StaffRole.PROGRAM_ADMIN)
 
 
 PHONE_STEP_KEYS = frozenset({"lg_confirm_notice_by_phone"})  # subsidy.contracts.lifecycle.HUMAN_STEPS keys

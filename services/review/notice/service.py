@@ -1,0 +1,282 @@
+"""The notice's rules on review's database: version 1 when the batch publishes, objections during
+the period, their decisions (a new version when upheld), the final list when the period ends."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from services.review import repository
+from services.review.audit.chain import AuditEntry
+from services.review.notice.entries import diff, enterprise_of, list_view, mask_phone, project_of
+from subsidy.contracts.lifecycle import (
+    QUERY_ENTRIES,
+    QUERY_SUMMARY,
+    SIGNAL_OBJECTIONS_CHANGED,
+    NoticeClosed,
+    PublicationEntry,
+    PublicationSummary,
+    PublishNotice,
+)
+from subsidy.contracts.workflow_ids import publication_batch_workflow_id
+from subsidy.identity.claims import Principal, StaffRole
+from subsidy.programs import programs
+from subsidy.web import ApiError
+
+log = structlog.get_logger(__name__)
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{6,19}$")
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+class ObjectionInput(BaseModel):
+    """An objection as filed (public page or API). Name and phone are required: anonymous
+    objections are not accepted (checked by `check_objection`, with a Chinese message)."""
+
+    model_config = {"extra": "forbid", "str_strip_whitespace": True}
+    name: str | None = Field(default=None, max_length=50)
+    phone: str | None = Field(default=None, max_length=20)
+    organisation: str = Field(default="", max_length=100)
+    application_no: str = Field(min_length=1, max_length=64)
+    grounds: str = Field(min_length=1, max_length=2000)
+
+
+class ObjectionDecisionInput(BaseModel):
+    """uphold (with a new amount, or removal) or dismiss, always with a reason."""
+
+    model_config = {"extra": "forbid", "str_strip_whitespace": True}
+    decision: Literal["uphold", "dismiss"]
+    reason: str = Field(min_length=1, max_length=1000)
+    award_fen: int | None = Field(default=None, ge=0)
+    tier: Literal[1, 2, 3] | None = None
+    remove: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectionDecisionInput:
+        if self.decision == "uphold" and self.remove == (self.award_fen is not None):
+            raise ValueError("an upheld objection either removes the entry or sets its new award_fen")
+        if self.decision == "dismiss" and (self.remove or self.award_fen is not None or self.tier is not None):
+            raise ValueError("a dismissed objection changes nothing")
+        return self
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        raise ApiError(422, "invalid_input", "提交的内容不完整或格式不正确：" + "、".join(fields or ["请求体"]),
+                       detail={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}) from None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _row_dicts(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [dict(r) for r in rows]
+
+
+async def version_view(conn: asyncpg.Connection, notice: asyncpg.Record, version: int) -> dict[str, Any] | None:
+    """A version of a list as the exports and the public page show it (with what changed since the previous)."""
+    meta = await repository.notice_version(conn, notice["notice_id"], version)
+    if meta is None:
+        return None
+    rows = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], version))
+    view = list_view(notice["program"], rows)
+    view.update(
+        notice_id=notice["notice_id"], version=version, latest_version=notice["latest_version"],
+        period_starts_at=notice["period_starts_at"], period_ends_at=notice["period_ends_at"],
+        working_days=notice["working_days"], published_at=notice["published_at"],
+        final=notice["final_version"] == version, finalized_at=notice["finalized_at"],
+        version_reason=meta["reason"], version_created_at=meta["created_at"],
+    )
+    if version > 1:
+        before = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], version - 1))
+        view["changes"] = diff(before, rows)
+    return view
+
+
+@dataclass
+class NoticeService:
+    pool: asyncpg.Pool
+    temporal: Client
+
+    async def preview(self, program: str) -> dict[str, Any]:
+        """The list the administrator would publish now: the batch's confirmed awards, with names;
+        and who waits for the next list (enlisted after the current one was published)."""
+        handle = self.temporal.get_workflow_handle(publication_batch_workflow_id(program))
+        try:
+            summary: PublicationSummary | None = await handle.query(QUERY_SUMMARY, result_type=PublicationSummary)
+            entries: tuple[PublicationEntry, ...] = await handle.query(QUERY_ENTRIES, result_type=tuple[PublicationEntry, ...])
+        except RPCError as exc:
+            log.info("no publication batch to preview", program=program, status=exc.status.name)
+            summary, entries = None, ()
+        except Exception as exc:  # a batch started before the entries query existed: no preview of its list
+            log.warning("publication batch preview unavailable", program=program, error=type(exc).__name__)
+            summary, entries = None, ()
+        async with self.pool.acquire() as conn:
+            facts = await repository.enterprise_names(conn, [e.application_no for e in entries])
+            current = await repository.current_notice(conn, program)
+        rows = [{"application_no": e.application_no, "enterprise_name": enterprise_of(facts.get(e.application_no, {})),
+                 "project": project_of(facts.get(e.application_no, {})), "tier": e.tier, "award_fen": e.award_fen}
+                for e in entries]
+        view = list_view(program, rows)
+        published = summary is not None and summary.notice_id is not None
+        view.update(
+            published=published,
+            notice_id=summary.notice_id if summary else None,
+            waiting_for_next=summary.waiting_for_next if summary else 0,
+            period_ends_at=summary.period_ends_at if summary else None,
+            final=bool(summary and summary.final),
+            working_days=programs()[program].publication.notice_working_days,
+            current_notice_id=current["notice_id"] if current else None,
+        )
+        return view
+
+    # --- the batch's activities ----------------------------------------------------------------
+
+    async def store_first_version(self, conn: asyncpg.Connection, program: str, notice: PublishNotice,
+                                  entries: tuple[PublicationEntry, ...]) -> bool:
+        assert notice.period_starts_at is not None and notice.period_ends_at is not None
+        facts = await repository.enterprise_names(conn, [e.application_no for e in entries])
+        rows = [{"application_no": e.application_no, "workflow_id": e.workflow_id,
+                 "enterprise_name": enterprise_of(facts.get(e.application_no, {})),
+                 "project": project_of(facts.get(e.application_no, {})), "tier": e.tier, "award_fen": e.award_fen}
+                for e in entries]
+        return await repository.store_notice_list(
+            conn, notice_id=notice.notice_id, program=program, published_at=notice.published_at,
+            published_by=notice.actor.id, period_starts_at=notice.period_starts_at, period_ends_at=notice.period_ends_at,
+            working_days=programs()[program].publication.notice_working_days, entries=rows,
+        )
+
+    async def close(self, notice_id: str) -> NoticeClosed:
+        """The period has ended: open objections keep the list open; otherwise its latest version is final."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            notice = await repository.notice_list(conn, notice_id, for_update=True)
+            if notice is None:
+                raise LookupError(f"notice {notice_id} was never recorded")
+            still_open = await repository.open_objections(conn, notice_id)
+            if still_open:
+                return NoticeClosed(open_objections=still_open)
+            final = await repository.finalize_notice(conn, notice_id, datetime.now(UTC))
+            rows = await repository.notice_entries(conn, notice_id, final)
+            first = await repository.notice_entries(conn, notice_id, 1)
+        kept = {r["application_no"] for r in rows}
+        log.info("public notice final", notice_id=notice_id, version=final, entries=len(rows))
+        return NoticeClosed(
+            open_objections=0, final_version=final,
+            entries=tuple(PublicationEntry(application_no=r["application_no"], workflow_id=r["workflow_id"],
+                                           award_fen=r["award_fen"], tier=r["tier"]) for r in rows),
+            removed=tuple(sorted(r["application_no"] for r in first if r["application_no"] not in kept)),
+        )
+
+    # --- objections -------------------------------------------------------------------------------
+
+    async def file_objection(self, program: str, data: Any, *, now: datetime | None = None) -> dict[str, Any]:
+        """An objection to an entry of the program's current list, during its period; not anonymous."""
+        objection = parse(ObjectionInput, data)
+        if not objection.name or not objection.phone:
+            raise ApiError(422, "anonymous_objection", "不受理匿名异议：请填写真实姓名和联系电话")
+        if not PHONE.match(objection.phone):
+            raise ApiError(422, "bad_phone", "联系电话格式不正确")
+        now = now or datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await repository.current_notice(conn, program)
+            if current is None:
+                raise ApiError(404, "no_notice", "该项目暂无公示名单")
+            notice = await repository.notice_list(conn, current["notice_id"], for_update=True)
+            assert notice is not None
+            if now < notice["period_starts_at"]:
+                raise ApiError(409, "not_yet", "公示尚未开始，暂不受理异议")
+            if now > notice["period_ends_at"] or notice["final_version"] is not None:
+                raise ApiError(409, "late_objection", "公示期已结束，异议不予受理")
+            entries = {r["application_no"] for r in await repository.notice_entries(conn, notice["notice_id"], notice["latest_version"])}
+            if objection.application_no not in entries:
+                raise ApiError(422, "not_on_list", "异议所指的申报不在本期公示名单中")
+            objection_id = await repository.insert_objection(
+                conn, program=program, notice_id=notice["notice_id"], application_no=objection.application_no,
+                name=objection.name, phone_masked=mask_phone(objection.phone), organisation=objection.organisation,
+                grounds=objection.grounds, filed_at=now,
+            )
+            await repository.append_audit(conn, AuditEntry(
+                occurred_at=now, subject="public", role="public", action="file_objection", program=program,
+                application_no=objection.application_no, outcome="accepted",
+                input={"notice_id": notice["notice_id"], "objection_id": objection_id, "organisation": objection.organisation},
+            ))
+        log.info("objection filed", program=program, notice_id=notice["notice_id"], objection_id=objection_id)
+        return {"objection_id": objection_id, "notice_id": notice["notice_id"], "status": "open",
+                "message": "异议已受理，将由项目管理部门核查处理"}
+
+    async def decide(self, objection_id: int, principal: Principal, data: Any, *, request_id: str | None = None,
+                     now: datetime | None = None) -> dict[str, Any]:
+        """The administrator upholds (new amount or removal: a new version of the list) or dismisses."""
+        decision = parse(ObjectionDecisionInput, data)
+        now = now or datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repository.objection(conn, objection_id)
+            if row is None or not _may_decide(principal, row["program"]):
+                raise ApiError(404, "objection_not_found", "未找到该异议")
+            notice = await repository.notice_list(conn, row["notice_id"], for_update=True)
+            row = await repository.objection(conn, objection_id, for_update=True)
+            assert notice is not None and row is not None
+            if row["status"] != "open":
+                raise ApiError(409, "already_decided", "该异议已处理")
+            if notice["final_version"] is not None:
+                raise ApiError(409, "notice_final", "公示名单已确定，不能再修改")
+            version = None
+            if decision.decision == "uphold":
+                rows = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], notice["latest_version"]))
+                target = next((r for r in rows if r["application_no"] == row["application_no"]), None)
+                if target is None:
+                    raise ApiError(409, "entry_gone", "该申报已不在最新公示名单中")
+                if decision.remove:
+                    rows = [r for r in rows if r is not target]
+                else:
+                    cap = _tier_cap(row["program"], decision.tier if decision.tier is not None else target["tier"])
+                    if cap is not None and decision.award_fen is not None and decision.award_fen > cap:
+                        raise ApiError(422, "over_cap", "调整后的金额超过该档次上限")
+                    target.update(award_fen=decision.award_fen, tier=decision.tier if decision.tier is not None else target["tier"])
+                version = notice["latest_version"] + 1
+                await repository.insert_notice_version(
+                    conn, notice_id=notice["notice_id"], version=version, created_at=now, created_by=principal.actor_id,
+                    reason=decision.reason, objection_id=objection_id, entries=rows)
+            await repository.decide_objection(
+                conn, objection_id, status="upheld" if decision.decision == "uphold" else "dismissed", decided_at=now,
+                decided_by=principal.actor_id, reason=decision.reason, new_award_fen=decision.award_fen,
+                new_tier=decision.tier, removed=decision.remove, resulting_version=version)
+            await repository.append_audit(conn, AuditEntry(
+                occurred_at=now, subject=principal.subject, role="program_admin", action="decide_objection",
+                program=row["program"], application_no=row["application_no"], outcome="accepted",
+                input={"objection_id": objection_id, **decision.model_dump()}, request_id=request_id,
+            ))
+        await self._tell_batch(row["program"])
+        log.info("objection decided", objection_id=objection_id, decision=decision.decision, version=version)
+        return {"objection_id": objection_id, "status": "upheld" if decision.decision == "uphold" else "dismissed",
+                "notice_id": notice["notice_id"], "new_version": version}
+
+    async def _tell_batch(self, program: str) -> None:
+        """The batch asks again whether the list is final (it also asks hourly: a lost signal delays, never loses)."""
+        try:
+            await self.temporal.get_workflow_handle(publication_batch_workflow_id(program)).signal(SIGNAL_OBJECTIONS_CHANGED)
+        except RPCError as exc:
+            log.warning("publication batch not told of the objection decision", status=exc.status.name)
+
+
+def _may_decide(principal: Principal, program: str) -> bool:
+    return principal.in_program(program) and principal.has(StaffRole.PROGRAM_ADMIN)
+
+
+def _tier_cap(program: str, tier: int | None) -> int | None:
+    scoring = programs()[program].scoring
+    if scoring is None or tier is None:
+        return None
+    return scoring.tier_maxima().get(tier)
