@@ -89,8 +89,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def _redacted(env: dict[str, str]) -> dict[str, str]:
-    """Secrets (the generated development keys) are not printed; they stay in stack.json (mode 0600)."""
-    return {k: "<secret, in stack.json>" if ("KEY" in k) else v for k, v in env.items()}
+    """Secrets (the generated development keys, URL passwords) are not printed; they stay in
+    stack.json (mode 0600)."""
+    from cli.output import redacted
+
+    return redacted(env)
 
 
 def _progress(message: str) -> None:
@@ -216,6 +219,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         probe = asyncio.run(_run_probe(state.env))
         _print_summary(state.env, children, probe)
+        from cli.output import next_steps
+
+        print("\n".join(next_steps(state.env, {name: port for name, (_, port) in children.items()}, run_dir,
+                                    state.ports.get("temporal_ui"))), flush=True)
         if args.exit_when_healthy:
             return stop_all(0)
         while True:
@@ -254,13 +261,15 @@ async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
 
 
 def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Popen[bytes], int]], probe: dict[str, Any]) -> None:
+    from cli.output import redact_url
+
     lines = ["", "Platform is up and healthy:"]
     for name, (proc, port) in children.items():
         lines.append(f"  {name:<8} pid {proc.pid:<7} http://127.0.0.1:{port}/health")
     lines += [
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
-        f"  postgres {env['DATABASE_URL']}",
+        f"  postgres {redact_url(env['DATABASE_URL'])}",
         f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
         "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         f"End-to-end probe {probe['workflow_id']}: "
