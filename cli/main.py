@@ -6,6 +6,7 @@
     subsidy health                      health of the processes `subsidy up` started
     subsidy token --role R --user ID [--name N] [--program CODE]... [--window CODE] [--ttl S]
                                         a bearer token from the stack's local issuer, on stdout
+    subsidy demo [--drive]              sample applications of both programs, end to end (cli/demo.py)
     subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
     subsidy dlq list [--counts]         what went to the dead-letter topics, and why
     subsidy sms list [--application N]  the SMS log, numbers masked
@@ -463,9 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from cli import audit, deadline, token
+    from cli import audit, deadline, demo, token
 
     token.add_parser(sub)
+    demo.add_parser(sub)
     audit.add_parser(sub)
     deadline.add_parser(sub)
     return parser
