@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cli import demo_data as data
-from cli.demo_data import LG, SZ, status_zh
+LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"  # as in cli/demo_data.py (imported when the demo runs:
+# the parser of every `subsidy` command is built at each start, so this module stays light)
 
 DEFAULT_TIMEOUT_S = 120.0
 POLL_S = 0.3
@@ -153,8 +153,11 @@ class Sent:
 
 class Demo:
     def __init__(self, platform: Platform) -> None:
+        from cli import demo_data
+
+        self.data = demo_data
         self.p = platform
-        self.run_id = data.demo_run_id()
+        self.run_id = self.data.demo_run_id()
         self.last_status: dict[str, str | None] = {}
 
     def no(self, program: str, n: int) -> str:
@@ -177,8 +180,8 @@ class Demo:
                 sz = next(s for s in sent if s.program == SZ and s.channel == "Kafka")
                 await self.drive_longgang(lg.application_no)
                 await self.drive_shenzhen(sz.application_no)
-                say(f"\nDone: {lg.application_no} {status_zh(self.last_status.get(lg.application_no))}, "
-                    f"{sz.application_no} {status_zh(self.last_status.get(sz.application_no))}. The history of each: "
+                say(f"\nDone: {lg.application_no} {self.data.status_zh(self.last_status.get(lg.application_no))}, "
+                    f"{sz.application_no} {self.data.status_zh(self.last_status.get(sz.application_no))}. The history of each: "
                     "`subsidy status <no>`; every official's step is in review's audit log (GET /api/audit, auditor token).")
             else:
                 say("\nNext: `subsidy demo --drive` takes an application of each program through every official's step.")
@@ -202,17 +205,17 @@ class Demo:
         for program, n, channel, expected in plan:
             no = self.no(program, n)
             if program == LG:
-                topic, kind, payload = topics.PORTAL_LONGGANG_APPLICATIONS, topics.LONGGANG_APPLICATION_SUBMITTED, data.longgang_application(no, n)
+                topic, kind, payload = topics.PORTAL_LONGGANG_APPLICATIONS, topics.LONGGANG_APPLICATION_SUBMITTED, self.data.longgang_application(no, n)
             else:
-                topic, kind, payload = topics.PORTAL_SHENZHEN_APPLICATIONS, topics.SHENZHEN_APPLICATION_SUBMITTED, data.shenzhen_application(no, n)
-            event = data.envelope(kind, topic, payload)
+                topic, kind, payload = topics.PORTAL_SHENZHEN_APPLICATIONS, topics.SHENZHEN_APPLICATION_SUBMITTED, self.data.shenzhen_application(no, n)
+            event = self.data.envelope(kind, topic, payload)
             how = await (self.kafka(topic, event) if channel == "Kafka" else self.webhook(topic, event))
             say(f"  sent {no}  {program}  {payload['applicant']['name']}  {how}")
             sent.append(Sent(no, program, channel, expected))
 
         bad_no = self.no(LG, 9)
-        bad = data.envelope(topics.LONGGANG_APPLICATION_SUBMITTED, topics.PORTAL_LONGGANG_APPLICATIONS,
-                            data.with_bad_uscc(data.longgang_application(bad_no, 9)))
+        bad = self.data.envelope(topics.LONGGANG_APPLICATION_SUBMITTED, topics.PORTAL_LONGGANG_APPLICATIONS,
+                            self.data.with_bad_uscc(self.data.longgang_application(bad_no, 9)))
         how = await self.kafka(topics.PORTAL_LONGGANG_APPLICATIONS, bad)
         say(f"  sent {bad_no}  {LG}  a USCC with a wrong check character (a bad event)  {how}")
         return sent, bad_no
@@ -222,7 +225,7 @@ class Demo:
         return f"on Kafka {topic}"
 
     async def webhook(self, topic: str, event: dict[str, Any]) -> str:
-        slug = data.SOURCES[topic][1]
+        slug = self.data.SOURCES[topic][1]
         key = json.loads(self.p.env["WEBHOOK_KEYS"])[slug]
         body = json.dumps(event, ensure_ascii=False).encode()
         signature = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
@@ -252,7 +255,7 @@ class Demo:
                 return view if view and view.get("status") == s.expected else None
 
             view = await until(f"{s.application_no} reaching {s.expected}", settled, self.p.timeout)
-            say(f"  {s.application_no}  via {s.channel:<7}  {status_zh(view['status'])}"
+            say(f"  {s.application_no}  via {s.channel:<7}  {self.data.status_zh(view['status'])}"
                 f"  ({len(view.get('versions', []))} version, {len(view.get('history', []))} history entries)")
 
     async def show_dead_letter(self, bad_no: str) -> None:
@@ -295,7 +298,7 @@ class Demo:
             return await self.review_status(who, no) == status
         await until(f"{no} reaching {status}", there, self.p.timeout)
         if self.last_status.get(no) != status:
-            say(f"      -> {status_zh(status)}")
+            say(f"      -> {self.data.status_zh(status)}")
         self.last_status[no] = status
 
     async def task(self, who: Official, no: str, step: str) -> dict[str, Any]:
@@ -311,7 +314,7 @@ class Demo:
         status = answer.get("status")
         # The deadline an answer carries matters where the enterprise now has to act.
         deadline = f", deadline {answer['deadline']}" if answer.get("deadline") and status in ("awaiting_paper", "returned") else ""
-        say(f"    {who.name}: {what} -> {status_zh(status) if status else 'done'}{deadline}")
+        say(f"    {who.name}: {what} -> {self.data.status_zh(status) if status else 'done'}{deadline}")
         self.last_status[path.split("/")[3]] = status
         return answer
 
@@ -332,8 +335,8 @@ class Demo:
         if digest != response.headers.get("x-content-sha256"):
             raise DemoFailed(f"the form's bytes do not match its X-Content-SHA256 ({form_id})")
         say(f"    the enterprise downloads the watermarked form {form_id} ({len(response.content)} bytes, SHA-256 {digest[:12]}...)")
-        event = data.envelope(topics.GUANGDONG_SUBMISSION_RECEIVED, topics.PORTAL_GUANGDONG_SUBMISSIONS,
-                              data.guangdong_submission(no, form_id, digest))
+        event = self.data.envelope(topics.GUANGDONG_SUBMISSION_RECEIVED, topics.PORTAL_GUANGDONG_SUBMISSIONS,
+                              self.data.guangdong_submission(no, form_id, digest))
         how = await self.webhook(topics.PORTAL_GUANGDONG_SUBMISSIONS, event)
         say(f"    广东政务服务网 reports the submission naming that form and hash, {how}")
 
@@ -346,7 +349,7 @@ class Demo:
         await self.step(o["lg_clerk"], "纸质材料 2份，已装订盖章 (paper received at LG-W03)", f"/api/applications/{no}/paper",
                         {"copies": 2, "bound_and_stamped": True, "form_id": form_id})
         await self.task(o["lg_admin"], no, "award")
-        eligible = data.longgang_application(no, 1)["model_contracts"][0]["amount_fen"]
+        eligible = self.data.longgang_application(no, 1)["model_contracts"][0]["amount_fen"]
         award = eligible * 30 // 100
         await self.step(o["lg_admin"], f"补贴金额 {award / 100:,.2f} 元 (30% of {eligible / 100:,.2f})",
                         f"/api/applications/{no}/award", {"eligible_amount_fen": eligible, "award_fen": award})
