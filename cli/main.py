@@ -202,6 +202,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         deadline = time.monotonic() + args.timeout
         pending = set(SERVICES)
+        pause = 0.05  # a quick first look, then less often (up to 0.5 s) while they start
         while pending:
             for name in sorted(pending):
                 proc, port = children[name]
@@ -216,7 +217,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 for name in pending:
                     _err(f"{name} not healthy within {args.timeout:.0f}s: {_get_health(children[name][1])} (log: {logs / f'{name}.log'})")
                 return stop_all(1)
-            time.sleep(0.5)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
 
         probe = asyncio.run(_run_probe(state.env))
         _print_summary(state.env, children, probe)
