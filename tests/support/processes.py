@@ -44,7 +44,7 @@ def running_service(name: str, env: dict[str, str], log_file: Path, timeout: flo
 def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: float = 60,
                      ports: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """Start several `subsidy run NAME` processes at once (NAME -> (env, log file)), wait until each
-    /health answers 200, yield their ports; at the end SIGTERM them all and require clean exits and
+    /health answers 200 (within `timeout` per process), yield their ports; at the end SIGTERM them all and require clean exits and
     no personal data in their logs, as `running_service` does for one. Starting them together
     overlaps their imports and connection set-up instead of waiting for each in turn. `ports` may
     fix a process's port beforehand (so another process's environment can name it)."""
@@ -60,7 +60,9 @@ def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: flo
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
-        deadline = time.monotonic() + timeout
+        # Each process keeps the budget it had when they were started one after another: started
+        # together on a busy machine, they share its cores, so the wait is `timeout` per process.
+        deadline = time.monotonic() + timeout * len(specs)
         pending, pause = set(specs), POLL_FIRST_S
         while pending:
             for name in sorted(pending):
