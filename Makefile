@@ -16,9 +16,16 @@ export UV_PYTHON_DOWNLOADS := never
 up: install
 	.venv/bin/subsidy up
 
-## make test: unit, workflow (time-skipping) and integration tests on the real embedded servers
+## make test: unit, workflow (time-skipping) and integration tests on the real embedded servers, then
+## the fault level (tests/faults, when present) apart; each level's wall time is printed, and pytest
+## prints the slowest tests (--durations in pyproject.toml).
 test: install
-	.venv/bin/pytest
+	@start=$$(date +%s); status=0; .venv/bin/pytest --ignore=tests/faults || status=$$?; \
+	echo "make test: everything but tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
+	if [ -d tests/faults ]; then \
+	  start=$$(date +%s); .venv/bin/pytest tests/faults || status=$$?; \
+	  echo "make test: tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
+	fi; exit $$status
 
 install: system-packages .venv/.synced kafka-jars
 

@@ -6,6 +6,7 @@
     subsidy health                      health of the processes `subsidy up` started
     subsidy token --role R --user ID [--name N] [--program CODE]... [--window CODE] [--ttl S]
                                         a bearer token from the stack's local issuer, on stdout
+    subsidy demo [--drive]              sample applications of both programs, end to end (cli/demo.py)
     subsidy status APPLICATION_NO       an application's status, deadline, versions and history (JSON)
     subsidy dlq list [--counts]         what went to the dead-letter topics, and why
     subsidy dlq replay --id S:ID | --reason R   dead letters back on their topic (audited)
@@ -94,15 +95,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def _redacted(env: dict[str, str]) -> dict[str, str]:
-    """Secrets (the generated development keys, a URL's password) are not printed; they stay in
+    """Secrets (the generated development keys, URL passwords) are not printed; they stay in
     stack.json (mode 0600)."""
-    return {k: "<secret, in stack.json>" if ("KEY" in k or "SECRET" in k or "PASSWORD" in k) else _without_password(v)
-            for k, v in env.items()}
+    from cli.output import redacted
 
-
-def _without_password(value: str) -> str:
-    """`scheme://user:password@host/...` as `scheme://user:***@host/...` (issue 14, defect 8)."""
-    return re.sub(r"(://[^:/@\s]*):[^@/\s]*@", r"\1:***@", value)
+    return redacted(env)
 
 
 def _progress(message: str) -> None:
@@ -210,6 +207,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         deadline = time.monotonic() + args.timeout
         pending = set(SERVICES)
+        pause = 0.05  # a quick first look, then less often (up to 0.5 s) while they start
         while pending:
             for name in sorted(pending):
                 proc, port = children[name]
@@ -224,10 +222,15 @@ def cmd_up(args: argparse.Namespace) -> int:
                 for name in pending:
                     _err(f"{name} not healthy within {args.timeout:.0f}s: {_get_health(children[name][1])} (log: {logs / f'{name}.log'})")
                 return stop_all(1)
-            time.sleep(0.5)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
 
         probe = asyncio.run(_run_probe(state.env))
         _print_summary(state.env, children, probe)
+        from cli.output import next_steps
+
+        print("\n".join(next_steps(state.env, {name: port for name, (_, port) in children.items()}, run_dir,
+                                    state.ports.get("temporal_ui"))), flush=True)
         if args.exit_when_healthy:
             return stop_all(0)
         while True:
@@ -266,13 +269,15 @@ async def _run_probe(env: dict[str, str]) -> dict[str, Any]:
 
 
 def _print_summary(env: dict[str, str], children: dict[str, tuple[subprocess.Popen[bytes], int]], probe: dict[str, Any]) -> None:
+    from cli.output import redact_url
+
     lines = ["", "Platform is up and healthy:"]
     for name, (proc, port) in children.items():
         lines.append(f"  {name:<8} pid {proc.pid:<7} http://127.0.0.1:{port}/health")
     lines += [
         f"  kafka    {env['KAFKA_BOOTSTRAP_SERVERS']}",
         f"  temporal {env['TEMPORAL_ADDRESS']}",
-        f"  postgres {_without_password(env['DATABASE_URL'])}",
+        f"  postgres {redact_url(env['DATABASE_URL'])}",
         f"  issuer   {env.get('OIDC_ISSUER', '(none)')}  (a token: subsidy token --role auditor --user me --program <code>)",
         "APIs: each service's /openapi.json; read sides need `Authorization: Bearer <token>`.",
         *([f"Console (officials, zh-CN): http://127.0.0.1:{children['review'][1]}/console/  "
@@ -489,9 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from cli import audit, deadline, reference, retention, token
+    from cli import audit, deadline, demo, reference, retention, token
 
     token.add_parser(sub)
+    demo.add_parser(sub)
     audit.add_parser(sub)
     deadline.add_parser(sub)
     reference.add_parser(sub)

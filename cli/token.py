@@ -14,18 +14,32 @@ import re
 import sys
 from pathlib import Path
 
-from cli.operator import OperatorError, local_issuer
-from subsidy.identity.claims import StaffRole
-from subsidy.programs import programs
+from collections.abc import Iterator
 
 SUBJECT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 WINDOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_TTL_S = 7 * 24 * 3600
 
 
+class _Roles:
+    """The role names, read from `StaffRole` only when a --role is checked or listed: every `subsidy`
+    command builds this parser at start, and the identity package (PyJWT, cryptography) is slow to import."""
+
+    def _values(self) -> list[str]:
+        from subsidy.identity.claims import StaffRole
+
+        return [r.value for r in StaffRole]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     token = sub.add_parser("token", help="print a bearer token from the local issuer (embedded stack only)")
-    token.add_argument("--role", action="append", required=True, choices=[r.value for r in StaffRole],
+    token.add_argument("--role", action="append", required=True, choices=_Roles(),
                        help="a role (repeat for several)")
     token.add_argument("--user", required=True, help="the official's id (token subject), [A-Za-z0-9._-]")
     token.add_argument("--name", help="display name (default: the user id)")
@@ -39,7 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cli.operator import OperatorError, local_issuer
     from deploy.embedded.stack import default_run_dir
+    from subsidy.programs import programs
 
     if not SUBJECT.match(args.user):
         return _err("--user must be 1-64 of A-Z a-z 0-9 . _ -")

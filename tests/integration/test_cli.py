@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> Non
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 240
-        while not any("Ctrl-C stops everything" in line for line in lines):
+        while not any("Secrets (webhook and personal-data keys) are not printed" in line for line in lines):
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert line and time.monotonic() < deadline, "subsidy up did not report healthy:\n" + "".join(lines)
             lines.append(line)
@@ -59,12 +60,22 @@ def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> Non
         assert status.returncode == 1 and "error: no application LG2025-000000" in status.stderr, status.stderr
         sms = _subsidy("sms", "list", "--limit", "5", "--run-dir", str(stack.run_dir))
         assert sms.returncode == 0, sms.stderr
+        # The next steps name the Temporal UI, and it answers there.
+        ui = re.search(r"Temporal UI  (http://127\.0\.0\.1:\d+)/", "".join(lines))
+        with urllib.request.urlopen(ui[1] + "/", timeout=30) as page:  # type: ignore[index]
+            ui_status = page.status
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-3000:]
     out = "".join(lines)
     assert "Platform is up and healthy" in out
+    review_port = re.search(r"review +pid \d+ +http://127\.0\.0\.1:(\d+)/health", out)[1]  # type: ignore[index]
+    assert f"console      http://127.0.0.1:{review_port}/console/" in out and "development login" in out
+    assert ".venv/bin/subsidy demo " in out and ".venv/bin/subsidy demo --drive" in out and "subsidy token" in out
+    assert f"{stack.run_dir / 'services'}/<intake|review|notify|worker>.log" in out
+    assert ui_status == 200
+    assert not re.search(r"://[^/\s:@]+:[^*/\s@][^/\s@]*@", out), "a URL with its password was printed"
     for service in ("intake", "review", "notify"):
         assert f"{service} ok (db subsidy, kafka ok)" in out
     pids = [int(p) for p in re.findall(r"pid (\d+)", out)]

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import time
-from pathlib import Path
 
 import jwt
 import pytest
@@ -21,6 +20,14 @@ from subsidy.identity.local_issuer import LocalIssuer
 from tests.support.review_world import LG, SZ, Official, application_no, review_world
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def world(stack, tmp_path_factory: pytest.TempPathFactory):
+    """One platform for this module's tests (each works on its own applications): its processes
+    start once, and their logs are checked for personal data when the module ends."""
+    async with review_world(stack, tmp_path_factory.mktemp("review-api")) as w:
+        yield w
 
 
 def official(role: StaffRole, program: str) -> Official:
@@ -43,50 +50,50 @@ ENDPOINTS: list[tuple[Action, str, dict]] = [
 ]
 
 
-async def test_role_by_action_matrix_and_token_attacks(stack, tmp_path: Path) -> None:
+async def test_role_by_action_matrix_and_token_attacks(stack, world) -> None:
     app = application_no("LG")
     results: dict[tuple[StaffRole, str, str], int] = {}
-    async with review_world(stack, tmp_path) as w:
-        await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        task = await w.task_of(official(StaffRole.LG_ONLINE_REVIEWER, LG), app, "online_review")
-        for program in (LG, SZ):
-            for role in StaffRole:
-                who = official(role, program)
-                for action, path, body in ENDPOINTS:
-                    results[(role, program, action.value)] = (await w.post(who, f"/api/applications/{app}/{path}", body)).status_code
-                results[(role, program, "reassign_task")] = (await w.post(who, f"/api/tasks/{task['task_id']}/assignee", {})).status_code
-                results[(role, program, "publish")] = (await w.post(who, f"/api/programs/{LG}/publication", {"notice_id": ""})).status_code
-                results[(role, program, "confirm_tiering")] = (await w.post(who, f"/api/programs/{LG}/tiering/confirm", {})).status_code
-                results[(role, program, "view_application")] = (await w.get(who, f"/api/applications/{app}")).status_code
-                results[(role, program, "view_tasks")] = (await w.get(who, "/api/tasks")).status_code
-                results[(role, program, "read_audit")] = (await w.get(who, "/api/audit")).status_code
-        refused_rows = await w.database.fetchval(
-            "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused'", app)
-        still = (await w.view(official(StaffRole.AUDITOR, LG), app))["status"]
+    w = world
+    await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    task = await w.task_of(official(StaffRole.LG_ONLINE_REVIEWER, LG), app, "online_review")
+    for program in (LG, SZ):
+        for role in StaffRole:
+            who = official(role, program)
+            for action, path, body in ENDPOINTS:
+                results[(role, program, action.value)] = (await w.post(who, f"/api/applications/{app}/{path}", body)).status_code
+            results[(role, program, "reassign_task")] = (await w.post(who, f"/api/tasks/{task['task_id']}/assignee", {})).status_code
+            results[(role, program, "publish")] = (await w.post(who, f"/api/programs/{LG}/publication", {"notice_id": ""})).status_code
+            results[(role, program, "confirm_tiering")] = (await w.post(who, f"/api/programs/{LG}/tiering/confirm", {})).status_code
+            results[(role, program, "view_application")] = (await w.get(who, f"/api/applications/{app}")).status_code
+            results[(role, program, "view_tasks")] = (await w.get(who, "/api/tasks")).status_code
+            results[(role, program, "read_audit")] = (await w.get(who, "/api/audit")).status_code
+    refused_rows = await w.database.fetchval(
+        "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused'", app)
+    still = (await w.view(official(StaffRole.AUDITOR, LG), app))["status"]
 
-        # Token attacks: every one is a 401, before anything else is looked at.
-        url = f"/api/applications/{app}"
-        reviewer = official(StaffRole.LG_ONLINE_REVIEWER, LG)
-        good = w.token(reviewer)
-        header, payload, _sig = good.split(".")
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-        other_key = LocalIssuer(ec.generate_private_key(ec.SECP256R1()), stack.env["OIDC_ISSUER"])
-        jwk = w.issuer.jwks()["keys"][0]  # what anyone can fetch: the public key, made PEM for the attack
-        public_pem = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk)).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        attacks = {
-            "none": None,
-            "garbage": "not.a.token",
-            "expired": w.issuer.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG], now=time.time() - 7200),
-            "other_key": other_key.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG]),
-            "alg_none": jwt.encode(claims, None, algorithm="none", headers={"kid": w.issuer.kid}),
-            "hs256_public_key": _hs256(claims, public_pem, w.issuer.kid),
-            "tampered": ".".join([header, base64.urlsafe_b64encode(json.dumps({**claims, "roles": ["auditor"]}).encode()).decode().rstrip("="), _sig]),
-        }
-        statuses = {}
-        for name, token in attacks.items():
-            headers = {"authorization": f"Bearer {token}"} if token else {}
-            statuses[name] = (await w.http.get(w.review + url, headers=headers)).status_code
-        statuses["good"] = (await w.http.get(w.review + url, headers={"authorization": f"Bearer {good}"})).status_code
+    # Token attacks: every one is a 401, before anything else is looked at.
+    url = f"/api/applications/{app}"
+    reviewer = official(StaffRole.LG_ONLINE_REVIEWER, LG)
+    good = w.token(reviewer)
+    header, payload, _sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    other_key = LocalIssuer(ec.generate_private_key(ec.SECP256R1()), stack.env["OIDC_ISSUER"])
+    jwk = w.issuer.jwks()["keys"][0]  # what anyone can fetch: the public key, made PEM for the attack
+    public_pem = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk)).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    attacks = {
+        "none": None,
+        "garbage": "not.a.token",
+        "expired": w.issuer.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG], now=time.time() - 7200),
+        "other_key": other_key.mint(subject="x", roles=[StaffRole.LG_ONLINE_REVIEWER], programs=[LG]),
+        "alg_none": jwt.encode(claims, None, algorithm="none", headers={"kid": w.issuer.kid}),
+        "hs256_public_key": _hs256(claims, public_pem, w.issuer.kid),
+        "tampered": ".".join([header, base64.urlsafe_b64encode(json.dumps({**claims, "roles": ["auditor"]}).encode()).decode().rstrip("="), _sig]),
+    }
+    statuses = {}
+    for name, token in attacks.items():
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        statuses[name] = (await w.http.get(w.review + url, headers=headers)).status_code
+    statuses["good"] = (await w.http.get(w.review + url, headers={"authorization": f"Bearer {good}"})).status_code
 
     passes = {}
     for (role, program, action), status in results.items():
@@ -127,38 +134,38 @@ def _hs256(claims: dict, key: bytes, kid: str) -> str:
     return signing_input + "." + b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
 
 
-async def test_two_officials_at_once_one_wins_and_the_same_key_twice_has_one_effect(stack, tmp_path: Path) -> None:
+async def test_two_officials_at_once_one_wins_and_the_same_key_twice_has_one_effect(world) -> None:
     raced, repeated = application_no("LG"), application_no("LG")
     first = Official("lg-online-a", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
     second = Official("lg-online-b", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
-    async with review_world(stack, tmp_path) as w:
-        for app in (raced, repeated):
-            await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-        for app in (raced, repeated):
-            await w.task_of(first, app, "online_review")
+    w = world
+    for app in (raced, repeated):
+        await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    for app in (raced, repeated):
+        await w.task_of(first, app, "online_review")
 
-        # Two officials, two keys, the same moment.
-        answers = await asyncio.gather(
-            w.post(first, f"/api/applications/{raced}/decisions", {"decision": "approve"}, key=f"race-a-{raced}"),
-            w.post(second, f"/api/applications/{raced}/decisions", {"decision": "reject", "reasons": ["材料不符"]},
-                   key=f"race-b-{raced}"),
-        )
-        # One official, one key, sent twice at once and once more later.
-        body = {"decision": "return", "reasons": ["请补充发票"], "resubmit_by": "2099-01-09"}
-        key = f"same-key-{repeated}"
-        twice = await asyncio.gather(*(w.post(first, f"/api/applications/{repeated}/decisions", body, key=key) for _ in range(2)))
-        await w.reach(first, repeated, "returned")
-        again = await w.post(first, f"/api/applications/{repeated}/decisions", body, key=key)
-        reused = await w.post(second, f"/api/applications/{raced}/decisions", body, key=key)  # someone else's key
+    # Two officials, two keys, the same moment.
+    answers = await asyncio.gather(
+        w.post(first, f"/api/applications/{raced}/decisions", {"decision": "approve"}, key=f"race-a-{raced}"),
+        w.post(second, f"/api/applications/{raced}/decisions", {"decision": "reject", "reasons": ["材料不符"]},
+               key=f"race-b-{raced}"),
+    )
+    # One official, one key, sent twice at once and once more later.
+    body = {"decision": "return", "reasons": ["请补充发票"], "resubmit_by": "2099-01-09"}
+    key = f"same-key-{repeated}"
+    twice = await asyncio.gather(*(w.post(first, f"/api/applications/{repeated}/decisions", body, key=key) for _ in range(2)))
+    await w.reach(first, repeated, "returned")
+    again = await w.post(first, f"/api/applications/{repeated}/decisions", body, key=key)
+    reused = await w.post(second, f"/api/applications/{raced}/decisions", body, key=key)  # someone else's key
 
-        await asyncio.sleep(2)  # any second state change would have reached the read model by now
-        changes = {app: await w.database.fetch(
-            "SELECT from_status, to_status FROM intake.state_changes WHERE application_no = $1 AND from_status = 'online_review'", app)
-            for app in (raced, repeated)}
-        decisions = {app: await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE application_no = $1", app)
-                     for app in (raced, repeated)}
-        audit = {app: [tuple(r) for r in await w.database.fetch(
-            "SELECT outcome, subject FROM review.audit_chain WHERE application_no = $1 ORDER BY seq", app)] for app in (raced, repeated)}
+    await asyncio.sleep(2)  # any second state change would have reached the read model by now
+    changes = {app: await w.database.fetch(
+        "SELECT from_status, to_status FROM intake.state_changes WHERE application_no = $1 AND from_status = 'online_review'", app)
+        for app in (raced, repeated)}
+    decisions = {app: await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE application_no = $1", app)
+                 for app in (raced, repeated)}
+    audit = {app: [tuple(r) for r in await w.database.fetch(
+        "SELECT outcome, subject FROM review.audit_chain WHERE application_no = $1 ORDER BY seq", app)] for app in (raced, repeated)}
 
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409], [a.text for a in answers]

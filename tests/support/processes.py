@@ -27,31 +27,66 @@ def get_health(port: int) -> tuple[int, dict]:
         return 0, {}
 
 
+# Readiness is polled quickly at first (a process that is already up answers within
+# milliseconds), then less often, so a slow start does not cost a fixed 0.3 s per poll.
+POLL_FIRST_S, POLL_MAX_S = 0.05, 0.25
+
+
 @contextmanager
 def running_service(name: str, env: dict[str, str], log_file: Path, timeout: float = 60) -> Iterator[int]:
     """Start `subsidy run NAME`, wait until /health answers 200, yield its port; SIGTERM at the end
     and require a clean exit."""
-    port = free_port()
-    with open(log_file, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run", name],
-            env={**os.environ, **env, "HTTP_PORT": str(port), "LOG_FORMAT": "json"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with running_services({name: (env, log_file)}, timeout=timeout) as ports:
+        yield ports[name]
+
+
+@contextmanager
+def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: float = 60,
+                     ports: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
+    """Start several `subsidy run NAME` processes at once (NAME -> (env, log file)), wait until each
+    /health answers 200 (within `timeout` per process), yield their ports; at the end SIGTERM them all and require clean exits and
+    no personal data in their logs, as `running_service` does for one. Starting them together
+    overlaps their imports and connection set-up instead of waiting for each in turn. `ports` may
+    fix a process's port beforehand (so another process's environment can name it)."""
+    ports = {name: (ports or {}).get(name) or free_port() for name in specs}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    failure: BaseException | None = None
     try:
-        deadline = time.monotonic() + timeout
-        while get_health(port)[0] != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not become healthy:\n{log_file.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield port
+        for name, (env, log_file) in specs.items():
+            with open(log_file, "wb") as log:
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "cli.main", "run", name],
+                    env={**os.environ, **env, "HTTP_PORT": str(ports[name]), "LOG_FORMAT": "json"},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+        # Each process keeps the budget it had when they were started one after another: started
+        # together on a busy machine, they share its cores, so the wait is `timeout` per process.
+        deadline = time.monotonic() + timeout * len(specs)
+        pending, pause = set(specs), POLL_FIRST_S
+        while pending:
+            for name in sorted(pending):
+                if get_health(ports[name])[0] == 200:
+                    pending.discard(name)
+                elif procs[name].poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{name} did not become healthy:\n{specs[name][1].read_text()[-3000:]}")
+            if pending:
+                time.sleep(pause)
+                pause = min(pause * 1.5, POLL_MAX_S)
+        yield ports
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)
-    assert code == 0, f"{name} exited with {code}:\n{log_file.read_text()[-3000:]}"
-    assert_no_personal_data(log_file)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {name: proc.wait(timeout=30) for name, proc in procs.items()}
+        if failure is None:
+            for name, code in codes.items():
+                log_file = specs[name][1]
+                assert code == 0, f"{name} exited with {code}:\n{log_file.read_text()[-3000:]}"
+                assert_no_personal_data(log_file)
 
 
 def assert_no_personal_data(log_file: Path) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import tomllib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from subsidy.identity.local_issuer import LocalIssuer
 from subsidy.programs import PROGRAMS_DIR
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
-from tests.support.processes import running_service
+from deploy.embedded.processes import free_port
+from tests.support.processes import running_services
 
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
 __all__ = ["LG", "SZ", "Official", "ReviewWorld", "application_no", "event", "review_world"]
@@ -134,17 +135,19 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
     await producer.start()
     issuer = LocalIssuer.for_run_dir(stack.run_dir, stack.env["OIDC_ISSUER"])
     try:
-        with ExitStack() as processes:
-            ports = {"intake": processes.enter_context(running_service("intake", env, tmp / "intake.log"))}
-            if notify:
-                ports["notify"] = processes.enter_context(running_service("notify", {**env, "SMS_PROVIDERS": "local"}, tmp / "notify.log"))
-            ports["worker"] = processes.enter_context(running_service("worker", env, tmp / "worker.log"))
-            urls = {"INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-                    # Nothing listens there when notify is not started: the view says the SMS section is unavailable.
-                    "NOTIFY_URL": f"http://127.0.0.1:{ports.get('notify', 9)}"}
-            ports["review"] = processes.enter_context(running_service("review", {**env, **urls, **(review_env or {})}, tmp / "review.log"))
+        # All four start together (review only needs to know the others' ports, not to wait for them).
+        ports = {name: free_port() for name in ("intake", "notify", "worker", "review")}
+        urls = {"INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
+                # Nothing listens there when notify is not started: the view says the SMS section is unavailable.
+                "NOTIFY_URL": f"http://127.0.0.1:{ports['notify'] if notify else 9}"}
+        specs = {"intake": (env, tmp / "intake.log")}
+        if notify:
+            specs["notify"] = ({**env, "SMS_PROVIDERS": "local"}, tmp / "notify.log")
+        specs["worker"] = (env, tmp / "worker.log")
+        specs["review"] = ({**env, **urls, **(review_env or {})}, tmp / "review.log")
+        with running_services(specs, ports={name: ports[name] for name in specs}) as started:
             async with httpx.AsyncClient(timeout=60) as http:
-                yield ReviewWorld(stack, ports, database, producer, issuer, http)
+                yield ReviewWorld(stack, started, database, producer, issuer, http)
     finally:
         await producer.stop()
         await database.close()
