@@ -36,6 +36,8 @@ from subsidy.contracts.workflow_ids import publication_batch_workflow_id
 from subsidy.identity.claims import StaffRole
 from subsidy.temporal import connect
 from tests.fixtures import events
+from tests.support import experts
+from tests.support.longgang_journey import contract, fresh_uscc, longgang_data, to_award_calculation
 from tests.support.review_world import LG, SZ, Official, application_no, programs_dir, review_world
 
 SZ_PRE = Official("sz-pre-31", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
@@ -50,45 +52,45 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / ".run" / "screenshots" / "pd
 WEEKS_AGO = (datetime.now(UTC) - timedelta(days=30)).isoformat()
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-async def sz_to_confirmed_award(w, app: str, award_fen: int = 250_000_000, tier: int = 2) -> None:
-    await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app)
+async def sz_to_confirmed_award(w, app: str, points: tuple[int, int, int] = (85, 80, 78)) -> int:
+    """Submitted by an applicant of its own (the CNY 10M yearly cap is per applicant on a shared stack),
+    passed, scored by a panel of three (85/80/78: 81.40, tier 2; 70/70/70: tier 3), the tiers
+    confirmed by the administrator; returns the amount the platform computed."""
+    uscc = experts.applicant_uscc()
+    await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app, applicant=experts.applicant(uscc, name="深圳市示例政务智能有限公司"))
     await w.task_of(SZ_PRE, app, "formal_pre_review")
     passed = await w.post(SZ_PRE, f"/api/applications/{app}/decisions", {"decision": "approve"})
     assert passed.status_code == 200, passed.text
     await w.reach(SZ_ADMIN, app, "expert_scoring")
-    scored = await w.post(SZ_ADMIN, f"/api/applications/{app}/scoring", {"practicality": 85, "innovation": 80, "replicability": 78})
-    assert scored.status_code == 200, scored.text
+    await experts.register(w.database, uscc)
+    assigned = await w.post(SZ_ADMIN, f"/api/applications/{app}/experts", {"experts": list(experts.PANEL)})
+    assert assigned.status_code == 200, assigned.text
+    for subject in experts.PANEL:
+        scored = await w.post(experts.expert(subject), f"/api/applications/{app}/scores", experts.scores(*points))
+        assert scored.status_code == 200, scored.text
     await w.task_of(SZ_ADMIN, app, "tiering")
-    tiered = await w.post(SZ_ADMIN, f"/api/applications/{app}/tier", {"tier": tier, "award_fen": award_fen})
-    assert tiered.status_code == 200 and tiered.json()["status"] == "awaiting_publication", tiered.text
+    tiered = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/tiering/confirm", {})
+    assert tiered.status_code == 200, tiered.text
+    mine = [e for e in tiered.json()["confirmed"] if e["application_no"] == app]
+    assert mine and mine[0]["status"] == "awaiting_publication", tiered.text
+    return mine[0]["award_fen"]
 
 
-async def lg_to_confirmed_award(w, app: str, award_fen: int = 45_000_000) -> None:
-    await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
-    await w.task_of(LG_ONLINE, app, "online_review")
-    assert (await w.post(LG_ONLINE, f"/api/applications/{app}/decisions", {"decision": "approve"})).status_code == 200
-    await w.reach(LG_ONLINE, app, "awaiting_gd_submission")
-    form = await w.database.fetchrow(
-        "SELECT form_id, sha256 FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
-    await w.send(topics.GUANGDONG_SUBMISSION_RECEIVED, app, form_id=form["form_id"], form_sha256=form["sha256"], received_at=now_iso())
-    await w.task_of(LG_BACK, app, "back_office_review")
-    assert (await w.post(LG_BACK, f"/api/applications/{app}/decisions", {"decision": "approve"})).status_code == 200
-    # notify runs: the approval SMS's receipt starts the paper clock, unless it is late (then the phone step)
-    async def paper_or_phone():
-        steps = {t["step"] for t in (await w.view(LG_ADMIN, app))["tasks"] if t.get("closed_at") is None}
-        return steps & {"paper", "confirm_notice_by_phone"}
-    if "confirm_notice_by_phone" in await until(paper_or_phone):
-        assert (await w.post(LG_BACK, f"/api/applications/{app}/phone-confirmation", {})).status_code == 200
-    await w.task_of(LG_CLERK, app, "paper")
-    paper = await w.post(LG_CLERK, f"/api/applications/{app}/paper", {"copies": 2, "bound_and_stamped": True, "form_id": form["form_id"]})
-    assert paper.status_code == 200, paper.text
-    await w.task_of(LG_ADMIN, app, "award")
-    award = await w.post(LG_ADMIN, f"/api/applications/{app}/award", {"eligible_amount_fen": 150_000_000, "award_fen": award_fen})
+async def lg_to_confirmed_award(w, app: str) -> int:
+    """An enterprise of its own with one contract of CNY 1.5M: the platform computes 30%, CNY 450,000;
+    the administrator confirms it. Returns the confirmed amount."""
+    data = longgang_data(fresh_uscc(), [contract("HT-N-1", 150_000_000)])
+    await to_award_calculation(w, app, data, online=LG_ONLINE, back=LG_BACK, clerk=LG_CLERK, admin=LG_ADMIN)
+    computed = await w.get(LG_ADMIN, f"/api/applications/{app}/award")
+    assert computed.status_code == 200, computed.text
+    award = await w.post(LG_ADMIN, f"/api/applications/{app}/award/confirm", {})
     assert award.status_code == 200 and award.json()["status"] == "awaiting_publication", award.text
+    assert award.json()["award_fen"] == computed.json()["computed_fen"]
+    return award.json()["award_fen"]
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
 
 
 async def until(check, timeout: float = 90):
@@ -113,7 +115,7 @@ async def test_both_programs_from_confirmed_awards_to_a_final_list_and_a_late_on
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, sms_receipt_wait='"PT2S"')), "SMS_DAILY_LIMIT": "100000"}
     async with review_world(stack, tmp_path, notify=True, extra_env=env) as w:
         # Shenzhen: enlisted like Longgang now, the administrator's publication task opens.
-        await sz_to_confirmed_award(w, sz_app)
+        sz_fen = await sz_to_confirmed_award(w, sz_app)
         task = await w.task_of(SZ_ADMIN, sz_app, "publication")
         preview = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/preview")
         other_program = await w.get(LG_ADMIN, f"/api/programs/{SZ}/notice/preview")
@@ -127,14 +129,14 @@ async def test_both_programs_from_confirmed_awards_to_a_final_list_and_a_late_on
         notices = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice")).json()
 
         # Confirmed after that list was published: the next list.
-        await sz_to_confirmed_award(w, sz_late, award_fen=90_000_000, tier=3)
+        await sz_to_confirmed_award(w, sz_late, points=(70, 70, 70))
         await w.task_of(SZ_ADMIN, sz_late, "publication")
         next_preview = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/preview")).json()
         second = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {"starts_at": WEEKS_AGO})
         await w.reach(SZ_AUDITOR, sz_late, "published")
 
         # Longgang the same way (5 working days).
-        await lg_to_confirmed_award(w, lg_app)
+        lg_fen = await lg_to_confirmed_award(w, lg_app)
         lg_published = await w.post(LG_ADMIN, f"/api/programs/{LG}/publication", {"starts_at": WEEKS_AGO})
         await w.reach(LG_AUDITOR, lg_app, "published")
         lg_sms = await until(lambda: _published_sms(w, LG_AUDITOR, lg_app))
@@ -145,13 +147,14 @@ async def test_both_programs_from_confirmed_awards_to_a_final_list_and_a_late_on
     assert preview.status_code == 200, preview.text
     row = next(e for e in preview.json()["entries"] if e["application_no"] == sz_app)
     assert (row["enterprise_name"], row["project"], row["tier"], row["award_yuan"]) == (
-        "深圳市示例政务智能有限公司", "政务智能问答平台", 2, "2,500,000.00")
+        "深圳市示例政务智能有限公司", "政务智能问答平台", 2, yuan(sz_fen))
     assert preview.json()["has_tiers"] and preview.json()["working_days"] == 7
     assert other_program.status_code == 404
     assert published.status_code == 200, published.text
     assert published.json()["period_ends_at"].endswith("18:00:00+08:00")
     assert done["status"] == "published"
-    assert sz_sms and "2,500,000.00" in str(sz_sms[0]) and events.SZ_CONTACT_MOBILE not in str(sz_sms)
+    assert 0 < sz_fen <= 300_000_000  # tier 2's maximum
+    assert sz_sms and yuan(sz_fen) in str(sz_sms[0]) and events.SZ_CONTACT_MOBILE not in str(sz_sms)
     assert public_json.status_code == 200 and public_json.json()["final"] is True
     assert sz_app in [e["application_no"] for e in public_json.json()["entries"]]
     assert public_html.status_code == 200 and "深圳市示例政务智能有限公司" in public_html.text and "最终名单" in public_html.text
@@ -162,7 +165,7 @@ async def test_both_programs_from_confirmed_awards_to_a_final_list_and_a_late_on
     assert sz_late in [e["application_no"] for e in next_preview["entries"]] and sz_app not in [e["application_no"] for e in next_preview["entries"]]
     assert second.status_code == 200 and second.json()["notice_id"] != published.json()["notice_id"]
     assert lg_published.status_code == 200, lg_published.text
-    assert lg_sms and "450,000.00" in str(lg_sms[0])
+    assert lg_fen == 45_000_000 and lg_sms and "450,000.00" in str(lg_sms[0])
     assert lg_app in [e["application_no"] for e in lg_public["entries"]] and lg_public["has_tiers"] is False
     assert lg_pdf.status_code == 200 and lg_pdf.headers["content-type"] == "application/pdf"
     path = tmp_path / "lg.pdf"
@@ -180,8 +183,8 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     a, b, late = application_no("SZ"), application_no("SZ"), application_no("SZ")
     try:
         async with review_world(stack, tmp_path, notify=True) as w:
-            await sz_to_confirmed_award(w, a)
-            await sz_to_confirmed_award(w, b, award_fen=80_000_000, tier=3)
+            a_fen = await sz_to_confirmed_award(w, a)
+            b_fen = await sz_to_confirmed_award(w, b, points=(70, 70, 70))
             await w.task_of(SZ_ADMIN, b, "publication")
             published = await w.post(SZ_ADMIN, f"/api/programs/{SZ}/publication", {})  # the period starts now
             assert published.status_code == 200, published.text
@@ -202,7 +205,7 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
             ids = {o["application_no"]: o["id"] for o in current["objections"]}
 
             # While the period runs, an application confirmed now waits for the next list.
-            await sz_to_confirmed_award(w, late, award_fen=50_000_000, tier=3)
+            await sz_to_confirmed_award(w, late, points=(70, 70, 70))
             waiting = await until(lambda: _waiting(w))
 
             by_auditor = await w.post(SZ_AUDITOR, f"/api/objections/{ids[a]}/decision", {"decision": "dismiss", "reason": "x"})
@@ -241,13 +244,13 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     assert again.status_code == 409 and again.json()["code"] == "already_decided"
     assert dismissed.status_code == 200 and dismissed.json()["new_version"] is None
     assert [(c["application_no"], c["before"]["award_yuan"], c["after"]["award_yuan"]) for c in diff["changed"]] == [
-        (a, "2,500,000.00", "2,000,000.00")]
+        (a, yuan(a_fen), "2,000,000.00")]
     assert diff["reason"] == "核减不合规合同金额" and diff["removed"] == [] and diff["added"] == []
     assert v2["version"] == 2 and next(e for e in v2["entries"] if e["application_no"] == a)["award_yuan"] == "2,000,000.00"
-    assert "与第1版相比的变更（核减不合规合同金额）" in page and "2,500,000.00 元 → 2,000,000.00 元" in page
+    assert "与第1版相比的变更（核减不合规合同金额）" in page and f"{yuan(a_fen)} 元 → 2,000,000.00 元" in page
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     amounts = {sheet.cell(r, 2).value: sheet.cell(r, 6).value for r in range(6, sheet.max_row + 1)}
-    assert amounts[a] == 2_000_000.00 and amounts[b] == 800_000.00
+    assert amounts[a] == 2_000_000.00 and amounts[b] == b_fen / 100
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (tmp_path / "v2.pdf").write_bytes(pdf.content)
     subprocess.run(["pdftoppm", "-r", "70", "-png", "-f", "1", "-l", "1", str(tmp_path / "v2.pdf"), str(SCREENSHOTS / "notice-v2-stack")], check=True)
