@@ -7,12 +7,17 @@
     subsidy demo --drive    then acts as every official through review's API (tokens from the local
                             issuer, one per role), as the Guangdong portal (the watermarked form's id
                             and SHA-256, fetched from review's /forms/{id}) and as the window clerk,
-                            until both programs' applications reach the public notice (公示); the
-                            SMS delivery receipts come from notify's local provider by themselves
+                            as three experts scoring with their own tokens, until both programs'
+                            applications are on a final public notice (已公示); the SMS delivery
+                            receipts come from notify's local provider by themselves
 
 Everything goes through what the platform offers the outside world (Kafka topics, the webhook,
-the HTTP APIs with bearer tokens); nothing here calls Temporal or writes to the database. The only
-database read is the dead-letter record (`subsidy dlq list` reads the same table).
+the HTTP APIs with bearer tokens); nothing here calls Temporal. The database is touched where an
+operator's command would: the dead-letter record is read (`subsidy dlq list` reads the same table),
+and `--drive` imports the expert registry the way `subsidy reference import experts FILE.csv` does.
+The Longgang award and the Shenzhen tiers and amounts are computed by the platform; the demo's
+administrators confirm them. Each list is published as put up PUBLISHED_DAYS_AGO days ago (its
+period over), so both programs reach 已公示 at once; the demo says so when it publishes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,7 @@ LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"  # as in cli/demo_data.py 
 # the parser of every `subsidy` command is built at each start, so this module stays light)
 
 DEFAULT_TIMEOUT_S = 120.0
+PUBLISHED_DAYS_AGO = 30  # `--drive` publishes each list as put up that long ago: its period is over at once
 POLL_S = 0.3
 
 
@@ -91,7 +98,10 @@ OFFICIALS = {
     "sz_pre": Official("sz-pre-01", "市政数局形式预审员（演示）", "sz_pre_reviewer", SZ),
     "sz_clerk": Official("sz-clerk-civic-west", "市民中心西区收件员（演示）", "window_clerk", SZ, "SZ-CIVIC-CENTER-WEST"),
     "sz_admin": Official("sz-admin-01", "深圳项目管理员（演示）", "program_admin", SZ),
-    "sz_expert": Official("sz-expert-01", "评审专家（演示）", "expert", SZ),
+    # The local issuer's dev experts (deploy/embedded/dev_users.py), each scoring with their own token.
+    "sz_expert_1": Official("expert-01", "评审专家刘洋（演示）", "expert", SZ),
+    "sz_expert_2": Official("expert-02", "评审专家陈晨（演示）", "expert", SZ),
+    "sz_expert_3": Official("expert-03", "评审专家杨帆（演示）", "expert", SZ),
 }
 
 
@@ -349,14 +359,16 @@ class Demo:
         await self.step(o["lg_clerk"], "纸质材料 2份，已装订盖章 (paper received at LG-W03)", f"/api/applications/{no}/paper",
                         {"copies": 2, "bound_and_stamped": True, "form_id": form_id})
         await self.task(o["lg_admin"], no, "award")
-        eligible = self.data.longgang_application(no, 1)["model_contracts"][0]["amount_fen"]
-        award = eligible * 30 // 100
-        await self.step(o["lg_admin"], f"补贴金额 {award / 100:,.2f} 元 (30% of {eligible / 100:,.2f})",
-                        f"/api/applications/{no}/award", {"eligible_amount_fen": eligible, "award_fen": award})
+        computed = await self.api(o["lg_admin"], "GET", f"/api/applications/{no}/award")
+        eligible = computed.get("breakdown", {}).get("eligible_total_fen")
+        say(f"    the platform computed the award: {computed['computed_fen'] / 100:,.2f} 元"
+            + (f" (30% of the eligible {eligible / 100:,.2f})" if eligible is not None else ""))
+        award = await self.step(o["lg_admin"], f"确认补贴金额 {computed['computed_fen'] / 100:,.2f} 元 (confirm the computed award)",
+                                f"/api/applications/{no}/award/confirm", {})
+        if award.get("award_fen") != computed["computed_fen"]:
+            say(f"    (confirmed {award.get('award_fen', 0) / 100:,.2f} 元: the enterprise's yearly cap left less)")
         await self.task(o["lg_admin"], no, "publication")
-        published = await self.api(o["lg_admin"], "POST", f"/api/programs/{LG}/publication", {})
-        say(f"    {o['lg_admin'].name}: 发布公示 (publish the batch) -> {published.get('entries')} application(s) on the notice")
-        await self.reach(o["lg_admin"], no, "published")
+        await self.publish(o["lg_admin"], LG, no)
 
     async def drive_shenzhen(self, no: str) -> None:
         o = OFFICIALS
@@ -370,22 +382,57 @@ class Demo:
         await self.task(o["sz_pre"], no, "formal_pre_review")
         await self.step(o["sz_pre"], "形式预审 通过 (approve)", f"/api/applications/{no}/decisions", {"decision": "approve"})
         await self.reach(o["sz_admin"], no, "expert_scoring")
-        await self.step(o["sz_admin"], f"指派专家 {o['sz_expert'].subject}", f"/api/applications/{no}/experts",
-                        {"expert": o["sz_expert"].subject})
-        await self.task(o["sz_expert"], no, "expert_scoring")
-        await self.step(o["sz_admin"], "专家评分 实用性85 创新性80 可复制性78", f"/api/applications/{no}/scoring",
-                        {"practicality": 85, "innovation": 80, "replicability": 78})
+        imported = await self.import_experts()
+        say(f"    operator: expert registry imported as `subsidy reference import experts` does "
+            f"({imported} experts, the local issuer's dev experts)")
+        panel = [o[f"sz_expert_{i}"] for i in (1, 2, 3)]
+        await self.step(o["sz_admin"], f"指派专家 {', '.join(e.subject for e in panel)}", f"/api/applications/{no}/experts",
+                        {"experts": [e.subject for e in panel]})
+        points = self.data.DEMO_SCORES
+        for expert in panel:
+            await self.task(expert, no, "expert_scoring")
+            await self.step(expert, f"评分 实用性{points['practicality']} 创新性{points['innovation']} "
+                                    f"可复制推广性{points['replicability']}", f"/api/applications/{no}/scores",
+                            self.data.expert_scores(expert.name))
+        await self.reach(o["sz_admin"], no, "tiering")
         await self.task(o["sz_admin"], no, "tiering")
-        await self.step(o["sz_admin"], "定档 二档, 补贴 2,500,000.00 元", f"/api/applications/{no}/tier",
-                        {"tier": 2, "award_fen": 250_000_000})
+        proposal = await self.api(o["sz_admin"], "GET", f"/api/programs/{SZ}/tiering")
+        everyone = [p["application_no"] for p in proposal.get("products", [])]
+        confirmed = await self.api(o["sz_admin"], "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": everyone})
+        mine = next((e for e in confirmed.get("confirmed", []) if e["application_no"] == no), None)
+        if mine is None:
+            raise DemoFailed(f"tiering/confirm did not confirm {no}: {json.dumps(confirmed, ensure_ascii=False)[:400]}")
+        say(f"    {o['sz_admin'].name}: 确认定档 (confirm the platform's tiers, {len(everyone)} product(s)) -> "
+            f"{no}: 第{mine.get('tier')}档, 补贴 {mine.get('award_fen', 0) / 100:,.2f} 元")
         await self.reach(o["sz_admin"], no, "awaiting_publication")
-        headers = {"authorization": f"Bearer {self.p.token(o['sz_admin'])}", "idempotency-key": f"demo-{uuid.uuid4().hex}"}
-        response = await self.http.post(f"{self.p.review}/api/programs/{SZ}/publication", json={}, headers=headers)
-        if response.status_code == 200:
-            say(f"    {o['sz_admin'].name}: 发布公示 -> {response.json().get('entries')} application(s) on the notice")
-            await self.reach(o["sz_admin"], no, "published")
-        else:
-            body = response.json()
-            say(f"    {o['sz_admin'].name}: 发布公示 -> {response.status_code} {body.get('code')}: {body.get('message')}")
-            say("    Shenzhen stops at 待公示 for now: its lifecycle does not yet put itself on the publication list "
-                "(the public-notice change, issue 13, brings that)")
+        await self.task(o["sz_admin"], no, "publication")
+        await self.publish(o["sz_admin"], SZ, no)
+
+    async def import_experts(self) -> int:
+        """The expert registry, imported the way `subsidy reference import experts FILE.csv` does
+        (cli/reference.py: parsed whole by review's importer, kept as a new version of the list)."""
+        import asyncpg
+
+        from services.review import repository
+        from services.review.reference.importer import import_reference
+
+        parsed = import_reference("experts", self.data.experts_csv())
+        rows = [row.model_dump(mode="json") for row in parsed.rows]
+        conn = await asyncpg.connect(self.p.env["DATABASE_URL"])
+        try:
+            async with conn.transaction():
+                await repository.store_reference(conn, parsed.kind, parsed.version, rows, "operator:subsidy-demo")
+        finally:
+            await conn.close()
+        return len(rows)
+
+    async def publish(self, admin: Official, program: str, no: str) -> None:
+        """Publish the program's list. The notice is recorded as having gone up PUBLISHED_DAYS_AGO days
+        ago (as bureaus record a notice put on their website earlier): its period, counted from then,
+        is over, so the list is final at once instead of after 5-7 working days."""
+        starts_at = (datetime.now(UTC) - timedelta(days=PUBLISHED_DAYS_AGO)).isoformat()
+        published = await self.api(admin, "POST", f"/api/programs/{program}/publication", {"starts_at": starts_at})
+        say(f"    {admin.name}: 发布公示 (publish the list) -> {published.get('entries')} application(s) on the notice; "
+            f"公示期按 {PUBLISHED_DAYS_AGO} 天前开始计算 (the period is counted from {PUBLISHED_DAYS_AGO} days ago, "
+            f"so it has ended and the list is final now)")
+        await self.reach(admin, no, "published")

@@ -175,6 +175,33 @@ def shenzhen_application(application_no: str, n: int) -> dict[str, Any]:
     }
 
 
+# The expert registry the demo imports (reference kind `experts`, as `subsidy reference import experts
+# FILE.csv` does): the local issuer's dev experts (deploy/embedded/dev_users.py), none of them from or
+# linked to a demo applicant, so none is in a conflict of interest.
+DEMO_EXPERTS = (
+    ("expert-01", "刘洋", "深圳示例大学", "12440300MB0000001", "人工智能;自然语言处理"),
+    ("expert-02", "陈晨", "深圳市示例政务信息研究院", "12440300MB0000002", "政务信息化"),
+    ("expert-03", "杨帆", "示例会计师事务所（演示）", "91440300MA5G0000X", "财务"),
+    ("expert-04", "黄磊", "深圳示例大学", "12440300MB0000001", "数据治理"),
+)
+
+# Each demo expert's points on the batch's rubric (实用性 40%, 创新性 30%, 可复制推广性 30%).
+DEMO_SCORES = {"practicality": 85, "innovation": 80, "replicability": 78}
+
+
+def experts_csv() -> bytes:
+    rows = ["expert_id,name,organisation,organisation_uscc,fields,affiliations"]
+    rows += [f"{i},{name},{org},{uscc(org_uscc)},{fields}," for i, name, org, org_uscc, fields in DEMO_EXPERTS]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def expert_scores(note: str) -> dict[str, Any]:
+    justification = {"practicality": f"已在区政务服务中心实际使用，用户报告完整（{note}）",
+                     "innovation": "采用检索增强与多轮对话，较同类产品有改进",
+                     "replicability": "可推广至其他区的政务服务场景"}
+    return {"criteria": {k: {"points": v, "justification": justification[k]} for k, v in DEMO_SCORES.items()}}
+
+
 def with_bad_uscc(payload: dict[str, Any]) -> dict[str, Any]:
     """The same application with a USCC whose check character is wrong (intake: `invalid_identifier`)."""
     good = payload["applicant"]["uscc"]

@@ -1,7 +1,8 @@
 """`subsidy demo` against the running platform (intake, review, notify with its local SMS provider,
 worker as real processes on the real stack): the sample applications arrive, the bad event is
-dead-lettered, and `--drive` takes the Longgang application through every official's step, as the
-officials, the Guangdong portal and the window would, to the public notice."""
+dead-lettered, and `--drive` takes an application of each program through every official's step
+(Shenzhen's three experts included), as the officials, the Guangdong portal and the window would, to
+a final public notice."""
 
 from __future__ import annotations
 
@@ -55,13 +56,21 @@ async def test_the_demo_sends_both_programs_and_drives_them_to_the_public_notice
     assert views[bad].status_code == 404 and dead["reason"] == "invalid_identifier"
     assert f"{bad} went to portal.longgang.applications.v1.dlq" in out
 
-    # --drive: Longgang published through every official's step; Shenzhen as far as it goes today.
+    # --drive: Longgang published through every official's step, the award computed by the platform
+    # and confirmed by the administrator.
     assert lg["status"] == "published", driven
     closed_by = {t["step"]: t.get("closed_by") for t in lg["tasks"]}
     assert closed_by == {"online_review": "staff:lg-online-01", "back_office_review": "staff:lg-back-01",
                          "paper": "staff:lg-clerk-w03", "award": "staff:lg-admin-01", "publication": "staff:lg-admin-01"}
-    assert sz["status"] in ("awaiting_publication", "published"), driven
-    assert "广东政务服务网 reports the submission" in driven and "published (已公示)" in driven
+    # Shenzhen: a panel of three dev experts, each scoring with their own token; the platform's tiers
+    # confirmed by the administrator; the list published as put up 30 days ago, so final at once.
+    assert sz["status"] == "published", driven
+    sz_closed = {(t["step"], t.get("closed_by")) for t in sz["tasks"]}
+    assert {("expert_scoring", f"staff:expert-0{i}") for i in (1, 2, 3)} <= sz_closed, sz["tasks"]
+    assert {("tiering", "staff:sz-admin-01"), ("publication", "staff:sz-admin-01")} <= sz_closed, sz["tasks"]
+    assert "the platform computed the award" in driven and "确认定档" in driven
+    assert "公示期按 30 天前开始计算" in driven
+    assert "广东政务服务网 reports the submission" in driven and f"Done: {lg_no} published (已公示), {sz_no} published (已公示)." in driven
 
     # The demo's people never appear unmasked in the services' logs.
     people = demo_data.personal_values([demo_data.longgang_application(lg_no, 1), demo_data.shenzhen_application(sz_no, 1)])
