@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,8 +58,16 @@ def templates_2026() -> str:
     return text.replace('program = "LG-AI-MODEL-2025"', f'program = "{LG26}"').replace("2025年", "2026年")
 
 
-def ucs2(text: str) -> bytes:
-    return ("<" + "".join(f"{ord(ch):04X}" for ch in text) + ">").encode()
+def pdf_text(pdf: bytes, tmp_path: Path, *options: str) -> str:
+    """The text of a PDF as poppler's pdftotext reads it (the form embeds its Chinese font)."""
+    path = tmp_path / "form.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", *options, str(path), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def diagonal_characters(pdf: bytes, tmp_path: Path) -> Counter[str]:
+    """The characters of the diagonal text (the watermark): all text less what `-nodiag` keeps."""
+    return Counter(pdf_text(pdf, tmp_path)) - Counter(pdf_text(pdf, tmp_path, "-nodiag"))
 
 
 async def test_a_2026_longgang_batch_from_a_folder_runs_from_submission_to_award(stack, tmp_path: Path) -> None:
@@ -89,7 +99,9 @@ async def test_a_2026_longgang_batch_from_a_folder_runs_from_submission_to_award
     findings = {f["rule"]: f for f in view["pre_checks"]}
     assert findings["industry_code"]["passed"] is True and "6311" in findings["industry_code"]["detail"]
     assert findings["industry_code"]["ruleset_version"].startswith(f"{LG26}/")
-    assert ucs2(TITLE_2026) in pdf and ucs2(f"2026 龙岗 WF-{app}-V1") in pdf
+    assert TITLE_2026 in pdf_text(pdf, tmp_path, "-nodiag")
+    watermark = diagonal_characters(pdf, tmp_path)
+    assert not Counter(f"2026龙岗WF-{app}-V1") - watermark  # every character of the batch's watermark, diagonal
     texts = json.dumps(view["sms"], ensure_ascii=False)
     assert "2026年龙岗区调用模型开发应用扶持项目" in texts and "2025年" not in texts
     assert award["program"] == LG26 and award["breakdown"]["cap_year"] == 2026
