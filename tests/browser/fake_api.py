@@ -333,7 +333,8 @@ def create_api(world: World) -> APIRouter:
         b = breakdown_of(app)
         return {"application_no": no, "version": app.version, "program": app.program, "status": "confirmed" if app.status != "award_calculation" else "computed",
                 "computed_fen": b["computed_fen"], "award_fen": b["award_fen"], "confirmed_fen": None if app.status == "award_calculation" else app.award_fen,
-                "adjustment_reason": app.award_reason, "decided_by": None, "decided_at": None, "computed_at": iso(app.since), "breakdown": b}
+                "adjustment_reason": app.award_reason,
+                "decided_by": None if app.status == "award_calculation" else "staff:lg-admin-01", "decided_at": None if app.status == "award_calculation" else iso(world.now), "computed_at": iso(app.since), "breakdown": b}
 
     @api.post("/applications/{no}/award/confirm")
     async def confirm_award(no: str, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),
