@@ -323,11 +323,35 @@ def tier_zh(value: int | None) -> str:
     return TIER_NAMES_ZH.get(value, "不予资助") if value is not None else EMPTY
 
 
+# The refusal codes the API records (services/review/decisions/refusals.py, scoring/service.py), as
+# officials read them; the detail after the code (expert ids, states) follows.
+REFUSAL_NAMES_ZH = {
+    "conflict_of_interest": "存在利益冲突", "too_few_experts": "评审专家人数不足", "expert_not_registered": "专家不在专家库中",
+    "expert_declined": "专家已声明回避", "facts_missing": "申报材料尚未到达", "wrong_state": "当前环节不能办理",
+    "forbidden": "无权限", "not_assigned": "未分配给本人", "already_scored": "已提交过评分", "invalid_input": "填写内容有误",
+    "proposal_changed": "档次方案已变化", "empty": "暂无可确认的产品", "not_found": "未找到",
+}
+
+
+def refusal_zh(value: str | None) -> str:
+    """`conflict_of_interest: conflict_of_interest: expert-04` -> `存在利益冲突：expert-04`."""
+    if not value:
+        return EMPTY
+    code, _, rest = value.partition(":")
+    name = REFUSAL_NAMES_ZH.get(code.strip())
+    if name is None:
+        return value
+    detail = rest.strip()
+    while detail.partition(":")[0].strip() == code.strip():
+        detail = detail.partition(":")[2].strip()
+    return f"{name}：{detail}" if detail else name
+
+
 FILTERS = {
     "datetime_zh": datetime_zh, "date_zh": date_zh, "yuan": yuan, "wan_yuan": wan_yuan,
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
     "roles_zh": roles_zh, "decision_zh": decision_zh, "action_zh": action_zh, "outcome_zh": outcome_zh,
     "program_zh": program_zh, "actor_zh": actor_zh, "tier_zh": tier_zh,
     "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh, "notice_zh": notice_zh,
-    "sms_status_zh": sms_status_zh, "reason_zh": reason_zh,
+    "sms_status_zh": sms_status_zh, "reason_zh": reason_zh, "refusal_zh": refusal_zh,
 }
