@@ -12,6 +12,7 @@
     subsidy outbox dead list|requeue ID rows set aside as unpublishable
     subsidy sms list [--application N]  the SMS log, numbers masked
     subsidy audit verify                walk the audit log's hash chain
+    subsidy reference import KIND FILE.csv | list   reference lists the review checks read (versioned)
     subsidy migrate                     apply every service schema's migrations
     subsidy topics create               create every Kafka topic from its spec
     subsidy deadline --from T --working-days N [--closing HH:MM]
@@ -479,11 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=cmd_topics)
 
-    from cli import audit, deadline, token
+    from cli import audit, deadline, reference, token
 
     token.add_parser(sub)
     audit.add_parser(sub)
     deadline.add_parser(sub)
+    reference.add_parser(sub)
     return parser
 
 

@@ -3,14 +3,16 @@ delivery receipts, and the lifecycle told when the approval SMS is delivered."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from services.notify import api
 from services.notify.handlers import router
-from services.notify.notices import QuietHours, load_templates
+from services.notify.notices import TEMPLATES_DIR, QuietHours, load_templates
 from services.notify.providers.local import LocalSmsProvider
 from services.notify.providers.port import SmsRequest
 from services.notify.providers.settings import build_providers
@@ -43,13 +45,28 @@ def _local_provider(resources: Resources) -> LocalSmsProvider:
     return LocalSmsProvider(record, publish, lookup)
 
 
+def templates_dir() -> Path:
+    """Where the SMS templates are (issue 11: their folder follows the programs folder):
+    `SUBSIDY_TEMPLATES_DIR` if set; else, when `SUBSIDY_PROGRAMS_DIR` names a folder with a
+    `templates/` folder beside it (`<dir>/../templates/<CODE>.toml`), that one; else the package's
+    own (services/notify/templates/). Every program loaded must have its file there, or notify stops
+    at start naming it."""
+    explicit = os.environ.get("SUBSIDY_TEMPLATES_DIR")
+    if explicit:
+        return Path(explicit)
+    programs_dir = os.environ.get("SUBSIDY_PROGRAMS_DIR")
+    if programs_dir and (beside := Path(programs_dir).resolve().parent / "templates").is_dir():
+        return beside
+    return TEMPLATES_DIR
+
+
 def _setup(resources: Resources) -> dict[str, Any]:
     settings: Any = resources.settings
     cipher = cipher_from_settings(settings)
     notifier = Notifier(
         pool=resources.pool,
         cipher=cipher,
-        templates=load_templates(),  # validated at start: a bad template stops the service here
+        templates=load_templates(templates_dir()),  # validated at start: a bad template stops the service here
         quiet_hours=QuietHours(start=settings.sms_quiet_start, end=settings.sms_quiet_end),
         temporal=resources.temporal,
         provider_names=tuple(settings.provider_names),

@@ -357,15 +357,16 @@ async def store_findings(conn: asyncpg.Connection, application_no: str, version:
     """Keep a version's findings as the reviewer reads them; a re-run replaces them."""
     await conn.executemany(
         """INSERT INTO review.pre_check_findings (application_no, version, rule, clause, passed, detail, explanation,
-                                                  evidence, ruleset_version, position)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+                                                  evidence, ruleset_version, position, reference_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)
            ON CONFLICT (application_no, version, rule) DO UPDATE SET
                clause = EXCLUDED.clause, passed = EXCLUDED.passed, detail = EXCLUDED.detail,
                explanation = EXCLUDED.explanation, evidence = EXCLUDED.evidence,
-               ruleset_version = EXCLUDED.ruleset_version, position = EXCLUDED.position, checked_at = now()""",
+               ruleset_version = EXCLUDED.ruleset_version, position = EXCLUDED.position,
+               reference_version = EXCLUDED.reference_version, checked_at = now()""",
         [
             (application_no, version, f["rule"], f["clause"], f["passed"], f["detail"], f["explanation"],
-             _json(f["evidence"]), f["ruleset_version"], position)
+             _json(f["evidence"]), f["ruleset_version"], position, f.get("reference_version"))
             for position, f in enumerate(findings)
         ],
     )
@@ -373,7 +374,8 @@ async def store_findings(conn: asyncpg.Connection, application_no: str, version:
 
 async def findings_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version, checked_at
+        """SELECT version, rule, clause, passed, detail, explanation, evidence::text AS evidence, ruleset_version,
+                  reference_version, checked_at
            FROM review.pre_check_findings WHERE application_no = $1 ORDER BY version DESC, position""",
         application_no,
     )
@@ -488,22 +490,210 @@ async def program_dashboard(conn: asyncpg.Connection, program: str, *, now: date
     }
 
 
+# === awards-api (issue 11): Longgang awards and the yearly cap ledger, duplicate claims, reference lists ===
+# (one delimited section for the awards-api helper's tables, migrations 110-112)
+
+
+async def store_award_computation(
+    conn: asyncpg.Connection, *, application_no: str, version: int, program: str, applicant_uscc: str, cap_year: int,
+    breakdown: dict[str, Any], eligible_total_fen: int, computed_fen: int, award_fen: int,
+) -> None:
+    """Keep a version's computed award; a re-computation replaces it while nobody has confirmed it."""
+    await conn.execute(
+        """INSERT INTO review.award_computations (application_no, version, program, applicant_uscc, cap_year, breakdown,
+                                                  eligible_total_fen, computed_fen, award_fen)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)
+           ON CONFLICT (application_no, version) DO UPDATE SET
+               breakdown = EXCLUDED.breakdown, eligible_total_fen = EXCLUDED.eligible_total_fen,
+               computed_fen = EXCLUDED.computed_fen, award_fen = EXCLUDED.award_fen, cap_year = EXCLUDED.cap_year,
+               computed_at = now()
+           WHERE review.award_computations.status = 'computed'""",
+        application_no, version, program, applicant_uscc, cap_year, _json(breakdown), eligible_total_fen, computed_fen, award_fen,
+    )
+
+
+_AWARD_COLUMNS = """application_no, version, program, applicant_uscc, cap_year, breakdown::text AS breakdown, eligible_total_fen,
+    computed_fen, award_fen, status, confirmed_fen, adjustment_reason, decided_by, decided_at, computed_at"""
+
+
+async def award_computation(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    """The latest version's computed award."""
+    return await conn.fetchrow(
+        f"SELECT {_AWARD_COLUMNS} FROM review.award_computations WHERE application_no = $1 ORDER BY version DESC LIMIT 1",
+        application_no,
+    )
+
+
+async def lock_enterprise_year(conn: asyncpg.Connection, uscc: str, cap_year: int, cap_fen: int, application_no: str) -> int:
+    """Lock the enterprise's (USCC, year) ledger row for this transaction and return what its other
+    applications already hold. A second confirmation of the same enterprise waits here until the first
+    commits (or rolls back), so two confirmations at once never both see the whole cap."""
+    await conn.execute(
+        "INSERT INTO review.award_ledger (uscc, cap_year, cap_fen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        uscc, cap_year, cap_fen,
+    )
+    await conn.execute("SELECT 1 FROM review.award_ledger WHERE uscc = $1 AND cap_year = $2 FOR UPDATE", uscc, cap_year)
+    return await reserved_for_others(conn, uscc, cap_year, application_no)
+
+
+async def reserve_award(conn: asyncpg.Connection, *, application_no: str, uscc: str, cap_year: int, program: str,
+                        amount_fen: int, idempotency_key: str) -> None:
+    """The application's share of its enterprise's yearly cap (call holding lock_enterprise_year)."""
+    await conn.execute(
+        """INSERT INTO review.award_reservations (application_no, uscc, cap_year, program, amount_fen, idempotency_key)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (application_no) DO UPDATE SET amount_fen = EXCLUDED.amount_fen,
+               idempotency_key = EXCLUDED.idempotency_key, reserved_at = now()""",
+        application_no, uscc, cap_year, program, amount_fen, idempotency_key,
+    )
+
+
+async def latest_version(conn: asyncpg.Connection, application_no: str) -> int | None:
+    return await conn.fetchval("SELECT max(version) FROM review.submissions WHERE application_no = $1", application_no)
+
+
+async def reserved_for_others(conn: asyncpg.Connection, uscc: str, cap_year: int, application_no: str) -> int:
+    """What the enterprise's other applications hold of its yearly cap (no lock: for display)."""
+    return int(await conn.fetchval(
+        """SELECT coalesce(sum(amount_fen), 0) FROM review.award_reservations
+           WHERE uscc = $1 AND cap_year = $2 AND application_no <> $3""",
+        uscc, cap_year, application_no,
+    ))
+
+
+async def decide_award(conn: asyncpg.Connection, application_no: str, version: int, *, status: str, confirmed_fen: int,
+                       reason: str | None, decided_by: str) -> None:
+    await conn.execute(
+        """UPDATE review.award_computations SET status = $3, confirmed_fen = $4, adjustment_reason = $5, decided_by = $6,
+                  decided_at = now() WHERE application_no = $1 AND version = $2""",
+        application_no, version, status, confirmed_fen, reason, decided_by,
+    )
+
+
+async def batch_awards(conn: asyncpg.Connection, program: str) -> list[asyncpg.Record]:
+    """Every application's latest computed award of a batch, with its confirmation if any."""
+    return await conn.fetch(
+        f"""SELECT DISTINCT ON (application_no) {_AWARD_COLUMNS} FROM review.award_computations
+            WHERE program = $1 ORDER BY application_no, version DESC""",
+        program,
+    )
+
+
+async def enterprise_reservations(conn: asyncpg.Connection, uscc: str, cap_year: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT application_no, program, amount_fen, reserved_at FROM review.award_reservations
+           WHERE uscc = $1 AND cap_year = $2 ORDER BY reserved_at, application_no""",
+        uscc, cap_year,
+    )
+
+
+# --- duplicate claims ---------------------------------------------------------------------------------
+
+# pg_advisory_xact_lock key serializing duplicate detection (one detection sees every committed claim).
+DUPLICATES_LOCK = 0x5EC0_A0D1_D0B1_1000
+
+
+async def store_claim(conn: asyncpg.Connection, application_no: str, program: str, version: int, claim: dict[str, Any]) -> None:
+    """An application's claim as its latest version says it (an older version arriving late changes nothing)."""
+    await conn.execute(
+        """INSERT INTO review.duplicate_claims (application_no, program, version, claim) VALUES ($1, $2, $3, $4::jsonb)
+           ON CONFLICT (application_no) DO UPDATE SET version = EXCLUDED.version, claim = EXCLUDED.claim, recorded_at = now()
+           WHERE review.duplicate_claims.version <= EXCLUDED.version""",
+        application_no, program, version, _json(claim),
+    )
+
+
+async def all_claims(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every stored claim (detection holds DUPLICATES_LOCK)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", DUPLICATES_LOCK)
+    rows = await conn.fetch("SELECT claim::text AS claim FROM review.duplicate_claims ORDER BY application_no")
+    return [json.loads(r["claim"]) for r in rows]
+
+
+async def replace_flags(conn: asyncpg.Connection, flags: dict[str, list[dict[str, Any]]]) -> None:
+    """The flags detection found now, per application: new ones inserted, changed ones updated (a
+    changed set of other applications asks the reviewer again), vanished ones made inactive."""
+    for application_no, found in flags.items():
+        keys = [(f["kind"], f["key"]) for f in found]
+        for f in found:
+            await conn.execute(
+                """INSERT INTO review.duplicate_flags (application_no, kind, key, clause, others, message)
+                   VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+                   ON CONFLICT (application_no, kind, key) DO UPDATE SET
+                       clause = EXCLUDED.clause, message = EXCLUDED.message, others = EXCLUDED.others, active = true,
+                       updated_at = now(),
+                       acknowledged_by = CASE WHEN review.duplicate_flags.others = EXCLUDED.others
+                                              THEN review.duplicate_flags.acknowledged_by END,
+                       acknowledged_at = CASE WHEN review.duplicate_flags.others = EXCLUDED.others
+                                              THEN review.duplicate_flags.acknowledged_at END
+                   WHERE review.duplicate_flags.others IS DISTINCT FROM EXCLUDED.others
+                      OR NOT review.duplicate_flags.active OR review.duplicate_flags.message <> EXCLUDED.message""",
+                application_no, f["kind"], f["key"], f["clause"], _json(f["others"]), f["message"],
+            )
+        await conn.execute(
+            """UPDATE review.duplicate_flags SET active = false, updated_at = now()
+               WHERE application_no = $1 AND active
+                 AND (kind, key) NOT IN (SELECT k, v FROM unnest($2::text[], $3::text[]) AS t(k, v))""",
+            application_no, [k for k, _ in keys], [v for _, v in keys],
+        )
+
+
+async def flagged_applications(conn: asyncpg.Connection) -> set[str]:
+    return {r["application_no"] for r in await conn.fetch("SELECT DISTINCT application_no FROM review.duplicate_flags WHERE active")}
+
+
+async def flags_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, kind, key, clause, others::text AS others, message, acknowledged_by, acknowledged_at, note, flagged_at
+           FROM review.duplicate_flags WHERE application_no = $1 AND active ORDER BY id""",
+        application_no,
+    )
+
+
+async def acknowledge_flag(conn: asyncpg.Connection, application_no: str, flag_id: int, actor_id: str, note: str | None) -> str | None:
+    """Mark a flag acknowledged: 'acknowledged', 'already' (kept as first acknowledged), or None (no such flag)."""
+    row = await conn.fetchrow(
+        "SELECT acknowledged_by FROM review.duplicate_flags WHERE id = $1 AND application_no = $2 AND active FOR UPDATE",
+        flag_id, application_no,
+    )
+    if row is None:
+        return None
+    if row["acknowledged_by"] is not None:
+        return "already"
+    await conn.execute(
+        "UPDATE review.duplicate_flags SET acknowledged_by = $2, acknowledged_at = now(), note = $3 WHERE id = $1",
+        flag_id, actor_id, note,
+    )
+    return "acknowledged"
+
+
+# --- reference lists ------------------------------------------------------------------------------------
+
+
+async def store_reference(conn: asyncpg.Connection, kind: str, version: str, rows: list[dict[str, Any]], imported_by: str) -> int:
+    """Keep an import (the latest of a kind is in effect); returns its sequence number."""
+    return await conn.fetchval(
+        """INSERT INTO review.reference_lists (kind, version, rows, row_count, imported_by)
+           VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING seq""",
+        kind, version, _json(rows), len(rows), imported_by,
+    )
+
+
+async def latest_reference(conn: asyncpg.Connection, kind: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """(version, rows) of the list of `kind` in effect, or None when none was imported."""
+    row = await conn.fetchrow(
+        "SELECT version, rows::text AS rows FROM review.reference_lists WHERE kind = $1 ORDER BY seq DESC LIMIT 1", kind,
+    )
+    return None if row is None else (row["version"], json.loads(row["rows"]))
+
+# === end of awards-api section ===
+
+
 # --- Shenzhen experts, scores and tiers (services/review/scoring/; migration 120) -------------------
 
 # pg_advisory_xact_lock key serializing Shenzhen tiering confirmations (the yearly cap per applicant).
 TIER_AMOUNTS_LOCK = 0x5EC0_A0D1_7C4A_1200
 
-
-async def latest_reference(conn: asyncpg.Connection, kind: str) -> tuple[str, list[dict[str, Any]]] | None:
-    """(version, rows) of the latest imported reference list of `kind`, or None when none was
-    imported or the reference lists' table is not there (it comes with the reference import,
-    awards-api's migration 112: the same signature as its `latest_reference`; keep one at merge)."""
-    if await conn.fetchval("SELECT to_regclass('review.reference_lists')") is None:
-        return None
-    row = await conn.fetchrow(
-        "SELECT version, rows::text AS rows FROM review.reference_lists WHERE kind = $1 ORDER BY seq DESC LIMIT 1", kind,
-    )
-    return None if row is None else (row["version"], json.loads(row["rows"]))
 
 
 async def latest_submission(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:

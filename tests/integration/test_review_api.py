@@ -35,7 +35,7 @@ ENDPOINTS: list[tuple[Action, str, dict]] = [
     (Action.DECIDE_ONLINE_REVIEW, "decisions", {"decision": "return"}),  # a return needs reasons and a date
     (Action.CONFIRM_NOTICE_BY_PHONE, "phone-confirmation", {"reached_at": "not a time"}),
     (Action.RECORD_PAPER_RECEIPT, "paper", {}),
-    (Action.RECORD_AWARD, "award", {}),
+    (Action.RECORD_AWARD, "award/confirm", {"adjusted_award_fen": -1}),  # computed by the platform; confirmed or adjusted
     (Action.ASSIGN_EXPERT, "experts", {}),
     (Action.SUBMIT_SCORE, "scores", {}),
     (Action.DECLINE_ASSIGNMENT, "expert-assignment/decline", {}),

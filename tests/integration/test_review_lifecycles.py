@@ -82,8 +82,8 @@ async def test_longgang_from_submission_to_publication_through_the_api(stack, tm
                              {"copies": 2, "bound_and_stamped": True, "form_id": form["form_id"]})
 
         await w.task_of(LG_ADMIN, app, "award")
-        award = await w.post(LG_ADMIN, f"/api/applications/{app}/award",
-                             {"eligible_amount_fen": 150_000_000, "award_fen": 45_000_000})
+        # The award is computed by the platform (issue 11); the administrator confirms it.
+        award = await w.post(LG_ADMIN, f"/api/applications/{app}/award/confirm", {})
         await w.task_of(LG_ADMIN, app, "publication")
         published = await w.post(LG_ADMIN, f"/api/programs/{LG}/publication", {})
         final = await w.reach(LG_AUDITOR, app, "published")

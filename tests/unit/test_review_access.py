@@ -16,14 +16,14 @@ def person(*roles: StaffRole, programs: tuple[str, ...] = (LG,), window: str | N
 
 # Every (role, action) the README's table grants; everything else is refused.
 GRANTED = {
-    StaffRole.LG_ONLINE_REVIEWER: {Action.DECIDE_ONLINE_REVIEW},
-    StaffRole.LG_BACK_OFFICE_REVIEWER: {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE},
+    StaffRole.LG_ONLINE_REVIEWER: {Action.DECIDE_ONLINE_REVIEW, Action.ACKNOWLEDGE_DUPLICATE},
+    StaffRole.LG_BACK_OFFICE_REVIEWER: {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE, Action.ACKNOWLEDGE_DUPLICATE},
     StaffRole.WINDOW_CLERK: {Action.RECORD_PAPER_RECEIPT},
-    StaffRole.SZ_PRE_REVIEWER: {Action.DECIDE_FORMAL_PRE_REVIEW},
+    StaffRole.SZ_PRE_REVIEWER: {Action.DECIDE_FORMAL_PRE_REVIEW, Action.ACKNOWLEDGE_DUPLICATE},
     StaffRole.EXPERT: {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},
     StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
-                              Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH},
-    StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_SCORES},
+                              Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH, Action.VIEW_AWARD},
+    StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD},
 }
 READS = {Action.VIEW_TASKS, Action.VIEW_APPLICATION}
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from services.review.api import actions, applications, audit, dashboard, tasks
+    from services.review.api import actions, applications, audit, awards, dashboard, tasks
     from services.review.scoring import api as scoring
 
-    return [tasks.router(), applications.router(), actions.router(), audit.router(), dashboard.router(), scoring.router()]
+    return [tasks.router(), applications.router(), actions.router(), audit.router(), awards.router(), dashboard.router(),
+            scoring.router()]

@@ -23,7 +23,7 @@ class Action(StrEnum):
     CONFIRM_NOTICE_BY_PHONE = "confirm_notice_by_phone"  # LG: the enterprise reached by phone
     DECIDE_FORMAL_PRE_REVIEW = "decide_formal_pre_review"  # SZ 形式预审: approve / return / reject / request_paper
     RECORD_PAPER_RECEIPT = "record_paper_receipt"  # paper received, at the clerk's own window
-    RECORD_AWARD = "record_award"  # LG award (until the awards issue computes it)
+    RECORD_AWARD = "record_award"  # LG award: confirm the computed amount, or adjust it with a reason
     ASSIGN_EXPERT = "assign_expert"  # SZ: a panel of experts for a product (conflicts of interest refused)
     DECLINE_ASSIGNMENT = "decline_assignment"  # SZ: an expert declines an assignment, declaring a conflict
     SUBMIT_SCORE = "submit_score"  # SZ: an expert scores a product assigned to them, once
@@ -33,21 +33,25 @@ class Action(StrEnum):
     REASSIGN_TASK = "reassign_task"
     PUBLISH = "publish"  # a program batch's list for public notice (公示)
     READ_AUDIT = "read_audit"
+    # awards-api (issue 11)
+    VIEW_AWARD = "view_award"  # the computed award's breakdown (LG)
+    ACKNOWLEDGE_DUPLICATE = "acknowledge_duplicate"  # a duplicate / multi-source claim flag, seen by a reviewer
 
 
 _READ = frozenset({Action.VIEW_TASKS, Action.VIEW_APPLICATION})
 
 PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
-    StaffRole.LG_ONLINE_REVIEWER: _READ | {Action.DECIDE_ONLINE_REVIEW},
-    StaffRole.LG_BACK_OFFICE_REVIEWER: _READ | {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE},
+    StaffRole.LG_ONLINE_REVIEWER: _READ | {Action.DECIDE_ONLINE_REVIEW, Action.ACKNOWLEDGE_DUPLICATE},
+    StaffRole.LG_BACK_OFFICE_REVIEWER: _READ | {Action.DECIDE_BACK_OFFICE_REVIEW, Action.CONFIRM_NOTICE_BY_PHONE,
+                                                Action.ACKNOWLEDGE_DUPLICATE},
     StaffRole.WINDOW_CLERK: _READ | {Action.RECORD_PAPER_RECEIPT},
-    StaffRole.SZ_PRE_REVIEWER: _READ | {Action.DECIDE_FORMAL_PRE_REVIEW},
+    StaffRole.SZ_PRE_REVIEWER: _READ | {Action.DECIDE_FORMAL_PRE_REVIEW, Action.ACKNOWLEDGE_DUPLICATE},
     StaffRole.EXPERT: _READ | {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},  # only applications assigned to them
     StaffRole.PROGRAM_ADMIN: _READ | {
         Action.RECORD_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
-        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH,
+        Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH, Action.VIEW_AWARD,
     },
-    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES},
+    StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD},
 }
 
 ACTION_NAMES_ZH: dict[Action, str] = {
@@ -59,7 +63,7 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.CONFIRM_NOTICE_BY_PHONE: "电话通知确认",
     Action.DECIDE_FORMAL_PRE_REVIEW: "形式预审决定",
     Action.RECORD_PAPER_RECEIPT: "登记纸质材料收件",
-    Action.RECORD_AWARD: "登记资助金额",
+    Action.RECORD_AWARD: "确认资助金额",
     Action.ASSIGN_EXPERT: "分配评审专家组",
     Action.DECLINE_ASSIGNMENT: "回避评审任务",
     Action.SUBMIT_SCORE: "提交专家评分",
@@ -69,6 +73,8 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.REASSIGN_TASK: "转派待办",
     Action.PUBLISH: "发布公示",
     Action.READ_AUDIT: "查看审计日志",
+    Action.VIEW_AWARD: "查看资助金额核定明细",
+    Action.ACKNOWLEDGE_DUPLICATE: "确认已知悉重复申报提示",
 }
 
 

@@ -53,7 +53,6 @@ def router() -> APIRouter:
         ("paper", Action.RECORD_PAPER_RECEIPT, inputs.PaperInput, "Paper received at the clerk's own window"),
         ("phone-confirmation", Action.CONFIRM_NOTICE_BY_PHONE, inputs.PhoneConfirmationInput,
          "The enterprise reached by phone (no SMS receipt): the paper clock starts"),
-        ("award", Action.RECORD_AWARD, inputs.AwardInput, "LG award (until the awards issue computes it)"),
     ]
     for path, action, model, summary in steps:
         def route(action: Action = action, model: type[BaseModel] = model) -> Any:

@@ -23,6 +23,7 @@ from services.review import repository
 from services.review.api.access import Action, can
 from services.review.api.common import checked_application_no, local, weekday
 from services.review.api.tasks import task_item
+from services.review.duplicates.service import flag_view
 from services.review.rules.longgang import MATERIAL_NAMES
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError, Started
@@ -60,6 +61,7 @@ def router() -> APIRouter:
             tasks = await repository.tasks_of(conn, application_no)
             refused = await repository.refused_attempts_of(conn, application_no)
             experts = await repository.experts_of(conn, application_no)
+            flags = await repository.flags_of(conn, application_no)  # awards-api: duplicate / multi-source claims
         intake, sms = await asyncio.gather(
             _upstream(resources, request, "intake_url", f"/applications/{application_no}"),
             _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
@@ -84,11 +86,16 @@ def router() -> APIRouter:
             "pre_checks": [
                 {"version": f["version"], "rule": f["rule"], "clause": f["clause"], "passed": f["passed"], "detail": f["detail"],
                  "explanation": f["explanation"], "evidence": json.loads(f["evidence"]), "ruleset_version": f["ruleset_version"],
-                 "checked_at": local(f["checked_at"])}
+                 "reference_version": f["reference_version"], "checked_at": local(f["checked_at"])}
                 for f in current
             ],
-            "duplicate_flags": None if duplicate is None else {
-                "flagged": not duplicate["passed"], "detail": duplicate["detail"], **json.loads(duplicate["evidence"]),
+            # The pre-check's own finding (same enterprise in the program, declarations), and the flags
+            # detection found across applications, batches and programs, each to acknowledge.
+            "duplicate_flags": {
+                **({} if duplicate is None else {
+                    "flagged": not duplicate["passed"], "detail": duplicate["detail"], **json.loads(duplicate["evidence"])}),
+                "flags": [flag_view(f, local) for f in flags],
+                "unacknowledged": sum(1 for f in flags if f["acknowledged_by"] is None),
             },
             "history": sorted(
                 [{"at": local(c["occurred_at"]), "kind": "state_change", "from": c["from_status"], "to": c["to_status"],

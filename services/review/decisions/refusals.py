@@ -63,4 +63,5 @@ _OWN: dict[str, tuple[int, str]] = {
     "invalid_input": (422, "请求内容不完整或格式不正确"),
     "idempotency_key_reused": (422, "该幂等键已用于另一项操作，请使用新的 Idempotency-Key"),
     "task_closed": (409, "该待办已办结，不能转派"),
+    "flag_not_found": (404, "未找到该重复申报提示"),  # awards-api
 }

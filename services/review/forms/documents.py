@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,8 @@ from services.review import repository
 from services.review.rules.activities import recorded_facts
 from services.review.rules.longgang import MATERIAL_NAMES
 from subsidy.contracts.lifecycle import ACTIVITY_ISSUE_WATERMARKED_FORM, IssueWatermarkedForm, WatermarkedForm
+from subsidy.programs import programs
+from subsidy.programs.batch import Form
 
 log = structlog.get_logger(__name__)
 
@@ -97,26 +100,45 @@ def _hex(text: str) -> str:
     return "<" + "".join(f"{ord(ch) if ord(ch) <= 0xFFFF else 0x3F:04X}" for ch in text) + ">"
 
 
-def _page_content(lines: Sequence[str], form_id: str, page: int, pages: int) -> bytes:
+@dataclass(frozen=True)
+class FormTexts:
+    """The printed texts: the batch's `[form]` (title, watermark, footer; placeholders {form_id},
+    {application_no}, {program}), or the 2025 Longgang texts when the batch gives none."""
+
+    title: str = TITLE
+    watermark: str = "龙岗区调用模型扶持 {form_id}"
+    footer: str = FOOTER
+
+    @classmethod
+    def of(cls, form: Form | None, *, form_id: str, application_no: str, program: str) -> FormTexts:
+        source = form or cls()
+        values = {"form_id": form_id, "application_no": application_no, "program": program}
+        return cls(title=source.title.format(**values), watermark=source.watermark.format(**values),
+                   footer=source.footer.format(**values))
+
+
+def _page_content(lines: Sequence[str], form_id: str, page: int, pages: int, texts: FormTexts | None = None) -> bytes:
+    texts = texts or FormTexts(watermark=FormTexts.watermark.format(form_id=form_id))
     width, height = A4
     ops = ["q /GS1 gs 0.55 g"]  # the watermark: light, diagonal, across the page
     for y in range(80, height, 170):
         for x in (-40, 260):
-            ops.append(f"BT /F1 22 Tf 0.7071 0.7071 -0.7071 0.7071 {x} {y} Tm {_hex('龙岗区调用模型扶持 ' + form_id)} Tj ET")
+            ops.append(f"BT /F1 22 Tf 0.7071 0.7071 -0.7071 0.7071 {x} {y} Tm {_hex(texts.watermark)} Tj ET")
     ops.append("Q")
-    ops.append(f"BT /F1 16 Tf 72 {height - 60} Td {_hex(TITLE)} Tj ET")
+    ops.append(f"BT /F1 16 Tf 72 {height - 60} Td {_hex(texts.title)} Tj ET")
     ops.append(f"BT /F1 9 Tf 72 {height - 80} Td {_hex('表单编号（水印）：' + form_id)} Tj ET")
     y = height - 110
     for line in lines:
         ops.append(f"BT /F1 10.5 Tf 72 {y} Td {_hex(line)} Tj ET")
         y -= 16
-    ops.append(f"BT /F1 8 Tf 72 40 Td {_hex(FOOTER)} Tj ET")
+    ops.append(f"BT /F1 8 Tf 72 40 Td {_hex(texts.footer)} Tj ET")
     ops.append(f"BT /F1 8 Tf {width - 110} 24 Td {_hex(f'第 {page} 页 / 共 {pages} 页')} Tj ET")
     return "\n".join(ops).encode("ascii")
 
 
-def render_form(application_no: str, version: int, facts: dict[str, Any], form_id: str) -> bytes:
-    """The form as PDF bytes: deterministic for the same facts and form id."""
+def render_form(application_no: str, version: int, facts: dict[str, Any], form_id: str,
+                texts: FormTexts | None = None) -> bytes:
+    """The form as PDF bytes: deterministic for the same facts, form id and texts."""
     lines = form_lines(application_no, version, facts)
     chunks = [lines[i:i + LINES_PER_PAGE] for i in range(0, len(lines), LINES_PER_PAGE)] or [[]]
     first_page = 6  # objects 1-5 are the catalog, the page tree, the fonts and the transparency
@@ -132,7 +154,7 @@ def render_form(application_no: str, version: int, facts: dict[str, Any], form_i
     }
     resources = f"<< /Font << /F1 3 0 R >> /ExtGState << /GS1 {first_page + 2 * len(chunks)} 0 R >> >>"
     for number, (page_id, chunk) in enumerate(zip(page_ids, chunks, strict=True), start=1):
-        content = _page_content(chunk, form_id, number, len(chunks))
+        content = _page_content(chunk, form_id, number, len(chunks), texts)
         objects[page_id] = (
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {A4[0]} {A4[1]}] /Resources {resources}"
             f" /Contents {page_id + 1} 0 R >>"
@@ -165,7 +187,10 @@ class FormActivities:
         form_id = form_id_of(request.application_no, request.version)
         async with self._pool.acquire() as conn, conn.transaction():
             _, facts = await recorded_facts(conn, request.application_no, request.version)
-            pdf = render_form(request.application_no, request.version, facts, form_id)
+            batch = programs().get(request.program)
+            texts = FormTexts.of(batch.form if batch is not None else None, form_id=form_id,
+                                 application_no=request.application_no, program=request.program)
+            pdf = render_form(request.application_no, request.version, facts, form_id, texts)
             digest = hashlib.sha256(pdf).hexdigest()
             stored = await repository.store_form(conn, form_id, request.program, request.application_no, request.version,
                                                  digest, pdf)

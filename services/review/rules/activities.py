@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -19,12 +21,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.review import repository
-from services.review.rules.longgang import explained, longgang_findings
+from services.review.duplicates import service as duplicates
+from services.review.reference.importer import CacFiling, DishonestyEntry
+from services.review.rules.longgang import RULESET_VERSION, Parameters, explained, longgang_findings
+from services.review.rules.reference_checks import cac_filing_finding, dishonesty_finding
 from services.review.scoring.eligibility import record_findings as shenzhen_findings
-from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckReport, RunPreChecks
+from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
 from subsidy.contracts.platform_events import SubmissionRecorded
 from subsidy.contracts.topics import SUBMISSION_RECORDED
 from subsidy.messaging import handle_once
+from subsidy.programs import programs
+from subsidy.programs.batch import LonggangPreChecks
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 log = structlog.get_logger(__name__)
 CONSUMER = "review.submissions"
@@ -32,11 +41,18 @@ CONSUMER = "review.submissions"
 
 async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bool:
     """Keep a version's facts (once per event); False for a redelivery."""
-    async def effect(conn: asyncpg.Connection) -> None:
-        await repository.store_submission(conn, event)
-        await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
+    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED,
+                             effect=lambda conn: _recorded(conn, event))
 
-    return await handle_once(pool, consumer=CONSUMER, event_id=event.event_id, topic=SUBMISSION_RECORDED, effect=effect)
+
+async def _recorded(conn: asyncpg.Connection, event: SubmissionRecorded) -> None:
+    await repository.store_submission(conn, event)
+    await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
+    try:
+        async with conn.transaction():  # a savepoint: the facts are kept for the pre-checks whatever happens here
+            await duplicates.record_claim(conn, event)  # flags across applications, batches and programs
+    except Exception as exc:  # noqa: BLE001 - a claim that cannot be read must not hold the pre-checks up
+        log.error("duplicate detection failed for a submission", error=type(exc).__name__)
 
 
 async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:
@@ -60,7 +76,50 @@ class PreCheckActivities:
         async with self._pool.acquire() as conn:
             applicant_uscc, facts = await recorded_facts(conn, request.application_no, request.version)
             others = await repository.other_applications(conn, request.program, applicant_uscc, request.application_no)
-            findings = longgang_findings(facts, other_applications=others)
-            await repository.store_findings(conn, request.application_no, request.version, explained(findings, facts, others))
+            batch = programs().get(request.program)
+            parameters = Parameters.of(
+                batch.pre_checks if batch is not None and isinstance(batch.pre_checks, LonggangPreChecks) else None,
+                batch.materials if batch is not None else None,
+            )
+            ruleset = f"{request.program}/{RULESET_VERSION.split('/', 1)[1]}"
+            findings = longgang_findings(facts, other_applications=others, parameters=parameters)
+            kept = explained(findings, facts, others, parameters, ruleset)
+            # The lists an operator imported, when present: each finding names the version it read.
+            listed = await reference_findings(conn, applicant_uscc, facts)
+            findings = (*findings, *(f for f, _ in listed))
+            kept += [row for _, row in listed]
+            await repository.store_findings(conn, request.application_no, request.version, kept)
         log.info("pre-checks run", version=request.version, failed=[f.rule for f in findings if not f.passed])
         return PreCheckReport(findings=findings)
+
+
+async def reference_findings(conn: asyncpg.Connection, applicant_uscc: str,
+                             facts: dict[str, Any]) -> list[tuple[PreCheckFinding, dict[str, Any]]]:
+    """The checks against the serious-dishonesty list (三(一)2) and the CAC filing registry (二(一)1),
+    for each list an operator has imported (`subsidy reference import`): the workflow's finding, and
+    the row kept for the reviewer with the list's version. None imported: no finding (the
+    declarations' own checks stand)."""
+    out = []
+    dishonesty = await repository.latest_reference(conn, "serious_dishonesty")
+    if dishonesty is not None:
+        version, rows = dishonesty
+        today = datetime.now(SHANGHAI).date()
+        out.append(dishonesty_finding(applicant_uscc, [DishonestyEntry.model_validate(r) for r in rows], version, on=today))
+    filings = await repository.latest_reference(conn, "cac_filings")
+    if filings is not None:
+        version, rows = filings
+        out.append(cac_filing_finding(list(facts.get("model_contracts") or ()), [CacFiling.model_validate(r) for r in rows], version))
+    return [
+        (PreCheckFinding(rule=f.rule, clause=f.clause, passed=f.status == "passed", detail=f.explanation[:500]),
+         {"rule": f.rule, "clause": f.clause, "passed": f.status == "passed", "detail": f.explanation,
+          "explanation": REFERENCE_EXPLANATIONS[f.rule], "evidence": {**f.evidence, "reference_version": f.reference_version},
+          "ruleset_version": f"reference:{REFERENCE_KINDS[f.rule]}@{f.reference_version}", "reference_version": f.reference_version})
+        for f in out
+    ]
+
+
+REFERENCE_KINDS = {"not_on_dishonesty_list": "serious_dishonesty", "cac_filing_registered": "cac_filings"}
+REFERENCE_EXPLANATIONS = {
+    "not_on_dishonesty_list": "申报单位不得被列入严重失信主体名单（指南三(一)2），按导入的名单核对。",
+    "cac_filing_registered": "所调用模型的备案号须在网信办生成式人工智能服务备案清单中（指南二(一)1），按导入的清单核对。",
+}

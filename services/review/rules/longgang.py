@@ -14,9 +14,12 @@ arrived, the activity fails retryably and Temporal asks again (RECORD_RETRY: 1 s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from services.review.rules.materials import applicable_materials
 from subsidy.contracts.lifecycle import PreCheckFinding
+from subsidy.programs.batch import LonggangPreChecks, Materials
 
 LONGGANG = "龙岗区"
 SOFTWARE_INDUSTRY_PREFIXES = ("64", "65")  # 互联网和相关服务 (64), 软件和信息技术服务业 (65): 三(二)1
@@ -61,15 +64,52 @@ MATERIAL_NAMES: dict[str, str] = {
 }
 
 
+# --- the batch's parameters (issue 11: a batch is data) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """What the rules read from the batch's configuration (`[pre_checks]`, `[materials]`); the
+    constants above are the 2025 values, used when a batch gives none (and held equal to the 2025
+    configuration by tests/unit/test_program_batches.py)."""
+
+    district: str = LONGGANG
+    industry_code_prefixes: tuple[str, ...] = SOFTWARE_INDUSTRY_PREFIXES
+    min_assessment_level: int = MIN_ASSESSMENT_LEVEL
+    materials: Materials | None = None
+
+    @classmethod
+    def of(cls, pre_checks: LonggangPreChecks | None, materials: Materials | None) -> Parameters:
+        if pre_checks is None:
+            return cls(materials=materials)
+        return cls(district=pre_checks.district, industry_code_prefixes=tuple(pre_checks.industry_code_prefixes),
+                   min_assessment_level=pre_checks.min_assessment_level, materials=materials)
+
+    def material_name(self, kind: str) -> str:
+        named = {m.kind: m.name for m in self.materials.checklist} if self.materials else {}
+        return named.get(kind) or MATERIAL_NAMES.get(kind, kind)
+
+
+DEFAULT = Parameters()
+_params: Parameters = DEFAULT  # the batch's, for the duration of one longgang_findings call
+
+
 # --- the rules -----------------------------------------------------------------------------------
 
 
-def longgang_findings(facts: dict[str, Any], *, other_applications: Sequence[str]) -> tuple[PreCheckFinding, ...]:
+def longgang_findings(facts: dict[str, Any], *, other_applications: Sequence[str],
+                      parameters: Parameters | None = None) -> tuple[PreCheckFinding, ...]:
     """Every pre-check of the guide on one version's facts, in the guide's order.
 
     `other_applications`: the numbers of this enterprise's other applications to the program.
+    `parameters`: the batch's (`Parameters.of(program.pre_checks, program.materials)`); 2025's when None.
     """
-    return tuple(rule(facts, other_applications) for rule in RULES)
+    global _params
+    _params = parameters or DEFAULT
+    try:
+        return tuple(rule(facts, other_applications) for rule in RULES)
+    finally:
+        _params = DEFAULT
 
 
 def _finding(rule: str, clause: str, passed: bool, detail: str) -> PreCheckFinding:
@@ -79,10 +119,10 @@ def _finding(rule: str, clause: str, passed: bool, detail: str) -> PreCheckFindi
 def _registered_in_longgang(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
     applicant = facts.get("applicant", {})
     district = applicant.get("registered_district") or "未填"
-    operating = LONGGANG in (applicant.get("operating_address") or "")
+    operating = _params.district in (applicant.get("operating_address") or "")
     return _finding(
-        "registered_in_longgang", "三(一)1", district == LONGGANG and operating,
-        f"注册地：{district}；实际经营地址{'在' if operating else '不在'}龙岗区",
+        "registered_in_longgang", "三(一)1", district == _params.district and operating,
+        f"注册地：{district}；实际经营地址{'在' if operating else '不在'}{_params.district}",
     )
 
 
@@ -120,9 +160,10 @@ def _no_duplicate_application(facts: dict[str, Any], others: Sequence[str]) -> P
 
 def _industry_code(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
     code = str(facts.get("applicant", {}).get("industry_code") or "")
+    prefixes = _params.industry_code_prefixes
     return _finding(
-        "industry_code", "三(二)1", code[:2] in SOFTWARE_INDUSTRY_PREFIXES,
-        f"行业代码 {code or '未填'}（须以 64 或 65 开头）",
+        "industry_code", "三(二)1", bool(code) and code.startswith(prefixes),
+        f"行业代码 {code or '未填'}（须以 {' 或 '.join(prefixes)} 开头）",
     )
 
 
@@ -144,8 +185,8 @@ def _model_filed_or_assessed(facts: dict[str, Any], _others: Sequence[str]) -> P
         return _finding("model_filed_or_assessed", "二(一)", False, "未填报模型服务合同")
     return _finding(
         "model_filed_or_assessed", "二(一)", not unqualified,
-        "每个模型均已完成生成式人工智能服务备案或三级及以上等级保护测评" if not unqualified
-        else "合同 " + "、".join(unqualified) + " 的模型既无网信办备案号，也无三级及以上等级保护测评",
+        f"每个模型均已完成生成式人工智能服务备案或{_params.min_assessment_level}级及以上等级保护测评" if not unqualified
+        else "合同 " + "、".join(unqualified) + f" 的模型既无网信办备案号，也无{_params.min_assessment_level}级及以上等级保护测评",
     )
 
 
@@ -154,12 +195,15 @@ def _materials_complete(facts: dict[str, Any], _others: Sequence[str]) -> PreChe
     missing = [kind for kind in required_materials(facts) if kind not in have]
     return _finding(
         "materials_complete", "四(一)、四(二)", not missing,
-        "申报材料齐全" if not missing else "缺少：" + "、".join(MATERIAL_NAMES.get(k, k) for k in missing),
+        "申报材料齐全" if not missing else "缺少：" + "、".join(_params.material_name(k) for k in missing),
     )
 
 
 def required_materials(facts: dict[str, Any]) -> list[str]:
-    """The kinds this application must upload: the fixed list, plus what its own facts call for."""
+    """The kinds this application must upload: the batch's checklist (required, online, applying to
+    these facts), or without one the 2025 list plus what its own facts call for."""
+    if _params.materials is not None:
+        return [m.kind for m in applicable_materials(_params.materials, facts) if m.required and m.online]
     kinds = list(REQUIRED_MATERIALS)
     if facts.get("applicant", {}).get("is_branch"):
         kinds.append("head_office_authorisation")  # 四(一)2
@@ -183,7 +227,7 @@ def _cac_filed(contract: dict[str, Any]) -> bool:
 
 def _assessed(contract: dict[str, Any]) -> bool:
     assessment = contract.get("security_assessment") or {}
-    return isinstance(assessment.get("level"), int) and assessment["level"] >= MIN_ASSESSMENT_LEVEL
+    return isinstance(assessment.get("level"), int) and assessment["level"] >= _params.min_assessment_level
 
 
 def _material_kinds(facts: dict[str, Any]) -> set[str]:
@@ -247,10 +291,16 @@ def evidence(rule: str, facts: dict[str, Any], others: Sequence[str]) -> dict[st
     return {}
 
 
-def explained(findings: Sequence[PreCheckFinding], facts: dict[str, Any], others: Sequence[str]) -> list[dict[str, Any]]:
+def explained(findings: Sequence[PreCheckFinding], facts: dict[str, Any], others: Sequence[str],
+              parameters: Parameters | None = None, ruleset_version: str = RULESET_VERSION) -> list[dict[str, Any]]:
     """The findings as review keeps them for the reviewer (review.pre_check_findings)."""
-    return [
-        {**finding.model_dump(), "explanation": EXPLANATIONS.get(finding.rule, ""),
-         "evidence": evidence(finding.rule, facts, others), "ruleset_version": RULESET_VERSION}
-        for finding in findings
-    ]
+    global _params
+    _params = parameters or DEFAULT
+    try:
+        return [
+            {**finding.model_dump(), "explanation": EXPLANATIONS.get(finding.rule, ""),
+             "evidence": evidence(finding.rule, facts, others), "ruleset_version": ruleset_version}
+            for finding in findings
+        ]
+    finally:
+        _params = DEFAULT

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.review import repository
+from services.review.awards import service as awards
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED
 from subsidy.messaging import handle_once
@@ -23,8 +24,13 @@ PHONE_CONSUMER = "review.phone-tasks"
 async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged) -> bool:
     return await handle_once(
         pool, consumer=STATE_CONSUMER, event_id=event.event_id, topic=APPLICATION_STATE_CHANGED,
-        effect=lambda conn: repository.apply_state_change(conn, event),
+        effect=lambda conn: _state_change(conn, event),
     )
+
+
+async def _state_change(conn: asyncpg.Connection, event: ApplicationStateChanged) -> None:
+    await repository.apply_state_change(conn, event)
+    await awards.compute_on_arrival(conn, event)  # LG: the award computed when the award task opens
 
 
 async def on_phone_task(pool: asyncpg.Pool, event: PhoneTaskCreated) -> bool:
