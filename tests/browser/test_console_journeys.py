@@ -21,6 +21,7 @@ from subsidy.identity.claims import StaffRole
 from services.review.scoring.registry import register_experts
 from tests.browser.conftest import Watched, login_as
 from tests.support import experts as ex
+from tests.support.longgang_journey import contract, fresh_uscc, longgang_data
 from tests.support.review_world import LG, SZ, Official, application_no, programs_dir, review_world
 
 pytestmark = pytest.mark.integration
@@ -86,7 +87,11 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, sms_receipt_wait='"PT2S"'))}
     async with review_world(stack, tmp_path, extra_env=env) as world:
         base = world.review
-        await world.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        # An enterprise of its own (the CNY 2M yearly cap is per enterprise on a shared stack) with two
+        # contracts: one within the cycle year (eligible), one completed before it (excluded, 二(二)).
+        data = longgang_data(fresh_uscc(), [contract("HT-BR-2025-01", 150_000_000, invoiced_fen=140_000_000, paid_fen=120_000_000),
+                                            contract("HT-BR-2023-02", 80_000_000, completed_on="2023-06-30")])
+        await world.send(topics.LONGGANG_APPLICATION_SUBMITTED, app, **data)
         await world.task_of(LG_ONLINE, app, "online_review")
 
         # Online review: the task in 待办, the tabs, a return with reasons and a date.
@@ -103,7 +108,7 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
         await expect(online.page.locator(".detail-head [data-status]")).to_have_text("退回修改")
 
         # The enterprise resubmits; the reviewer approves (已通过线上终审).
-        await world.send(topics.LONGGANG_APPLICATION_RESUBMITTED, app, submitted_at=now_iso())
+        await world.send(topics.LONGGANG_APPLICATION_RESUBMITTED, app, submitted_at=now_iso(), **data)
         await world.task_of(LG_ONLINE, app, "online_review")
         await open_application(online, app, "online-again")
         await decide(online, "dlg-approve", "online-approved")
@@ -155,8 +160,21 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
         await expect(admin.page.locator("svg.chart")).to_have_count(3)
         assert int(await admin.page.locator('[data-stat="open"]').inner_text()) >= 1
         await admin.click('[data-menu="awards"]', "admin-awards")
-        await admin.click(f'table[data-table="award"] tr:has-text("{app}") a', "admin-award-detail")
-        await decide(admin, "dlg-award", "admin-award", eligible_yuan="1,500,000.00", award_yuan="450,000.00")
+        await admin.click(f'table[data-table="award"] tr:has-text("{app}") a', "admin-award-breakdown")
+        contracts = admin.page.locator('table[data-table="contracts"]')
+        await expect(contracts.locator('tr[data-contract="HT-BR-2025-01"]')).to_contain_text("计入")
+        await expect(contracts.locator('tr[data-contract="HT-BR-2025-01"]')).to_contain_text("1,200,000.00")  # the smallest of the three
+        await expect(contracts.locator('tr[data-contract="HT-BR-2023-02"]')).to_contain_text("不计入")
+        await expect(contracts.locator('tr[data-contract="HT-BR-2023-02"]')).to_contain_text("二(二)")
+        await expect(admin.page.locator("[data-computed]")).to_have_text("360,000.00")  # 30% of 1,200,000.00
+        await admin.page.click("[data-confirm-award]")
+        await admin.snap("admin-award-confirm")
+        async with admin.page.expect_navigation():
+            await admin.page.locator("dialog[data-confirm-box] [data-ok]").click()
+        await admin.settle("admin-award-confirmed")
+        await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+        await expect(admin.page.locator("[data-confirmed]")).to_have_text("360,000.00")
+        await admin.click("text=返回申报详情", "admin-awarded-detail")
         await status_is(admin, "待公示", "admin-awarded")
         await world.task_of(LG_ADMIN, app, "publication")
         await admin.click('[data-menu="publication"]', "admin-publication")
