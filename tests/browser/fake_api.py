@@ -155,7 +155,8 @@ def seeded() -> World:
     scoring.experts = ["expert-01", "expert-02", "expert-03"]
     scoring.scores["expert-02"] = {c: {"points": p, "justification": "（专家二的评分理由，专家一不可见）"} for c, p in
                                    (("practicality", 90), ("innovation", 80), ("replicability", 70))}
-    world.add("SZ2025-000202", SZ, "expert_scoring", deadline_h=120)  # no panel yet
+    unassigned = world.add("SZ2025-000202", SZ, "expert_scoring", deadline_h=120)  # no panel yet: the administrator's task
+    world.tasks.append(Task(len(world.tasks) + 1, unassigned.no, SZ, "expert_scoring", R.PROGRAM_ADMIN.value, unassigned.since, None))
     tiered = world.add("SZ2025-000301", SZ, "tiering", deadline_h=None)
     tiered.experts, tiered.score, tiered.tier = ["expert-01", "expert-02", "expert-03"], "86.40", 1
     second = world.add("SZ2025-000302", SZ, "tiering", deadline_h=None)

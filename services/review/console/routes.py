@@ -442,10 +442,12 @@ def router() -> APIRouter:
             app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
             actions = available_actions(session.principal, app)
             program = str(app.get("program") or "")
-            registry = (await client.get(f"/api/programs/{quote(program, safe='')}/experts"))["experts"] if "experts" in actions else []
-            scores = None
-            if _scoring(program) is not None and session.principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)) and app.get("experts"):
-                scores = await client.get(f"/api/applications/{quote(application_no, safe='')}/scores")
+            scores, registry = None, []
+            if _scoring(program) is not None and session.principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+                if app.get("experts"):
+                    scores = await client.get(f"/api/applications/{quote(application_no, safe='')}/scores")
+                if "experts" in actions or scores is not None:
+                    registry = (await client.get(f"/api/programs/{quote(program, safe='')}/experts"))["experts"]
         tab = tab if tab in dict(DETAIL_TABS) else "basic"
         panel = {e["expert"] for e in app.get("experts", []) if not e.get("declined_at")}
         declined = {e["expert"] for e in app.get("experts", []) if e.get("declined_at")}
@@ -453,6 +455,7 @@ def router() -> APIRouter:
                       title=f"申报详情 {application_no}", app=app, tab=tab, tabs=DETAIL_TABS,
                       actions=actions, key=new_key(), deadlines=_deadlines(app), sms=_sms(app), policy=_policy(program),
                       registry=[e for e in registry if e["expert"] not in panel], declined=declined, scores=scores,
+                      expert_names={e["expert"]: e["name"] for e in registry},
                       scoring=_scoring(program))
 
     async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
@@ -662,8 +665,10 @@ def router() -> APIRouter:
         async with session.api() as client:
             lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
         tiering_programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
+        award_programs = sorted(p for p in session.principal.programs if _award(p) is not None)
+        shown = (["award"] if award_programs else []) + (["tiering", "expert_scoring"] if tiering_programs else [])
         return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists,
-                      tiering_programs=tiering_programs)
+                      tiering_programs=tiering_programs, shown=shown)
 
     @api.get("/admin/tiering/{program}")
     @page
@@ -835,6 +840,14 @@ def available_actions(principal: Principal, app: dict[str, Any]) -> list[str]:
         if status == "expert_scoring":
             actions.append("experts")
     return actions
+
+
+def _award(program: str | None) -> Any:
+    """The batch's `[award]` (a Longgang-shaped award computed by the platform), None otherwise."""
+    from subsidy.programs import programs
+
+    found = programs().get(program or "")
+    return getattr(found, "award", None) if found is not None else None
 
 
 def _scoring(program: str | None) -> Any:
