@@ -263,9 +263,10 @@ async def test_a_shenzhen_product_through_pre_review_experts_and_tiering(stack, 
             await expect(seen.page.locator(f'table[data-table="assigned"] >> text={app}')).to_have_count(1)
             await seen.click(f'table[data-table="assigned"] tr:has-text("{app}") a:has-text("评分表")', f"{expert.subject}-sheet")
             sheet = seen.page.locator("form[data-score-sheet]")
-            for key, value in zip(("practicality", "innovation", "replicability"), points, strict=True):
+            for (key, name), value in zip((("practicality", "实用性"), ("innovation", "创新性"), ("replicability", "可复制推广性")),
+                                          points, strict=True):
                 await sheet.locator(f'[name="points_{key}"]').fill(value)
-                await sheet.locator(f'[name="why_{key}"]').fill(f"{expert.subject} 对{key}的评分理由：已在区政务服务中心实际使用")
+                await sheet.locator(f'[name="why_{key}"]').fill(f"{expert.subject} 评{name}：已在区政务服务中心实际使用，用户报告完整")
             await seen.page.click("[data-submit-score]")
             await seen.snap(f"{expert.subject}-confirm")
             async with seen.page.expect_navigation():
@@ -275,7 +276,7 @@ async def test_a_shenzhen_product_through_pre_review_experts_and_tiering(stack, 
             await expect(seen.page.locator('table[data-table="my-scores"] tbody tr')).to_have_count(3)
             for other in EXPERTS:  # only their own scores, never another's
                 if other is not expert:
-                    await expect(seen.page.locator("body")).not_to_contain_text(f"{other.subject} 对")
+                    await expect(seen.page.locator("body")).not_to_contain_text(f"{other.subject} 评")
 
         # The platform aggregates; the administrator reads the proposal and confirms it.
         await world.reach(SZ_ADMIN, app, "tiering")

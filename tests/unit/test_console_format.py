@@ -98,3 +98,9 @@ def test_a_refusal_recorded_by_the_api_reads_in_chinese_with_its_detail() -> Non
     assert fmt.refusal_zh("forbidden") == "无权限"
     assert fmt.refusal_zh("something new: x") == "something new: x"  # unknown codes are shown as recorded
     assert fmt.refusal_zh(None) == fmt.EMPTY
+
+
+def test_every_api_action_has_its_chinese_name_in_the_console() -> None:
+    from services.review.api.access import Action
+
+    assert {a.value for a in Action} <= set(fmt.ACTION_NAMES_ZH)
