@@ -81,6 +81,7 @@ class App:
     award_reason: str | None = None
     declined: dict[str, str] = field(default_factory=dict)  # expert -> the conflict they declared
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # expert -> {criterion: {points, justification}}
+    flags: list[dict[str, Any]] = field(default_factory=list)  # duplicate / multi-source claim flags (duplicates/service.py flag_view)
     score: str | None = None  # the panel's result, once complete
     tier: int | None = None
 
@@ -141,6 +142,12 @@ def seeded() -> World:
     world = World()
     for i in range(1, 31):
         world.add(f"LG2025-{100 + i:06d}", LG, "online_review", age_h=100 - i, deadline_h=(-5 if i <= 3 else 20 + i))
+    world.apps["LG2025-000101"].flags.append({
+        "flag_id": 7, "kind": "invoice", "kind_name": "同一发票", "clause": "三(一)4", "key": "25442000000012345678",
+        "message": "发票 25442000000012345678 同时出现在另一申报单位的申报中", "acknowledged": False, "acknowledged_by": None,
+        "acknowledged_at": None, "note": None, "flagged_at": iso(world.now),
+        "others": [{"program": LG, "application_no": "LG2025-000102", "applicant_uscc": "91440307MA5H000009",
+                    "applicant_name": "深圳市另一示例科技有限公司", "declarations": {}}]})
     world.add("LG2025-000201", LG, "back_office_review", deadline_h=30)
     paper = world.add("LG2025-000301", LG, "awaiting_paper", deadline_h=70)
     paper.history.insert(-1, {"at": iso(paper.since - timedelta(minutes=30)), "kind": "decision", "action": "decide_online_review", "by": "staff:lg-online-01",
@@ -199,8 +206,9 @@ def application_view(world: World, app: App, principal: Principal) -> dict[str, 
         "versions": [{"version": v, "submitted_at": iso(app.since - timedelta(hours=3 - v)), "materials": MATERIALS} for v in range(1, app.version + 1)],
         "pre_checks": [{"version": app.version, "rule": r, "clause": c, "passed": p, "detail": d, "explanation": e, "evidence": ev,
                         "ruleset_version": "lg-2025.3", "checked_at": iso(app.since)} for r, c, p, d, e, ev in checks],
-        "duplicate_flags": None if not checks else {"flagged": False, "detail": "未发现重复申报或多头申报", "other_district_funds_for_same_item": False,
-                                                     "other_applications": ["LG2025-000102"]},
+        "duplicate_flags": {**({} if not checks else {"flagged": False, "detail": "未发现重复申报或多头申报", "other_district_funds_for_same_item": False,
+                                                        "other_applications": ["LG2025-000102"]}),
+                            "flags": app.flags, "unacknowledged": sum(1 for f in app.flags if not f["acknowledged"])},
         "history": sorted(app.history, key=lambda h: h["at"]),
         "tasks": [t.item(now) for t in world.tasks if t.application_no == app.no],
         "experts": [] if principal.roles == {R.EXPERT} else [
@@ -355,6 +363,24 @@ def create_api(world: World) -> APIRouter:
                     "award_fen": app.award_fen, "computed_fen": computed}
 
         return take(principal, no, key_of(key), "record_award", R.PROGRAM_ADMIN, {"award_calculation"}, body, effect)
+
+    @api.post("/applications/{no}/duplicate-flags/{flag_id}/acknowledge")
+    async def acknowledge(no: str, flag_id: int, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),
+                          key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        if key_of(key) in world.answers:
+            return world.answers[key]
+        app = world.visible(principal, no)
+        if not principal.any_of((R.LG_ONLINE_REVIEWER, R.LG_BACK_OFFICE_REVIEWER, R.SZ_PRE_REVIEWER)):
+            raise Refusal(403, "forbidden", "您的角色无权执行此操作")
+        flag = next((f for f in app.flags if f["flag_id"] == flag_id), None)
+        if flag is None:
+            raise Refusal(404, "flag_not_found", "未找到该重复申报提示")
+        if flag["acknowledged"]:
+            raise Refusal(409, "wrong_state", "该提示已确认")
+        flag.update(acknowledged=True, acknowledged_by=principal.actor_id, acknowledged_at=iso(world.now), note=body.get("note"))
+        world.record(principal, "acknowledge_duplicate", app, body, "accepted")
+        world.answers[key] = answer = {"application_no": no, "flag_id": flag_id, "acknowledged_by": principal.actor_id}
+        return answer
 
     # --- Shenzhen expert review (services/review/scoring/api.py) -----------------------------------
 

@@ -61,6 +61,18 @@ async def test_an_application_s_tabs_and_a_return_that_survives_an_expired_sessi
         await w.click(f'[data-tab="{tab}"]', f"tab-{tab}")
         await expect(page.locator(".card").nth(1)).to_contain_text(text)
     await expect(page.locator('table[data-table="checks"]')).to_have_count(0)
+    # a duplicate claim flag, linked to the other application, acknowledged by the reviewer (never a rejection)
+    await w.click('[data-tab="duplicates"]', "tab-duplicates-again")
+    flag = page.locator('table[data-table="duplicate-flags"] tr[data-flag="7"]')
+    await expect(flag.locator("a")).to_have_attribute("href", "/console/applications/LG2025-000102")
+    await expect(page.locator("[data-unacknowledged]")).to_have_text("1 项待确认")
+    await flag.locator('input[name="note"]').fill("已核对，另一申报为同一发票的红字冲销")
+    await w.click('[data-acknowledge="7"]', "flag-acknowledged")
+    await expect(page.locator("[data-flash]")).to_contain_text("已确认知悉")
+    await expect(flag).to_contain_text("已确认知悉")
+    await expect(page.locator("[data-unacknowledged]")).to_have_count(0)
+    assert fake_console.world.apps["LG2025-000101"].flags[0]["note"] == "已核对，另一申报为同一发票的红字冲销"
+    await w.click('[data-tab="basic"]', "tab-basic-again")
     # only the online reviewer's three decisions
     await expect(page.locator("[data-actions] button")).to_have_text(["通过线上终审", "退回修改", "不予通过"])
 

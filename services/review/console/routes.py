@@ -456,6 +456,7 @@ def router() -> APIRouter:
                       actions=actions, key=new_key(), deadlines=_deadlines(app), sms=_sms(app), policy=_policy(program),
                       registry=[e for e in registry if e["expert"] not in panel], declined=declined, scores=scores,
                       expert_names={e["expert"]: e["name"] for e in registry},
+                      can_acknowledge=session.principal.in_program(program) and session.principal.any_of(REVIEWERS),
                       scoring=_scoring(program))
 
     async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
@@ -546,6 +547,15 @@ def router() -> APIRouter:
             return await act(request, application_no, "award/confirm", {"adjusted_award_fen": amount, "reason": reason},
                              f"已按调整后的金额 {fmt.yuan(amount)} 元核定", draft=f"award-adjust-{application_no}", back=back)
         return await act(request, application_no, "award/confirm", {}, "已确认平台核定的资助金额", draft=f"award-{application_no}", back=back)
+
+    @api.post("/applications/{application_no}/duplicate-flags/{flag_id}/acknowledge")
+    @page
+    async def acknowledge_flag(request: Request, application_no: str, flag_id: int) -> Response:
+        form = await request.form()
+        note = str(form.get("note", "")).strip()
+        return await act(request, application_no, f"duplicate-flags/{flag_id}/acknowledge", {"note": note} if note else {},
+                         "已确认知悉该重复申报提示", draft=f"flag-{application_no}-{flag_id}",
+                         back=f"{PREFIX}/applications/{quote(application_no, safe='')}?tab=duplicates")
 
     @api.post("/applications/{application_no}/experts")
     @page
