@@ -453,7 +453,7 @@ def router() -> APIRouter:
         declined = {e["expert"] for e in app.get("experts", []) if e.get("declined_at")}
         return render(request, "application.html", session=session, active="applications",
                       title=f"申报详情 {application_no}", app=app, tab=tab, tabs=DETAIL_TABS,
-                      actions=actions, key=new_key(), deadlines=_deadlines(app), sms=_sms(app), policy=_policy(program),
+                      actions=actions, key=new_key(), deadlines=_deadlines(app), sms=_sms(app),
                       registry=[e for e in registry if e["expert"] not in panel], declined=declined, scores=scores,
                       expert_names={e["expert"]: e["name"] for e in registry},
                       can_acknowledge=session.principal.in_program(program) and session.principal.any_of(REVIEWERS),
@@ -866,14 +866,6 @@ def _scoring(program: str | None) -> Any:
 
     found = programs().get(program or "")
     return getattr(found, "scoring", None) if found is not None else None
-
-
-def _policy(program: str | None) -> Any:
-    """The program's award rules (rate, caps) for the award and tier dialogs' hints; None if unknown."""
-    from subsidy.programs import programs
-
-    found = programs().get(program or "")
-    return found.policy if found is not None else None
 
 
 def _deadlines(app: dict[str, Any]) -> list[dict[str, Any]]:
