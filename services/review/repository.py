@@ -722,6 +722,16 @@ async def registered_expert(conn: asyncpg.Connection, expert_id: str) -> asyncpg
     )
 
 
+# --- console: the expert registry a panel is chosen from ------------------------------------------
+
+
+async def registered_experts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT expert_id, name, organisation, fields::text AS fields FROM review.expert_registry ORDER BY expert_id""")
+    return [{"expert_id": r["expert_id"], "name": r["name"], "organisation": r["organisation"],
+             "fields": list(json.loads(r["fields"]))} for r in rows]
+
+
 async def panel_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
     """Every expert assigned to the application, declined or not, with whether they scored."""
     return await conn.fetch(

@@ -78,6 +78,12 @@ class App:
     history: list[dict[str, Any]] = field(default_factory=list)
     experts: list[str] = field(default_factory=list)
     award_fen: int | None = None
+    award_reason: str | None = None
+    declined: dict[str, str] = field(default_factory=dict)  # expert -> the conflict they declared
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # expert -> {criterion: {points, justification}}
+    flags: list[dict[str, Any]] = field(default_factory=list)  # duplicate / multi-source claim flags (duplicates/service.py flag_view)
+    score: str | None = None  # the panel's result, once complete
+    tier: int | None = None
 
 
 @dataclass
@@ -120,7 +126,7 @@ class World:
         app = self.apps.get(no)
         if app is None or not principal.in_program(app.program):
             raise Refusal(404, "unknown_application", "未找到该申报")
-        if principal.roles == {R.EXPERT} and principal.subject not in app.experts:
+        if principal.roles == {R.EXPERT} and (principal.subject not in app.experts or principal.subject in app.declined):
             raise Refusal(404, "unknown_application", "未找到该申报")
         return app
 
@@ -136,6 +142,12 @@ def seeded() -> World:
     world = World()
     for i in range(1, 31):
         world.add(f"LG2025-{100 + i:06d}", LG, "online_review", age_h=100 - i, deadline_h=(-5 if i <= 3 else 20 + i))
+    world.apps["LG2025-000101"].flags.append({
+        "flag_id": 7, "kind": "invoice", "kind_name": "同一发票", "clause": "三(一)4", "key": "25442000000012345678",
+        "message": "发票 25442000000012345678 同时出现在另一申报单位的申报中", "acknowledged": False, "acknowledged_by": None,
+        "acknowledged_at": None, "note": None, "flagged_at": iso(world.now),
+        "others": [{"program": LG, "application_no": "LG2025-000102", "applicant_uscc": "91440307MA5H000009",
+                    "applicant_name": "深圳市另一示例科技有限公司", "declarations": {}}]})
     world.add("LG2025-000201", LG, "back_office_review", deadline_h=30)
     paper = world.add("LG2025-000301", LG, "awaiting_paper", deadline_h=70)
     paper.history.insert(-1, {"at": iso(paper.since - timedelta(minutes=30)), "kind": "decision", "action": "decide_online_review", "by": "staff:lg-online-01",
@@ -148,7 +160,14 @@ def seeded() -> World:
     world.add("SZ2025-000101", SZ, "formal_pre_review", deadline_h=50)
     scoring = world.add("SZ2025-000201", SZ, "expert_scoring", deadline_h=120)
     scoring.experts = ["expert-01", "expert-02", "expert-03"]
-    world.add("SZ2025-000301", SZ, "tiering", deadline_h=None)
+    scoring.scores["expert-02"] = {c: {"points": p, "justification": "（专家二的评分理由，专家一不可见）"} for c, p in
+                                   (("practicality", 90), ("innovation", 80), ("replicability", 70))}
+    unassigned = world.add("SZ2025-000202", SZ, "expert_scoring", deadline_h=120)  # no panel yet: the administrator's task
+    world.tasks.append(Task(len(world.tasks) + 1, unassigned.no, SZ, "expert_scoring", R.PROGRAM_ADMIN.value, unassigned.since, None))
+    tiered = world.add("SZ2025-000301", SZ, "tiering", deadline_h=None)
+    tiered.experts, tiered.score, tiered.tier = ["expert-01", "expert-02", "expert-03"], "86.40", 1
+    second = world.add("SZ2025-000302", SZ, "tiering", deadline_h=None)
+    second.experts, second.score, second.tier = ["expert-01", "expert-02", "expert-04"], "77.10", 2
     # a receipt recorded today at window LG-W03
     received = world.add("LG2025-000801", LG, "awaiting_paper", age_h=50, deadline_h=20)
     world.move(received, "award_calculation", "staff:lg-clerk-w03")
@@ -160,6 +179,16 @@ MATERIALS = [
     {"kind": "business_license", "name": "营业执照", "file_id": "f-2", "filename": "营业执照.pdf", "pages": 3, "sha256": "1ab3" * 16},
     {"kind": "model_service_contract", "name": "模型服务合同", "file_id": "f-3", "filename": "模型服务合同-2025-018.pdf", "pages": 3, "sha256": "77de" * 16},
 ]
+
+
+# The expert registry of the stand-in: (id, name, organisation, fields, the conflict the platform finds)
+REGISTRY = [
+    ("expert-01", "刘洋", "深圳大学", ["人工智能"], None),
+    ("expert-02", "陈晨", "深圳市示例研究院", ["政务信息化"], None),
+    ("expert-03", "杨帆", "北京示例会计师事务所", ["财务"], None),
+    ("expert-04", "黄磊", "深圳市评审示例科技有限公司", ["数据治理"], "专家 expert-04 与申报单位为同一单位（深圳市评审示例科技有限公司）"),
+]
+WEIGHTS = {"practicality": 40, "innovation": 30, "replicability": 30}
 
 
 def application_view(world: World, app: App, principal: Principal) -> dict[str, Any]:
@@ -177,11 +206,15 @@ def application_view(world: World, app: App, principal: Principal) -> dict[str, 
         "versions": [{"version": v, "submitted_at": iso(app.since - timedelta(hours=3 - v)), "materials": MATERIALS} for v in range(1, app.version + 1)],
         "pre_checks": [{"version": app.version, "rule": r, "clause": c, "passed": p, "detail": d, "explanation": e, "evidence": ev,
                         "ruleset_version": "lg-2025.3", "checked_at": iso(app.since)} for r, c, p, d, e, ev in checks],
-        "duplicate_flags": None if not checks else {"flagged": False, "detail": "未发现重复申报或多头申报", "other_district_funds_for_same_item": False,
-                                                     "other_applications": ["LG2025-000102"]},
+        "duplicate_flags": {**({} if not checks else {"flagged": False, "detail": "未发现重复申报或多头申报", "other_district_funds_for_same_item": False,
+                                                        "other_applications": ["LG2025-000102"]}),
+                            "flags": app.flags, "unacknowledged": sum(1 for f in app.flags if not f["acknowledged"])},
         "history": sorted(app.history, key=lambda h: h["at"]),
         "tasks": [t.item(now) for t in world.tasks if t.application_no == app.no],
-        "experts": [] if principal.roles == {R.EXPERT} else [{"expert": e, "assigned_by": "staff:sz-admin-01", "assigned_at": iso(app.since)} for e in app.experts],
+        "experts": [] if principal.roles == {R.EXPERT} else [
+            {"expert": e, "assigned_by": "staff:sz-admin-01", "assigned_at": iso(app.since),
+             "declined_at": iso(app.since + timedelta(hours=1)) if e in app.declined else None, "decline_reason": app.declined.get(e)}
+            for e in app.experts],
         "refused": {"decisions": [], "events": [{"at": iso(app.since), "kind": "event", "what": "paper_received", "outcome": "refused",
                                                  "reason": "窗口不符：LG-W05 不是本申报的收件窗口", "by": "window:LG-W05"}] if app.status == "awaiting_paper" else []},
         "intake": {}, "sms": {"messages": [
@@ -208,7 +241,9 @@ def create_api(world: World) -> APIRouter:
             rows = [t for t in world.tasks if t.closed_by == principal.actor_id]
         else:
             rows = [t for t in world.tasks if t.closed_at is None and t.role in roles and
-                    (t.role != "expert" or principal.subject in world.apps[t.application_no].experts)]
+                    (t.role != "expert" or (principal.subject in world.apps[t.application_no].experts
+                                            and principal.subject not in world.apps[t.application_no].declined
+                                            and principal.subject not in world.apps[t.application_no].scores))]
         rows = [t for t in rows if t.program in principal.programs and (program is None or t.program == program)
                 and (step is None or t.step == step) and (overdue is None or bool(t.deadline and t.deadline < world.now) == overdue)]
         far = datetime.max.replace(tzinfo=UTC)
@@ -277,14 +312,180 @@ def create_api(world: World) -> APIRouter:
 
         return take(principal, no, key_of(key), "record_paper_receipt", R.WINDOW_CLERK, {"awaiting_paper"}, body, effect)
 
-    @api.post("/applications/{no}/award")
-    async def award(no: str, principal: Authenticated, body: dict[str, Any] = Body(...), key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+    def breakdown_of(app: App) -> dict[str, Any]:
+        """awards/longgang.py's AwardBreakdown, as GET /api/applications/{no}/award answers it."""
+        contracts = [
+            {"contract_no": "HT-2025-018", "supplier_name": "深圳市示例大模型科技有限公司", "supplier_uscc": "91440300MA5F000001", "included": True,
+             "contract_amount_fen": 120_000_000, "invoiced_fen": 110_000_000, "paid_fen": 100_000_000, "eligible_fen": 100_000_000,
+             "reasons": [{"clause": "二(三)", "text": "合同、发票、付款三者取最小值：付款 1,000,000.00 元"}]},
+            {"contract_no": "HT-2024-007", "supplier_name": "北京示例智能科技有限公司", "supplier_uscc": "91110108MA01ABCDEN", "included": False,
+             "contract_amount_fen": 50_000_000, "invoiced_fen": 50_000_000, "paid_fen": 50_000_000, "eligible_fen": 0,
+             "reasons": [{"clause": "二(二)", "text": "合同完成于 2024年3月1日，不在核算周期内"}]},
+            {"contract_no": "HT-2025-021", "supplier_name": "深圳市关联示例有限公司", "supplier_uscc": "91440300MA5F000002", "included": True,
+             "contract_amount_fen": 80_000_000, "invoiced_fen": 80_000_000, "paid_fen": 80_000_000, "eligible_fen": 80_000_000,
+             "reasons": [{"clause": "二(一)", "text": "供应商模型已完成生成式人工智能服务备案"}]},
+        ]
+        return {"program": app.program, "application_no": app.no, "applicant_uscc": "91440307MA5H000003", "cycle_first_day": "2024-07-01",
+                "cycle_last_day": "2025-06-30", "contracts": contracts, "eligible_total_fen": 180_000_000, "rate_percent": 30,
+                "rounding": "half_up", "rounding_unit_fen": 1, "computed_fen": 54_000_000, "cap_year": 2025,
+                "enterprise_yearly_cap_fen": 200_000_000, "already_awarded_fen": 0, "remaining_cap_fen": 200_000_000,
+                "award_fen": 54_000_000, "capped": False,
+                "summary": [{"clause": "二(三)", "text": "认定金额合计 1,800,000.00 元的 30%，四舍五入到分"}]}
+
+    @api.get("/applications/{no}/award")
+    async def award(no: str, principal: Authenticated) -> dict[str, Any]:
+        app = world.visible(principal, no)
+        if not principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+            raise Refusal(403, "forbidden", "只有项目管理员和审计人员可以查看资助金额核定明细")
+        if app.program != LG or (app.status != "award_calculation" and app.award_fen is None):
+            raise Refusal(404, "award_not_computed", "该申报尚未进入资助金额核定环节")
+        b = breakdown_of(app)
+        return {"application_no": no, "version": app.version, "program": app.program, "status": "confirmed" if app.status != "award_calculation" else "computed",
+                "computed_fen": b["computed_fen"], "award_fen": b["award_fen"], "confirmed_fen": None if app.status == "award_calculation" else app.award_fen,
+                "adjustment_reason": app.award_reason,
+                "decided_by": None if app.status == "award_calculation" else "staff:lg-admin-01", "decided_at": None if app.status == "award_calculation" else iso(world.now), "computed_at": iso(app.since), "breakdown": b}
+
+    @api.post("/applications/{no}/award/confirm")
+    async def confirm_award(no: str, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),
+                            key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
         def effect(app: App) -> dict[str, Any]:
-            app.award_fen = int(body["award_fen"])
+            computed = breakdown_of(app)["award_fen"]
+            amount = body.get("adjusted_award_fen")
+            if amount is not None:
+                if not str(body.get("reason") or "").strip():
+                    raise Refusal(422, "invalid_input", "调整资助金额须填写理由")
+                if int(amount) > computed:
+                    raise Refusal(422, "invalid_input", "调整后的金额不得高于平台核定金额")
+                app.award_reason = str(body["reason"]).strip()
+            app.award_fen = computed if amount is None else int(amount)
             world.move(app, "awaiting_publication", principal.actor_id)
-            return {"status": app.status, "deadline": None}
+            return {"status": app.status, "deadline": None, "award_status": "adjusted" if amount is not None else "confirmed",
+                    "award_fen": app.award_fen, "computed_fen": computed}
 
         return take(principal, no, key_of(key), "record_award", R.PROGRAM_ADMIN, {"award_calculation"}, body, effect)
+
+    @api.post("/applications/{no}/duplicate-flags/{flag_id}/acknowledge")
+    async def acknowledge(no: str, flag_id: int, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),
+                          key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        if key_of(key) in world.answers:
+            return world.answers[key]
+        app = world.visible(principal, no)
+        if not principal.any_of((R.LG_ONLINE_REVIEWER, R.LG_BACK_OFFICE_REVIEWER, R.SZ_PRE_REVIEWER)):
+            raise Refusal(403, "forbidden", "您的角色无权执行此操作")
+        flag = next((f for f in app.flags if f["flag_id"] == flag_id), None)
+        if flag is None:
+            raise Refusal(404, "flag_not_found", "未找到该重复申报提示")
+        if flag["acknowledged"]:
+            raise Refusal(409, "wrong_state", "该提示已确认")
+        flag.update(acknowledged=True, acknowledged_by=principal.actor_id, acknowledged_at=iso(world.now), note=body.get("note"))
+        world.record(principal, "acknowledge_duplicate", app, body, "accepted")
+        world.answers[key] = answer = {"application_no": no, "flag_id": flag_id, "acknowledged_by": principal.actor_id}
+        return answer
+
+    # --- Shenzhen expert review (services/review/scoring/api.py) -----------------------------------
+
+    def scoped(principal: Principal, program: str) -> None:
+        if not principal.in_program(program):
+            raise Refusal(404, "program_not_found", "未找到该项目")
+        if not principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+            raise Refusal(403, "forbidden", "您的角色无权查看")
+
+    @api.get("/programs/{program}/experts")
+    async def registry(program: str, principal: Authenticated) -> dict[str, Any]:
+        scoped(principal, program)
+        return {"program": program, "experts": [{"expert": e, "name": n, "organisation": o, "fields": f} for e, n, o, f, _ in REGISTRY]}
+
+    @api.post("/applications/{no}/experts")
+    async def assign(no: str, principal: Authenticated, body: dict[str, Any] = Body(...), key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        def effect(app: App) -> dict[str, Any]:
+            chosen = list(body.get("experts") or [])
+            known = {e[0]: e for e in REGISTRY}
+            if unknown := [e for e in chosen if e not in known]:
+                raise Refusal(422, "expert_not_registered", f"专家 {'、'.join(unknown)} 不在专家库中，无法核查利益冲突，不能分配")
+            if conflicts := [known[e][4] for e in chosen if known[e][4]]:
+                raise Refusal(422, "conflict_of_interest", f"存在利益冲突，不能分配：{'；'.join(conflicts)}")
+            active = [e for e in app.experts if e not in app.declined]
+            new = [e for e in chosen if e not in active]
+            if len(active) + len(new) < 3:
+                raise Refusal(422, "too_few_experts", f"评审专家组至少 3 人，本次分配后为 {len(active) + len(new)} 人")
+            app.experts += new
+            return {"application_no": app.no, "assigned": new, "panel": sorted(active + new), "min_experts": 3}
+
+        return take(principal, no, key_of(key), "assign_expert", R.PROGRAM_ADMIN, {"expert_scoring"}, body, effect)
+
+    @api.post("/applications/{no}/expert-assignment/decline")
+    async def decline(no: str, principal: Authenticated, body: dict[str, Any] = Body(...), key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        def effect(app: App) -> dict[str, Any]:
+            if principal.subject in app.scores:
+                raise Refusal(409, "already_scored", "您已提交评分，不能再声明回避")
+            app.declined[principal.subject] = str(body.get("reason") or "").strip()
+            return {"application_no": app.no, "expert": principal.subject, "declined": True}
+
+        return take(principal, no, key_of(key), "decline_assignment", R.EXPERT, {"expert_scoring"}, body, effect)
+
+    @api.post("/applications/{no}/scores")
+    async def score(no: str, principal: Authenticated, body: dict[str, Any] = Body(...), key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        def effect(app: App) -> dict[str, Any]:
+            if principal.subject in app.scores:
+                raise Refusal(409, "already_scored", "您已提交过评分，不能修改")
+            criteria = body.get("criteria") or {}
+            if set(criteria) != set(WEIGHTS) or any(not str(c.get("justification", "")).strip() for c in criteria.values()):
+                raise Refusal(422, "invalid", "每项评分均须填写分数和评分理由")
+            app.scores[principal.subject] = criteria
+            weighted = sum(WEIGHTS[k] * int(v["points"]) for k, v in criteria.items()) / 100
+            return {"application_no": app.no, "expert": principal.subject, "weighted_score": f"{weighted:.2f}", "submitted": True}
+
+        return take(principal, no, key_of(key), "submit_score", R.EXPERT, {"expert_scoring"}, body, effect)
+
+    @api.get("/applications/{no}/scores")
+    async def scores(no: str, principal: Authenticated) -> dict[str, Any]:
+        app = world.visible(principal, no)
+        items = lambda who: [{"expert": e, "criteria": c, "submitted_at": iso(world.now)} for e, c in app.scores.items() if e in who]  # noqa: E731
+        if not principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+            return {"application_no": no, "scores": items({principal.subject})}
+        return {"application_no": no, "scores": items(set(app.experts)),
+                "panel": [{"expert": e, "declined": e in app.declined, "decline_reason": app.declined.get(e), "scored": e in app.scores} for e in app.experts],
+                "product_score": None if app.score is None else {"score": app.score, "tier": app.tier, "excluded_experts": 0, "recorded": True},
+                "amount": None}
+
+    def proposal_of(program: str) -> dict[str, Any]:
+        products = [a for a in world.apps.values() if a.program == program and a.status == "tiering"]
+        maxima = {1: 500_000_000, 2: 300_000_000, 3: 100_000_000}
+        lines = [{"application_no": a.no, "applicant_uscc": "91440300MA5G0000X1", "score": a.score or "0.00", "tier": a.tier,
+                  "tier_max_fen": maxima.get(a.tier or 0, 0), "after_applicant_cap_fen": maxima.get(a.tier or 0, 0),
+                  "amount_fen": maxima.get(a.tier or 0, 0), "reasons": [{"clause": "02(一)", "text": "按档次最高额"}]} for a in products]
+        return {"program": program, "rule": {"amount_rule": "tier_maximum_then_prorate",
+                                             "description": "各产品先按档次最高额；同一申报单位年度累计超过上限的，按比例核减至剩余额度；本批合计超过年度预算的，全部按同一比例核减（到分，余数按最大余数分配）",
+                                             "tiers": [{"tier": t, "min_score": m, "max_fen": maxima[t]} for t, m in ((1, 85), (2, 75), (3, 60))],
+                                             "per_applicant_yearly_cap_fen": 1_000_000_000, "cap_year": 2025, "budget_fen": None,
+                                             "clauses": {"criteria": "02(二)", "tiers": "02(一)", "applicant_cap": "02(四)"}},
+                "products": lines, "already_awarded_fen": {}, "total_fen": sum(line["amount_fen"] for line in lines), "over_budget": False}
+
+    @api.get("/programs/{program}/tiering")
+    async def tiering(program: str, principal: Authenticated) -> dict[str, Any]:
+        scoped(principal, program)
+        return proposal_of(program)
+
+    @api.post("/programs/{program}/tiering/confirm")
+    async def confirm_tiering(program: str, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),
+                              key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+        if key_of(key) in world.answers:
+            return world.answers[key]
+        scoped(principal, program)
+        if not principal.has(R.PROGRAM_ADMIN):
+            raise Refusal(403, "forbidden", "只有项目管理员可以确认档次")
+        proposal = proposal_of(program)
+        if body.get("applications") is not None and sorted(body["applications"]) != sorted(p["application_no"] for p in proposal["products"]):
+            raise Refusal(409, "proposal_changed", "待确定档次的产品已有变化，请刷新档次方案后再确认")
+        confirmed = []
+        for line in proposal["products"]:
+            app = world.apps[line["application_no"]]
+            app.award_fen = line["amount_fen"]
+            world.move(app, "awaiting_publication", principal.actor_id)
+            confirmed.append({"application_no": app.no, "tier": line["tier"], "award_fen": line["amount_fen"], "status": app.status})
+        answer = {"program": program, "confirmed": confirmed, "failed": [], "total_fen": proposal["total_fen"], "rule": "tier_maximum_then_prorate"}
+        world.answers[key] = answer
+        return answer
 
     @api.post("/programs/{program}/publication")
     async def publish(program: str, principal: Authenticated, body: dict[str, Any] = Body(default_factory=dict),

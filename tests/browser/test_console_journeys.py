@@ -18,7 +18,10 @@ from playwright.async_api import expect
 
 from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
+from services.review.scoring.registry import register_experts
 from tests.browser.conftest import Watched, login_as
+from tests.support import experts as ex
+from tests.support.longgang_journey import contract, fresh_uscc, longgang_data
 from tests.support.review_world import LG, SZ, Official, application_no, programs_dir, review_world
 
 pytestmark = pytest.mark.integration
@@ -84,7 +87,11 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, sms_receipt_wait='"PT2S"'))}
     async with review_world(stack, tmp_path, extra_env=env) as world:
         base = world.review
-        await world.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        # An enterprise of its own (the CNY 2M yearly cap is per enterprise on a shared stack) with two
+        # contracts: one within the cycle year (eligible), one completed before it (excluded, 二(二)).
+        data = longgang_data(fresh_uscc(), [contract("HT-BR-2025-01", 150_000_000, invoiced_fen=140_000_000, paid_fen=120_000_000),
+                                            contract("HT-BR-2023-02", 80_000_000, completed_on="2023-06-30")])
+        await world.send(topics.LONGGANG_APPLICATION_SUBMITTED, app, **data)
         await world.task_of(LG_ONLINE, app, "online_review")
 
         # Online review: the task in 待办, the tabs, a return with reasons and a date.
@@ -101,7 +108,7 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
         await expect(online.page.locator(".detail-head [data-status]")).to_have_text("退回修改")
 
         # The enterprise resubmits; the reviewer approves (已通过线上终审).
-        await world.send(topics.LONGGANG_APPLICATION_RESUBMITTED, app, submitted_at=now_iso())
+        await world.send(topics.LONGGANG_APPLICATION_RESUBMITTED, app, submitted_at=now_iso(), **data)
         await world.task_of(LG_ONLINE, app, "online_review")
         await open_application(online, app, "online-again")
         await decide(online, "dlg-approve", "online-approved")
@@ -153,8 +160,21 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
         await expect(admin.page.locator("svg.chart")).to_have_count(3)
         assert int(await admin.page.locator('[data-stat="open"]').inner_text()) >= 1
         await admin.click('[data-menu="awards"]', "admin-awards")
-        await admin.click(f'table[data-table="award"] tr:has-text("{app}") a', "admin-award-detail")
-        await decide(admin, "dlg-award", "admin-award", eligible_yuan="1,500,000.00", award_yuan="450,000.00")
+        await admin.click(f'table[data-table="award"] tr:has-text("{app}") a', "admin-award-breakdown")
+        contracts = admin.page.locator('table[data-table="contracts"]')
+        await expect(contracts.locator('tr[data-contract="HT-BR-2025-01"]')).to_contain_text("计入")
+        await expect(contracts.locator('tr[data-contract="HT-BR-2025-01"]')).to_contain_text("1,200,000.00")  # the smallest of the three
+        await expect(contracts.locator('tr[data-contract="HT-BR-2023-02"]')).to_contain_text("不计入")
+        await expect(contracts.locator('tr[data-contract="HT-BR-2023-02"]')).to_contain_text("二(二)")
+        await expect(admin.page.locator("[data-computed]")).to_have_text("360,000.00")  # 30% of 1,200,000.00
+        await admin.page.click("[data-confirm-award]")
+        await admin.snap("admin-award-confirm")
+        async with admin.page.expect_navigation():
+            await admin.page.locator("dialog[data-confirm-box] [data-ok]").click()
+        await admin.settle("admin-award-confirmed")
+        await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+        await expect(admin.page.locator("[data-confirmed]")).to_have_text("360,000.00")
+        await admin.click("text=返回申报详情", "admin-awarded-detail")
         await status_is(admin, "待公示", "admin-awarded")
         await world.task_of(LG_ADMIN, app, "publication")
         await admin.click('[data-menu="publication"]', "admin-publication")
@@ -184,11 +204,28 @@ async def test_a_longgang_application_from_online_review_to_publication(stack, t
         await expect(auditor.page.locator("[data-actions]")).to_have_count(0)
 
 
+async def register_dev_experts(world, applicant_uscc: str) -> None:
+    """The expert registry as an operator imports it (`subsidy reference import experts`), naming the
+    development experts: three independent, expert-04 employed by the applicant (a conflict)."""
+    rows = [
+        "expert_id,name,organisation,organisation_uscc,fields,affiliations",
+        "expert-01,刘洋,深圳大学,12440300455000000A,人工智能,",
+        "expert-02,陈晨,深圳市示例研究院,12440000MB2C357914,政务信息化,",
+        "expert-03,杨帆,北京示例会计师事务所,91110108MA01ABCDEN,财务,",
+        f"expert-04,黄磊,深圳市评审示例科技有限公司,{applicant_uscc},数据治理,",
+    ]
+    await register_experts(world.database, ("\n".join(rows) + "\n").encode())
+
+
 async def test_a_shenzhen_product_through_pre_review_experts_and_tiering(stack, tmp_path: Path, open_console) -> None:
     app = application_no("SZ")
+    uscc = ex.applicant_uscc()
+    product = {"name": "政务智能问答平台（浏览器测试）", "scenario_id": f"SZGOV-AI-2025-{app[-3:]}", "scenario_published_on": "2025-03-15",
+               "in_use_since": "2025-08-01", "government_funded": False, "test_report_file_ids": ["f-31"], "user_report_file_ids": ["f-32"]}
     async with review_world(stack, tmp_path) as world:
         base = world.review
-        await world.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app)
+        await register_dev_experts(world, uscc)
+        await world.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app, applicant=ex.applicant(uscc), product=product)
         await world.task_of(SZ_PRE, app, "formal_pre_review")
 
         pre = await open_console(base, label="pre")
@@ -203,26 +240,70 @@ async def test_a_shenzhen_product_through_pre_review_experts_and_tiering(stack, 
         response = await pre.goto("/console/window", "pre-window-403")
         assert response is not None and response.status == 403
 
-        # The administrator assigns three experts; each sees the product in 我的评审.
+        # The administrator assigns a panel: one expert works for the applicant (refused, in
+        # Chinese), then three independent experts.
+        await world.task_of(SZ_ADMIN, app, "expert_scoring")
         admin = await open_console(base, label="admin")
         await login_as(admin, "sz-admin-01")
         await admin.goto(f"/console/applications/{app}", "admin-detail")
-        for expert in EXPERTS:
-            await decide(admin, "dlg-experts", f"admin-assign-{expert.subject}", expert=expert.subject)
-        await expect(admin.page.locator(".card").nth(1)).to_contain_text("expert-03")
-        for expert in EXPERTS:
+        await assign_panel(admin, ["expert-01", "expert-02", "expert-04"], "admin-panel-conflict")
+        await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "error")
+        await expect(admin.page.locator("[data-flash]")).to_contain_text("存在利益冲突，不能分配")
+        await admin.page.evaluate("sessionStorage.clear()")
+        await admin.page.reload()
+        await assign_panel(admin, [e.subject for e in EXPERTS], "admin-panel-assigned")
+        await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+        await expect(admin.page.locator('table[data-table="panel"] tbody tr')).to_have_count(3)
+
+        # Each expert scores through their own login: one criterion after another, each justified.
+        for expert, points in zip(EXPERTS, (("88", "80", "75"), ("90", "85", "80"), ("84", "78", "82")), strict=True):
             await world.task_of(expert, app, "expert_scoring")
             seen = await open_console(base, label=expert.subject)
             await login_as(seen, expert.subject)
             await expect(seen.page.locator(f'table[data-table="assigned"] >> text={app}')).to_have_count(1)
             await seen.click(f'table[data-table="assigned"] tr:has-text("{app}") a:has-text("评分表")', f"{expert.subject}-sheet")
-        # Until the awards issue's score sheet: the administrator records the panel's scores, then the tier.
-        await admin.page.reload()
-        await decide(admin, "dlg-scoring", "admin-scored", practicality="85", innovation="80", replicability="78")
-        await status_is(admin, "确定档次", "admin-scored")
-        await decide(admin, "dlg-tier", "admin-tiered", tier="2", award_yuan="2,500,000.00")
-        await status_is(admin, "待公示", "admin-tiered")
+            sheet = seen.page.locator("form[data-score-sheet]")
+            for (key, name), value in zip((("practicality", "实用性"), ("innovation", "创新性"), ("replicability", "可复制推广性")),
+                                          points, strict=True):
+                await sheet.locator(f'[name="points_{key}"]').fill(value)
+                await sheet.locator(f'[name="why_{key}"]').fill(f"{expert.subject} 评{name}：已在区政务服务中心实际使用，用户报告完整")
+            await seen.page.click("[data-submit-score]")
+            await seen.snap(f"{expert.subject}-confirm")
+            async with seen.page.expect_navigation():
+                await seen.page.locator("dialog[data-confirm-box] [data-ok]").click()
+            await seen.settle(f"{expert.subject}-scored")
+            await expect(seen.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+            await expect(seen.page.locator('table[data-table="my-scores"] tbody tr')).to_have_count(3)
+            for other in EXPERTS:  # only their own scores, never another's
+                if other is not expert:
+                    await expect(seen.page.locator("body")).not_to_contain_text(f"{other.subject} 评")
+
+        # The platform aggregates; the administrator reads the proposal and confirms it.
+        await world.reach(SZ_ADMIN, app, "tiering")
+        await admin.goto(f"/console/applications/{app}", "admin-scored")
+        await expect(admin.page.locator("[data-product-score]")).to_contain_text("综合得分")
+        await admin.click("[data-tiering-link]", "admin-tiering")
+        row = admin.page.locator(f'table[data-table="tiering"] tr[data-application="{app}"]')
+        await expect(row).to_contain_text("二档")  # the experts weigh 81.70, 85.50, 81.60 (40/30/30): mean 82.93, 75 <= score < 85
+        await admin.page.click("[data-confirm-tiering]")
+        await admin.snap("admin-tiering-confirm")
+        async with admin.page.expect_navigation():
+            await admin.page.locator("dialog[data-confirm-box] [data-ok]").click()
+        await admin.settle("admin-tiering-confirmed")
+        await expect(admin.page.locator("[data-flash]")).to_contain_text("已确认")
+        await world.reach(SZ_ADMIN, app, "awaiting_publication")
+        await admin.goto(f"/console/applications/{app}", "admin-tiered")
+        await expect(admin.page.locator(".detail-head [data-status]")).to_have_text("待公示")
+        await expect(admin.page.locator("[data-product-score]")).to_contain_text("3,000,000.00 元（已确认）")
         await admin.goto(f"/console/admin?program={SZ}", "admin-dashboard")
         await expect(admin.page.locator("svg.chart").first).to_contain_text("待公示")
 
 
+async def assign_panel(w: Watched, experts: list[str], what: str) -> None:
+    await w.page.click('[data-open="dlg-experts"]')
+    for subject in experts:
+        await w.page.check(f'#dlg-experts input[name="experts"][value="{subject}"]')
+    await w.snap(f"{what}-dialog")
+    async with w.page.expect_navigation():
+        await w.page.click('[data-confirm="experts"]')
+    await w.settle(what)

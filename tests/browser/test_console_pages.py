@@ -16,6 +16,7 @@ from services.review.console.format import SHANGHAI
 from subsidy.identity.claims import Principal, StaffRole
 from services.review.console.routes import SESSION_COOKIE
 from tests.browser.conftest import FakeConsole, login_as
+from tests.browser.fake_api import SZ
 
 
 async def test_a_reviewers_task_list_pages_filters_and_exports(fake_console: FakeConsole, open_console) -> None:
@@ -60,6 +61,18 @@ async def test_an_application_s_tabs_and_a_return_that_survives_an_expired_sessi
         await w.click(f'[data-tab="{tab}"]', f"tab-{tab}")
         await expect(page.locator(".card").nth(1)).to_contain_text(text)
     await expect(page.locator('table[data-table="checks"]')).to_have_count(0)
+    # a duplicate claim flag, linked to the other application, acknowledged by the reviewer (never a rejection)
+    await w.click('[data-tab="duplicates"]', "tab-duplicates-again")
+    flag = page.locator('table[data-table="duplicate-flags"] tr[data-flag="7"]')
+    await expect(flag.locator("a")).to_have_attribute("href", "/console/applications/LG2025-000102")
+    await expect(page.locator("[data-unacknowledged]")).to_have_text("1 项待确认")
+    await flag.locator('input[name="note"]').fill("已核对，另一申报为同一发票的红字冲销")
+    await w.click('[data-acknowledge="7"]', "flag-acknowledged")
+    await expect(page.locator("[data-flash]")).to_contain_text("已确认知悉")
+    await expect(flag).to_contain_text("已确认知悉")
+    await expect(page.locator("[data-unacknowledged]")).to_have_count(0)
+    assert fake_console.world.apps["LG2025-000101"].flags[0]["note"] == "已核对，另一申报为同一发票的红字冲销"
+    await w.click('[data-tab="basic"]', "tab-basic-again")
     # only the online reviewer's three decisions
     await expect(page.locator("[data-actions] button")).to_have_text(["通过线上终审", "退回修改", "不予通过"])
 
@@ -157,18 +170,25 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     await expect(page.locator("svg.chart").first).to_contain_text("线上审核")
     await expect(page.locator('[data-stat="awards"]')).to_have_text("180.00")
     await w.click('[data-menu="awards"]', "awards")
-    await w.click('table[data-table="award"] a', "award-detail")
-    await page.click('[data-open="dlg-award"]')
-    await page.fill('input[name="eligible_yuan"]', "2,000,000")
-    # 30% of the eligible amount, suggested from the program's rule (capped at 200 万元)
-    await expect(page.locator('input[name="award_yuan"]')).to_have_value("600,000.00")
-    await expect(page.locator("[data-award-rule]")).to_contain_text("30%，单个项目最高 200.00 万元")
-    await w.snap("award-dialog")
+    await w.click('table[data-table="award"] a', "award-breakdown")
+    contracts = page.locator('table[data-table="contracts"]')
+    await expect(contracts.locator("tbody tr")).to_have_count(3)
+    await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("不计入")
+    await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("（指南二(二)）")
+    await expect(page.locator("[data-computed]")).to_have_text("540,000.00")
+    # an adjustment without a reason never leaves the browser; with one, it is recorded
+    await page.click('[data-open="dlg-adjust"]')
+    await page.fill('#dlg-adjust input[name="award_yuan"]', "500,000.00")
+    await page.fill('#dlg-adjust textarea[name="reason"]', "经复核，合同 HT-2025-021 的供应商与申报单位存在关联关系")
+    await w.snap("award-adjust-dialog")
     async with page.expect_navigation():
-        await page.click('[data-confirm="award"]')
-    await w.settle("award-recorded")
-    await expect(page.locator(".detail-head [data-status]")).to_have_text("待公示")
-    assert fake_console.world.apps["LG2025-000401"].award_fen == 60_000_000
+        await page.click('[data-confirm="adjust"]')
+    await w.settle("award-adjusted")
+    await expect(page.locator("[data-flash]")).to_contain_text("已按调整后的金额 500,000.00 元核定")
+    await expect(page.locator("[data-confirmed]")).to_have_text("500,000.00")
+    await expect(page.locator("[data-award-summary]")).to_contain_text("调整理由：经复核")
+    await expect(page.locator("[data-actions]")).to_have_count(0)
+    assert fake_console.world.apps["LG2025-000401"].award_fen == 50_000_000
     await w.click('[data-menu="publication"]', "publication")
     card = page.locator('[data-program="LG-AI-MODEL-2025"]')
     await expect(card).to_contain_text("待公示 2 项")
@@ -177,17 +197,100 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     async with page.expect_navigation():
         await card.locator('[data-confirm="publish"]').click()
     await w.settle("published")
-    await expect(page.locator("[data-flash=success]")).to_contain_text("2 项，资助总额 120.00 万元")
+    await expect(page.locator("[data-flash=success]")).to_contain_text("2 项，资助总额 110.00 万元")
 
 
-async def test_the_expert_and_the_auditor(fake_console: FakeConsole, open_console) -> None:
+async def test_the_expert_scores_once_sees_only_their_own_and_another_declares_a_conflict(fake_console: FakeConsole, open_console) -> None:
+    world = fake_console.world
     w = await open_console(fake_console.base_url, label="expert")
     await login_as(w, "expert-01")
     page = w.page
     await expect(page.locator('table[data-table="assigned"] tbody tr')).to_have_count(1)
     await w.click('table[data-table="assigned"] a:has-text("评分表")', "score-sheet")
-    await expect(page.locator("[data-placeholder]")).to_contain_text("资助核定与专家评分")
+    sheet = page.locator("form[data-score-sheet]")
+    await expect(sheet.locator("[data-criterion] h4")).to_have_text([re.compile("实用性"), re.compile("创新性"), re.compile("可复制推广性")])
+    await expect(page.locator("body")).not_to_contain_text("专家二的评分理由")  # never another expert's scores
+    for key, points in (("practicality", "88"), ("innovation", "80"), ("replicability", "75")):
+        await sheet.locator(f'[name="points_{key}"]').fill(points)
+    await expect(sheet.locator("[data-weighted-total]")).to_have_text("81.70")  # 40% x 88 + 30% x 80 + 30% x 75
+    await sheet.locator('[name="why_practicality"]').fill("已在区政务服务中心实际使用")
+    await sheet.locator('[name="why_innovation"]').fill("检索增强与多轮对话")
+    # a justification left empty: the browser refuses to submit (required)
+    await page.click("[data-submit-score]")
+    await expect(page.locator("dialog[data-confirm-box]")).to_have_count(0)
+    assert "expert-01" not in world.apps["SZ2025-000201"].scores
+    await sheet.locator('[name="why_replicability"]').fill("可推广至其他区")
+    await page.click("[data-submit-score]")
+    await w.snap("score-confirm")
+    async with page.expect_navigation():
+        await page.locator("dialog[data-confirm-box] [data-ok]").click()
+    await w.settle("scored")
+    await expect(page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+    await expect(page.locator("[data-submitted]")).to_be_visible()
+    await expect(page.locator('table[data-table="my-scores"] tbody tr')).to_have_count(3)
+    await expect(page.locator("form[data-score-sheet]")).to_have_count(0)  # once
+    assert world.apps["SZ2025-000201"].scores["expert-01"]["practicality"] == {"points": 88, "justification": "已在区政务服务中心实际使用"}
 
+    other = await open_console(fake_console.base_url, label="declines")
+    await login_as(other, "expert-03")
+    await other.click('table[data-table="assigned"] a:has-text("评分表")', "sheet")
+    await other.page.click('[data-open="dlg-decline"]')
+    await other.page.fill('#dlg-decline textarea[name="reason"]', "本人曾参与该产品的需求论证")
+    await other.snap("decline-dialog")
+    async with other.page.expect_navigation():
+        await other.page.click('[data-confirm="decline"]')
+    await other.settle("declined")
+    await expect(other.page.locator("[data-flash]")).to_contain_text("已声明回避")
+    await expect(other.page.locator('table[data-table="assigned"] tbody tr.row-overdue, table[data-table="assigned"] tbody tr td a')).to_have_count(0)
+    assert world.apps["SZ2025-000201"].declined == {"expert-03": "本人曾参与该产品的需求论证"}
+
+
+async def test_the_administrator_assigns_a_panel_and_confirms_the_tiering(fake_console: FakeConsole, open_console) -> None:
+    world = fake_console.world
+    w = await open_console(fake_console.base_url)
+    await login_as(w, "sz-admin-01")
+    page = w.page
+    await w.goto("/console/applications/SZ2025-000202", "panel-detail")
+    await expect(page.locator("[data-actions] button")).to_have_text(["分配评审专家组"])
+
+    async def assign(*experts: str, what: str) -> None:
+        await page.click('[data-open="dlg-experts"]')
+        for e in experts:
+            await page.check(f'#dlg-experts input[name="experts"][value="{e}"]')
+        await w.snap(f"{what}-dialog")
+        async with page.expect_navigation():
+            await page.click('[data-confirm="experts"]')
+        await w.settle(what)
+
+    await assign("expert-01", "expert-02", "expert-04", what="conflict-refused")
+    await expect(page.locator("[data-flash]")).to_have_attribute("data-flash", "error")
+    await expect(page.locator("[data-flash]")).to_contain_text("存在利益冲突，不能分配：专家 expert-04 与申报单位为同一单位")
+    assert world.apps["SZ2025-000202"].experts == []
+    await page.evaluate("sessionStorage.clear()")
+    await page.reload()
+    await assign("expert-01", "expert-02", "expert-03", what="panel-assigned")
+    await expect(page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+    await expect(page.locator('table[data-table="panel"] tbody tr')).to_have_count(3)
+    assert world.apps["SZ2025-000202"].experts == ["expert-01", "expert-02", "expert-03"]
+
+    await w.click('[data-menu="awards"]', "awards")
+    await w.click(f'[data-tiering="{SZ}"]', "tiering")
+    table = page.locator('table[data-table="tiering"]')
+    await expect(table.locator("tbody tr")).to_have_count(2)
+    await expect(table.locator('tr[data-application="SZ2025-000301"]')).to_contain_text("一档")
+    await expect(table.locator("[data-total]")).to_have_text("8,000,000.00")
+    await expect(page.locator("[data-rule]")).to_contain_text("一档：综合得分 ≥ 85 分，最高 500.00 万元")
+    await page.click("[data-confirm-tiering]")
+    await w.snap("tiering-confirm")
+    async with page.expect_navigation():
+        await page.locator("dialog[data-confirm-box] [data-ok]").click()
+    await w.settle("tiering-confirmed")
+    await expect(page.locator("[data-flash]")).to_contain_text("已确认 2 项")
+    assert {world.apps[n].status for n in ("SZ2025-000301", "SZ2025-000302")} == {"awaiting_publication"}
+    assert world.apps["SZ2025-000302"].award_fen == 300_000_000
+
+
+async def test_the_auditor(fake_console: FakeConsole, open_console) -> None:
     reviewer = Principal(subject="lg-online-01", name="张敏", roles=frozenset({StaffRole.LG_ONLINE_REVIEWER}),
                          programs=frozenset({"LG-AI-MODEL-2025"}))
     fake_console.world.record(reviewer, "decide_online_review",

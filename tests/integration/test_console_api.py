@@ -46,3 +46,25 @@ async def test_the_dashboard_and_the_chain_check(stack, tmp_path: Path) -> None:
     assert no_token.status_code == 401
     assert chain.status_code == 200 and chain.json()["intact"] is True and chain.json()["count"] >= 0
     assert chain_by_admin.status_code == 403
+
+
+async def test_the_expert_registry_the_panel_dialog_offers(stack, tmp_path: Path) -> None:
+    from services.review.scoring.registry import register_experts
+
+    SZ_PRE = Official("sz-pre-01", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
+    rows = ("expert_id,name,organisation,organisation_uscc,fields,affiliations\n"
+            "expert-01,刘洋,深圳大学,12440300455000000A,人工智能;自然语言处理,\n"
+            "expert-02,陈晨,深圳市示例研究院,12440000MB2C357914,政务信息化,\n")
+    async with review_world(stack, tmp_path) as w:
+        await register_experts(w.database, rows.encode())
+        listed = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/experts")
+        reviewer = await w.get(SZ_PRE, f"/api/programs/{SZ}/experts")
+        other_program = await w.get(LG_ADMIN, f"/api/programs/{SZ}/experts")
+
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["experts"] == [
+        {"expert": "expert-01", "name": "刘洋", "organisation": "深圳大学", "fields": ["人工智能", "自然语言处理"]},
+        {"expert": "expert-02", "name": "陈晨", "organisation": "深圳市示例研究院", "fields": ["政务信息化"]},
+    ]
+    assert reviewer.status_code == 403 and reviewer.json()["message"] == "只有项目管理员和审计人员可以查看专家库"
+    assert other_program.status_code == 404

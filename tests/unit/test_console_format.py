@@ -90,3 +90,17 @@ def test_every_longgang_rule_has_a_short_name() -> None:
     from services.review.rules.longgang import EXPLANATIONS
 
     assert set(fmt.RULE_NAMES_ZH) == set(EXPLANATIONS)
+
+
+def test_a_refusal_recorded_by_the_api_reads_in_chinese_with_its_detail() -> None:
+    assert fmt.refusal_zh("conflict_of_interest: conflict_of_interest: expert-04") == "存在利益冲突：expert-04"
+    assert fmt.refusal_zh("too_few_experts: 2 < 3") == "评审专家人数不足：2 < 3"
+    assert fmt.refusal_zh("forbidden") == "无权限"
+    assert fmt.refusal_zh("something new: x") == "something new: x"  # unknown codes are shown as recorded
+    assert fmt.refusal_zh(None) == fmt.EMPTY
+
+
+def test_every_api_action_has_its_chinese_name_in_the_console() -> None:
+    from services.review.api.access import Action
+
+    assert {a.value for a in Action} <= set(fmt.ACTION_NAMES_ZH)

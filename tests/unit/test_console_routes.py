@@ -34,7 +34,8 @@ def app(status: str, program: str = LG, open_steps: tuple[str, ...] = ()) -> dic
     (person(StaffRole.SZ_PRE_REVIEWER, programs=(SZ,)), app("online_review", LG), []),  # another program
     (person(StaffRole.WINDOW_CLERK, window="LG-W03"), app("awaiting_paper"), ["paper"]),
     (person(StaffRole.PROGRAM_ADMIN), app("award_calculation"), ["award"]),
-    (person(StaffRole.PROGRAM_ADMIN, programs=(SZ,)), app("expert_scoring", SZ), ["experts", "scoring"]),
+    (person(StaffRole.PROGRAM_ADMIN, programs=(SZ,)), app("expert_scoring", SZ), ["experts"]),
+    (person(StaffRole.PROGRAM_ADMIN, programs=(SZ,)), app("tiering", SZ), ["tiering"]),
     (person(StaffRole.PROGRAM_ADMIN), app("online_review"), []),  # not a reviewer's decision
     (person(StaffRole.AUDITOR, programs=(LG, SZ)), app("online_review"), []),
     (person(StaffRole.EXPERT, programs=(SZ,)), app("expert_scoring", SZ), []),

@@ -3,6 +3,7 @@
     GET /api/programs/{program}/dashboard   applications by state, open and overdue tasks by step,
                                             deadlines today / this week (Asia/Shanghai), awards
     GET /api/audit/verify                   the audit chain walked now: intact, rows, first bad row
+    GET /api/programs/{program}/experts     the expert registry the panel is chosen from (administrators)
 
 Program administrators and auditors of the program see its dashboard (others of the program 403,
 another program 404); only auditors verify the chain.
@@ -52,6 +53,17 @@ def router() -> APIRouter:
             "deadlines_this_week": sum(s["due_this_week"] for s in steps.values()),
             "awards": {"count": board["awards_count"], "total_fen": board["awards_total_fen"], "budget_fen": None},
         }
+
+    @api.get("/programs/{program}/experts", summary="The expert registry a panel is chosen from (administrators, auditors)")
+    async def experts(program: str, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        if not in_scope(principal, program):
+            raise ApiError(404, "program_not_found", "未找到该项目")
+        if not principal.any_of(DASHBOARD_ROLES):
+            raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看专家库")
+        async with resources.pool.acquire() as conn:
+            rows = await repository.registered_experts(conn)
+        return {"program": program, "experts": [
+            {"expert": r["expert_id"], "name": r["name"], "organisation": r["organisation"], "fields": r["fields"]} for r in rows]}
 
     @api.get("/audit/verify", summary="Walk the audit log's hash chain now (auditors)")
     async def verify(principal: Authenticated, resources: Started) -> dict[str, Any]:

@@ -82,10 +82,19 @@ ACTION_NAMES_ZH: dict[str, str] = {
     "confirm_notice_by_phone": "电话通知确认",
     "decide_formal_pre_review": "形式预审决定",
     "record_paper_receipt": "登记纸质材料收件",
-    "record_award": "登记资助金额",
-    "record_expert_scoring": "登记专家评分",
+    "record_award": "确认资助金额",
+    "view_award": "查看资助金额核定明细",
+    "acknowledge_duplicate": "确认已知悉重复申报提示",
+    "view_notice": "查看公示名单",
+    "decide_objection": "处理公示异议",
+    "record_expert_scoring": "记录专家组评审结果",
     "record_tiering": "登记档次",
-    "assign_expert": "分配评审专家",
+    "assign_expert": "分配评审专家组",
+    "decline_assignment": "声明回避",
+    "submit_score": "提交专家评分",
+    "view_scores": "查看专家评分",
+    "confirm_tiering": "确认档次和资助金额",
+    "record_panel_result": "重新记录专家组评审结果",
     "reassign_task": "转派待办",
     "publish": "发布公示",
     "read_audit": "查看审计日志",
@@ -323,11 +332,35 @@ def tier_zh(value: int | None) -> str:
     return TIER_NAMES_ZH.get(value, "不予资助") if value is not None else EMPTY
 
 
+# The refusal codes the API records (services/review/decisions/refusals.py, scoring/service.py), as
+# officials read them; the detail after the code (expert ids, states) follows.
+REFUSAL_NAMES_ZH = {
+    "conflict_of_interest": "存在利益冲突", "too_few_experts": "评审专家人数不足", "expert_not_registered": "专家不在专家库中",
+    "expert_declined": "专家已声明回避", "facts_missing": "申报材料尚未到达", "wrong_state": "当前环节不能办理",
+    "forbidden": "无权限", "not_assigned": "未分配给本人", "already_scored": "已提交过评分", "invalid_input": "填写内容有误",
+    "proposal_changed": "档次方案已变化", "empty": "暂无可确认的产品", "not_found": "未找到",
+}
+
+
+def refusal_zh(value: str | None) -> str:
+    """`conflict_of_interest: conflict_of_interest: expert-04` -> `存在利益冲突：expert-04`."""
+    if not value:
+        return EMPTY
+    code, _, rest = value.partition(":")
+    name = REFUSAL_NAMES_ZH.get(code.strip())
+    if name is None:
+        return value
+    detail = rest.strip()
+    while detail.partition(":")[0].strip() == code.strip():
+        detail = detail.partition(":")[2].strip()
+    return f"{name}：{detail}" if detail else name
+
+
 FILTERS = {
     "datetime_zh": datetime_zh, "date_zh": date_zh, "yuan": yuan, "wan_yuan": wan_yuan,
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
     "roles_zh": roles_zh, "decision_zh": decision_zh, "action_zh": action_zh, "outcome_zh": outcome_zh,
     "program_zh": program_zh, "actor_zh": actor_zh, "tier_zh": tier_zh,
     "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh, "notice_zh": notice_zh,
-    "sms_status_zh": sms_status_zh, "reason_zh": reason_zh,
+    "sms_status_zh": sms_status_zh, "reason_zh": reason_zh, "refusal_zh": refusal_zh,
 }

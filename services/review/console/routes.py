@@ -12,9 +12,12 @@ Pages, by role (the menu shows only one's own):
     /console/tasks                 待办 / 已办 of every role (filters, paging, 导出 XLSX)
     /console/applications/{no}     an application's tabs and the decisions the official may take
     /console/window                window clerk: find by number or form id, record paper, today's receipts
-    /console/expert                expert: assigned products (the score sheet comes with the awards issue)
+    /console/expert                expert: assigned products
+    /console/expert/{no}/score     expert: the score sheet (each criterion with its justification, once), declare a conflict
     /console/admin                 administrator: dashboard per program (inline SVG charts)
-    /console/admin/awards          administrator: awards and tiers to record
+    /console/admin/awards          administrator: awards to confirm, panels to assign, tiering per program
+    /console/applications/{no}/award  LG award: the breakdown (contract by contract, with clauses), confirm or adjust
+    /console/admin/tiering/{p}     administrator: the tiering proposal (scores, tiers, amounts, the rule), confirm
     /console/admin/publication     administrator: publication for public notice (公示)
     /console/audit                 auditor: the audit log and the chain's verification
 """
@@ -437,11 +440,24 @@ def router() -> APIRouter:
         session = await session_of(request)
         async with session.api() as client:
             app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            actions = available_actions(session.principal, app)
+            program = str(app.get("program") or "")
+            scores, registry = None, []
+            if _scoring(program) is not None and session.principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+                if app.get("experts"):
+                    scores = await client.get(f"/api/applications/{quote(application_no, safe='')}/scores")
+                if "experts" in actions or scores is not None:
+                    registry = (await client.get(f"/api/programs/{quote(program, safe='')}/experts"))["experts"]
         tab = tab if tab in dict(DETAIL_TABS) else "basic"
+        panel = {e["expert"] for e in app.get("experts", []) if not e.get("declined_at")}
+        declined = {e["expert"] for e in app.get("experts", []) if e.get("declined_at")}
         return render(request, "application.html", session=session, active="applications",
                       title=f"申报详情 {application_no}", app=app, tab=tab, tabs=DETAIL_TABS,
-                      actions=available_actions(session.principal, app), key=new_key(),
-                      deadlines=_deadlines(app), sms=_sms(app), policy=_policy(app.get("program")))
+                      actions=actions, key=new_key(), deadlines=_deadlines(app), sms=_sms(app),
+                      registry=[e for e in registry if e["expert"] not in panel], declined=declined, scores=scores,
+                      expert_names={e["expert"]: e["name"] for e in registry},
+                      can_acknowledge=session.principal.in_program(program) and session.principal.any_of(REVIEWERS),
+                      scoring=_scoring(program))
 
     async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
                   draft: str, back: str | None = None) -> Response:
@@ -503,45 +519,87 @@ def router() -> APIRouter:
             body["form_id"] = str(form.get("form_id")).strip()
         return await act(request, application_no, "paper", body, "已登记纸质材料收件", draft=f"paper-{application_no}", back=back)
 
-    @api.post("/applications/{application_no}/award")
+    @api.get("/applications/{application_no}/award")
     @page
     async def award(request: Request, application_no: str) -> Response:
-        form = await request.form()
-        try:
-            body = {"eligible_amount_fen": fmt.fen_from_yuan(str(form.get("eligible_yuan", ""))),
-                    "award_fen": fmt.fen_from_yuan(str(form.get("award_yuan", "")))}
-        except ValueError:
-            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "金额须为不小于零、最多两位小数的数字（元）")
-        return await act(request, application_no, "award", body, "已登记资助金额", draft=f"award-{application_no}")
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            computed = await client.get(f"/api/applications/{quote(application_no, safe='')}/award")
+        return render(request, "award.html", session=session, active="awards", title=f"资助金额核定 {application_no}", app=app,
+                      award=computed, b=computed.get("breakdown") or {}, key=new_key(),
+                      can_confirm="award" in available_actions(session.principal, app) and computed.get("confirmed_fen") is None)
 
-    @api.post("/applications/{application_no}/tier")
+    @api.post("/applications/{application_no}/award/confirm")
     @page
-    async def tier(request: Request, application_no: str) -> Response:
+    async def confirm_award(request: Request, application_no: str) -> Response:
         form = await request.form()
-        raw = str(form.get("tier", ""))
-        try:
-            body = {"tier": int(raw) if raw in ("1", "2", "3") else None,
-                    "award_fen": fmt.fen_from_yuan(str(form.get("award_yuan", "0")) or "0")}
-        except ValueError:
-            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "金额须为不小于零、最多两位小数的数字（元）")
-        return await act(request, application_no, "tier", body, "已登记档次", draft=f"tier-{application_no}")
+        back = f"{PREFIX}/applications/{quote(application_no, safe='')}/award"
+        if form.get("mode") == "adjust":
+            reason = str(form.get("reason", "")).strip()
+            try:
+                amount = fmt.fen_from_yuan(str(form.get("award_yuan", "")))
+            except ValueError:
+                return redirect_with(back, "error", "金额须为不小于零、最多两位小数的数字（元）")
+            if not reason:
+                return redirect_with(back, "error", "调整资助金额须填写理由")
+            return await act(request, application_no, "award/confirm", {"adjusted_award_fen": amount, "reason": reason},
+                             f"已按调整后的金额 {fmt.yuan(amount)} 元核定", draft=f"award-adjust-{application_no}", back=back)
+        return await act(request, application_no, "award/confirm", {}, "已确认平台核定的资助金额", draft=f"award-{application_no}", back=back)
 
-    @api.post("/applications/{application_no}/scoring")
+    @api.post("/applications/{application_no}/duplicate-flags/{flag_id}/acknowledge")
     @page
-    async def scoring(request: Request, application_no: str) -> Response:
+    async def acknowledge_flag(request: Request, application_no: str, flag_id: int) -> Response:
         form = await request.form()
-        try:
-            body = {k: int(str(form.get(k, ""))) for k in ("practicality", "innovation", "replicability")}
-        except ValueError:
-            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "各项评分须为 0-100 的整数")
-        return await act(request, application_no, "scoring", body, "已登记专家评分", draft=f"scoring-{application_no}")
+        note = str(form.get("note", "")).strip()
+        return await act(request, application_no, f"duplicate-flags/{flag_id}/acknowledge", {"note": note} if note else {},
+                         "已确认知悉该重复申报提示", draft=f"flag-{application_no}-{flag_id}",
+                         back=f"{PREFIX}/applications/{quote(application_no, safe='')}?tab=duplicates")
 
     @api.post("/applications/{application_no}/experts")
     @page
     async def experts(request: Request, application_no: str) -> Response:
         form = await request.form()
-        return await act(request, application_no, "experts", {"expert": str(form.get("expert", "")).strip()},
-                         "已分配评审专家", draft=f"experts-{application_no}")
+        chosen = [str(e).strip() for e in form.getlist("experts") if str(e).strip()]
+        if not chosen:
+            return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "error", "请至少选择一位评审专家")
+        return await act(request, application_no, "experts", {"experts": chosen},
+                         f"已分配评审专家：{'、'.join(chosen)}", draft=f"experts-{application_no}")
+
+    @api.post("/applications/{application_no}/decline")
+    @page
+    async def decline(request: Request, application_no: str) -> Response:
+        form = await request.form()
+        reason = str(form.get("reason", "")).strip()
+        back = f"{PREFIX}/expert/{quote(application_no, safe='')}/score"
+        if not reason:
+            return redirect_with(back, "error", "声明回避须填写利益冲突情况")
+        return await act(request, application_no, "expert-assignment/decline", {"reason": reason},
+                         "已声明回避，该评审任务已退回项目管理员", draft=f"decline-{application_no}", back=f"{PREFIX}/expert")
+
+    @api.post("/expert/{application_no}/score")
+    @page
+    async def submit_score(request: Request, application_no: str) -> Response:
+        session = await session_of(request)
+        session.require(R.EXPERT)
+        form = await request.form()
+        back = f"{PREFIX}/expert/{quote(application_no, safe='')}/score"
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+        scoring = _scoring(app.get("program"))
+        if scoring is None:
+            return redirect_with(back, "error", "该项目不进行专家评审")
+        criteria: dict[str, Any] = {}
+        for c in scoring.criteria:
+            raw, why = str(form.get(f"points_{c.key}", "")).strip(), str(form.get(f"why_{c.key}", "")).strip()
+            if not raw.isdigit() or not 0 <= int(raw) <= scoring.scale_max:
+                return redirect_with(back, "error", f"{c.name}的评分须为 0-{scoring.scale_max} 的整数")
+            if not why:
+                return redirect_with(back, "error", f"请填写{c.name}的评分理由")
+            criteria[c.key] = {"points": int(raw), "justification": why}
+        return await act(request, application_no, "scores", {"criteria": criteria}, "评分已提交", draft=f"score-{application_no}",
+                         back=back)
 
     # --- window clerk ------------------------------------------------------------------------
 
@@ -590,7 +648,10 @@ def router() -> APIRouter:
         session.require(R.EXPERT)
         async with session.api() as client:
             app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
-        return render(request, "score_sheet.html", session=session, active="expert", title="评分表", app=app)
+            mine = await client.get(f"/api/applications/{quote(application_no, safe='')}/scores")
+        own = next((s for s in mine.get("scores", []) if s.get("expert") == session.principal.subject), None)
+        return render(request, "score_sheet.html", session=session, active="expert", title="评分表", app=app,
+                      scoring=_scoring(app.get("program")), own=own, key=new_key())
 
     # --- administrator -----------------------------------------------------------------------
 
@@ -613,7 +674,48 @@ def router() -> APIRouter:
         session.require(R.PROGRAM_ADMIN)
         async with session.api() as client:
             lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
-        return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists)
+        tiering_programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
+        award_programs = sorted(p for p in session.principal.programs if _award(p) is not None)
+        shown = (["award"] if award_programs else []) + (["tiering", "expert_scoring"] if tiering_programs else [])
+        return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists,
+                      tiering_programs=tiering_programs, shown=shown)
+
+    @api.get("/admin/tiering/{program}")
+    @page
+    async def tiering(request: Request, program: str) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
+        async with session.api() as client:
+            proposal = await client.get(f"/api/programs/{quote(program, safe='')}/tiering")
+        return render(request, "tiering.html", session=session, active="awards", title=f"档次与资助金额 · {fmt.program_zh(program)}",
+                      program=program, proposal=proposal, key=new_key(), can_confirm=session.principal.has(R.PROGRAM_ADMIN))
+
+    @api.post("/admin/tiering/{program}")
+    @page
+    async def confirm_tiering(request: Request, program: str) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        form = await request.form()
+        back = f"{PREFIX}/admin/tiering/{quote(program, safe='')}"
+        seen = [str(a) for a in form.getlist("applications") if str(a).strip()]
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/programs/{quote(program, safe='')}/tiering/confirm", {"applications": seen},
+                                           _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            if problem.status == 404:
+                raise
+            return redirect_with(back, "error", f"未能确认：{problem.message}")
+        confirmed, failed = answer.get("confirmed") or [], answer.get("failed") or []
+        for entry in confirmed:
+            no = entry.get("application_no") if isinstance(entry, dict) else entry
+            status = entry.get("status") if isinstance(entry, dict) else None
+            if no and status:
+                await _until_read_model_shows(session, str(no), str(status))
+        text = f"已确认 {len(confirmed)} 项的档次与资助金额" + (f"；{len(failed)} 项未能记录，请稍后重试" if failed else "")
+        return redirect_with(back, "error" if failed else "success", text)
 
     @api.get("/admin/publication")
     @page
@@ -744,18 +846,26 @@ def available_actions(principal: Principal, app: dict[str, Any]) -> list[str]:
         if status == "award_calculation":
             actions.append("award")
         if status == "tiering":
-            actions.append("tier")
+            actions.append("tiering")
         if status == "expert_scoring":
-            actions += ["experts", "scoring"]
+            actions.append("experts")
     return actions
 
 
-def _policy(program: str | None) -> Any:
-    """The program's award rules (rate, caps) for the award and tier dialogs' hints; None if unknown."""
+def _award(program: str | None) -> Any:
+    """The batch's `[award]` (a Longgang-shaped award computed by the platform), None otherwise."""
     from subsidy.programs import programs
 
     found = programs().get(program or "")
-    return found.policy if found is not None else None
+    return getattr(found, "award", None) if found is not None else None
+
+
+def _scoring(program: str | None) -> Any:
+    """The batch's `[scoring]` (criteria, scale, panel size), None for a program without experts."""
+    from subsidy.programs import programs
+
+    found = programs().get(program or "")
+    return getattr(found, "scoring", None) if found is not None else None
 
 
 def _deadlines(app: dict[str, Any]) -> list[dict[str, Any]]:

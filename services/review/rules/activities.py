@@ -47,6 +47,7 @@ async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bo
 
 async def _recorded(conn: asyncpg.Connection, event: SubmissionRecorded) -> None:
     await repository.store_submission(conn, event)
+    await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
     try:
         async with conn.transaction():  # a savepoint: the facts are kept for the pre-checks whatever happens here
             await duplicates.record_claim(conn, event)  # flags across applications, batches and programs

@@ -22,9 +22,12 @@
     });
   }
 
+  // A group of checkboxes shares one name (the experts of a panel): each box is kept by name and value.
+  function keyOf(el) { return el.type === "checkbox" ? el.name + "=" + el.value : el.name; }
+
   function save(form) {
     var data = {};
-    fields(form).forEach(function (el) { data[el.name] = el.type === "checkbox" ? el.checked : el.value; });
+    fields(form).forEach(function (el) { data[keyOf(el)] = el.type === "checkbox" ? el.checked : el.value; });
     try { sessionStorage.setItem(DRAFT + form.dataset.draft, JSON.stringify(data)); } catch (e) { /* ignore */ }
   }
 
@@ -34,9 +37,10 @@
     if (!raw) { return false; }
     var data = JSON.parse(raw), any = false;
     fields(form).forEach(function (el) {
-      if (!(el.name in data)) { return; }
-      if (el.type === "checkbox") { el.checked = !!data[el.name]; } else { el.value = data[el.name]; }
-      if (data[el.name]) { any = true; }
+      var k = keyOf(el);
+      if (!(k in data)) { return; }
+      if (el.type === "checkbox") { el.checked = !!data[k]; } else { el.value = data[k]; }
+      if (data[k]) { any = true; }
     });
     return any;
   }
@@ -68,19 +72,19 @@
     });
   });
 
-  // The award suggested by the program's rule (rate of the eligible amount, capped), until the
-  // administrator types their own figure.
-  document.querySelectorAll("input[data-award-rate]").forEach(function (eligible) {
-    var award = eligible.form.querySelector('input[name="award_yuan"]');
-    var rate = Number(eligible.dataset.awardRate), capFen = Number(eligible.dataset.awardCapFen || 0);
-    award.addEventListener("input", function () { award.dataset.typed = "1"; });
-    eligible.addEventListener("input", function () {
-      var fen = Math.round(Number(eligible.value.replace(/[,，\s]/g, "")) * 100);
-      if (!isFinite(fen) || award.dataset.typed) { return; }
-      var suggested = Math.floor(fen * rate / 100);
-      if (capFen && suggested > capFen) { suggested = capFen; }
-      award.value = (suggested / 100).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
-    });
+  // The score sheet: the expert's weighted score as they type (the platform computes the one it keeps).
+  document.querySelectorAll("form[data-score-sheet]").forEach(function (form) {
+    var total = form.querySelector("[data-weighted-total]");
+    function update() {
+      var sum = 0, complete = true;
+      form.querySelectorAll("input[data-weight]").forEach(function (input) {
+        if (input.value === "") { complete = false; return; }
+        sum += Number(input.value) * Number(input.dataset.weight) / 100;
+      });
+      total.textContent = complete ? sum.toFixed(2) : "—";
+    }
+    form.addEventListener("input", update);
+    update();
   });
 
   // A confirm dialog (Element's MessageBox) for forms whose button asks first.
