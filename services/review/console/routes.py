@@ -737,9 +737,16 @@ def router() -> APIRouter:
         form = await request.form()
         program = str(form.get("program", ""))
         back = f"{PREFIX}/admin/publication"
+        body: dict[str, Any] = {}
+        raw_start = str(form.get("starts_at", "")).strip()
+        if raw_start:  # when the list went up on the bureau's website (Asia/Shanghai); the API refuses a future one
+            try:
+                body["starts_at"] = datetime.fromisoformat(raw_start).replace(tzinfo=fmt.SHANGHAI).isoformat()
+            except ValueError:
+                return redirect_with(back, "error", "公示开始时间格式不正确")
         try:
             async with session.api() as client:
-                answer = await client.post(f"/api/programs/{quote(program, safe='')}/publication", {}, _form_key(form.get("key")))
+                answer = await client.post(f"/api/programs/{quote(program, safe='')}/publication", body, _form_key(form.get("key")))
         except SessionExpired:
             raise
         except ApiProblem as problem:
