@@ -149,11 +149,7 @@ class DecisionService:
             return stored
         ctx = Context(program=program)
         try:
-            if not in_scope(attempt.principal, program):
-                raise Refused(refusal("program_not_found", "not_found: program outside the caller's scope"))
-            ctx.role = role_for(attempt.principal, Action.PUBLISH)
-            if ctx.role is None:
-                raise Refused(refusal("forbidden", "forbidden: publish needs program_admin"))
+            ctx.role = program_role(attempt.principal, program, Action.PUBLISH, "publish needs program_admin")
             data = _parse(PublicationInput, attempt.input)
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
@@ -342,6 +338,17 @@ def _with_notice_period(program: str, cmd: Any, data: PublicationInput, now: dat
     except KeyError:
         raise Refused(refusal("program_not_found", "not_found: unknown program")) from None
     return cmd.model_copy(update={"period_starts_at": period.starts_at, "period_ends_at": period.ends_at})
+
+
+def program_role(principal: Principal, program: str, action: Action, forbidden: str) -> StaffRole:
+    """The role a program-level action (publish, confirm tiering) is taken in: a program outside the
+    caller's scope is not found (404), a role without the action forbidden (403)."""
+    if not in_scope(principal, program):
+        raise Refused(refusal("program_not_found", "not_found: program outside the caller's scope"))
+    role = role_for(principal, action)
+    if role is None:
+        raise Refused(refusal("forbidden", f"forbidden: {forbidden}"))
+    return role
 
 
 def _with_action(attempt: Attempt, action: Action) -> Attempt:

@@ -41,7 +41,7 @@ from services.review.awards.money import round_fraction
 from services.review.awards.shenzhen import ProductScore, ScoredProduct, ScoringError, format_score, product_score, shenzhen_amounts
 from services.review.decisions.actions import UPDATES
 from services.review.decisions.refusals import Refusal, refusal
-from services.review.decisions.service import Attempt, Context, DecisionService, Refused, _api_error, _parse
+from services.review.decisions.service import Attempt, Context, DecisionService, Refused, _api_error, _parse, program_role
 from services.review.rules.expert_conflicts import expert_conflicts, units_of
 from services.review.scoring import registry
 from services.review.tasks.steps import Step
@@ -428,11 +428,7 @@ class ScoringService(DecisionService):
             return stored
         ctx = Context(program=program)
         try:
-            if not in_scope(attempt.principal, program):
-                raise Refused(refusal("program_not_found", "not_found: program outside the caller's scope"))
-            ctx.role = role_for(attempt.principal, Action.CONFIRM_TIERING)
-            if ctx.role is None:
-                raise Refused(refusal("forbidden", "forbidden: confirming tiers needs program_admin"))
+            ctx.role = program_role(attempt.principal, program, Action.CONFIRM_TIERING, "confirming tiers needs program_admin")
             scoring = scoring_of(program)
             data: ConfirmTieringInput = _parse(ConfirmTieringInput, attempt.input)
             async with self.pool.acquire() as conn, conn.transaction():
