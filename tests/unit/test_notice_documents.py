@@ -30,8 +30,9 @@ def rows(n: int = 3) -> list[dict]:
              "tier": (i % 3) + 1, "award_fen": 100_000_000 * ((i % 3) + 1) + i * 12_345} for i in range(1, n + 1)]
 
 
-def view(program: str = SZ, n: int = 3, version: int = 1, final: bool = False) -> dict:
-    v = list_view(program, rows(n))
+def view(program: str = SZ, n: int = 3, version: int = 1, final: bool = False,
+         entries: list[dict] | None = None) -> dict:
+    v = list_view(program, rows(n) if entries is None else entries)
     v.update(notice_id="GS-SZ-2026-01", version=version, period_starts_at=datetime(2026, 1, 20, 9, tzinfo=SH),
              period_ends_at=datetime(2026, 1, 29, 18, tzinfo=SH), working_days=7, final=final)
     return v
@@ -109,7 +110,7 @@ def test_the_difference_between_versions_and_the_public_page() -> None:
     changes = diff(before, after)
     assert [c["application_no"] for c in changes["removed"]] == ["SZ2025-000002"] and not changes["added"]
     assert [(c["before"]["award_yuan"], c["after"]["award_yuan"]) for c in changes["changed"]] == [("2,000,123.45", "1,500,000.00")]
-    v = view(version=2)
+    v = view(version=2, entries=after)  # the second version lists what is left after the change
     v.update(changes=changes, version_reason="异议成立：合同金额核减")
     html = public.page(v, program_name="深圳市政务人工智能开放场景应用专项补贴", program=SZ)
     assert '<html lang="zh-CN">' in html and 'name="viewport"' in html and "@media (max-width:640px)" in html
