@@ -1174,3 +1174,13 @@ async def rewrite_finding(conn: asyncpg.Connection, application_no: str, version
         _json(finding["evidence"]), finding["ruleset_version"], finding.get("reference_version"),
     )
     return int(result.split()[-1])
+
+
+async def recorded_revision(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    """The application's latest budget revision its lifecycle accepted, if any."""
+    return await conn.fetchrow(
+        """SELECT r.confirmed_fen, r.revised_fen, b.applied_at, b.applied_by
+           FROM review.award_revisions r JOIN review.budget_applications b ON b.id = r.budget_application_id
+           WHERE r.application_no = $1 AND r.recorded_at IS NOT NULL ORDER BY r.recorded_at DESC LIMIT 1""",
+        application_no,
+    )

@@ -105,6 +105,7 @@ async def test_three_awards_over_the_budget_are_prorated_to_the_fen_before_publi
 
         after = await until(prorated_list)
         awards_after = (await w.get(ADMIN, f"/api/programs/{LGB}/awards")).json()
+        one_award = (await w.get(AUDITOR, f"/api/applications/{apps[1]}/award")).json()
         published = await w.post(ADMIN, f"/api/programs/{LGB}/publication", {"starts_at": WEEKS_AGO})
         for app in apps:
             await w.reach(AUDITOR, app, "published", timeout=180)
@@ -147,6 +148,8 @@ async def test_three_awards_over_the_budget_are_prorated_to_the_fen_before_publi
     assert again.status_code == 409 and again.json()["code"] == "already_applied", again.text
     assert {e["application_no"]: e["award_fen"] for e in after["entries"]} == expected
     assert awards_after["budget"]["publishable"] is True
+    assert one_award["confirmed_fen"] == 6_000_001 and one_award["budget_revision"]["revised_fen"] == 4_200_000
+    assert one_award["budget_revision"]["applied_by"] == ADMIN.actor_id
     assert {a["application_no"]: a["revised_fen"] for a in awards_after["applications"]} == {
         app: (expected[app] if expected[app] != confirmed_fen[app] else None) for app in apps}
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.review import repository
 from services.review.api.access import Action, can, in_scope, role_for
 from services.review.api.applications import NOT_FOUND_ZH, visible
-from services.review.api.common import checked_application_no, decisions, idempotency_key, request_id
+from services.review.api.common import checked_application_no, decisions, idempotency_key, local, request_id
 from services.review.awards import budget as budgets
 from services.review.awards.longgang import prorate_batch
 from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_config, award_view, compute
@@ -65,9 +65,15 @@ def router() -> APIRouter:
                 async with conn.transaction():  # the state change came before the facts: compute now
                     await compute(conn, row["program"], application_no)
                 computed = await repository.award_computation(conn, application_no)
+            revision = await repository.recorded_revision(conn, application_no) if computed is not None else None
         if computed is None:
             raise ApiError(404, "award_not_computed", "该申报尚未进入资助金额核定环节", detail={"status": row["status"]})
-        return award_view(computed)
+        view = award_view(computed)
+        # The batch budget (按比例核减) lowered the confirmed amount before publication (awards/budget.py).
+        view["budget_revision"] = None if revision is None else {
+            "revised_fen": revision["revised_fen"], "confirmed_fen": revision["confirmed_fen"],
+            "applied_by": revision["applied_by"], "applied_at": local(revision["applied_at"])}
+        return view
 
     @api.post("/applications/{application_no}/award/confirm", openapi_extra=_body(ConfirmAwardInput),
               summary="LG: confirm the computed award, or adjust it with a reason (program administrator)")
