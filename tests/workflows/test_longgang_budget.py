@@ -9,7 +9,7 @@ on the list is replaced, and the publication (and its SMS) carries it. Recorded 
 from __future__ import annotations
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
 from subsidy.contracts.lifecycle import (
     SIGNAL_PUBLISHED,
@@ -17,6 +17,7 @@ from subsidy.contracts.lifecycle import (
     UPDATE_RECORD_AWARD,
     UPDATE_RECORD_PAPER_RECEIPT,
     UPDATE_REVISE_AWARD,
+    DecisionAccepted,
     NoticeKind,
     RecordAward,
     RecordPublication,
@@ -90,3 +91,31 @@ async def test_the_budget_lowers_the_award_before_publication_and_the_publicatio
     published = h.services.changes[-1]
     assert (published.to_status, published.award_fen, published.notice_kind) == (
         Status.PUBLISHED, 29_999_999, NoticeKind.AWARD_PUBLISHED)
+
+
+async def test_a_revision_still_pending_when_the_list_is_published_is_refused_never_applied() -> None:
+    """Accepted while the application was being put on the list, overtaken by the publication
+    before run() could apply it: the update fails (wrong_state) and the published amount is the
+    confirmed one."""
+    async with lifecycle_env(sh("2025-12-29 09:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-29 10:00"))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-30 10:00"))
+        h.services.hold_enlisting = True  # run() waits in the enlisting activity
+        await h.update(handle, UPDATE_RECORD_AWARD, RecordAward(actor=REVIEW_SERVICE, eligible_amount_fen=150_000_000,
+                                                                award_fen=45_000_000))
+        # Accepted by the validator (in history), waiting for run() to apply it.
+        pending = await handle.start_update(UPDATE_REVISE_AWARD, revision(30_000_000), id="late-budget",
+                                            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=DecisionAccepted)
+        # In history before the enlisting completes: the workflow sees the publication first.
+        await handle.signal(SIGNAL_PUBLISHED, RecordPublication(actor=ADMIN, notice_id="GS-LG-2025-01",
+                                                                published_at=sh("2026-02-02 09:00")))
+        h.services.release.set()
+        with pytest.raises(WorkflowUpdateFailedError) as failure:
+            await pending.result()
+        result = await handle.result()
+    assert "the list was published before the decision was applied" in str(failure.value.cause)
+    assert result.status is Status.PUBLISHED and result.award_fen == 45_000_000
+    assert [c.award_fen for c in h.services.changes if c.to_status is Status.AWAITING_PUBLICATION] == [45_000_000]
