@@ -1085,3 +1085,102 @@ async def applications_for_export(conn: asyncpg.Connection, programs: list[str],
            ORDER BY a.program, a.application_no LIMIT $4""",
         programs, program, status, limit,
     )
+
+
+# --- the Longgang batch budget (issue 11, wave 3 `budget`: migration 114) ---------------------------
+
+
+async def lock_program_budget(conn: asyncpg.Connection, program: str) -> None:
+    """Serialise, for this transaction, applying a program's budget and publishing its list."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('review.budget:' || $1))", program)
+
+
+async def published_award_total(conn: asyncpg.Connection, program: str) -> int:
+    """The awards on the program's lists already published (as published)."""
+    return int(await conn.fetchval(
+        """SELECT coalesce(sum(e.award_fen), 0) FROM review.publication_entries e
+           JOIN review.publication_notices n USING (notice_id) WHERE n.program = $1""",
+        program,
+    ))
+
+
+async def confirmed_awards(conn: asyncpg.Connection, application_nos: list[str]) -> dict[str, asyncpg.Record]:
+    """Each application's latest confirmed (or adjusted) award: confirmed_fen, applicant_uscc, cap_year."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (application_no) application_no, version, applicant_uscc, cap_year, confirmed_fen
+           FROM review.award_computations WHERE application_no = ANY($1::text[]) AND status <> 'computed'
+           ORDER BY application_no, version DESC""",
+        application_nos,
+    )
+    return {r["application_no"]: r for r in rows}
+
+
+async def store_budget_application(
+    conn: asyncpg.Connection, *, program: str, idempotency_key: str, budget_fen: int, published_before_fen: int,
+    available_fen: int, confirmed_total_fen: int, revised_total_fen: int, applied_by: str,
+    revisions: list[tuple[str, int, int, int]],
+) -> int:
+    """Keep one application of the budget and its planned revisions (application_no, confirmed, listed,
+    revised); the same key again returns the first one's id (its revisions kept as first planned)."""
+    budget_id = await conn.fetchval(
+        """INSERT INTO review.budget_applications (program, idempotency_key, budget_fen, published_before_fen, available_fen,
+                                                   confirmed_total_fen, revised_total_fen, applied_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        program, idempotency_key, budget_fen, published_before_fen, available_fen, confirmed_total_fen, revised_total_fen,
+        applied_by,
+    )
+    if budget_id is None:
+        return int(await conn.fetchval("SELECT id FROM review.budget_applications WHERE idempotency_key = $1", idempotency_key))
+    await conn.executemany(
+        """INSERT INTO review.award_revisions (budget_application_id, application_no, confirmed_fen, listed_fen, revised_fen)
+           VALUES ($1, $2, $3, $4, $5)""",
+        [(budget_id, app, confirmed, listed, revised) for app, confirmed, listed, revised in revisions],
+    )
+    return int(budget_id)
+
+
+async def mark_revision_recorded(conn: asyncpg.Connection, budget_application_id: int, application_no: str) -> None:
+    await conn.execute(
+        """UPDATE review.award_revisions SET recorded_at = coalesce(recorded_at, now())
+           WHERE budget_application_id = $1 AND application_no = $2""",
+        budget_application_id, application_no,
+    )
+
+
+async def revise_reservation(conn: asyncpg.Connection, application_no: str, amount_fen: int) -> None:
+    """The application's share of its enterprise's yearly cap after the budget (hold lock_enterprise_year)."""
+    await conn.execute("UPDATE review.award_reservations SET amount_fen = $2 WHERE application_no = $1", application_no, amount_fen)
+
+
+async def recorded_revisions(conn: asyncpg.Connection, program: str) -> dict[str, asyncpg.Record]:
+    """Each application's latest revision its lifecycle accepted (revised_fen, applied_at, applied_by)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (r.application_no) r.application_no, r.confirmed_fen, r.revised_fen, b.applied_at, b.applied_by
+           FROM review.award_revisions r JOIN review.budget_applications b ON b.id = r.budget_application_id
+           WHERE b.program = $1 AND r.recorded_at IS NOT NULL
+           ORDER BY r.application_no, r.recorded_at DESC""",
+        program,
+    )
+    return {r["application_no"]: r for r in rows}
+
+
+async def rewrite_finding(conn: asyncpg.Connection, application_no: str, version: int, finding: dict[str, Any]) -> int:
+    """Rewrite one stored finding of a version (its position kept); 0 when that version has none of the rule."""
+    result = await conn.execute(
+        """UPDATE review.pre_check_findings SET clause = $4, passed = $5, detail = $6, explanation = $7, evidence = $8::jsonb,
+                  ruleset_version = $9, reference_version = $10, checked_at = now()
+           WHERE application_no = $1 AND version = $2 AND rule = $3""",
+        application_no, version, finding["rule"], finding["clause"], finding["passed"], finding["detail"], finding["explanation"],
+        _json(finding["evidence"]), finding["ruleset_version"], finding.get("reference_version"),
+    )
+    return int(result.split()[-1])
+
+
+async def recorded_revision(conn: asyncpg.Connection, application_no: str) -> asyncpg.Record | None:
+    """The application's latest budget revision its lifecycle accepted, if any."""
+    return await conn.fetchrow(
+        """SELECT r.confirmed_fen, r.revised_fen, b.applied_at, b.applied_by
+           FROM review.award_revisions r JOIN review.budget_applications b ON b.id = r.budget_application_id
+           WHERE r.application_no = $1 AND r.recorded_at IS NOT NULL ORDER BY r.recorded_at DESC LIMIT 1""",
+        application_no,
+    )

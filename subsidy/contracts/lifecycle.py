@@ -227,6 +227,20 @@ class RecordAward(_Model):
     award_fen: int = Field(ge=0)
 
 
+class ReviseAward(_Model):
+    """Longgang: the recorded award lowered before publication (按比例核减 to the batch's budget), from
+    the review service on the program administrator's action. Accepted only while the application
+    awaits publication and before its list is published, never above the amount confirmed at award
+    calculation (`confirmed_award_fen`, which must be the one the lifecycle recorded). The state change
+    it makes (awaiting_publication -> awaiting_publication) carries the new `award_fen`, and the
+    application's entry on the unpublished list is replaced."""
+
+    actor: Actor
+    award_fen: int = Field(ge=0)
+    confirmed_award_fen: int = Field(ge=0)
+    reason: FreeText = Field(min_length=1, max_length=500)
+
+
 class RecordPublication(_Model):
     actor: Actor
     notice_id: str
@@ -550,6 +564,7 @@ UPDATE_RECORD_GUANGDONG_SUBMISSION = "record_guangdong_submission"  # LG, Record
 UPDATE_DECIDE_BACK_OFFICE_REVIEW = "decide_back_office_review"  # LG, DecideBackOfficeReview
 UPDATE_CONFIRM_NOTICE_BY_PHONE = "confirm_notice_by_phone"  # LG, ConfirmNoticeByPhone
 UPDATE_RECORD_AWARD = "record_award"  # LG, RecordAward
+UPDATE_REVISE_AWARD = "revise_award"  # LG, ReviseAward: the batch budget applied before publication (not a human step)
 UPDATE_DECIDE_FORMAL_PRE_REVIEW = "decide_formal_pre_review"  # SZ, DecideFormalPreReview
 UPDATE_RECORD_EXPERT_SCORING = "record_expert_scoring"  # SZ, RecordExpertScoring
 UPDATE_RECORD_TIERING = "record_tiering"  # SZ, RecordTiering

@@ -404,7 +404,7 @@ def test_the_workflows_declare_exactly_the_contract_names() -> None:
     assert names(LonggangModelCallLifecycle) == (
         lc.LONGGANG_LIFECYCLE,
         shared_updates | {lc.UPDATE_DECIDE_ONLINE_REVIEW, lc.UPDATE_RECORD_GUANGDONG_SUBMISSION, lc.UPDATE_DECIDE_BACK_OFFICE_REVIEW,
-                          lc.UPDATE_CONFIRM_NOTICE_BY_PHONE, lc.UPDATE_RECORD_AWARD},
+                          lc.UPDATE_CONFIRM_NOTICE_BY_PHONE, lc.UPDATE_RECORD_AWARD, lc.UPDATE_REVISE_AWARD},
         {lc.SIGNAL_PUBLISHED, lc.SIGNAL_SMS_DELIVERY_REPORTED, lc.SIGNAL_FORM_DOWNLOADED},
         {lc.QUERY_STATUS},
     )  # fmt: skip

@@ -23,7 +23,7 @@ GRANTED = {
     StaffRole.EXPERT: {Action.SUBMIT_SCORE, Action.DECLINE_ASSIGNMENT},
     StaffRole.PROGRAM_ADMIN: {Action.RECORD_AWARD, Action.VIEW_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES,
                               Action.CONFIRM_TIERING, Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH,
-                              Action.VIEW_NOTICE, Action.DECIDE_OBJECTION},
+                              Action.VIEW_NOTICE, Action.DECIDE_OBJECTION, Action.APPLY_BUDGET},
     StaffRole.AUDITOR: {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD, Action.VIEW_NOTICE},
 }
 READS = {Action.VIEW_TASKS, Action.VIEW_APPLICATION}

@@ -102,6 +102,7 @@ class StandInServices:
     enlisted: list[EnlistForPublication] = field(default_factory=list)
     pre_check_runs: int = 0
     hold_transition_to: Status | None = None  # recording this transition waits for `release`
+    hold_enlisting: bool = False  # enlisting for publication waits for `release` (budget tests)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name=ACTIVITY_RECORD_STATE_CHANGE)
@@ -131,6 +132,8 @@ class StandInServices:
 
     @activity.defn(name=ACTIVITY_ENLIST_FOR_PUBLICATION)
     async def enlist(self, request: EnlistForPublication) -> None:
+        if self.hold_enlisting:
+            await self.release.wait()
         self.enlisted.append(request)
 
     def statuses(self) -> list[Status]:

@@ -75,6 +75,8 @@ DEADLINE_RETRY = RetryPolicy(initial_interval=timedelta(minutes=1), backoff_coef
 
 # The failure of a decision accepted by its validator but overtaken by the enterprise's withdrawal.
 WITHDRAWN_REFUSAL = "wrong_state: the application was withdrawn"
+# ... or by the publication of the application's list (a revised award that came too late).
+PUBLISHED_REFUSAL = "wrong_state: the list was published before the decision was applied"
 
 
 class Ended(Exception):
@@ -103,7 +105,7 @@ class LifecycleBase:
         self._pending: Any = None  # the accepted decision run() has yet to apply
         self._applied = 0  # decisions applied so far; handlers wait for theirs
         self._accepted = 0
-        self._refused: set[int] = set()  # tickets of accepted decisions a withdrawal refused
+        self._refused: dict[int, str] = {}  # tickets of accepted decisions a withdrawal (or publication) refused
         self._withdrawal: Withdraw | None = None
         self.publication: RecordPublication | None = None
 
@@ -204,7 +206,8 @@ class LifecycleBase:
         ticket = self._accepted
         await workflow.wait_condition(lambda: self._applied >= ticket)
         if ticket in self._refused:  # the update fails (not a command: histories replay unchanged)
-            raise ApplicationError(WITHDRAWN_REFUSAL, type="Withdrawn", non_retryable=True)
+            reason = self._refused[ticket]
+            raise ApplicationError(reason, type="Withdrawn" if reason == WITHDRAWN_REFUSAL else "Overtaken", non_retryable=True)
         return DecisionAccepted(status=self.status, deadline=self.deadline.deadline if self.deadline else None)
 
     async def next_decision(
@@ -234,6 +237,11 @@ class LifecycleBase:
         self._pending = None
         self._applied += 1
 
+    def refuse_pending(self, reason: str) -> None:
+        """run() will not apply the pending decision: its update fails with `reason`."""
+        self._refused[self._accepted] = reason
+        self.applied()
+
     # --- withdrawal (any step before publication) --------------------------------------------
 
     def validate_withdrawal(self, command: Withdraw) -> None:
@@ -252,8 +260,7 @@ class LifecycleBase:
     async def _apply_withdrawal(self) -> None:
         assert self._withdrawal is not None and self.start is not None
         if self._pending is not None:  # a decision accepted just before: refused by the withdrawal,
-            self._refused.add(self._accepted)  # never reported applied (issue 14, defect 6)
-            self.applied()
+            self.refuse_pending(WITHDRAWN_REFUSAL)  # never reported applied (issue 14, defect 6)
         if self.status is Status.AWAITING_PUBLICATION:  # off the public-notice list
             batch = workflow.get_external_workflow_handle(publication_batch_workflow_id(self.start.program))
             try:
@@ -382,11 +389,24 @@ class LifecycleBase:
     async def wait_for_publication(self) -> None:
         """On the list for public notice until its batch is published (a signal from the batch).
 
-        After a notice period the batch tells the final entry: the award an upheld objection set,
-        or that the application was taken off the list (it ends rejected, with the reason)."""
-        await workflow.wait_condition(lambda: self.publication is not None or self._withdrawal is not None)
-        if self._withdrawal is not None:
-            await self._apply_withdrawal()
+        Meanwhile a decision accepted in awaiting_publication (Longgang: `revise_award`, the batch's
+        budget applied) is applied by `while_listed`; one still pending when the publication arrives
+        is refused, never applied. After a notice period the batch tells the final entry: the award
+        an upheld objection set, or that the application was taken off the list (it ends rejected,
+        with the reason)."""
+        while True:
+            # `_pending` is only ever set here by an update new with `revise_award`: older histories
+            # never accepted a decision in awaiting_publication, so they wait and replay as before.
+            await workflow.wait_condition(
+                lambda: self.publication is not None or self._withdrawal is not None or self._pending is not None
+            )
+            if self._withdrawal is not None:
+                await self._apply_withdrawal()
+            if self.publication is not None:
+                break
+            await self.while_listed(self._pending)
+        if self._pending is not None:
+            self.refuse_pending(PUBLISHED_REFUSAL)
         assert self.publication is not None
         if self.publication.removed and workflow.patched(REMOVED_FROM_LIST):
             reasons = ("公示期间异议成立，取消拟资助",)
@@ -397,6 +417,11 @@ class LifecycleBase:
         await self.end(
             Status.PUBLISHED, reason=f"notice:{self.publication.notice_id}", actor=self.publication.actor, notice=self.PUBLISHED_NOTICE
         )
+
+    async def while_listed(self, command: Any) -> None:
+        """A decision accepted while the application is on the list; the lifecycles that accept
+        one override this (Longgang's `revise_award`). Anything else is refused, never applied."""
+        self.refuse_pending(f"wrong_state: {type(command).__name__} is not taken in awaiting_publication")
 
     def record_publication(self, publication: RecordPublication) -> None:
         """For the `published` signal: only an application on the list can be published, by whoever

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_RECORD_AWARD,
         UPDATE_RECORD_GUANGDONG_SUBMISSION,
         UPDATE_RECORD_PAPER_RECEIPT,
+        UPDATE_REVISE_AWARD,
         ConfirmNoticeByPhone,
         DecideBackOfficeReview,
         DecideOnlineReview,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RecordAward,
         RecordGuangdongSubmission,
         RecordPaperReceipt,
+        ReviseAward,
         Role,
         RunPreChecks,
         SmsDeliveryReported,
@@ -61,6 +63,8 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.lifecycle.base import PORTAL, RECORD_RETRY, SYSTEM, Ended, LifecycleBase
 
+# Patches (workflow.patched): recorded histories of older runs replay without them.
+REVISE_AWARD = "lg-revise-award"  # the batch budget (按比例核减) lowers the award before publication
 APPROVAL_NOTICE = NoticeKind.BACK_OFFICE_APPROVED  # the SMS whose delivery starts the paper clock
 PAPER_COPIES = 2  # two bound, stamped copies of the form (五(四))
 
@@ -81,6 +85,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.pre_checks: PreCheckReport | None = None
         self.sms_delivered_at: datetime | None = None
         self.sms_failures = 0
+        self.confirmed_award_fen: int | None = None  # the award as record_award set it, once revised
 
     @workflow.run
     async def run(self, start: StartLifecycle) -> LifecycleStatus:
@@ -200,6 +205,24 @@ class LonggangModelCallLifecycle(LifecycleBase):
         await self.enlist_for_publication()
         await self.wait_for_publication()
 
+    async def while_listed(self, command: object) -> None:
+        """The batch's budget applied (按比例核减): the award lowered before publication. The state
+        change carries the new amount (award_fen; the reason names the old one) and the entry on the
+        unpublished list is replaced (the batch's `enlist` keeps an application's latest award)."""
+        if not isinstance(command, ReviseAward) or not workflow.patched(REVISE_AWARD):
+            await super().while_listed(command)
+            return
+        before = self.award_fen
+        if self.confirmed_award_fen is None:
+            self.confirmed_award_fen = self.award_fen
+        self.award_fen = command.award_fen
+        await self.transition(
+            Status.AWAITING_PUBLICATION, reason=f"award_revised:{before}->{command.award_fen}", actor=command.actor,
+            reasons=(command.reason,),
+        )
+        await self.enlist_for_publication()
+        self.applied()
+
     async def _reject(self, reasons: tuple[str, ...], decision: DecideOnlineReview | DecideBackOfficeReview) -> None:
         try:
             await self.end(Status.REJECTED, reason="; ".join(reasons), actor=decision.actor, notice=NoticeKind.REJECTED, reasons=reasons)
@@ -272,6 +295,21 @@ class LonggangModelCallLifecycle(LifecycleBase):
             ceiling = min(ceiling, policy.award_cap_fen)
         if award.award_fen > ceiling:
             raise ValueError(f"over_cap: at most {policy.award_rate_percent}% of the eligible amount, capped ({ceiling} fen)")
+
+    @workflow.update(name=UPDATE_REVISE_AWARD)
+    async def revise_award(self, revision: ReviseAward) -> DecisionAccepted:
+        return await self.deliver(revision)
+
+    @revise_award.validator
+    def _validate_revise_award(self, revision: ReviseAward) -> None:
+        self.require(revision.actor, {Role.PROGRAM_ADMIN, Role.REVIEW_SERVICE}, {Status.AWAITING_PUBLICATION})
+        if self.publication is not None:
+            raise ValueError("wrong_state: the list was published; its amounts change only by an objection")
+        confirmed = self.confirmed_award_fen if self.confirmed_award_fen is not None else self.award_fen
+        if revision.confirmed_award_fen != confirmed:
+            raise ValueError(f"stale: the confirmed award is {confirmed} fen, not {revision.confirmed_award_fen}")
+        if revision.award_fen > (confirmed or 0):
+            raise ValueError(f"over_cap: a revised award is never above the confirmed {confirmed} fen")
 
     # --- signals: facts ---------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ class Action(StrEnum):
     # issue 13 (services/review/notice/): the notice list's preview, versions, exports; objections.
     VIEW_NOTICE = "view_notice"
     DECIDE_OBJECTION = "decide_objection"
+    # budget (issue 11, wave 3): the LG batch budget applied to the unpublished list (按比例核减)
+    APPLY_BUDGET = "apply_budget"
 
 
 _READ = frozenset({Action.VIEW_TASKS, Action.VIEW_APPLICATION})
@@ -53,6 +55,7 @@ PERMISSIONS: dict[StaffRole, frozenset[Action]] = {
     StaffRole.PROGRAM_ADMIN: _READ | {
         Action.RECORD_AWARD, Action.VIEW_AWARD, Action.ASSIGN_EXPERT, Action.VIEW_SCORES, Action.CONFIRM_TIERING,
         Action.RECORD_PANEL_RESULT, Action.REASSIGN_TASK, Action.PUBLISH, Action.VIEW_NOTICE, Action.DECIDE_OBJECTION,
+        Action.APPLY_BUDGET,
     },
     StaffRole.AUDITOR: _READ | {Action.READ_AUDIT, Action.VIEW_SCORES, Action.VIEW_AWARD, Action.VIEW_NOTICE},
 }
@@ -80,6 +83,7 @@ ACTION_NAMES_ZH: dict[Action, str] = {
     Action.ACKNOWLEDGE_DUPLICATE: "确认已知悉重复申报提示",
     Action.VIEW_NOTICE: "查看公示名单",
     Action.DECIDE_OBJECTION: "处理公示异议",
+    Action.APPLY_BUDGET: "按预算比例核减资助金额",
 }
 
 

@@ -5,7 +5,11 @@
   `{"adjusted_award_fen": N, "reason": "..."}` adjusts it (administrator; audited). The lifecycle
   moves on with the confirmed amount. Nobody types the award in;
 - `GET  /api/programs/{program}/awards`: the batch's awards and, over its `[award] budget_fen`, the
-  pro-rata amounts as they would fall (a preview: applying them belongs with the public notice);
+  pro-rata amounts as they would fall; `budget`: the unpublished list against the budget, as
+  `POST .../awards/budget` would apply it (services/review/awards/budget.py);
+- `POST /api/programs/{program}/awards/budget` (Idempotency-Key, optional `{"applications": [...]}`):
+  the administrator applies the budget (按比例核减) to the unpublished list: each lifecycle's award is
+  revised before publication (audited). Publication refuses an LG list over its budget until then;
 - `POST /api/applications/{no}/duplicate-flags/{flag_id}/acknowledge` (Idempotency-Key, optional
   `{"note": "..."}`): a reviewer of the program has seen the flag (audited). Never a rejection.
 """
@@ -20,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.review import repository
 from services.review.api.access import Action, can, in_scope, role_for
 from services.review.api.applications import NOT_FOUND_ZH, visible
-from services.review.api.common import checked_application_no, decisions, idempotency_key, request_id
+from services.review.api.common import checked_application_no, decisions, idempotency_key, local, request_id
+from services.review.awards import budget as budgets
 from services.review.awards.longgang import prorate_batch
 from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_config, award_view, compute
 from services.review.decisions.refusals import refusal
@@ -60,9 +65,15 @@ def router() -> APIRouter:
                 async with conn.transaction():  # the state change came before the facts: compute now
                     await compute(conn, row["program"], application_no)
                 computed = await repository.award_computation(conn, application_no)
+            revision = await repository.recorded_revision(conn, application_no) if computed is not None else None
         if computed is None:
             raise ApiError(404, "award_not_computed", "该申报尚未进入资助金额核定环节", detail={"status": row["status"]})
-        return award_view(computed)
+        view = award_view(computed)
+        # The batch budget (按比例核减) lowered the confirmed amount before publication (awards/budget.py).
+        view["budget_revision"] = None if revision is None else {
+            "revised_fen": revision["revised_fen"], "confirmed_fen": revision["confirmed_fen"],
+            "applied_by": revision["applied_by"], "applied_at": local(revision["applied_at"])}
+        return view
 
     @api.post("/applications/{application_no}/award/confirm", openapi_extra=_body(ConfirmAwardInput),
               summary="LG: confirm the computed award, or adjust it with a reason (program administrator)")
@@ -111,6 +122,12 @@ def router() -> APIRouter:
             raise ApiError(404, "no_award_config", "该项目不按核准制计算资助金额")
         async with resources.pool.acquire() as conn:
             rows = await repository.batch_awards(conn, program)
+            revisions = await repository.recorded_revisions(conn, program)
+            try:
+                position = await budgets.position(conn, resources.temporal, program, config)
+            except Exception as exc:  # noqa: BLE001 - the list cannot be read now: the awards are still shown
+                budgets.log.warning("budget position unavailable", program=program, error=type(exc).__name__)
+                position = None
         confirmed = {r["application_no"]: r["confirmed_fen"] for r in rows if r["confirmed_fen"] is not None}
         total = sum(confirmed.values())
         over = config.budget_fen is not None and total > config.budget_fen
@@ -119,13 +136,24 @@ def router() -> APIRouter:
             "budget_fen": config.budget_fen,
             "confirmed_total_fen": total,
             "over_budget": over,
-            # 按比例核减 as it would fall (money.prorate_to_budget): a preview; the API does not apply it yet.
+            # 按比例核减 over every confirmed award of the batch as it would fall (money.prorate_to_budget);
+            # `budget` is the unpublished list, as POST .../awards/budget applies it.
             "prorated_preview": prorate_batch(confirmed, config) if over else None,
+            "budget": position.view() if position is not None else None,
             "applications": [
                 {"application_no": r["application_no"], "version": r["version"], "status": r["status"],
-                 "computed_fen": r["computed_fen"], "award_fen": r["award_fen"], "confirmed_fen": r["confirmed_fen"]}
+                 "computed_fen": r["computed_fen"], "award_fen": r["award_fen"], "confirmed_fen": r["confirmed_fen"],
+                 "revised_fen": revisions[r["application_no"]]["revised_fen"] if r["application_no"] in revisions else None}
                 for r in rows
             ],
         }
+
+    @api.post("/programs/{program}/awards/budget", openapi_extra=_body(budgets.ApplyBudgetInput),
+              summary="LG: apply the batch budget to the unpublished list (按比例核减; program administrator)")
+    async def apply_budget(program: str, body: JsonBody, key: Key, request: Request, principal: Authenticated,
+                           resources: Started) -> dict[str, Any]:
+        attempt = Attempt(principal=principal, action=Action.APPLY_BUDGET, idempotency_key=key, input=body, program=program,
+                          request_id=request_id(request))
+        return await budgets.BudgetService(decisions(resources)).apply(attempt)
 
     return api

@@ -98,6 +98,7 @@ ACTION_NAMES_ZH: dict[str, str] = {
     "reassign_task": "转派待办",
     "publish": "发布公示",
     "read_audit": "查看审计日志",
+    "apply_budget": "按预算比例核减资助金额",  # budget (issue 11)
 }
 
 OUTCOME_NAMES_ZH = {"accepted": "已执行", "refused": "被拒绝"}

@@ -154,8 +154,7 @@ class DecisionService:
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
-            summary = await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, attempt.idempotency_key,
-                                          PublicationSummary, closed_means="empty")
+            summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
             raise _api_error(refused.refusal) from None
@@ -163,6 +162,24 @@ class DecisionService:
                   "period_starts_at": _local(cmd.period_starts_at), "period_ends_at": _local(cmd.period_ends_at),
                   "waiting_for_next": summary.waiting_for_next}
         return await self._record(attempt, ctx, outcome_status=None, answer=answer)
+
+    async def _publish_within_budget(self, program: str, cmd: BaseModel, key: str) -> PublicationSummary:
+        """The publish update; for a Longgang batch with a budget, only when its list is within it
+        (services/review/awards/budget.py), holding the program's budget lock so that the list
+        cannot change between the check and the publication."""
+        from services.review.awards.budget import over_budget_refusal
+        from services.review.awards.service import award_config
+
+        config = award_config(program)
+        if config is None or config.budget_fen is None:
+            return await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+                                       PublicationSummary, closed_means="empty")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await repository.lock_program_budget(conn, program)
+            if (over := await over_budget_refusal(conn, self.temporal, program)) is not None:
+                raise Refused(over)
+            return await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+                                       PublicationSummary, closed_means="empty")
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""

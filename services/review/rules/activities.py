@@ -25,6 +25,7 @@ from services.review.duplicates import service as duplicates
 from services.review.reference.importer import CacFiling, DishonestyEntry
 from services.review.rules.longgang import RULESET_VERSION, Parameters, explained, longgang_findings
 from services.review.rules.reference_checks import cac_filing_finding, dishonesty_finding
+from services.review.scoring.eligibility import linked_applications, refresh_multi_source
 from services.review.scoring.eligibility import record_findings as shenzhen_findings
 from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
 from subsidy.contracts.platform_events import SubmissionRecorded
@@ -47,13 +48,21 @@ async def record_submission(pool: asyncpg.Pool, event: SubmissionRecorded) -> bo
 
 async def _recorded(conn: asyncpg.Connection, event: SubmissionRecorded) -> None:
     await repository.store_submission(conn, event)
-    await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
+    linked: set[str] = set()
     try:
         async with conn.transaction():  # a savepoint: the facts are kept for the pre-checks whatever happens here
+            linked = await linked_applications(conn, event.application_no)
             await duplicates.record_claim(conn, event)  # flags across applications, batches and programs
     except Exception as exc:  # noqa: BLE001 - a claim that cannot be read must not hold the pre-checks up
         log.error("duplicate detection failed for a submission", error=type(exc).__name__)
-    await shenzhen_findings(conn, event)  # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks)
+    try:
+        async with conn.transaction():  # 03(四) of the Shenzhen applications linked to this one, before or now
+            linked |= await linked_applications(conn, event.application_no)
+            await refresh_multi_source(conn, linked - {event.application_no})
+    except Exception as exc:  # noqa: BLE001 - their findings stay as they were; the flags are shown all the same
+        log.error("03(四) of the linked applications not refreshed", error=type(exc).__name__)
+    # Shenzhen: notice 03's findings for the pre-reviewer (no workflow asks), 03(四) with the flags just found.
+    await shenzhen_findings(conn, event)
 
 
 async def recorded_facts(conn: asyncpg.Connection, application_no: str, version: int) -> tuple[str, dict[str, Any]]:

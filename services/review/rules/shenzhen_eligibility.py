@@ -66,6 +66,13 @@ def shenzhen_eligibility(
     return tuple(check(context) for check in CHECKS)
 
 
+def multi_source_finding(
+    facts: Mapping[str, Any], *, config: ShenzhenPreChecks, duplicate_flags: Sequence[Flag] = (),
+) -> EligibilityFinding:
+    """03(四) alone (the flags of an application change when another one is recorded)."""
+    return _no_multi_source_claim(_Context(facts, config, None, tuple(duplicate_flags)))
+
+
 class _Context:
     def __init__(self, facts: Mapping[str, Any], config: ShenzhenPreChecks, catalog: Catalog | None, flags: tuple[Flag, ...]):
         self.facts = facts
