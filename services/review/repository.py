@@ -1085,3 +1085,42 @@ async def applications_for_export(conn: asyncpg.Connection, programs: list[str],
            ORDER BY a.program, a.application_no LIMIT $4""",
         programs, program, status, limit,
     )
+
+
+# --- console additions (issue 12): computed deadlines, officials seen, applications list ---------
+
+
+async def record_computed_deadline(conn: asyncpg.Connection, *, application_no: str, program: str, kind: str,
+                                   trigger_at: datetime, trigger_kind: str, deadline: datetime, working_days: int,
+                                   calendar_version: str) -> None:
+    """A deadline the deadline activity counted in working days, with the calendar data's version
+    (a retry that computes it again keeps one row: the version it last returned)."""
+    await conn.execute(
+        """INSERT INTO review.computed_deadlines (application_no, program, kind, trigger_at, trigger_kind, deadline,
+                                                  working_days, calendar_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (application_no, kind, trigger_at) DO UPDATE
+               SET deadline = EXCLUDED.deadline, working_days = EXCLUDED.working_days,
+                   calendar_version = EXCLUDED.calendar_version, computed_at = now()""",
+        application_no, program, kind, trigger_at, trigger_kind, deadline, working_days, calendar_version,
+    )
+
+
+async def computed_deadlines_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT kind, trigger_at, trigger_kind, deadline, working_days, calendar_version, computed_at
+           FROM review.computed_deadlines WHERE application_no = $1 ORDER BY computed_at, trigger_at""",
+        application_no,
+    )
+
+
+async def officials_of(conn: asyncpg.Connection, program: str, role: str) -> list[asyncpg.Record]:
+    """The officials who have acted in the program with the role (their decisions), most recent first:
+    whom an administrator may give a task of that role to (the issuer, not the platform, holds the
+    staff directory; an official who has never acted is not offered)."""
+    return await conn.fetch(
+        """SELECT actor_subject AS subject, max(decided_at) AS last_acted_at, count(*) AS decisions
+           FROM review.decisions WHERE program = $1 AND actor_role = $2
+           GROUP BY actor_subject ORDER BY max(decided_at) DESC LIMIT 200""",
+        program, role,
+    )
