@@ -327,10 +327,10 @@ def create_api(world: World) -> APIRouter:
         ]
         return {"program": app.program, "application_no": app.no, "applicant_uscc": "91440307MA5H000003", "cycle_first_day": "2024-07-01",
                 "cycle_last_day": "2025-06-30", "contracts": contracts, "eligible_total_fen": 180_000_000, "rate_percent": 30,
-                "rounding": "half_up", "rounding_unit_fen": 1, "computed_fen": 54_000_000, "cap_year": 2025,
+                "rounding": "floor", "rounding_unit_fen": 1, "computed_fen": 54_000_000, "cap_year": 2025,
                 "enterprise_yearly_cap_fen": 200_000_000, "already_awarded_fen": 0, "remaining_cap_fen": 200_000_000,
                 "award_fen": 54_000_000, "capped": False,
-                "summary": [{"clause": "二(三)", "text": "认定金额合计 1,800,000.00 元的 30%，四舍五入到分"}]}
+                "summary": [{"clause": "二(三)", "text": "认定金额合计 1,800,000.00 元的 30%（向下取整到分）"}]}
 
     @api.get("/applications/{no}/award")
     async def award(no: str, principal: Authenticated) -> dict[str, Any]:

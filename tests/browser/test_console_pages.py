@@ -176,6 +176,7 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("不计入")
     await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("（指南二(二)）")
     await expect(page.locator("[data-computed]")).to_have_text("540,000.00")
+    await expect(page.locator("[data-rounding]")).to_have_text("按比例计算后向下取整到分")  # LG-AI-MODEL-2025.toml [award]
     # an adjustment without a reason never leaves the browser; with one, it is recorded
     await page.click('[data-open="dlg-adjust"]')
     await page.fill('#dlg-adjust input[name="award_yuan"]', "500,000.00")
