@@ -219,8 +219,10 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await objection.locator("[data-decide]").click()
             oid = await objection.get_attribute("data-objection")
             dialog = admin.page.locator(f"#dlg-decide-{oid}")
+            await expect(dialog.locator('[name="award_yuan"]')).to_be_hidden()  # 异议不成立 changes nothing
             await dialog.locator('[name="decision"]').select_option("uphold")
             await dialog.locator('[name="remedy"]').select_option("amount")
+            await expect(dialog.locator('[name="award_yuan"]')).to_be_visible()
             await dialog.locator('[name="award_yuan"]').fill("250,000.00")
             await dialog.locator('[name="reason"]').fill("经核查，付款凭证合计 833,333.33 元，按实际付款核减")
             await admin.snap("objection-decide-dialog")

@@ -302,6 +302,15 @@ async def test_the_auditor(fake_console: FakeConsole, open_console) -> None:
     await expect(a.page.locator('table[data-table="audit"]')).to_contain_text("线上审核决定")
     await a.click("[data-verify]", "audit-verified")
     await expect(a.page.locator('[data-chain="intact"]')).to_contain_text("审计链完整")
+    # The tiering and award pages in the auditor's menu, read only: no decision buttons.
+    await a.click('[data-menu="tiering"]', "auditor-tiering")
+    await expect(a.page.locator('table[data-table="tiering"] tbody tr')).to_have_count(2)
+    await expect(a.page.locator("[data-read-only]")).to_be_visible()
+    await expect(a.page.locator("[data-confirm-tiering]")).to_have_count(0)
+    await a.goto("/console/applications/LG2025-000401/award", "auditor-award")
+    await expect(a.page.locator("[data-computed]")).to_have_text("540,000.00")
+    await expect(a.page.locator("[data-read-only]")).to_be_visible()
+    await expect(a.page.locator("[data-actions]")).to_have_count(0)
 
 
 async def test_logout_clears_the_session(fake_console: FakeConsole, open_console) -> None:

@@ -253,6 +253,8 @@ EVIDENCE_NAMES_ZH: dict[str, str] = {
     "other_applications": "关联申报", "industry_code": "行业代码", "contracts": "合同", "related_party_usccs": "关联方信用代码",
     "required": "应提交材料", "uploaded": "已提交材料", "contract_no": "合同编号", "supplier_uscc": "供应商信用代码",
     "cac_filing_no": "网信备案号", "security_assessment_level": "安全评估等级",
+    # the applicant's declarations (subsidy/contracts/events.py LonggangDeclarations, ShenzhenDeclarations)
+    "ethics_sensitive": "涉及科技伦理敏感领域", "other_municipal_support_for_same_product": "同一产品获市级其他资金支持",
 }
 # Longgang's automatic pre-checks (services/review/rules/longgang.py), by short name.
 RULE_NAMES_ZH: dict[str, str] = {

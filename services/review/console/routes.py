@@ -870,7 +870,7 @@ def router() -> APIRouter:
                 raise ApiProblem(404, "task_not_found", "未找到该待办")
             seen = await client.get(f"/api/programs/{quote(app['program'], safe='')}/officials", {"role": task["role"]})
         candidates = [o for o in seen.get("officials", []) if o["subject"] != task.get("assignee")]
-        return render(request, "reassign.html", session=session, active="tasks", title=f"转派待办 {application_no}", app=app,
+        return render(request, "reassign.html", session=session, active="applications", title=f"转派待办 {application_no}", app=app,
                       task=task, candidates=candidates, key=new_key())
 
     @api.post("/applications/{application_no}/tasks/{task_id}/reassign")
