@@ -504,6 +504,15 @@ def create_api(world: World) -> APIRouter:
         world.answers[key] = answer
         return answer
 
+    @api.get("/programs/{program}/notice")
+    async def notice(program: str, principal: Authenticated) -> dict[str, Any]:
+        # The stand-in publishes straight to final lists (no period): no list is ever in its period here.
+        if not principal.in_program(program):
+            raise Refusal(404, "program_not_found", "未找到该项目")
+        if not principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+            raise Refusal(403, "forbidden", "您的角色无权进行此操作")
+        return {"program": program, "lists": []}
+
     @api.get("/programs/{program}/dashboard")
     async def dashboard(program: str, principal: Authenticated) -> dict[str, Any]:
         if not principal.in_program(program):

@@ -193,6 +193,9 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await admin.settle("published")
             await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
             await until(lambda: _listed(world, app))
+            await admin.goto("/console/admin/publication", "publication-running")
+            await expect(card.locator(f'tr[data-application="{app}"] [data-on-list]')).to_have_text("公示中")
+            await expect(card.locator("[data-running]")).to_contain_text("公示期至")
             await admin.click(f'[data-objections-link="{LG}"]', "objections")
             await expect(admin.page.locator("[data-no-open-notice]")).to_have_count(0)
 

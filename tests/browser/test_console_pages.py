@@ -192,7 +192,7 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     assert fake_console.world.apps["LG2025-000401"].award_fen == 50_000_000
     await w.click('[data-menu="publication"]', "publication")
     card = page.locator('[data-program="LG-AI-MODEL-2025"]')
-    await expect(card).to_contain_text("待公示 2 项")
+    await expect(card).to_contain_text("待发布 2 项")
     await card.locator("[data-open]").click()
     await w.snap("publication-dialog")
     async with page.expect_navigation():

@@ -751,11 +751,21 @@ def router() -> APIRouter:
         session.require(R.PROGRAM_ADMIN)
         async with session.api() as client:
             waiting = await client.all_pages("/api/tasks", {"step": "publication"}, limit=EXPORT_LIMIT)
-        by_program: dict[str, list[dict[str, Any]]] = {p: [] for p in sorted(session.principal.programs)}
-        for t in waiting:
-            by_program.setdefault(t["program"], []).append(t)
+            by_program: dict[str, list[dict[str, Any]]] = {p: [] for p in sorted(session.principal.programs)}
+            for t in waiting:
+                by_program.setdefault(t["program"], []).append(t)
+            # An application stays 待公示 (its task open) until its list is final: show which ones are
+            # on the list in its notice period now, so the administrator does not publish them again.
+            running: dict[str, dict[str, Any]] = {}
+            for program in by_program:
+                lists = (await client.get(f"/api/programs/{quote(program, safe='')}/notice")).get("lists") or []
+                newest = lists[0] if lists else None
+                if newest and newest.get("final_version") is None:
+                    view = await client.get(f"/api/programs/{quote(program, safe='')}/notice/versions/{int(newest['latest_version'])}",
+                                            {"notice_id": newest["notice_id"]})
+                    running[program] = {**newest, "on_list": {e["application_no"] for e in view.get("entries", [])}}
         return render(request, "publication.html", session=session, active="publication", title="公示发布",
-                      by_program=by_program, key=new_key())
+                      by_program=by_program, running=running, key=new_key())
 
     @api.post("/admin/publication")
     @page
