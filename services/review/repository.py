@@ -1074,16 +1074,19 @@ async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime
 
 
 async def applications_for_export(conn: asyncpg.Connection, programs: list[str], program: str | None, status: str | None,
-                                  limit: int) -> list[asyncpg.Record]:
-    """The applications of the caller's programs as the read model has them (XLSX export of the list)."""
+                                  limit: int, *, newest_first: bool = False, application_no: str | None = None) -> list[asyncpg.Record]:
+    """The applications of the caller's programs as the read model has them (XLSX export of the list;
+    the console's lists: newest first, or one application by number)."""
+    order = "a.status_since DESC, a.application_no" if newest_first else "a.program, a.application_no"
     return await conn.fetch(
         """SELECT a.application_no, a.program, a.status, a.version, a.deadline, a.status_since,
                   (SELECT s.facts->'applicant'->>'name' FROM review.submissions s WHERE s.application_no = a.application_no
                    ORDER BY s.version DESC LIMIT 1) AS enterprise_name
            FROM review.applications a
            WHERE a.program = ANY($1::text[]) AND ($2::text IS NULL OR a.program = $2) AND ($3::text IS NULL OR a.status = $3)
-           ORDER BY a.program, a.application_no LIMIT $4""",
-        programs, program, status, limit,
+             AND ($5::text IS NULL OR a.application_no = $5)
+           ORDER BY """ + order + " LIMIT $4",
+        programs, program, status, limit, application_no,
     )
 
 

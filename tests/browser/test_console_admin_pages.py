@@ -169,6 +169,8 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await expect(auditor.page.locator('[data-menu="awards"]')).to_have_count(1)
             await expect(auditor.page.locator('[data-menu="tiering"]')).to_have_count(1)
             await auditor.click('[data-menu="awards"]', "auditor-awards")
+            await auditor.page.fill('.search-form input[name="no"]', app)  # a shared stack holds many awards
+            await auditor.click("[data-search]", "auditor-awards-found")
             row = auditor.page.locator(f'table[data-table="awards-read"] tr[data-application="{app}"]')
             await expect(row).to_have_count(1)
             await auditor.click(f'table[data-table="awards-read"] tr[data-application="{app}"] a', "auditor-award")

@@ -6,8 +6,8 @@
     GET /api/programs/{program}/experts     the expert registry the panel is chosen from (administrators)
     GET /api/programs/{program}/officials   officials who have acted in the program with a role (whom a
                                             task of that role may be given to; administrators)
-    GET /api/applications                   the applications of the caller's programs (program, status
-                                            filters; administrators and auditors), as the XLSX export lists them
+    GET /api/applications                   the applications of the caller's programs, newest first
+                                            (program, status, application_no filters; administrators and auditors)
 
 Program administrators and auditors of the program see its dashboard (others of the program 403,
 another program 404); only auditors verify the chain.
@@ -82,13 +82,15 @@ def router() -> APIRouter:
 
     @api.get("/applications", summary="The applications of the caller's programs (administrators, auditors)")
     async def applications(principal: Authenticated, resources: Started, program: str | None = None,
-                           status: str | None = None, limit: int = Query(500, ge=1, le=10_000)) -> dict[str, Any]:
+                           status: str | None = None, application_no: str | None = None,
+                           limit: int = Query(500, ge=1, le=10_000)) -> dict[str, Any]:
         if not principal.any_of(DASHBOARD_ROLES):
             raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看申报列表")
         if program is not None and not in_scope(principal, program):
             raise ApiError(404, "program_not_found", "未找到该项目")
         async with resources.pool.acquire() as conn:
-            rows = await repository.applications_for_export(conn, sorted(principal.programs), program, status, limit)
+            rows = await repository.applications_for_export(conn, sorted(principal.programs), program, status, limit,
+                                                            newest_first=True, application_no=application_no or None)
         return {"items": [{"application_no": r["application_no"], "program": r["program"], "status": r["status"],
                            "version": r["version"], "deadline": local(r["deadline"]), "status_since": local(r["status_since"]),
                            "enterprise_name": r["enterprise_name"]} for r in rows]}

@@ -108,6 +108,7 @@ STEPS_BY_ROLE: dict[StaffRole, tuple[str, ...]] = {
 
 # Where an award stands, from computed to published (the auditor's read-only list of awards).
 AWARD_STATUSES = ("award_calculation", "tiering", "awaiting_publication", "published")
+AUDITOR_AWARDS_SHOWN = 200  # newest first; older ones by their number (the search form)
 
 DETAIL_TABS = (("basic", "基本信息"), ("materials", "申报材料"), ("checks", "自动核查"), ("duplicates", "查重"),
                ("history", "历史记录"), ("sms", "短信记录"), ("deadlines", "期限"))
@@ -678,16 +679,19 @@ def router() -> APIRouter:
 
     @api.get("/admin/awards")
     @page
-    async def awards(request: Request) -> Response:
+    async def awards(request: Request, no: str = "") -> Response:
         session = await session_of(request)
         session.require(R.PROGRAM_ADMIN, R.AUDITOR)
-        if not session.has(R.PROGRAM_ADMIN):  # the auditor: every award of their programs, read only
+        if not session.has(R.PROGRAM_ADMIN):  # the auditor: the awards of their programs, newest first, read only
+            no = no.strip()
             async with session.api() as client:
-                by_status = {status: (await client.get("/api/applications", {"status": status}))["items"]
+                by_status = {status: (await client.get("/api/applications", {"status": status, "application_no": no,
+                                                                              "limit": AUDITOR_AWARDS_SHOWN}))["items"]
                              for status in AWARD_STATUSES}
-            rows = sorted((a for items in by_status.values() for a in items), key=lambda a: (a["program"], a["application_no"]))
-            return render(request, "awards_read.html", session=session, active="awards", title="资助核定（查阅）",
-                          rows=rows, award_programs={p for p in session.principal.programs if _award(p) is not None},
+            rows = sorted((a for items in by_status.values() for a in items), key=lambda a: a["status_since"] or "", reverse=True)
+            return render(request, "awards_read.html", session=session, active="awards", title="资助核定（查阅）", no=no,
+                          rows=rows[:AUDITOR_AWARDS_SHOWN], more=len(rows) > AUDITOR_AWARDS_SHOWN,
+                          award_programs={p for p in session.principal.programs if _award(p) is not None},
                           tiering_programs=sorted(p for p in session.principal.programs if _scoring(p) is not None))
         async with session.api() as client:
             lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
