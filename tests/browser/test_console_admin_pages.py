@@ -106,6 +106,7 @@ async def test_a_duplicate_flag_acknowledged_and_a_task_reassigned(stack, tmp_pa
         await expect(candidate).to_contain_text("线上审核员")
         await candidate.locator('input[name="assignee"]').check()
         await admin.page.click("[data-reassign]")
+        await expect(admin.page.locator("dialog[data-confirm-box]")).to_contain_text(f"转派给 {colleague.subject}？")
         await confirm_box(admin, "reassigned")
         await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
         await expect(admin.page.locator("[data-flash]")).to_contain_text(colleague.subject)

@@ -121,7 +121,12 @@
       var submit = form.querySelector("[data-confirm-text]");
       if (submit && !form.dataset.confirmed) {
         event.preventDefault();
-        confirmBox(submit.dataset.confirmText, function () {
+        // "{assignee}" in the text: the value chosen in the form's field of that name
+        var text = submit.dataset.confirmText.replace(/\{([a-z_]+)\}/g, function (all, name) {
+          var field = form.elements[name];
+          return field && field.value ? field.value : all;
+        });
+        confirmBox(text, function () {
           form.dataset.confirmed = "1";
           if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
         });
