@@ -1074,16 +1074,58 @@ async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime
 
 
 async def applications_for_export(conn: asyncpg.Connection, programs: list[str], program: str | None, status: str | None,
-                                  limit: int) -> list[asyncpg.Record]:
-    """The applications of the caller's programs as the read model has them (XLSX export of the list)."""
+                                  limit: int, *, newest_first: bool = False, application_no: str | None = None) -> list[asyncpg.Record]:
+    """The applications of the caller's programs as the read model has them (XLSX export of the list;
+    the console's lists: newest first, or one application by number)."""
+    order = "a.status_since DESC, a.application_no" if newest_first else "a.program, a.application_no"
     return await conn.fetch(
         """SELECT a.application_no, a.program, a.status, a.version, a.deadline, a.status_since,
                   (SELECT s.facts->'applicant'->>'name' FROM review.submissions s WHERE s.application_no = a.application_no
                    ORDER BY s.version DESC LIMIT 1) AS enterprise_name
            FROM review.applications a
            WHERE a.program = ANY($1::text[]) AND ($2::text IS NULL OR a.program = $2) AND ($3::text IS NULL OR a.status = $3)
-           ORDER BY a.program, a.application_no LIMIT $4""",
-        programs, program, status, limit,
+             AND ($5::text IS NULL OR a.application_no = $5)
+           ORDER BY """ + order + " LIMIT $4",
+        programs, program, status, limit, application_no,
+    )
+
+
+# --- console additions (issue 12): computed deadlines, officials seen, applications list ---------
+
+
+async def record_computed_deadline(conn: asyncpg.Connection, *, application_no: str, program: str, kind: str,
+                                   trigger_at: datetime, trigger_kind: str, deadline: datetime, working_days: int,
+                                   calendar_version: str) -> None:
+    """A deadline the deadline activity counted in working days, with the calendar data's version
+    (a retry that computes it again keeps one row: the version it last returned)."""
+    await conn.execute(
+        """INSERT INTO review.computed_deadlines (application_no, program, kind, trigger_at, trigger_kind, deadline,
+                                                  working_days, calendar_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (application_no, kind, trigger_at) DO UPDATE
+               SET deadline = EXCLUDED.deadline, working_days = EXCLUDED.working_days,
+                   calendar_version = EXCLUDED.calendar_version, computed_at = now()""",
+        application_no, program, kind, trigger_at, trigger_kind, deadline, working_days, calendar_version,
+    )
+
+
+async def computed_deadlines_of(conn: asyncpg.Connection, application_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT kind, trigger_at, trigger_kind, deadline, working_days, calendar_version, computed_at
+           FROM review.computed_deadlines WHERE application_no = $1 ORDER BY computed_at, trigger_at""",
+        application_no,
+    )
+
+
+async def officials_of(conn: asyncpg.Connection, program: str, role: str) -> list[asyncpg.Record]:
+    """The officials who have acted in the program with the role (their decisions), most recent first:
+    whom an administrator may give a task of that role to (the issuer, not the platform, holds the
+    staff directory; an official who has never acted is not offered)."""
+    return await conn.fetch(
+        """SELECT actor_subject AS subject, max(decided_at) AS last_acted_at, count(*) AS decisions
+           FROM review.decisions WHERE program = $1 AND actor_role = $2
+           GROUP BY actor_subject ORDER BY max(decided_at) DESC LIMIT 200""",
+        program, role,
     )
 
 

@@ -327,10 +327,10 @@ def create_api(world: World) -> APIRouter:
         ]
         return {"program": app.program, "application_no": app.no, "applicant_uscc": "91440307MA5H000003", "cycle_first_day": "2024-07-01",
                 "cycle_last_day": "2025-06-30", "contracts": contracts, "eligible_total_fen": 180_000_000, "rate_percent": 30,
-                "rounding": "half_up", "rounding_unit_fen": 1, "computed_fen": 54_000_000, "cap_year": 2025,
+                "rounding": "floor", "rounding_unit_fen": 1, "computed_fen": 54_000_000, "cap_year": 2025,
                 "enterprise_yearly_cap_fen": 200_000_000, "already_awarded_fen": 0, "remaining_cap_fen": 200_000_000,
                 "award_fen": 54_000_000, "capped": False,
-                "summary": [{"clause": "二(三)", "text": "认定金额合计 1,800,000.00 元的 30%，四舍五入到分"}]}
+                "summary": [{"clause": "二(三)", "text": "认定金额合计 1,800,000.00 元的 30%（向下取整到分）"}]}
 
     @api.get("/applications/{no}/award")
     async def award(no: str, principal: Authenticated) -> dict[str, Any]:
@@ -503,6 +503,15 @@ def create_api(world: World) -> APIRouter:
                   "total_award_fen": sum(a.award_fen or 0 for a in listed)}
         world.answers[key] = answer
         return answer
+
+    @api.get("/programs/{program}/notice")
+    async def notice(program: str, principal: Authenticated) -> dict[str, Any]:
+        # The stand-in publishes straight to final lists (no period): no list is ever in its period here.
+        if not principal.in_program(program):
+            raise Refusal(404, "program_not_found", "未找到该项目")
+        if not principal.any_of((R.PROGRAM_ADMIN, R.AUDITOR)):
+            raise Refusal(403, "forbidden", "您的角色无权进行此操作")
+        return {"program": program, "lists": []}
 
     @api.get("/programs/{program}/dashboard")
     async def dashboard(program: str, principal: Authenticated) -> dict[str, Any]:

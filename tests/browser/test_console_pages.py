@@ -176,6 +176,7 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("不计入")
     await expect(contracts.locator('tr[data-contract="HT-2024-007"]')).to_contain_text("（指南二(二)）")
     await expect(page.locator("[data-computed]")).to_have_text("540,000.00")
+    await expect(page.locator("[data-rounding]")).to_have_text("按比例计算后向下取整到分")  # LG-AI-MODEL-2025.toml [award]
     # an adjustment without a reason never leaves the browser; with one, it is recorded
     await page.click('[data-open="dlg-adjust"]')
     await page.fill('#dlg-adjust input[name="award_yuan"]', "500,000.00")
@@ -191,7 +192,7 @@ async def test_the_administrator_s_dashboard_award_and_publication(fake_console:
     assert fake_console.world.apps["LG2025-000401"].award_fen == 50_000_000
     await w.click('[data-menu="publication"]', "publication")
     card = page.locator('[data-program="LG-AI-MODEL-2025"]')
-    await expect(card).to_contain_text("待公示 2 项")
+    await expect(card).to_contain_text("待发布 2 项")
     await card.locator("[data-open]").click()
     await w.snap("publication-dialog")
     async with page.expect_navigation():
@@ -301,6 +302,15 @@ async def test_the_auditor(fake_console: FakeConsole, open_console) -> None:
     await expect(a.page.locator('table[data-table="audit"]')).to_contain_text("线上审核决定")
     await a.click("[data-verify]", "audit-verified")
     await expect(a.page.locator('[data-chain="intact"]')).to_contain_text("审计链完整")
+    # The tiering and award pages in the auditor's menu, read only: no decision buttons.
+    await a.click('[data-menu="tiering"]', "auditor-tiering")
+    await expect(a.page.locator('table[data-table="tiering"] tbody tr')).to_have_count(2)
+    await expect(a.page.locator("[data-read-only]")).to_be_visible()
+    await expect(a.page.locator("[data-confirm-tiering]")).to_have_count(0)
+    await a.goto("/console/applications/LG2025-000401/award", "auditor-award")
+    await expect(a.page.locator("[data-computed]")).to_have_text("540,000.00")
+    await expect(a.page.locator("[data-read-only]")).to_be_visible()
+    await expect(a.page.locator("[data-actions]")).to_have_count(0)
 
 
 async def test_logout_clears_the_session(fake_console: FakeConsole, open_console) -> None:

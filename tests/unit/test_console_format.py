@@ -104,3 +104,19 @@ def test_every_api_action_has_its_chinese_name_in_the_console() -> None:
     from services.review.api.access import Action
 
     assert {a.value for a in Action} <= set(fmt.ACTION_NAMES_ZH)
+
+
+def test_the_rounding_rule_reads_as_the_program_configures_it() -> None:
+    from types import SimpleNamespace
+
+    from subsidy.programs import programs
+
+    assert fmt.rounding_zh(programs()["LG-AI-MODEL-2025"].award) == "按比例计算后向下取整到分"  # the toml floors
+    assert fmt.rounding_zh(SimpleNamespace(rounding="half_up", rounding_unit_fen=100)) == "按比例计算后四舍五入到元"
+    assert fmt.rounding_zh(None) == fmt.EMPTY
+
+
+def test_objection_states_and_deadline_triggers_read_in_chinese() -> None:
+    assert [fmt.objection_status_zh(s) for s in ("open", "upheld", "dismissed")] == ["待处理", "异议成立", "异议不成立"]
+    assert fmt.trigger_kind_zh("confirmed_by_phone") == "电话通知确认"
+    assert fmt.action_zh("record_objection") == "登记公示异议"

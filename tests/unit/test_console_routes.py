@@ -79,3 +79,13 @@ def test_no_page_fetches_anything_from_the_internet() -> None:
         assert "@import" not in text and "fonts.googleapis" not in text
     css = (console / "static" / "console.css").read_text(encoding="utf-8")
     assert '"WenQuanYi Micro Hei", sans-serif' in css
+
+
+@pytest.mark.parametrize(("role", "shown", "hidden"), [
+    (StaffRole.AUDITOR, {"dashboard", "awards", "tiering", "audit"}, {"publication", "objections", "tasks"}),
+    (StaffRole.PROGRAM_ADMIN, {"dashboard", "awards", "tiering", "publication", "objections", "tasks"}, {"audit"}),
+    (StaffRole.LG_ONLINE_REVIEWER, {"tasks"}, {"awards", "tiering", "objections"}),
+])
+def test_each_role_s_menu(role: StaffRole, shown: set[str], hidden: set[str]) -> None:
+    keys = {m.key for m in routes.MENU if person(role).any_of(m.roles)}
+    assert shown <= keys and not hidden & keys

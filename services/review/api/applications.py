@@ -62,6 +62,7 @@ def router() -> APIRouter:
             refused = await repository.refused_attempts_of(conn, application_no)
             experts = await repository.experts_of(conn, application_no)
             flags = await repository.flags_of(conn, application_no)  # awards-api: duplicate / multi-source claims
+            computed = await repository.computed_deadlines_of(conn, application_no)
         intake, sms = await asyncio.gather(
             _upstream(resources, request, "intake_url", f"/applications/{application_no}"),
             _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
@@ -78,6 +79,15 @@ def router() -> APIRouter:
             "version": row["version"],
             "deadline": local(row["deadline"]),
             "deadline_weekday": weekday(row["deadline"]),
+            # The working calendar's data version the current deadline was counted with (None: a
+            # deadline not counted in working days, e.g. a resubmission date the reviewer chose).
+            "calendar_version": next((d["calendar_version"] for d in reversed(computed) if d["deadline"] == row["deadline"]), None),
+            "deadlines": [
+                {"kind": d["kind"], "deadline": local(d["deadline"]), "deadline_weekday": weekday(d["deadline"]),
+                 "trigger_at": local(d["trigger_at"]), "trigger_kind": d["trigger_kind"], "working_days": d["working_days"],
+                 "calendar_version": d["calendar_version"], "computed_at": local(d["computed_at"])}
+                for d in computed
+            ],
             "versions": [
                 {"version": v["version"], "submitted_at": local(v["submitted_at"]),
                  "materials": [{**m, "name": MATERIAL_NAMES.get(m.get("kind", ""), m.get("kind"))} for m in json.loads(v["materials"])]}

@@ -4,6 +4,10 @@
                                             deadlines today / this week (Asia/Shanghai), awards
     GET /api/audit/verify                   the audit chain walked now: intact, rows, first bad row
     GET /api/programs/{program}/experts     the expert registry the panel is chosen from (administrators)
+    GET /api/programs/{program}/officials   officials who have acted in the program with a role (whom a
+                                            task of that role may be given to; administrators)
+    GET /api/applications                   the applications of the caller's programs, newest first
+                                            (program, status, application_no filters; administrators and auditors)
 
 Program administrators and auditors of the program see its dashboard (others of the program 403,
 another program 404); only auditors verify the chain.
@@ -14,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from services.review import repository
 from services.review.api.access import in_scope
@@ -64,6 +68,32 @@ def router() -> APIRouter:
             rows = await repository.registered_experts(conn)
         return {"program": program, "experts": [
             {"expert": r["expert_id"], "name": r["name"], "organisation": r["organisation"], "fields": r["fields"]} for r in rows]}
+
+    @api.get("/programs/{program}/officials", summary="Officials who have acted in the program with a role (administrators)")
+    async def officials(program: str, role: StaffRole, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        if not in_scope(principal, program):
+            raise ApiError(404, "program_not_found", "未找到该项目")
+        if not principal.has(StaffRole.PROGRAM_ADMIN):
+            raise ApiError(403, "forbidden", "只有项目管理员可以转派待办")
+        async with resources.pool.acquire() as conn:
+            rows = await repository.officials_of(conn, program, role.value)
+        return {"program": program, "role": role.value, "officials": [
+            {"subject": r["subject"], "last_acted_at": local(r["last_acted_at"]), "decisions": r["decisions"]} for r in rows]}
+
+    @api.get("/applications", summary="The applications of the caller's programs (administrators, auditors)")
+    async def applications(principal: Authenticated, resources: Started, program: str | None = None,
+                           status: str | None = None, application_no: str | None = None,
+                           limit: int = Query(500, ge=1, le=10_000)) -> dict[str, Any]:
+        if not principal.any_of(DASHBOARD_ROLES):
+            raise ApiError(403, "forbidden", "只有项目管理员和审计人员可以查看申报列表")
+        if program is not None and not in_scope(principal, program):
+            raise ApiError(404, "program_not_found", "未找到该项目")
+        async with resources.pool.acquire() as conn:
+            rows = await repository.applications_for_export(conn, sorted(principal.programs), program, status, limit,
+                                                            newest_first=True, application_no=application_no or None)
+        return {"items": [{"application_no": r["application_no"], "program": r["program"], "status": r["status"],
+                           "version": r["version"], "deadline": local(r["deadline"]), "status_since": local(r["status_since"]),
+                           "enterprise_name": r["enterprise_name"]} for r in rows]}
 
     @api.get("/audit/verify", summary="Walk the audit log's hash chain now (auditors)")
     async def verify(principal: Authenticated, resources: Started) -> dict[str, Any]:

@@ -87,6 +87,8 @@ ACTION_NAMES_ZH: dict[str, str] = {
     "acknowledge_duplicate": "确认已知悉重复申报提示",
     "view_notice": "查看公示名单",
     "decide_objection": "处理公示异议",
+    "file_objection": "提出公示异议（公众）",
+    "record_objection": "登记公示异议",
     "record_expert_scoring": "记录专家组评审结果",
     "record_tiering": "登记档次",
     "assign_expert": "分配评审专家组",
@@ -252,6 +254,8 @@ EVIDENCE_NAMES_ZH: dict[str, str] = {
     "other_applications": "关联申报", "industry_code": "行业代码", "contracts": "合同", "related_party_usccs": "关联方信用代码",
     "required": "应提交材料", "uploaded": "已提交材料", "contract_no": "合同编号", "supplier_uscc": "供应商信用代码",
     "cac_filing_no": "网信备案号", "security_assessment_level": "安全评估等级",
+    # the applicant's declarations (subsidy/contracts/events.py LonggangDeclarations, ShenzhenDeclarations)
+    "ethics_sensitive": "涉及科技伦理敏感领域", "other_municipal_support_for_same_product": "同一产品获市级其他资金支持",
 }
 # Longgang's automatic pre-checks (services/review/rules/longgang.py), by short name.
 RULE_NAMES_ZH: dict[str, str] = {
@@ -357,6 +361,29 @@ def refusal_zh(value: str | None) -> str:
     return f"{name}：{detail}" if detail else name
 
 
+OBJECTION_STATUS_ZH = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
+TRIGGER_KINDS_ZH = {"sms_delivered": "短信送达", "confirmed_by_phone": "电话通知确认", "return_notice": "退回修改通知"}
+ROUNDING_ZH = {"floor": "向下取整", "half_up": "四舍五入"}
+
+
+def objection_status_zh(value: str | None) -> str:
+    return OBJECTION_STATUS_ZH.get(value or "", value or EMPTY)
+
+
+def trigger_kind_zh(value: str | None) -> str:
+    return TRIGGER_KINDS_ZH.get(value or "", value or EMPTY)
+
+
+def rounding_zh(award: Any) -> str:
+    """A batch's `[award]` rounding as officials read it: `按比例计算后向下取整到分` (from the
+    program's configuration, subsidy/programs/*.toml, never a fixed word)."""
+    rule = getattr(getattr(award, "rounding", None), "value", None) or str(getattr(award, "rounding", "") or "")
+    unit_fen = int(getattr(award, "rounding_unit_fen", 1) or 1)
+    unit = "分" if unit_fen == 1 else ("元" if unit_fen == 100 else f"{yuan(unit_fen)} 元")
+    name = ROUNDING_ZH.get(rule)
+    return f"按比例计算后{name}到{unit}" if name else EMPTY
+
+
 FILTERS = {
     "datetime_zh": datetime_zh, "date_zh": date_zh, "yuan": yuan, "wan_yuan": wan_yuan,
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
@@ -364,4 +391,5 @@ FILTERS = {
     "program_zh": program_zh, "actor_zh": actor_zh, "tier_zh": tier_zh,
     "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh, "notice_zh": notice_zh,
     "sms_status_zh": sms_status_zh, "reason_zh": reason_zh, "refusal_zh": refusal_zh,
+    "objection_status_zh": objection_status_zh, "trigger_kind_zh": trigger_kind_zh, "rounding_zh": rounding_zh,
 }

@@ -19,6 +19,9 @@ Pages, by role (the menu shows only one's own):
     /console/applications/{no}/award  LG award: the breakdown (contract by contract, with clauses), confirm or adjust
     /console/admin/tiering/{p}     administrator: the tiering proposal (scores, tiers, amounts, the rule), confirm
     /console/admin/publication     administrator: publication for public notice (公示)
+    /console/admin/objections      administrator: objections (异议) to the notice lists: record one, decide it
+    /console/applications/{no}/tasks/{id}/reassign  administrator: give an open task to another official
+    (auditors read the awards, an award's breakdown and the tiering proposals, without their buttons)
     /console/audit                 auditor: the audit log and the chain's verification
 """
 
@@ -85,8 +88,10 @@ MENU = (
     MenuItem("tasks", "待办事项", f"{PREFIX}/tasks", TASK_ROLES, "☰"),
     MenuItem("window", "窗口收件", f"{PREFIX}/window", (R.WINDOW_CLERK,), "⌂"),
     MenuItem("expert", "我的评审", f"{PREFIX}/expert", (R.EXPERT,), "✎"),
-    MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN,), "¥"),
+    MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN, R.AUDITOR), "¥"),
+    MenuItem("tiering", "档次方案", f"{PREFIX}/admin/tiering", (R.PROGRAM_ADMIN, R.AUDITOR), "▤"),
     MenuItem("publication", "公示发布", f"{PREFIX}/admin/publication", (R.PROGRAM_ADMIN,), "✓"),
+    MenuItem("objections", "公示异议", f"{PREFIX}/admin/objections", (R.PROGRAM_ADMIN,), "!"),
     MenuItem("audit", "审计日志", f"{PREFIX}/audit", (R.AUDITOR,), "⚲"),
     MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole), "⌕"),
 )
@@ -100,6 +105,10 @@ STEPS_BY_ROLE: dict[StaffRole, tuple[str, ...]] = {
     R.EXPERT: ("expert_scoring",),
     R.PROGRAM_ADMIN: ("award", "tiering", "publication"),
 }
+
+# Where an award stands, from computed to published (the auditor's read-only list of awards).
+AWARD_STATUSES = ("award_calculation", "tiering", "awaiting_publication", "published")
+AUDITOR_AWARDS_SHOWN = 200  # newest first; older ones by their number (the search form)
 
 DETAIL_TABS = (("basic", "基本信息"), ("materials", "申报材料"), ("checks", "自动核查"), ("duplicates", "查重"),
                ("history", "历史记录"), ("sms", "短信记录"), ("deadlines", "期限"))
@@ -457,6 +466,7 @@ def router() -> APIRouter:
                       registry=[e for e in registry if e["expert"] not in panel], declined=declined, scores=scores,
                       expert_names={e["expert"]: e["name"] for e in registry},
                       can_acknowledge=session.principal.in_program(program) and session.principal.any_of(REVIEWERS),
+                      can_reassign=session.principal.in_program(program) and session.has(R.PROGRAM_ADMIN),
                       scoring=_scoring(program))
 
     async def act(request: Request, application_no: str, path: str, body: dict[str, Any], done: str,
@@ -528,7 +538,7 @@ def router() -> APIRouter:
             app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
             computed = await client.get(f"/api/applications/{quote(application_no, safe='')}/award")
         return render(request, "award.html", session=session, active="awards", title=f"资助金额核定 {application_no}", app=app,
-                      award=computed, b=computed.get("breakdown") or {}, key=new_key(),
+                      award=computed, b=computed.get("breakdown") or {}, key=new_key(), config=_award(app.get("program")),
                       can_confirm="award" in available_actions(session.principal, app) and computed.get("confirmed_fen") is None)
 
     @api.post("/applications/{application_no}/award/confirm")
@@ -669,9 +679,20 @@ def router() -> APIRouter:
 
     @api.get("/admin/awards")
     @page
-    async def awards(request: Request) -> Response:
+    async def awards(request: Request, no: str = "") -> Response:
         session = await session_of(request)
-        session.require(R.PROGRAM_ADMIN)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
+        if not session.has(R.PROGRAM_ADMIN):  # the auditor: the awards of their programs, newest first, read only
+            no = no.strip()
+            async with session.api() as client:
+                by_status = {status: (await client.get("/api/applications", {"status": status, "application_no": no,
+                                                                              "limit": AUDITOR_AWARDS_SHOWN}))["items"]
+                             for status in AWARD_STATUSES}
+            rows = sorted((a for items in by_status.values() for a in items), key=lambda a: a["status_since"] or "", reverse=True)
+            return render(request, "awards_read.html", session=session, active="awards", title="资助核定（查阅）", no=no,
+                          rows=rows[:AUDITOR_AWARDS_SHOWN], more=len(rows) > AUDITOR_AWARDS_SHOWN,
+                          award_programs={p for p in session.principal.programs if _award(p) is not None},
+                          tiering_programs=sorted(p for p in session.principal.programs if _scoring(p) is not None))
         async with session.api() as client:
             lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
         tiering_programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
@@ -680,6 +701,16 @@ def router() -> APIRouter:
         return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists,
                       tiering_programs=tiering_programs, shown=shown)
 
+    @api.get("/admin/tiering")
+    @page
+    async def tiering_index(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN, R.AUDITOR)
+        programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
+        if len(programs) == 1:
+            return RedirectResponse(f"{PREFIX}/admin/tiering/{quote(programs[0], safe='')}", status_code=303)
+        return render(request, "tiering_index.html", session=session, active="tiering", title="档次方案", programs=programs)
+
     @api.get("/admin/tiering/{program}")
     @page
     async def tiering(request: Request, program: str) -> Response:
@@ -687,7 +718,7 @@ def router() -> APIRouter:
         session.require(R.PROGRAM_ADMIN, R.AUDITOR)
         async with session.api() as client:
             proposal = await client.get(f"/api/programs/{quote(program, safe='')}/tiering")
-        return render(request, "tiering.html", session=session, active="awards", title=f"档次与资助金额 · {fmt.program_zh(program)}",
+        return render(request, "tiering.html", session=session, active="tiering", title=f"档次与资助金额 · {fmt.program_zh(program)}",
                       program=program, proposal=proposal, key=new_key(), can_confirm=session.principal.has(R.PROGRAM_ADMIN))
 
     @api.post("/admin/tiering/{program}")
@@ -724,11 +755,21 @@ def router() -> APIRouter:
         session.require(R.PROGRAM_ADMIN)
         async with session.api() as client:
             waiting = await client.all_pages("/api/tasks", {"step": "publication"}, limit=EXPORT_LIMIT)
-        by_program: dict[str, list[dict[str, Any]]] = {p: [] for p in sorted(session.principal.programs)}
-        for t in waiting:
-            by_program.setdefault(t["program"], []).append(t)
+            by_program: dict[str, list[dict[str, Any]]] = {p: [] for p in sorted(session.principal.programs)}
+            for t in waiting:
+                by_program.setdefault(t["program"], []).append(t)
+            # An application stays 待公示 (its task open) until its list is final: show which ones are
+            # on the list in its notice period now, so the administrator does not publish them again.
+            running: dict[str, dict[str, Any]] = {}
+            for program in by_program:
+                lists = (await client.get(f"/api/programs/{quote(program, safe='')}/notice")).get("lists") or []
+                newest = lists[0] if lists else None
+                if newest and newest.get("final_version") is None:
+                    view = await client.get(f"/api/programs/{quote(program, safe='')}/notice/versions/{int(newest['latest_version'])}",
+                                            {"notice_id": newest["notice_id"]})
+                    running[program] = {**newest, "on_list": {e["application_no"] for e in view.get("entries", [])}}
         return render(request, "publication.html", session=session, active="publication", title="公示发布",
-                      by_program=by_program, key=new_key())
+                      by_program=by_program, running=running, key=new_key())
 
     @api.post("/admin/publication")
     @page
@@ -753,6 +794,123 @@ def router() -> APIRouter:
             return redirect_with(back, "error", f"未能发布：{problem.message}")
         text = f"已发布公示 {answer.get('notice_id', '')}：{answer.get('entries', 0)} 项，资助总额 {fmt.wan_yuan(answer.get('total_award_fen'))} 万元"
         return redirect_with(back, "success", text)
+
+    # --- objections (异议) to the notice lists -------------------------------------------------
+
+    @api.get("/admin/objections")
+    @page
+    async def objections(request: Request, program: str = "") -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        programs = sorted(session.principal.programs)
+        program = program if program in programs else (programs[0] if programs else "")
+        async with session.api() as client:
+            answer = await client.get(f"/api/programs/{quote(program, safe='')}/notice")
+            latest: dict[str, Any] = {}
+            lists = answer.get("lists") or []
+            # Objections go to the program's latest list while its period runs (the API refuses others).
+            newest = lists[0] if lists else None
+            current = newest if newest and newest.get("final_version") is None and \
+                datetime.fromisoformat(str(newest["period_ends_at"])) > datetime.now(fmt.SHANGHAI) else None
+            if current is not None:  # the entries objected to, as the list now reads (the uphold dialog's amounts)
+                view = await client.get(f"/api/programs/{quote(program, safe='')}/notice/versions/{int(current['latest_version'])}",
+                                        {"notice_id": current["notice_id"]})
+                latest = {e["application_no"]: e for e in view.get("entries", [])}
+        return render(request, "objections.html", session=session, active="objections", title="公示异议", programs=programs,
+                      program=program, lists=lists, current=current, entries=latest, key=new_key(),
+                      open_count=sum(1 for lst in lists for o in lst.get("objections", []) if o.get("status") == "open"))
+
+    @api.post("/admin/objections")
+    @page
+    async def record_objection(request: Request) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        form = await request.form()
+        program = str(form.get("program", ""))
+        back = f"{PREFIX}/admin/objections?program={quote(program, safe='')}"
+        body = {k: str(form.get(k, "")).strip() for k in ("application_no", "name", "phone", "organisation", "grounds")}
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/programs/{quote(program, safe='')}/notice/objections", body, _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            return redirect_with(back, "error", f"未能登记：{problem.message}")
+        return redirect_with(back, "success", f"已登记异议（编号 {answer.get('objection_id')}），请核查后处理",
+                             clear_draft=f"objection-{program}")
+
+    @api.post("/admin/objections/{objection_id}")
+    @page
+    async def decide_objection(request: Request, objection_id: int) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        form = await request.form()
+        program = str(form.get("program", ""))
+        back = f"{PREFIX}/admin/objections?program={quote(program, safe='')}"
+        decision, reason = str(form.get("decision", "")), str(form.get("reason", "")).strip()
+        if not reason:
+            return redirect_with(back, "error", "处理异议须填写理由")
+        body: dict[str, Any] = {"decision": decision, "reason": reason}
+        if decision == "uphold":
+            if form.get("remedy") == "remove":
+                body["remove"] = True
+            else:
+                try:
+                    body["award_fen"] = fmt.fen_from_yuan(str(form.get("award_yuan", "")))
+                except ValueError:
+                    return redirect_with(back, "error", "调整后的资助金额须为不小于零、最多两位小数的数字（元）")
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/objections/{objection_id}/decision", body, _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            return redirect_with(back, "error", f"未能处理：{problem.message}")
+        version = answer.get("new_version")
+        text = ("已认定异议成立" + (f"，公示名单已更新为第 {version} 版" if version else "")) if decision == "uphold" else "已认定异议不成立，公示名单不变"
+        return redirect_with(back, "success", text, clear_draft=f"objection-decision-{objection_id}")
+
+    # --- reassigning a task ---------------------------------------------------------------------
+
+    @api.get("/applications/{application_no}/tasks/{task_id}/reassign")
+    @page
+    async def reassign_page(request: Request, application_no: str, task_id: int) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            task = next((t for t in app.get("tasks", []) if t.get("task_id") == task_id), None)
+            if task is None:
+                raise ApiProblem(404, "task_not_found", "未找到该待办")
+            seen = await client.get(f"/api/programs/{quote(app['program'], safe='')}/officials", {"role": task["role"]})
+        candidates = [o for o in seen.get("officials", []) if o["subject"] != task.get("assignee")]
+        return render(request, "reassign.html", session=session, active="applications", title=f"转派待办 {application_no}", app=app,
+                      task=task, candidates=candidates, key=new_key())
+
+    @api.post("/applications/{application_no}/tasks/{task_id}/reassign")
+    @page
+    async def reassign(request: Request, application_no: str, task_id: int) -> Response:
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        form = await request.form()
+        back = f"{PREFIX}/applications/{quote(application_no, safe='')}/tasks/{task_id}/reassign"
+        assignee = str(form.get("assignee", "")).strip()
+        async with session.api() as client:
+            app = await client.get(f"/api/applications/{quote(application_no, safe='')}")
+            task = next((t for t in app.get("tasks", []) if t.get("task_id") == task_id), None)
+            if task is None:
+                raise ApiProblem(404, "task_not_found", "未找到该待办")
+            seen = await client.get(f"/api/programs/{quote(app['program'], safe='')}/officials", {"role": task["role"]})
+            if assignee not in {o["subject"] for o in seen.get("officials", [])}:  # same role, same program only
+                return redirect_with(back, "error", f"请选择本项目的{fmt.role_zh(task['role'])}")
+            try:
+                await client.post(f"/api/tasks/{task_id}/assignee", {"assignee": assignee}, _form_key(form.get("key")))
+            except ApiProblem as problem:
+                if problem.status in (401, 404):
+                    raise
+                return redirect_with(back, "error", f"未能转派：{problem.message}")
+        return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "success",
+                             f"已将「{task.get('step_name') or fmt.step_zh(task['step'])}」待办转派给 {assignee}")
 
     # --- auditor -----------------------------------------------------------------------------
 

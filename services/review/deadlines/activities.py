@@ -19,6 +19,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from services.review import repository
 from subsidy.contracts.lifecycle import ACTIVITY_COMPUTE_PAPER_DEADLINE, ComputePaperDeadline, DeadlineRecord, LifecyclePolicy
 from subsidy.contracts.platform_events import CalendarAlertRaised
 from subsidy.contracts.topics import CALENDAR_ALERT
@@ -100,17 +101,28 @@ class DeadlineActivities:
     async def compute_paper_deadline(self, request: ComputePaperDeadline) -> DeadlineRecord:
         try:
             try:
-                return paper_deadline_record(request, self._calendar)
+                record = paper_deadline_record(request, self._calendar)
             except CalendarNotCovered:
                 if not await self._reload_calendar():
                     raise
-                return paper_deadline_record(request, self._calendar)
+                record = paper_deadline_record(request, self._calendar)
         except CalendarNotCovered as exc:
             await self._alert_calendar_not_covered(request, exc)
             # Retryable: the workflow's retry policy keeps trying until the schedule is loaded.
             raise ApplicationError(str(exc), type="CalendarNotCovered", non_retryable=False) from exc
         except ValueError as exc:  # the program's policy is invalid: no retry can fix it
             raise ApplicationError(str(exc), type="InvalidLifecyclePolicy", non_retryable=True) from exc
+        await self._remember(request, record)
+        return record
+
+    async def _remember(self, request: ComputePaperDeadline, record: DeadlineRecord) -> None:
+        """Keep the deadline with the calendar version it was counted with (the console's 期限 tab;
+        the state change that carries the deadline does not name the calendar)."""
+        async with self._pool.acquire() as conn:
+            await repository.record_computed_deadline(
+                conn, application_no=request.application_no, program=request.program, kind=record.kind,
+                trigger_at=record.trigger, trigger_kind=record.trigger_kind, deadline=record.deadline,
+                working_days=len(record.working_days), calendar_version=record.calendar_version or "unknown")
 
     async def _reload_calendar(self) -> bool:
         """Load the calendar data again; True if it changed."""

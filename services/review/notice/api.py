@@ -6,6 +6,8 @@ Officials (bearer token; program_admin, auditors read):
 - `GET  /api/programs/{program}/notice`           the published lists, their versions and objections (phones masked)
 - `GET  /api/programs/{program}/notice/versions/{v}`         a version (JSON); `/diff` against the previous one
 - `GET  /api/programs/{program}/notice/versions/{v}.xlsx|.pdf`  exports
+- `POST /api/programs/{program}/notice/objections`  the administrator records an objection received by
+  letter, phone or in person (same fields and rules as the public form; audited in their name)
 - `POST /api/objections/{id}/decision`            uphold (new amount or removal) or dismiss, with a reason (audited)
 - `GET  /api/tasks.xlsx`                          the caller's task list as a spreadsheet (same filters as /api/tasks)
 - `GET  /api/applications.xlsx`                   the applications of the caller's programs (program, status filters)
@@ -103,7 +105,7 @@ def router() -> APIRouter:
                     "versions": [{"version": v["version"], "created_at": v["created_at"], "reason": v["reason"],
                                   "objection_id": v["objection_id"]} for v in versions],
                     "objections": [{k: o[k] for k in ("id", "application_no", "objector_name", "phone_masked", "organisation",
-                                                      "grounds", "filed_at", "status", "decided_at", "decision_reason",
+                                                      "grounds", "filed_at", "status", "decided_at", "decided_by", "decision_reason",
                                                       "new_award_fen", "removed", "resulting_version")} for o in objections],
                 })
         return _jsonable({"program": program, "lists": lists})
@@ -136,6 +138,13 @@ def router() -> APIRouter:
                            notice_id: str | None = None) -> dict[str, Any]:
         _require(principal, Action.VIEW_NOTICE, _program(program))
         return _jsonable(await _version(resources, program, version, notice_id))
+
+    @api.post("/api/programs/{program}/notice/objections", status_code=201,
+              summary="Record an objection received by letter, phone or in person (administrator, audited)")
+    async def record_objection(program: str, request: Request, principal: Authenticated, resources: Started) -> dict[str, Any]:
+        body = await _json_body(request)
+        return await _service(resources).file_objection(_program(program), body, recorded_by=principal,
+                                                        request_id=request_id(request))
 
     @api.post("/api/objections/{objection_id:int}/decision", summary="Uphold or dismiss an objection, with a reason (audited)")
     async def decide(objection_id: int, request: Request, principal: Authenticated, resources: Started) -> dict[str, Any]:

@@ -181,8 +181,14 @@ class NoticeService:
 
     # --- objections -------------------------------------------------------------------------------
 
-    async def file_objection(self, program: str, data: Any, *, now: datetime | None = None) -> dict[str, Any]:
-        """An objection to an entry of the program's current list, during its period; not anonymous."""
+    async def file_objection(self, program: str, data: Any, *, now: datetime | None = None,
+                             recorded_by: Principal | None = None, request_id: str | None = None) -> dict[str, Any]:
+        """An objection to an entry of the program's current list, during its period; not anonymous.
+        `recorded_by`: the administrator who records one received by letter, phone or in person
+        (audited in their name; otherwise the public filed it on the page)."""
+        if recorded_by is not None and not _may_decide(recorded_by, program):
+            raise ApiError(404, "program_not_found", "未找到该项目") if not recorded_by.in_program(program) else \
+                ApiError(403, "forbidden", "只有项目管理员可以登记异议")
         objection = parse(ObjectionInput, data)
         if not objection.name or not objection.phone:
             raise ApiError(422, "anonymous_objection", "不受理匿名异议：请填写真实姓名和联系电话")
@@ -208,9 +214,12 @@ class NoticeService:
                 grounds=objection.grounds, filed_at=now,
             )
             await repository.append_audit(conn, AuditEntry(
-                occurred_at=now, subject="public", role="public", action="file_objection", program=program,
+                occurred_at=now, subject=recorded_by.subject if recorded_by else "public",
+                role="program_admin" if recorded_by else "public",
+                action="record_objection" if recorded_by else "file_objection", program=program,
                 application_no=objection.application_no, outcome="accepted",
                 input={"notice_id": notice["notice_id"], "objection_id": objection_id, "organisation": objection.organisation},
+                request_id=request_id,
             ))
         log.info("objection filed", program=program, notice_id=notice["notice_id"], objection_id=objection_id)
         return {"objection_id": objection_id, "notice_id": notice["notice_id"], "status": "open",

@@ -102,12 +102,31 @@
     dialog.showModal();
   }
 
+  // Fields that matter only for one choice (data-show-when="decision=uphold remedy=amount"): hidden
+  // and not sent otherwise.
+  document.querySelectorAll("[data-show-when]").forEach(function (block) {
+    var form = block.closest("form");
+    var rules = block.dataset.showWhen.split(" ").map(function (r) { return r.split("="); });
+    function update() {
+      var shown = rules.every(function (r) { var f = form.elements[r[0]]; return f && f.value === r[1]; });
+      block.hidden = !shown;
+      block.querySelectorAll("input, select, textarea").forEach(function (el) { el.disabled = !shown; });
+    }
+    rules.forEach(function (r) { var f = form.elements[r[0]]; if (f) { f.addEventListener("change", update); } });
+    update();
+  });
+
   document.querySelectorAll("form").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       var submit = form.querySelector("[data-confirm-text]");
       if (submit && !form.dataset.confirmed) {
         event.preventDefault();
-        confirmBox(submit.dataset.confirmText, function () {
+        // "{assignee}" in the text: the value chosen in the form's field of that name
+        var text = submit.dataset.confirmText.replace(/\{([a-z_]+)\}/g, function (all, name) {
+          var field = form.elements[name];
+          return field && field.value ? field.value : all;
+        });
+        confirmBox(text, function () {
           form.dataset.confirmed = "1";
           if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
         });
