@@ -103,8 +103,9 @@ def test_a_finding_is_stored_with_its_clause_status_and_reference_version() -> N
 
 
 class FakeConnection:
-    """What record_findings asks of a connection: the latest imported list (none: no row), and the
-    findings it stores."""
+    """What record_findings asks of a connection: the latest imported list (none: no row), the
+    application's duplicate flags (none here: 03(四) with flags is tests/unit/test_award_budget.py's),
+    and the findings it stores."""
 
     def __init__(self, scenarios: list[dict[str, Any]] | None, version: str = "v-1"):
         self.scenarios, self.version = scenarios, version
@@ -115,6 +116,10 @@ class FakeConnection:
         if self.scenarios is None:
             return None
         return {"version": self.version, "rows": json.dumps(self.scenarios, ensure_ascii=False)}
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        assert "duplicate_flags" in query
+        return []
 
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
         self.stored += rows
