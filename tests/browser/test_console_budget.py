@@ -114,12 +114,18 @@ async def test_publication_refused_over_the_budget_then_the_budget_applied_and_p
         await expect(section.locator("[data-listed-total]")).to_have_text("100,000.01")
         await expect(section.locator("[data-over-budget]")).to_contain_text("超过可用额度 30,000.01 元")
         await expect(section.locator("[data-budget-rule]")).to_contain_text("余数从大到小分配")
+        await expect(section.locator("[data-share]")).to_have_text("70.00%")  # 70,000.00 / 100,000.01
         for app in apps:
             row = section.locator(f'tr[data-application="{app}"]')
             await expect(row.locator("[data-confirmed]")).to_have_text(fmt.yuan(confirmed_fen[app]))
             await expect(row.locator("[data-prorated]")).to_have_text(fmt.yuan(expected[app]))
             await expect(row.locator("[data-to-revise]")).to_have_text("待核减")
         await expect(section.locator("[data-prorated-sum]")).to_have_text("70,000.00")
+
+        # The same page open in a second tab (drawn now, before the budget is applied).
+        stale = await open_console(w.review, label="stale")
+        await signed_in(w, stale, ADMIN)
+        await stale.goto("/console/admin/awards", "stale-awards")
 
         # 按比例核减, confirmed in the dialog: every amount revised, the list now sums to the budget.
         await section.locator("[data-apply-budget]").click()
@@ -141,6 +147,15 @@ async def test_publication_refused_over_the_budget_then_the_budget_applied_and_p
         await expect(section.locator("[data-publishable]")).to_be_visible()
         await expect(section.locator("[data-apply-budget]")).to_have_count(0)
         await expect(section.locator("[data-budget-applied]")).to_contain_text("合计等于可用额度")
+
+        # The second tab's button, pressed after: refused in Chinese (its own key; the list holds the prorated amounts).
+        await stale.page.locator(f'[data-budget="{LGB}"] [data-apply-budget]').click()
+        async with stale.page.expect_navigation():
+            await stale.page.locator("dialog[data-confirm-box] [data-ok]").click()
+        await stale.settle("stale-refused")
+        await expect(stale.page.locator("[data-flash]")).to_have_attribute("data-flash", "error")
+        await expect(stale.page.locator("[data-flash]")).to_contain_text("未能按比例核减：公示名单上的金额已按预算比例核减，无需重复操作")
+        await expect(stale.page.locator(f'[data-budget="{LGB}"] [data-listed-sum]')).to_have_text("70,000.00")
 
         # The award page says who lowered it, from what to what, and when.
         await admin.click(f'[data-budget="{LGB}"] tr[data-application="{apps[1]}"] a', "award-revised")
