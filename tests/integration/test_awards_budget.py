@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.notify.notices import TEMPLATES_DIR, format_yuan
+from services.notify.notices import format_yuan
 from services.review.awards.money import prorate_to_budget
 from subsidy.identity.claims import StaffRole
-from subsidy.programs import PROGRAMS_DIR
-from tests.support.longgang_journey import contract, fresh_uscc, longgang_data, to_award_calculation
-from tests.support.review_world import Official, application_no, programs_dir, review_world
+from tests.support.budget_batch import budget_batch_config, confirmed_awards
+from tests.support.review_world import Official, application_no, review_world
 
 pytestmark = pytest.mark.integration
 LGB = f"LG-AI-MODEL-B{random.randrange(1_000_000):06d}"  # a batch per run: its list holds only this test's
@@ -35,19 +33,6 @@ ADMIN = Official("lgb-admin", (StaffRole.PROGRAM_ADMIN,), (LGB,))
 AUDITOR = Official("lgb-auditor", (StaffRole.AUDITOR,), (LGB,))
 BUDGET = 7_000_000  # CNY 70,000.00
 WEEKS_AGO = (datetime.now(UTC) - timedelta(days=30)).isoformat()  # the notice went up 30 days ago: its period is over
-
-
-def budget_batch() -> str:
-    text = (PROGRAMS_DIR / "LG-AI-MODEL-2025.toml").read_text(encoding="utf-8")
-    for old, new in (
-        ('code = "LG-AI-MODEL-2025"', f'code = "{LGB}"'),
-        ("first_day = 2025-12-08", "first_day = 2026-01-05"), ("last_day = 2025-12-12", "last_day = 2027-12-31"),
-        ('sms_receipt_wait = "PT24H"', 'sms_receipt_wait = "PT2S"'),
-        ("# budget_fen = 3000000000 ", f"budget_fen = {BUDGET} "),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
 
 
 async def until(check, timeout: float = 120):
@@ -62,15 +47,7 @@ async def until(check, timeout: float = 120):
 
 
 async def test_three_awards_over_the_budget_are_prorated_to_the_fen_before_publication(stack, tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    config.mkdir()
-    programs = programs_dir(config)
-    (programs / f"{LGB}.toml").write_text(budget_batch(), encoding="utf-8")
-    templates = config / "templates"
-    shutil.copytree(TEMPLATES_DIR, templates)
-    (templates / f"{LGB}.toml").write_text(
-        (TEMPLATES_DIR / "LG-AI-MODEL-2025.toml").read_text(encoding="utf-8").replace(
-            'program = "LG-AI-MODEL-2025"', f'program = "{LGB}"'), encoding="utf-8")
+    programs = budget_batch_config(tmp_path, LGB, BUDGET)
 
     # 30% floored: CNY 100,000.00 -> 30,000.00; 200,000.04 -> 60,000.01 (60,000.012); 33,333.34 -> 10,000.00 (10,000.002)
     contracts = [10_000_000, 20_000_004, 3_333_334]
@@ -79,11 +56,7 @@ async def test_three_awards_over_the_budget_are_prorated_to_the_fen_before_publi
     expected = prorate_to_budget(confirmed_fen, BUDGET)
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs), "SMS_DAILY_LIMIT": "100000"}
     async with review_world(stack, tmp_path, notify=True, extra_env=env) as w:
-        for app, amount in zip(apps, contracts, strict=True):  # one by one: the helper reads with w.database
-            await to_award_calculation(w, app, {**longgang_data(fresh_uscc(), [contract(f"HT-{app}", amount)]),
-                                                "submitted_at": datetime.now(UTC).replace(microsecond=0).isoformat()},
-                                       program=LGB, online=ONLINE, back=BACK, clerk=CLERK, admin=ADMIN)
-        confirmations = [await w.post(ADMIN, f"/api/applications/{app}/award/confirm", {}) for app in apps]
+        confirmations = await confirmed_awards(w, LGB, apps, contracts, online=ONLINE, back=BACK, clerk=CLERK, admin=ADMIN)
 
         async def listed() -> dict | None:
             preview = (await w.get(ADMIN, f"/api/programs/{LGB}/notice/preview")).json()

@@ -120,3 +120,19 @@ def test_objection_states_and_deadline_triggers_read_in_chinese() -> None:
     assert [fmt.objection_status_zh(s) for s in ("open", "upheld", "dismissed")] == ["待处理", "异议成立", "异议不成立"]
     assert fmt.trigger_kind_zh("confirmed_by_phone") == "电话通知确认"
     assert fmt.action_zh("record_objection") == "登记公示异议"
+
+
+def test_an_amount_the_budget_changed_reads_from_to_with_the_difference() -> None:
+    assert fmt.budget_change_zh(6_000_001, 4_200_000) == "60,000.01 元 → 42,000.00 元（核减 18,000.01 元）"
+    assert fmt.budget_change_zh(4_200_000, 6_000_001) == "42,000.00 元 → 60,000.01 元（恢复 18,000.01 元）"
+    assert fmt.budget_change_zh(1_000_000, 1_000_000) == "10,000.00 元（未变）"
+    assert fmt.budget_change_zh(None, 1) == "—"
+
+
+def test_a_share_of_the_budget_is_a_percentage_rounded_half_up() -> None:
+    assert fmt.share_zh(7_000_000, 10_000_001) == "70.00%"  # 69.9999930...
+    assert fmt.share_zh(1, 8) == "12.50%"
+    assert fmt.share_zh(1, 20_000) == "0.01%"  # 0.005: half up
+    assert fmt.share_zh(1, 200_000) == "0.00%"  # 0.0005
+    assert fmt.share_zh(12_000_000, 10_000_000) == "120.00%"
+    assert fmt.share_zh(5, 0) == "—" and fmt.share_zh(None, 5) == "—"

@@ -24,6 +24,7 @@ from services.review import repository
 from services.review.api.access import in_scope
 from services.review.api.common import SHANGHAI, local
 from subsidy.identity.claims import StaffRole
+from subsidy.programs import programs
 from subsidy.identity.http import Authenticated
 from subsidy.web import ApiError, Started
 
@@ -55,7 +56,7 @@ def router() -> APIRouter:
             "overdue_tasks": sum(s["overdue"] for s in steps.values()),
             "deadlines_today": sum(s["due_today"] for s in steps.values()),
             "deadlines_this_week": sum(s["due_this_week"] for s in steps.values()),
-            "awards": {"count": board["awards_count"], "total_fen": board["awards_total_fen"], "budget_fen": None},
+            "awards": {"count": board["awards_count"], "total_fen": board["awards_total_fen"], "budget_fen": _budget_fen(program)},
         }
 
     @api.get("/programs/{program}/experts", summary="The expert registry a panel is chosen from (administrators, auditors)")
@@ -107,3 +108,16 @@ def router() -> APIRouter:
                 "reason": report.reason, "checked_at": local(datetime.now(UTC))}
 
     return api
+
+
+def _budget_fen(program: str) -> int | None:
+    """The batch's budget (Longgang `[award] budget_fen`, Shenzhen `[scoring] budget_fen`), None when
+    it has none: the dashboard's awards are those recorded (after 按比例核减, the revised amounts)
+    against it."""
+    batch = programs().get(program)
+    if batch is None:
+        return None
+    for section in (batch.award, batch.scoring):
+        if section is not None and getattr(section, "budget_fen", None) is not None:
+            return int(section.budget_fen)
+    return None

@@ -384,6 +384,25 @@ def rounding_zh(award: Any) -> str:
     return f"按比例计算后{name}到{unit}" if name else EMPTY
 
 
+def budget_change_zh(from_fen: int | None, to_fen: int | None) -> str:
+    """An amount the batch budget changed (按比例核减), from integer fen:
+    `60,000.01 元 → 42,000.00 元（核减 18,000.01 元）`; back up to the confirmed amount it reads 恢复."""
+    if from_fen is None or to_fen is None:
+        return EMPTY
+    if to_fen == from_fen:
+        return f"{yuan(to_fen)} 元（未变）"
+    change = "核减" if to_fen < from_fen else "恢复"
+    return f"{yuan(from_fen)} 元 → {yuan(to_fen)} 元（{change} {yuan(abs(from_fen - to_fen))} 元）"
+
+
+def share_zh(part_fen: int | None, whole_fen: int | None) -> str:
+    """`part` as a percentage of `whole`, two decimals, rounded half up: (7000000, 10000001) -> `70.00%`."""
+    if part_fen is None or not whole_fen:
+        return EMPTY
+    percent = (Decimal(int(part_fen)) * 100 / Decimal(int(whole_fen))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{percent}%"
+
+
 FILTERS = {
     "datetime_zh": datetime_zh, "date_zh": date_zh, "yuan": yuan, "wan_yuan": wan_yuan,
     "status_zh": status_zh, "status_tone": status_tone, "step_zh": step_zh, "role_zh": role_zh,
@@ -392,4 +411,5 @@ FILTERS = {
     "evidence_key_zh": evidence_key_zh, "evidence_zh": evidence_zh, "notice_zh": notice_zh,
     "sms_status_zh": sms_status_zh, "reason_zh": reason_zh, "refusal_zh": refusal_zh,
     "objection_status_zh": objection_status_zh, "trigger_kind_zh": trigger_kind_zh, "rounding_zh": rounding_zh,
+    "budget_change_zh": budget_change_zh, "share_zh": share_zh,
 }

@@ -66,6 +66,7 @@ CLIENT_ID = "subsidy-console"
 PAGE_SIZE = 20
 EXPORT_LIMIT = 10_000
 READ_MODEL_WAIT_S = 5.0
+LIST_WAIT_S = 15.0  # the lifecycles re-enlist their revised awards on the publication batch
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
                 ".ico": "image/x-icon"}
 
@@ -695,11 +696,38 @@ def router() -> APIRouter:
                           tiering_programs=sorted(p for p in session.principal.programs if _scoring(p) is not None))
         async with session.api() as client:
             lists = {step: await client.get("/api/tasks", {"step": step, "page_size": 100}) for step in ("award", "tiering", "expert_scoring")}
-        tiering_programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
-        award_programs = sorted(p for p in session.principal.programs if _award(p) is not None)
+            tiering_programs = sorted(p for p in session.principal.programs if _scoring(p) is not None)
+            award_programs = sorted(p for p in session.principal.programs if _award(p) is not None)
+            budgets = await _budgets(client, award_programs)
         shown = (["award"] if award_programs else []) + (["tiering", "expert_scoring"] if tiering_programs else [])
         return render(request, "awards.html", session=session, active="awards", title="资助核定", lists=lists,
-                      tiering_programs=tiering_programs, shown=shown)
+                      tiering_programs=tiering_programs, shown=shown, budgets=budgets, key=new_key())
+
+    @api.post("/admin/awards/budget")
+    @page
+    async def apply_budget(request: Request) -> Response:
+        """按比例核减: the unpublished list the administrator saw, prorated to what the budget leaves."""
+        session = await session_of(request)
+        session.require(R.PROGRAM_ADMIN)
+        form = await request.form()
+        program = str(form.get("program", ""))
+        back = f"{PREFIX}/admin/awards#budget-{quote(program, safe='')}"
+        seen = [str(a) for a in form.getlist("applications") if str(a).strip()]
+        try:
+            async with session.api() as client:
+                answer = await client.post(f"/api/programs/{quote(program, safe='')}/awards/budget", {"applications": seen},
+                                           _form_key(form.get("key")))
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:
+            return redirect_with(back, "error", f"未能按比例核减：{problem.message}")
+        await _until_list_prorated(session, program)
+        revised, failed = answer.get("revised") or [], answer.get("failed") or []
+        text = (f"已按预算比例核减 {len(revised)} 项资助金额：名单合计 {fmt.yuan(answer.get('prorated_total_fen'))} 元"
+                f"（预算可用额度 {fmt.yuan(answer.get('available_fen'))} 元）")
+        if failed:
+            text += "；未能核减：" + "；".join(f"{f.get('application_no')}（{f.get('message')}）" for f in failed)
+        return redirect_with(back, "error" if failed else "success", text)
 
     @api.get("/admin/tiering")
     @page
@@ -764,12 +792,16 @@ def router() -> APIRouter:
             for program in by_program:
                 lists = (await client.get(f"/api/programs/{quote(program, safe='')}/notice")).get("lists") or []
                 newest = lists[0] if lists else None
-                if newest and newest.get("final_version") is None:
+                # the newest list, running or just final (its applications close a moment later)
+                if newest:
                     view = await client.get(f"/api/programs/{quote(program, safe='')}/notice/versions/{int(newest['latest_version'])}",
                                             {"notice_id": newest["notice_id"]})
-                    running[program] = {**newest, "on_list": {e["application_no"] for e in view.get("entries", [])}}
+                    ends = fmt._moment(newest.get("period_ends_at"))
+                    running[program] = {**newest, "on_list": {e["application_no"] for e in view.get("entries", [])},
+                                        "period_over": ends is not None and ends <= datetime.now(fmt.SHANGHAI)}
+            budgets = await _budgets(client, [p for p in by_program if _award(p) is not None])
         return render(request, "publication.html", session=session, active="publication", title="公示发布",
-                      by_program=by_program, running=running, key=new_key())
+                      by_program=by_program, running=running, budgets=budgets, key=new_key())
 
     @api.post("/admin/publication")
     @page
@@ -792,6 +824,7 @@ def router() -> APIRouter:
             raise
         except ApiProblem as problem:
             return redirect_with(back, "error", f"未能发布：{problem.message}")
+        await _until_notice_listed(session, program, str(answer.get("notice_id") or ""))
         text = f"已发布公示 {answer.get('notice_id', '')}：{answer.get('entries', 0)} 项，资助总额 {fmt.wan_yuan(answer.get('total_award_fen'))} 万元"
         return redirect_with(back, "success", text)
 
@@ -974,6 +1007,60 @@ async def _until_read_model_shows(session: Session, application_no: str, status:
                 return
             await asyncio.sleep(0.2)
     log.info("read model behind the decision", wanted=status)
+
+
+async def _budgets(client: ReviewApi, programs: list[str]) -> dict[str, dict[str, Any]]:
+    """The batch budget of each Longgang-shaped program that has one: `budget` of
+    `GET /api/programs/{p}/awards` (the unpublished list against it) and the awards by number."""
+    found: dict[str, dict[str, Any]] = {}
+    for program in programs:
+        config = _award(program)
+        if config is None or getattr(config, "budget_fen", None) is None:
+            continue
+        try:
+            awards = await client.get(f"/api/programs/{quote(program, safe='')}/awards")
+        except SessionExpired:
+            raise
+        except ApiProblem as problem:  # the page still serves its lists; the section says why it is missing
+            found[program] = {"budget": None, "unavailable": problem.message, "awards": {}}
+            continue
+        found[program] = {"budget": awards.get("budget"), "unavailable": None if awards.get("budget") else "公示名单暂时无法读取，请稍后刷新",
+                          "awards": {a["application_no"]: a for a in awards.get("applications") or []}}
+    return found
+
+
+async def _until_list_prorated(session: Session, program: str) -> None:
+    """Each lifecycle accepted its revised award; the publication batch learns it when the lifecycle
+    enlists again a moment later. Wait for it (bounded) so the page shows the amounts revised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LIST_WAIT_S
+    async with session.api() as client:
+        while loop.time() < deadline:
+            try:
+                budget = (await client.get(f"/api/programs/{quote(program, safe='')}/awards")).get("budget") or {}
+            except ApiProblem:
+                return
+            if budget.get("listed_total_fen") == budget.get("prorated_total_fen"):
+                return
+            await asyncio.sleep(0.3)
+    log.info("publication list behind the budget", program=program)
+
+
+async def _until_notice_listed(session: Session, program: str, notice_id: str) -> None:
+    """The publication batch accepted the list; review records it a moment later. Wait for it
+    (bounded) so the page shows it on its list, not as still to publish."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LIST_WAIT_S
+    async with session.api() as client:
+        while notice_id and loop.time() < deadline:
+            try:
+                lists = (await client.get(f"/api/programs/{quote(program, safe='')}/notice")).get("lists") or []
+            except ApiProblem:
+                return
+            if any(n.get("notice_id") == notice_id for n in lists):
+                return
+            await asyncio.sleep(0.3)
+    log.info("notice list behind the publication", program=program)
 
 
 def _callback_url(request: Request) -> str:
