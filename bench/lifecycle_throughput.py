@@ -11,13 +11,15 @@ every --task-poll-s seconds and takes every task of the run it finds, through re
 Guangdong portal submits the watermarked form (fetched from review's /forms/{id}) over the signed
 webhook when the platform's state-changed event says the form was issued; notify's local provider
 reports the SMS deliveries by itself; the program-level steps (SZ tiering, publication) are taken
-once every application of the program is there, the list published as put up 30 days ago (its
+once the administrator's task list holds that step for every application of the program (the
+publication task opens once the application is on the list), the list published as put up 30 days ago (its
 period over). An application is done when its `published` state change is on Kafka.
 
 The bare path: the same number of workflows of a bare workflow (bench/bare_lifecycle.py) on the
 same server, each running the activities, updates and signals of one real lifecycle of its program
 in the same order (read from a lifecycle's history after the lifecycle path), driven by one client
-coroutine per workflow, with the same barrier before the last signal (the publication).
+coroutine per workflow, waiting for the rest of its program where the lifecycle path's
+administrators act for the whole batch (SZ tiering, the publication).
 
 Printed: applications/s and state changes/s end to end, event -> SMS accepted latency (the state
 change's occurred_at -> notify's sent_at), the ratio to the bare rate, the CPU of each component
@@ -117,7 +119,6 @@ async def choose_token(db: asyncpg.Connection) -> int:
 class Seen:
     changes: dict[str, list[tuple[str | None, str, float, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
     done_at: dict[str, float] = field(default_factory=dict)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def status(self, no: str) -> str | None:
         return self.changes[no][-1][1] if self.changes.get(no) else None
@@ -154,7 +155,6 @@ async def follow_state_changes(bootstrap: str, mine: set[str], seen: Seen, ready
                     if to in DONE:
                         seen.done_at.setdefault(no, now)
                     on_change(no, to, data)
-            seen.arrived.set()
     finally:
         await consumer.stop()
 
@@ -184,7 +184,6 @@ class Driver:
         self.paper_requested: set[str] = set()
         self.assigned: set[str] = set()
         self.submitted_at: dict[str, float] = {}
-        self.program_steps_done: set[str] = set()
         self.background: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -319,22 +318,17 @@ class Driver:
 
     # --- the program-level steps -------------------------------------------------------------
 
-    async def program_steps(self) -> None:
-        """SZ tiering once every SZ application is in tiering; each list published once every
-        application of its program awaits publication (as put up 30 days ago)."""
-        while True:
-            await self.seen.arrived.wait()
-            self.seen.arrived.clear()
-            sz = self.nos[SZ]
-            if sz and "tiering" not in self.program_steps_done and all(self.seen.status(no) == "tiering" for no in sz):
-                self.program_steps_done.add("tiering")
-                self.spawn(self.confirm_tiering())
-            for program, admin in ((LG, "lg_admin"), (SZ, "sz_admin")):
-                nos = self.nos[program]
-                key = f"publish:{program}"
-                if nos and key not in self.program_steps_done and all(self.seen.status(no) == "awaiting_publication" for no in nos):
-                    self.program_steps_done.add(key)
-                    self.spawn(self.publish(demo.OFFICIALS[admin], program))
+    async def program_step(self, who: demo.Official, step: str, program: str, act: Any) -> None:
+        """A step taken for the whole program batch (SZ tiering, publication), once the
+        administrator's task list holds it for every application of the run: the publication task
+        opens when the application is on the list (enlisted), so nobody is left for the next list."""
+        nos = set(self.nos[program])
+        while nos:
+            listed = {t["application_no"] for t in await self.task_list(who, step)}
+            if nos <= listed:
+                await act()
+                return
+            await asyncio.sleep(self.poll_s)
 
     async def confirm_tiering(self) -> None:
         admin = demo.OFFICIALS["sz_admin"]
@@ -342,7 +336,6 @@ class Driver:
         await self.act(admin, "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": self.nos[SZ]}, what="sz tiering confirm")
 
     async def publish(self, admin: demo.Official, program: str) -> None:
-        # Enlisting is an activity after the transition: wait until the list has them all.
         starts_at = (datetime.now(UTC) - timedelta(days=demo.PUBLISHED_DAYS_AGO)).isoformat()
         await self.act(admin, "POST", f"/api/programs/{program}/publication", {"starts_at": starts_at}, what="publish")
 
@@ -363,7 +356,9 @@ class Driver:
             self.official(o["sz_clerk"], "paper", self.sz_paper),
             self.official(o["sz_admin"], "expert_scoring", self.sz_assign),
             *(self.official(o[f"sz_expert_{i}"], "expert_scoring", self.sz_score(o[f"sz_expert_{i}"])) for i in (1, 2, 3)),
-            self.program_steps(),
+            self.program_step(o["sz_admin"], "tiering", SZ, self.confirm_tiering),
+            self.program_step(o["lg_admin"], "publication", LG, lambda: self.publish(o["lg_admin"], LG)),
+            self.program_step(o["sz_admin"], "publication", SZ, lambda: self.publish(o["sz_admin"], SZ)),
         )]
         try:
             await self.submit_all()
@@ -392,26 +387,36 @@ async def plan_of(client: Client, program: str, no: str) -> str:
     return "".join(ops[e.event_type] for e in history.events if e.event_type in ops)
 
 
+def barrier_points(program: str, plan: str) -> set[int]:
+    """The ops the lifecycle path takes for the whole batch at once: the publication (the last
+    signal), and for SZ the tiering (its last update)."""
+    points = {plan.rfind("s")} if "s" in plan else set()
+    if program == SZ and "u" in plan:
+        points.add(plan.rfind("u"))
+    return points
+
+
 async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int], token: int, timeout: float) -> tuple[float, float, list[str]]:
-    """All workflows at once, each driven by one coroutine; the last signal after a barrier.
-    Returns (first start, last completion, workflow ids)."""
+    """All workflows at once, each driven by one coroutine; at the batch-wide steps (see
+    `barrier_points`) each waits for the other workflows of its program, as the lifecycle path's
+    administrators do. Returns (first start, last completion, workflow ids)."""
     ids: list[str] = []
-    total = sum(counts.values())
-    at_barrier, barrier = [0], asyncio.Event()
+    arrived: Counter[tuple[str, int]] = Counter()
+    barriers: dict[tuple[str, int], asyncio.Event] = defaultdict(asyncio.Event)
     t0 = time.time()
 
-    async def one(plan: str, wid: str) -> float:
+    async def one(program: str, plan: str, wid: str) -> float:
         handle = await client.start_workflow(BARE_WORKFLOW, plan, id=wid, task_queue=BARE_TASK_QUEUE)
-        last_signal = plan.rfind("s")
+        points = barrier_points(program, plan)
         for i, op in enumerate(plan):
+            if i in points:
+                arrived[(program, i)] += 1
+                if arrived[(program, i)] == counts[program]:
+                    barriers[(program, i)].set()
+                await barriers[(program, i)].wait()
             if op == "u":
                 await handle.execute_update("decide", result_type=int)
             elif op == "s":
-                if i == last_signal:
-                    at_barrier[0] += 1
-                    if at_barrier[0] == total:
-                        barrier.set()
-                    await barrier.wait()
                 await handle.signal("fact")
         await handle.result()
         return time.time()
@@ -421,9 +426,7 @@ async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int
         for i in range(n):
             wid = f"bench-bare-{token:02d}-{uuid.uuid4().hex[:8]}-{program[:2]}-{i}"
             ids.append(wid)
-            jobs.append(one(plans[program], wid))
-    if not any("s" in p for p in plans.values()):
-        barrier.set()
+            jobs.append(one(program, plans[program], wid))
     ends = await asyncio.wait_for(asyncio.gather(*jobs), timeout)
     return t0, max(ends), ids
 
