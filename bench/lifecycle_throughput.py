@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -235,8 +236,6 @@ class Driver:
         if response.status_code != 200:
             self.counters.errors.append(f"/forms/{form_id}: {response.status_code}")
             return
-        import hashlib
-
         digest = hashlib.sha256(response.content).hexdigest()
         event = self.data.envelope(topics.GUANGDONG_SUBMISSION_RECEIVED, topics.PORTAL_GUANGDONG_SUBMISSIONS,
                                    self.data.guangdong_submission(no, form_id, digest))
