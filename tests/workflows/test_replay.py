@@ -4,7 +4,8 @@ patch/versioning plan, only when the change is meant to be incompatible):
 
     RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_longgang_lifecycle.py tests/workflows/test_shenzhen_lifecycle.py
 
-(The public-notice histories: RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_publication_notice.py. Do not
+(The public-notice histories: RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_publication_notice.py; the paths
+issue 14 added: tests/workflows/test_recorded_paths.py. Do not
 record the older ones again after a patch: they are what runs started before it look like.)
 """
 
@@ -29,7 +30,12 @@ def test_the_scenarios_have_recorded_histories() -> None:
             "sz_filed_at_cutoff_returned_resubmitted_published", "sz_not_funded", "publication_batch_first_run",
             # issue 13: Shenzhen enlisted, the final list's entry, the notice period and the next list
             "sz_enlisted_published_with_amended_award", "sz_removed_from_notice_by_objection",
-            "publication_batch_period_objection_next_list"} <= names
+            "publication_batch_period_objection_next_list",
+            # issue 14: every lifecycle path not recorded before (tests/workflows/test_recorded_paths.py)
+            "lg_back_office_rejected", "lg_resubmission_lapsed", "sz_rejected_at_formal_pre_review",
+            "sz_withdrawn_while_paper_awaited", "lg_withdrawn_awaiting_publication", "lg_late_receipt_after_receipt_missing",
+            "lg_failed_receipt_then_phone", "publication_batch_after_continue_as_new",
+            "publication_batch_last_run_after_continue_as_new"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
