@@ -35,7 +35,9 @@ def test_the_scenarios_have_recorded_histories() -> None:
             "lg_back_office_rejected", "lg_resubmission_lapsed", "sz_rejected_at_formal_pre_review",
             "sz_withdrawn_while_paper_awaited", "lg_withdrawn_awaiting_publication", "lg_late_receipt_after_receipt_missing",
             "lg_failed_receipt_then_phone", "publication_batch_after_continue_as_new",
-            "publication_batch_last_run_after_continue_as_new"} <= names
+            "publication_batch_last_run_after_continue_as_new",
+            # issue 11: the batch budget lowers an award before publication (tests/workflows/test_longgang_budget.py)
+            "lg_award_revised_by_budget"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
