@@ -24,7 +24,7 @@ up: install
 TEST_WORKERS ?= 2
 test: install
 	@start=$$(date +%s); status=0; \
-	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) || status=$$?; \
+	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) || status=$$?; \
 	echo "make test: everything but tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
 	if [ -d tests/faults ]; then \
 	  start=$$(date +%s); .venv/bin/pytest tests/faults || status=$$?; \

