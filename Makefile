@@ -10,24 +10,40 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: up test install system-packages kafka-jars lock clean
+.PHONY: up test install system-packages bytecode kafka-jars lock clean
 
 ## make up: the embedded stack and the four processes in the foreground, shown healthy (Ctrl-C stops)
 up: install
 	.venv/bin/subsidy up
 
-## make test: unit, workflow (time-skipping) and integration tests on the real embedded servers, then
-## the fault level (tests/faults, when present) apart; each level's wall time is printed, and pytest
-## prints the slowest tests (--durations in pyproject.toml).
+## make test: unit, workflow (time-skipping), integration and browser tests on the real embedded
+## servers, then the fault level (tests/faults, when present) apart in one process; each part's wall
+## time is printed, and pytest prints the slowest tests (--durations in pyproject.toml).
+## `make test TEST_WORKERS=2` spreads the first part over two pytest-xdist processes (whole files
+## per worker, one embedded stack each: tests/conftest.py). Not the default yet: its first full run,
+## on a machine at load ~14, failed 13 integration tests; most followed a `subsidy up` that
+## test_cli's Ctrl-C did not stop within 120 s and that kept consuming that worker's stack.
+TEST_WORKERS ?= 0
 test: install
-	@start=$$(date +%s); status=0; .venv/bin/pytest --ignore=tests/faults || status=$$?; \
+	@start=$$(date +%s); status=0; \
+	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) || status=$$?; \
 	echo "make test: everything but tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
 	if [ -d tests/faults ]; then \
 	  start=$$(date +%s); .venv/bin/pytest tests/faults || status=$$?; \
 	  echo "make test: tests/faults took $$(( $$(date +%s) - start )) s (wall)"; \
 	fi; exit $$status
 
-install: system-packages .venv/.synced kafka-jars
+install: system-packages .venv/.synced bytecode kafka-jars
+
+# Bytecode of the platform's own sources (the locked packages' is written by `uv sync
+# --compile-bytecode`). Where PYTHONDONTWRITEBYTECODE is set (containers, CI) nothing else writes
+# it, so every process compiled every module it imports from source, and Temporal's worker compiled
+# them all again to hash its default build id: ~3 s of CPU per service start and per test process,
+# dozens of times per `make test`. Incremental: a second call only compares timestamps.
+bytecode: .venv/.synced
+	@.venv/bin/python -m compileall -q -j 0 cli deploy services subsidy workflows tests bench > /dev/null \
+	  || echo "bytecode: some sources did not compile; they are compiled at import instead"
+	@[ -e .venv/.bytecode ] || { .venv/bin/python -m compileall -q -j 0 $$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') > /dev/null; touch .venv/.bytecode; }
 
 system-packages:
 	@PYTHON=$(PYTHON) deploy/install/system-packages.sh
@@ -41,8 +57,8 @@ $(UV): | system-packages
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
-	@touch $@
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@ .venv/.bytecode
 
 ## make lock: re-resolve uv.lock after changing pyproject.toml
 lock: $(UV)

