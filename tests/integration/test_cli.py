@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -66,7 +67,17 @@ def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> Non
             ui_status = page.status
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        _, stderr = proc.communicate(timeout=120)
+        try:
+            _, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            # The test fails, but `up` and its services must not outlive it: left running, they stay
+            # in the stack's consumer groups and task queues and take later tests' events.
+            for pid in [int(p) for p in re.findall(r"pid (\d+)", "".join(lines))]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.communicate()
+            raise
     assert proc.returncode == 0, stderr[-3000:]
     out = "".join(lines)
     assert "Platform is up and healthy" in out
