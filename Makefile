@@ -19,11 +19,9 @@ up: install
 ## make test: unit, workflow (time-skipping), integration and browser tests on the real embedded
 ## servers, then the fault level (tests/faults, when present) apart in one process; each part's wall
 ## time is printed, and pytest prints the slowest tests (--durations in pyproject.toml).
-## `make test TEST_WORKERS=2` spreads the first part over two pytest-xdist processes (whole files
-## per worker, one embedded stack each: tests/conftest.py). Not the default yet: its first full run,
-## on a machine at load ~14, failed 13 integration tests; most followed a `subsidy up` that
-## test_cli's Ctrl-C did not stop within 120 s and that kept consuming that worker's stack.
-TEST_WORKERS ?= 0
+## The first part runs in two pytest-xdist processes (whole files per worker, one embedded stack
+## each: tests/conftest.py); `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 test: install
 	@start=$$(date +%s); status=0; \
 	.venv/bin/pytest --ignore=tests/faults $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) || status=$$?; \
