@@ -57,3 +57,32 @@ async def sigkill_all(platform: Platform) -> None:
 
 async def test_sigkill_of_the_worker_and_all_three_services_loses_and_doubles_nothing(stack, tmp_path: Path) -> None:
     await survive(stack, tmp_path, "SIGKILL intake, review, notify and the worker", sigkill_all)
+
+
+def restart_postgres(run_dir: Path, mode: str) -> None:
+    """fast: SIGINT to the postmaster (what `stop_component` sends); immediate: SIGQUIT first.
+    Then started again on the same port with its data."""
+    state = embedded_stack.StackState.load(run_dir)
+    assert not state.external_database, "this level restarts the embedded PostgreSQL; DATABASE_URL names an external server"
+    if mode == "immediate":
+        os.kill(state.processes["postgres"].pid, signal.SIGQUIT)
+    embedded_stack.stop_component("postgres", run_dir, progress=lambda _m: None)
+    embedded_stack.up(run_dir, progress=lambda _m: None)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_a_postgresql_restart_under_load_loses_and_doubles_nothing(stack, tmp_path: Path, mode: str) -> None:
+    async def fault(_platform: Platform) -> None:
+        await asyncio.to_thread(restart_postgres, stack.run_dir, mode)
+
+    await survive(stack, tmp_path, f"PostgreSQL restarted ({mode} shutdown)", fault)
+
+
+async def test_a_temporal_server_restart_under_load_loses_and_doubles_nothing(stack, tmp_path: Path) -> None:
+    async def fault(_platform: Platform) -> None:
+        def restart() -> None:
+            embedded_stack.stop_component("temporal", stack.run_dir, progress=lambda _m: None)
+            embedded_stack.up(stack.run_dir, progress=lambda _m: None)  # the same port, its SQLite file kept
+        await asyncio.to_thread(restart)
+
+    await survive(stack, tmp_path, "Temporal dev server restarted (SQLite kept)", fault)
