@@ -29,6 +29,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
+from subsidy.failpoints import crash_if_armed
 from subsidy.log_context import CORRELATION_ID_HEADER, current_correlation_id
 
 EVENT_ID_HEADER = "x-event-id"
@@ -371,6 +372,7 @@ class OutboxRelay:
             except Exception as exc:
                 error = error or exc  # stamp what was acked before the first failure, then fail the round
             if acked:
+                crash_if_armed("outbox.after_publish")  # Kafka has the rows; their stamp is not committed
                 await conn.execute(self._stamp, acked)
             for item in dead:
                 dead_id = await conn.fetchval(self._set_aside, item.row["id"], item.reason, item.detail[:500])
