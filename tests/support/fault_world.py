@@ -44,10 +44,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.embedded.processes import free_port
 from services.intake.webhook import sign
+from services.notify.providers.local import delivery_receipt
 from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
 from subsidy.identity.local_issuer import LocalIssuer
 from tests.fixtures import events
+from tests.support.longgang_journey import contract
 from tests.support.processes import get_health
 from tests.support.review_world import LG, SZ, Official
 
@@ -173,6 +175,7 @@ class Application:
     expected: str
     mobile: str
     steps_done: int = 0
+    started: bool = False
     finished: bool = False
     error: str | None = None
 
@@ -183,7 +186,7 @@ class Figures:
 
     fault: str
     applications: int = 0
-    in_flight: int = 0
+    in_flight: int = 0  # applications submitted and not yet through their path when the fault began
     lost: int = 0
     doubled: int = 0
     redelivered: int = 0  # Kafka records of an event id already seen (at-least-once; consumers absorb them)
@@ -223,6 +226,10 @@ class Driver:
         self.submitted = 0
         self.last_step_at = 0.0
         self.http: httpx.AsyncClient | None = None
+        # With real-like providers (no local provider): the provider's delivery report of the
+        # approval SMS, sent as that provider would (tests/faults: the lost-reply test).
+        self.deliver: Callable[[Application], Awaitable[None]] | None = None
+        self._extra: list[asyncio.Task[None]] = []
         self._watching: asyncio.Task[None] | None = None
 
     # -- plumbing --
@@ -340,7 +347,11 @@ class Driver:
         facts = events.longgang_submitted()
         uscc = events.uscc("91440307MA5" + f"{random.randrange(1_000_000):06d}")
         contact = {**facts["applicant"]["contact"], "mobile": app.mobile}
-        return {"program": LG, "applicant": {**facts["applicant"], "uscc": uscc, "contact": contact}}
+        # Contracts and invoices of its own: the example's, claimed by every application, would make
+        # each submission a duplicate claim of all the others (review flags each pair, ever slower).
+        amount = facts["model_contracts"][0]["amount_fen"]
+        contracts = [contract(f"HT-{app.no}", amount)]
+        return {"program": LG, "applicant": {**facts["applicant"], "uscc": uscc, "contact": contact}, "model_contracts": contracts}
 
     def _sz_facts(self, app: Application) -> dict[str, Any]:
         facts = events.shenzhen_submitted()
@@ -374,6 +385,8 @@ class Driver:
             await self.reach(app, "back_office_review")
             await self.act(LG_BACK, app, decisions, {"decision": "approve"})
             self.progressed(app)
+            if self.deliver is not None:
+                await self.deliver(app)
             await self.reach(app, "awaiting_paper")  # the approval SMS, accepted and reported delivered
             self.progressed(app)
             answer = await self.act(LG_CLERK, app, f"/api/applications/{app.no}/paper",
@@ -396,6 +409,39 @@ class Driver:
             await self.act(SZ_PRE, app, decisions, {"decision": "approve"})
         self.progressed(app)
 
+    async def report_delivery(self, app: Application) -> None:
+        """The provider that took the approval SMS reports it delivered, through intake's webhook
+        (`sms-<provider>`), as the real providers' callbacks do."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.step_timeout
+        row = None
+        while row is None:
+            try:
+                conn = await asyncpg.connect(self.database_url, timeout=5)
+                try:
+                    row = await conn.fetchrow(
+                        """SELECT message_id::text AS message_id, provider FROM notify.sms_messages
+                           WHERE application_no = $1 AND kind = 'back_office_approved' AND status = 'accepted'""", app.no)
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                pass
+            if row is None:
+                assert loop.time() < deadline, f"{app.no}: the approval SMS was not accepted by a provider"
+                await asyncio.sleep(1.0)
+        slug = f"sms-{row['provider']}"
+        assert slug in self.keys, f"{app.no}: the approval SMS went to {row['provider']}, which has no webhook key for its reports"
+        body = json.dumps(delivery_receipt(row["message_id"], app.mobile, provider=row["provider"]), ensure_ascii=False).encode()
+        assert self.http is not None
+
+        def post() -> Awaitable[httpx.Response]:
+            return self.http.post(self.url("intake", f"/webhooks/{slug}"), content=body, headers={
+                "content-type": "application/cloudevents+json", "x-signature": sign(self.keys[slug], body),
+                "x-timestamp": str(int(time.time()))})
+
+        response = await self._retrying(f"{app.no} delivery report", post)
+        assert response.status_code == 202, f"{app.no} delivery report: {response.status_code} {response.text[:300]}"
+
     async def _form(self, app: Application) -> asyncpg.Record:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.step_timeout
@@ -415,12 +461,20 @@ class Driver:
 
     async def _one(self, app: Application, gate: asyncio.Semaphore) -> None:
         async with gate:
+            app.started = True
             try:
                 await self._drive(app)
             except AssertionError as exc:
                 app.error = str(exc)
             finally:
                 app.finished = True
+
+    def spawn(self, k: int) -> None:
+        """`k` more applications submitted now, beside the others (not held back by the limit on
+        how many run at once): portals go on sending while a part is down."""
+        for app in self.plan(k):
+            self.figures.applications += 1
+            self._extra.append(asyncio.create_task(self._one(app, asyncio.Semaphore(1))))
 
     async def run(self, n: int, fault: Callable[[], Awaitable[None]], *, fault_after: float = 0.5,
                   concurrency: int = 24, submit_interval: float = 0.3) -> None:
@@ -441,12 +495,12 @@ class Driver:
                         faulted = asyncio.create_task(self._fault(fault))
                 if faulted is None:
                     faulted = asyncio.create_task(self._fault(fault))
-                await asyncio.gather(*drives)
                 await faulted
+                await asyncio.gather(*drives, *self._extra)
             finally:
-                for task in drives:
+                for task in [*drives, *self._extra]:
                     task.cancel()
-                await asyncio.gather(*drives, return_exceptions=True)
+                await asyncio.gather(*drives, *self._extra, return_exceptions=True)
                 self._watching.cancel()
                 self.http = None
 
@@ -454,7 +508,7 @@ class Driver:
         # Wait until work is really in flight: some applications past their first step.
         while self.submitted < 3:
             await asyncio.sleep(0.5)
-        self.figures.in_flight = sum(1 for a in self.apps.values() if not a.finished)
+        self.figures.in_flight = sum(1 for a in self.apps.values() if a.started and not a.finished)
         self.figures.fault_at = time.monotonic()
         print(f"fault {self.figures.fault!r}: {self.figures.in_flight} applications in flight", flush=True)
         await fault()
@@ -523,7 +577,9 @@ class Verdict:
             self.problems.append(problem)
 
 
-async def verify(driver: Driver, stack_env: dict[str, str], database_url: str, since_ms: int, *, outbox_timeout: float = 180) -> Verdict:
+async def verify(driver: Driver, stack_env: dict[str, str], database_url: str, since_ms: int, *, outbox_timeout: float = 180,
+                 sms_timeout: float = 300,
+                 provider_sends: Callable[[], Counter[str]] | None = None) -> Verdict:
     """Everything a fault must not have broken; fills the figures (lost, doubled, SMS)."""
     verdict = Verdict()
     figures = driver.figures
@@ -572,16 +628,36 @@ async def verify(driver: Driver, stack_env: dict[str, str], database_url: str, s
     conn = await asyncpg.connect(database_url)
     try:
         notices = Counter((c["application_no"], c["notice_kind"]) for c in by_id.values() if c.get("notice_kind"))
-        sent = await conn.fetch(
-            """SELECT m.application_no, m.kind, count(l.message_id) AS sent, count(*) AS messages,
-                      count(*) FILTER (WHERE m.status NOT IN ('accepted', 'delivered')) AS unsettled
-               FROM notify.sms_messages m LEFT JOIN notify.local_provider_messages l ON l.message_id = m.message_id::text
-               WHERE m.application_no = ANY($1::text[]) GROUP BY m.application_no, m.kind""", list(apps))
-        sms = {(r["application_no"], r["kind"]): r for r in sent}
-        figures.sms = sum(r["sent"] for r in sent)
-        twice = {k: r["sent"] for k, r in sms.items() if r["sent"] > 1 or r["messages"] > 1}
+        async def sends() -> dict[tuple[str, str], dict[str, int]]:
+            rows = await conn.fetch(
+                """SELECT m.message_id::text AS message_id, m.application_no, m.kind, m.status,
+                          count(l.message_id) AS local_sends
+                   FROM notify.sms_messages m LEFT JOIN notify.local_provider_messages l ON l.message_id = m.message_id::text
+                   WHERE m.application_no = ANY($1::text[]) GROUP BY 1, 2, 3, 4""", list(apps))
+            # Sends the providers accepted, per our message id: the local provider's table, or what
+            # the test's fake providers counted (`provider_sends`).
+            external = provider_sends() if provider_sends is not None else None
+            found: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"sent": 0, "messages": 0, "unsettled": 0})
+            for r in rows:
+                entry = found[(r["application_no"], r["kind"])]
+                entry["sent"] += external.get(r["message_id"], 0) if external is not None else r["local_sends"]
+                entry["messages"] += 1
+                entry["unsettled"] += r["status"] not in ("accepted", "delivered")
+            return found
+
+        # A message a killed sender had claimed waits for its lease to run out: wait for the SMS to
+        # settle (bounded), then judge.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + sms_timeout
+        while True:
+            sms = await sends()
+            if loop.time() > deadline or all(k in sms and sms[k]["sent"] >= 1 and not sms[k]["unsettled"] for k in notices):
+                break
+            await asyncio.sleep(1.0)
+        figures.sms = sum(e["sent"] for e in sms.values())
+        twice = {k: e["sent"] for k, e in sms.items() if e["sent"] > 1 or e["messages"] > 1}
         missing = [k for k in notices if k not in sms or sms[k]["sent"] != 1]
-        unsettled = {k: r["unsettled"] for k, r in sms.items() if r["unsettled"]}
+        unsettled = {k: e["unsettled"] for k, e in sms.items() if e["unsettled"]}
         verdict.check(not twice, f"SMS sent more than once: {twice}")
         verdict.check(not missing, f"notices without exactly one SMS: {missing[:10]} (of {len(notices)})")
         verdict.check(not unsettled, f"SMS not accepted: {unsettled}")
