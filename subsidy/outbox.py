@@ -29,7 +29,9 @@ import structlog
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
+from subsidy.failpoints import crash_if_armed
 from subsidy.log_context import CORRELATION_ID_HEADER, current_correlation_id
+from subsidy.producer import renew_producer_after
 
 EVENT_ID_HEADER = "x-event-id"
 CONTENT_TYPE = "application/json"
@@ -298,6 +300,10 @@ class OutboxRelay:
                     raise
                 except Exception as exc:
                     failures += 1
+                    try:  # the broker no longer takes this producer's batches: a new producer, then retry
+                        await renew_producer_after(self._broker, exc)
+                    except Exception:
+                        self._log.warning("kafka producer could not be renewed; retrying", exc_info=True)
                     delay = min(self.max_backoff, self.poll_interval * 2 ** min(failures, 16))
                     self._log.warning(
                         "outbox relay round failed; retrying", error=type(exc).__name__, retry_in_s=delay, exc_info=True
@@ -371,6 +377,7 @@ class OutboxRelay:
             except Exception as exc:
                 error = error or exc  # stamp what was acked before the first failure, then fail the round
             if acked:
+                crash_if_armed("outbox.after_publish")  # Kafka has the rows; their stamp is not committed
                 await conn.execute(self._stamp, acked)
             for item in dead:
                 dead_id = await conn.fetchval(self._set_aside, item.row["id"], item.reason, item.detail[:500])

@@ -48,6 +48,7 @@ from subsidy.log_context import LogContextInterceptor
 from subsidy.logging import configure_logging
 from subsidy.messaging import DeadLetters
 from subsidy.outbox import OutboxRelay
+from subsidy.producer import renew_producer_after
 from subsidy.settings import PlatformSettings
 from subsidy.temporal import connect_from_settings
 from subsidy.web import ApiError, api_error_handler
@@ -184,8 +185,21 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
 
 
+class PlatformBroker(KafkaBroker):
+    """The services' broker: a publish that fails because the broker no longer accepts this
+    producer (after a broker restart) puts a new producer in place before the error goes to the
+    caller, so the caller's retry can succeed (subsidy/producer.py)."""
+
+    async def publish(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().publish(*args, **kwargs)
+        except Exception as exc:
+            await renew_producer_after(self, exc)
+            raise
+
+
 def new_broker(definition: ServiceDefinition, settings: PlatformSettings) -> KafkaBroker:
-    broker = KafkaBroker(
+    broker = PlatformBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"subsidy-{definition.name}",
         # Not under "faststream": that logger has a handler of its own. These propagate to the root

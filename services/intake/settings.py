@@ -33,6 +33,11 @@ class IntakeSettings(PersonalDataSettings):
     webhook_max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="WEBHOOK_MAX_BODY_BYTES: larger requests get 413"
     )
+    webhook_publish_timeout_seconds: float = Field(
+        default=10.0, gt=0,
+        description="WEBHOOK_PUBLISH_TIMEOUT_SECONDS: how long the webhook waits for Kafka to take an event before "
+        "it answers 503 with Retry-After (the sender retries; the event id makes a repeat harmless)",
+    )
 
     # Intake takes a connection only for an event's read and its write (none during the workflow
     # command), so the pool can be smaller than the lanes of all topics together.

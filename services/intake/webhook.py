@@ -37,8 +37,8 @@ Checks, in order, each answered with JSON `{"reason": ..., ["detail": ...]}`:
 7. the envelope's `source` is the slug's, and its type is one this source sends (its topic),
    else 400 `source_mismatch`;
 8. published (Kafka key = application number, value = the raw body as received), 202
-   `{"accepted": <event id>, "topic": ...}`; if Kafka does not take it, 503 `unavailable`,
-   and the sender retries.
+   `{"accepted": <event id>, "topic": ...}`; if Kafka does not take it within
+   WEBHOOK_PUBLISH_TIMEOUT_SECONDS (10 s), 503 `unavailable` with `Retry-After: 5`, and the sender retries.
 
 Replays. The contract signs the raw body only (CONTRACTS.md), so `X-Timestamp` is not covered
 by the signature: it rejects stale requests from honest senders and naive replays, but whoever
@@ -52,6 +52,8 @@ never contains identifier values.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import hashlib
 import hmac
@@ -176,6 +178,7 @@ class WebhookReceiver:
         self._max_skew = settings.webhook_max_skew_seconds
         self._max_body = settings.webhook_max_body_bytes
         self._publish = publish
+        self._publish_timeout = settings.webhook_publish_timeout_seconds
         self._clock = clock
 
     def knows(self, slug: str) -> bool:
@@ -233,7 +236,11 @@ class WebhookReceiver:
             return _Answer(answer.status, answer.body, log_fields=fields)
 
         try:
-            await self._publish(topic, event.application_no.encode("utf-8"), body)
+            # Bounded: with the broker away the producer would hold the sender's request until it
+            # is back (a minute and more); the sender is told to come back instead. A publish that
+            # times out may still land later: the sender's retry has the same event id, which
+            # intake's inbox deduplicates (issue 14, faults: Kafka stopped under load).
+            await asyncio.wait_for(self._publish(topic, event.application_no.encode("utf-8"), body), self._publish_timeout)
         except Exception as exc:
             log.warning("webhook publish failed", source=slug, topic=topic, error=type(exc).__name__, exc_info=True)
             answer = _reject(503, "unavailable", None, retry_after="5")

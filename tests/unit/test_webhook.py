@@ -4,6 +4,8 @@ clean logs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -354,6 +356,22 @@ async def test_a_publish_failure_gets_503_so_the_sender_retries() -> None:
     assert response.status == 503
     assert response.json == {"reason": "unavailable"}
     assert response.headers.get("retry-after")
+
+
+class HangingKafka(FakeKafka):
+    """A producer waiting for a broker that is away: the publish does not return."""
+
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_broker_that_does_not_take_the_event_in_time_gets_503_not_a_request_held_open() -> None:
+    # Found by tests/faults (Kafka stopped for a minute): the request was held until the broker
+    # came back, instead of the 503 with Retry-After that tells the sender to come back.
+    response = await asyncio.wait_for(call(make_app(HangingKafka(), webhook_publish_timeout_seconds=0.2), longgang_body()), 10)
+    assert response.status == 503
+    assert response.json == {"reason": "unavailable"}
+    assert response.headers.get("retry-after") == "5"
 
 
 # --- logs, configuration --------------------------------------------------------------------

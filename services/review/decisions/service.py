@@ -50,6 +50,7 @@ from services.review.decisions.refusals import Refusal, refusal, refusal_of
 from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
+from subsidy.failpoints import crash_if_armed
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError
 
@@ -223,11 +224,30 @@ class DecisionService:
             cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
             accepted = await self._execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
                                            attempt.idempotency_key, DecisionAccepted)
+            crash_if_armed("review.after_update")  # the workflow took the decision; review's own commit has not happened
         except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            earlier = await self._taken_earlier(attempt, ctx, refused.refusal)
+            if earlier is None:
+                await self._audit_refusal(attempt, ctx, refused.refusal)
+                raise _api_error(refused.refusal) from None
+            accepted, update = earlier, None  # the task was closed by the state change already
         answer = {"status": accepted.status.value, "deadline": _local(accepted.deadline)}
         return await self._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update)
+
+    async def _taken_earlier(self, attempt: Attempt, ctx: Context, refused: Refusal) -> DecisionAccepted | None:
+        """The workflow's answer to an earlier request under this key, when the application has moved
+        on because of it: review stopped between the workflow's accept and its own commit (a crash,
+        a lost connection), and the official's client sends the request again with the same key.
+        The update id is the key, so the workflow keeps that answer; without this the repeat was
+        refused (409 wrong_state) and the decision never recorded nor audited (issue 14, faults)."""
+        if refused.code not in ("wrong_state", "lifecycle_closed") or ctx.program is None or attempt.application_no is None:
+            return None
+        handle = self.temporal.get_workflow_handle(application_workflow_id(ctx.program, attempt.application_no))
+        try:
+            return await asyncio.wait_for(
+                handle.get_update_handle(attempt.idempotency_key, result_type=DecisionAccepted).result(), 15)
+        except (RPCError, WorkflowUpdateFailedError, TimeoutError):
+            return None  # no such update (the usual case): the refusal stands
 
     async def _local(
         self, attempt: Attempt, model: type[BaseModel],

@@ -1,0 +1,70 @@
+"""Review killed between the workflow's accept of a decision and review's own commit (issue 14,
+found by the SIGKILL fault test): the official's client sends the request again with the same
+Idempotency-Key and must get the decision's answer, recorded and audited once, not a 409 because
+the application has moved on. The update id is the key, so the workflow still has the answer.
+Before the fix the repeat was refused (`wrong_state: the application is rejected`) and the
+decision was never recorded in review nor audited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from subsidy.contracts import topics
+from subsidy.failpoints import EXIT_CODE
+from tests.support.fault_world import AUDITOR, LG_ONLINE, SERVICES, Driver, Figures, Platform
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+
+
+async def test_a_decision_whose_answer_was_lost_to_a_review_crash_is_answered_and_recorded_once_when_repeated(stack, tmp_path: Path) -> None:
+    platform = Platform(stack.env, tmp_path)
+    platform.start()
+    try:
+        await platform.healthy()
+        driver = Driver(platform, stack.env, stack.run_dir, stack.database_url, Figures("review crash"), step_timeout=300)
+        (app,) = [a for a in driver.plan(8) if a.path == "lg_reject"]
+        async with httpx.AsyncClient(timeout=60) as http:
+            driver.http = http
+            watching = asyncio.create_task(driver._watch())
+            try:
+                await driver.portal(topics.LONGGANG_APPLICATION_SUBMITTED, app, **driver._lg_facts(app))
+                await driver.reach(app, "online_review")
+                platform.kill(("review",))
+                platform.start(("review",), env={"SUBSIDY_FAILPOINTS": "review.after_update"})
+                await platform.healthy(("review",))
+                key = f"fault-{uuid.uuid4().hex}"
+                url = driver.url("review", f"/api/applications/{app.no}/decisions")
+                headers = {"authorization": f"Bearer {driver.token(LG_ONLINE)}", "idempotency-key": key}
+                body = {"decision": "reject", "reasons": ["合同材料不符合申报条件"]}
+                with pytest.raises(httpx.TransportError):  # no answer: review died after the workflow took it
+                    await http.post(url, json=body, headers=headers)
+                assert await platform.exited("review", 60) == EXIT_CODE
+                platform.start(("review",))
+                await platform.healthy(("review",))
+                await driver.reach(app, "rejected")  # review's read model has caught up: the application moved on
+                repeated = await http.post(url, json=body, headers=headers)
+                again = await http.post(url, json=body, headers=headers)
+                other_key = {**headers, "idempotency-key": f"fault-{uuid.uuid4().hex}"}
+                started = time.monotonic()
+                new_request = await http.post(url, json=body, headers=other_key)
+                print(f"a refusal with a new key took {time.monotonic() - started:.2f} s", flush=True)
+                audit = await http.get(driver.url("review", "/api/audit"), params={"application_no": app.no, "page_size": 100},
+                                       headers={"authorization": f"Bearer {driver.token(AUDITOR)}"})
+            finally:
+                watching.cancel()
+    finally:
+        codes = await asyncio.to_thread(platform.stop)
+    assert repeated.status_code == 200, repeated.text
+    assert repeated.json()["status"] == "rejected"
+    assert again.status_code == 200 and again.json() == repeated.json()  # the stored answer from now on
+    assert new_request.status_code == 409, new_request.text  # another request is refused as before
+    assert audit.status_code == 200, audit.text
+    outcomes = [(item["subject"], item["outcome"]) for item in audit.json()["items"]]
+    assert outcomes.count((LG_ONLINE.subject, "accepted")) == 1, outcomes
+    assert codes == {name: 0 for name in SERVICES}, codes
