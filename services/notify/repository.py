@@ -191,6 +191,17 @@ async def message_for_receipt(conn: asyncpg.Connection, message_id: str) -> asyn
     )
 
 
+async def accepted_without_receipt(conn: asyncpg.Connection, providers: list[str]) -> list[asyncpg.Record]:
+    """Messages these providers accepted whose delivery receipt has not arrived (yet), with the
+    sealed mobile of their application's contact."""
+    return await conn.fetch(
+        """SELECT m.message_id, m.delivery_failures, m.provider, m.application_no, c.mobile_sealed
+           FROM sms_messages m JOIN contacts c USING (application_no)
+           WHERE m.status = 'accepted' AND m.provider = ANY($1::text[])""",
+        providers,
+    )
+
+
 async def mark_delivered(conn: asyncpg.Connection, message_id: uuid.UUID, at: datetime) -> None:
     await conn.execute(
         """UPDATE sms_messages SET status = 'delivered', delivered_at = $2, lease_until = NULL, updated_at = now()

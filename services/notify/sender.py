@@ -84,8 +84,28 @@ class SmsSender:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    async def resume_receipts(self) -> int:
+        """Providers that report receipts themselves (the embedded stack's local provider, with
+        `resume_receipt`) lose those not yet reported when notify stops; at start they are asked to
+        report again every message they accepted that has no receipt yet. Returns how many."""
+        resumable = {p.name: p for p in self.providers if hasattr(p, "resume_receipt")}
+        if not resumable:
+            return 0
+        async with self.pool.acquire() as conn:
+            rows = await repository.accepted_without_receipt(conn, list(resumable))
+        for row in rows:
+            mobile = self.cipher.decrypt(json.loads(row["mobile_sealed"]), context=f"{row['application_no']}:applicant.contact.mobile")
+            resumable[row["provider"]].resume_receipt(repository.provider_ref(row), mobile)  # type: ignore[attr-defined]
+        if rows:
+            log.info("sms receipts resumed", provider_count=len(resumable), messages=len(rows))
+        return len(rows)
+
     async def _loop(self) -> None:
         delay = self.settings.sms_sender_poll_seconds
+        try:
+            await self.resume_receipts()
+        except Exception as exc:  # never stops the sender: the receipt wait and the phone task remain
+            log.warning("sms receipts not resumed", error=type(exc).__name__, exc_info=True)
         while True:
             try:
                 sent = await self.run_once()

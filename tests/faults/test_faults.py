@@ -126,6 +126,20 @@ async def test_the_outbox_relay_killed_between_publishing_and_marking_sent_doubl
     assert figures.redelivered > 0  # the round was published again: the consumers absorbed the repeat
 
 
+async def test_notify_killed_between_the_providers_accept_and_its_commit_sends_each_sms_once(stack, tmp_path: Path) -> None:
+    """notify dies with a message taken by the (local) provider and not yet marked accepted: the
+    next notify asks the provider before sending again, and reports the receipts the dead one had
+    scheduled (the local provider's receipt was lost with its process before)."""
+    async def fault(platform: Platform, _driver: Driver) -> None:
+        await crash_at(platform, "notify", "notify.after_provider_accept")
+        platform.kill(("notify",))  # and once more, with receipts scheduled and not yet reported
+        platform.start(("notify",))
+        await platform.healthy(("notify",))
+
+    figures = await survive(stack, tmp_path, "notify killed between the provider's accept and its commit", fault)
+    assert figures.sms > 0
+
+
 def providers_env(aliyun: FakeAliyun, tencent: FakeTencent) -> dict[str, str]:
     """notify on the two real providers' protocols (fakes on loopback), Aliyun first."""
     return {"SMS_PROVIDERS": "aliyun,tencent",

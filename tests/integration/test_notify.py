@@ -22,6 +22,7 @@ from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import STATE_CHANGE_REVISION
 from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRecorded
 from subsidy.crypto import PersonalDataSettings, cipher_from_settings
+from subsidy.identifiers import mask_mobile
 from subsidy.failpoints import EXIT_CODE
 from tests.fixtures import events
 from tests.support.fake_sms_providers import FakeAliyun, FakeTencent
@@ -567,3 +568,46 @@ async def test_the_notify_service_sends_one_sms_when_the_primary_providers_reply
         await conn.close()
     assert len(aliyun.messages) == 1 and aliyun.query_requests >= 1
     assert tencent.send_requests == 0
+
+
+async def test_a_local_receipt_lost_with_its_process_is_reported_when_the_next_one_starts(stack) -> None:
+    """The embedded stack's provider reports delivery itself, some time after the accept: a notify
+    stopped in between (killed, or closed: `aclose` cancels the scheduled receipt) lost it, and the
+    lifecycle waited out the whole receipt wait. The next notify's sender asks the provider to
+    report again every message it accepted that has no receipt yet (issue 14, found by the fault
+    level)."""
+    from services.notify.providers.local import LocalSmsProvider
+
+    published: list[tuple[str, str, bytes]] = []
+
+    async def publish(topic: str, key: str, body: bytes) -> None:
+        published.append((topic, key, body))
+
+    pool = await notify_pool(stack)
+    try:
+        async def record(request: Any) -> None:
+            await pool.execute(
+                """INSERT INTO local_provider_messages (message_id, mobile_masked, template_code, text)
+                   VALUES ($1, '139****0000', $2, $3) ON CONFLICT (message_id) DO NOTHING""",
+                request.message_id, request.template_code, request.text,
+            )
+
+        first = LocalSmsProvider(record, publish, delay_s=60)  # the receipt would come a minute later
+        world = InProcessSender(stack, pool, [first])
+        [message_id] = await world.queue(stack, ["短信一"])
+        await world.sender().run_once()
+        assert await pool.fetchval("SELECT status FROM sms_messages WHERE message_id = $1", message_id) == "accepted"
+        await first.aclose()  # the process stops before the receipt
+        assert published == []
+
+        second = LocalSmsProvider(record, publish, delay_s=0.01)  # the next process
+        restarted = InProcessSender(stack, pool, [second])
+        assert await restarted.sender().resume_receipts() >= 1
+        await second.drain()
+        contact = await pool.fetchval(
+            "SELECT c.mobile_masked FROM sms_messages m JOIN contacts c USING (application_no) WHERE m.message_id = $1", message_id)
+    finally:
+        await pool.close()
+    ours = [json.loads(body) for topic, key, body in published if key == str(message_id)]
+    assert len(ours) == 1 and ours[0]["data"]["status"] == "DELIVERED"
+    assert mask_mobile(ours[0]["data"]["mobile"]) == contact  # the contact's own number, as the contract has it

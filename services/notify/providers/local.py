@@ -134,6 +134,13 @@ class LocalSmsProvider:
             extra={"recorded_at": recorded_at.isoformat()} if isinstance(recorded_at, datetime) else {},
         )
 
+    def resume_receipt(self, message_id: str, mobile: str) -> None:
+        """Report again a message notify recorded as accepted here and not yet delivered: a process
+        stopped (killed, or `aclose`) between the accept and the receipt loses the receipt it had
+        scheduled, and the lifecycle would wait out the whole receipt wait. Notify's sender asks
+        this at start for each such message; a receipt reported twice is absorbed by notify."""
+        self._schedule_receipt(message_id, mobile)
+
     async def drain(self) -> None:
         """Wait until every scheduled receipt has been published (or given up on)."""
         while self._pending:
