@@ -12,7 +12,6 @@ at cleanup so later publications of the program start a fresh one.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from pathlib import Path
@@ -27,6 +26,7 @@ from subsidy.temporal import connect
 from tests.browser.conftest import Watched, login_as
 from tests.support.longgang_journey import contract, fresh_uscc, longgang_data, to_award_calculation
 from tests.support.review_world import LG, Official, application_no, programs_dir, review_world
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,6 @@ LG_ONLINE = Official("lg-online-01", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
 LG_ADMIN = Official("lg-admin-01", (StaffRole.PROGRAM_ADMIN,), (LG,))
 AUDITOR = Official("auditor-01", (StaffRole.AUDITOR,), (LG,))
 
-
-async def until(check, timeout: float = 90):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.5)
 
 
 async def confirm_box(w: Watched, what: str) -> None:

@@ -15,7 +15,6 @@ is over, nothing of it keeps running on the shared stack.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from subsidy.identity.claims import StaffRole
 from tests.browser.conftest import Watched
 from tests.support.budget_batch import budget_batch_config, confirmed_awards
 from tests.support.review_world import Official, ReviewWorld, application_no, review_world
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +42,6 @@ CLERK = Official("lgc-clerk", (StaffRole.WINDOW_CLERK,), (LGB,), window="LG-W03"
 ADMIN = Official("lgc-admin", (StaffRole.PROGRAM_ADMIN,), (LGB,))
 BUDGET = 7_000_000  # CNY 70,000.00
 
-
-async def until(check, timeout: float = 120):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.5)
 
 
 async def signed_in(w: ReviewWorld, watched: Watched, who: Official) -> None:

@@ -10,7 +10,6 @@ published state change and the SMS carry the reduced amounts, which sum to the b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from services.review.awards.money import prorate_to_budget
 from subsidy.identity.claims import StaffRole
 from tests.support.budget_batch import budget_batch_config, confirmed_awards
 from tests.support.review_world import Official, application_no, review_world
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 LGB = f"LG-AI-MODEL-B{random.randrange(1_000_000):06d}"  # a batch per run: its list holds only this test's
@@ -34,16 +34,6 @@ AUDITOR = Official("lgb-auditor", (StaffRole.AUDITOR,), (LGB,))
 BUDGET = 7_000_000  # CNY 70,000.00
 WEEKS_AGO = (datetime.now(UTC) - timedelta(days=30)).isoformat()  # the notice went up 30 days ago: its period is over
 
-
-async def until(check, timeout: float = 120):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.5)
 
 
 async def test_three_awards_over_the_budget_are_prorated_to_the_fen_before_publication(stack, tmp_path: Path) -> None:

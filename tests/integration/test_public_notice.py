@@ -22,7 +22,6 @@ later tests on the same stack start a fresh one.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from tests.fixtures import events
 from tests.support import experts
 from tests.support.longgang_journey import contract, fresh_uscc, longgang_data, to_award_calculation
 from tests.support.review_world import LG, SZ, Official, application_no, programs_dir, review_world
+from tests.support.waiting import until
 
 SZ_PRE = Official("sz-pre-31", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 SZ_ADMIN = Official("sz-admin-31", (StaffRole.PROGRAM_ADMIN,), (SZ,))
@@ -92,16 +92,6 @@ async def lg_to_confirmed_award(w, app: str) -> int:
 def yuan(fen: int) -> str:
     return f"{fen // 100:,}.{fen % 100:02d}"
 
-
-async def until(check, timeout: float = 90):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.5)
 
 
 async def sms_of(w, who: Official, app: str) -> list:
