@@ -124,13 +124,19 @@ def stack() -> Iterator[Stack]:
     reuse = os.environ.get("SUBSIDY_TEST_RUN_DIR")
     if reuse and _xdist_worker() not in (None, "gw0"):
         reuse = None  # one xdist worker uses the given stack, the others boot their own
+    yield from embedded_stack_for_tests(reuse, prefix="subsidy-test-stack-")
+
+
+def embedded_stack_for_tests(reuse: str | None, *, prefix: str) -> Iterator[Stack]:
+    """The embedded stack in `reuse` (started if it is not running; left running), or a fresh one
+    in a new temporary run directory, purged at the end."""
     if reuse:
         state = embedded_stack.up(Path(reuse), progress=_progress)
         yield Stack(run_dir=state.run_dir, env=dict(state.env), owned=False)
         return
     # Not under pytest's base temp: pytest keeps that 0700, and PostgreSQL runs as its own system
     # user when the tests run as root.
-    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-test-stack-"))
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
     state = embedded_stack.up(run_dir, progress=_progress)
     try:
         yield Stack(run_dir=run_dir, env=dict(state.env), owned=True)

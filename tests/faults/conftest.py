@@ -9,38 +9,18 @@ tests/support/fault_world.py); each test's figures are printed at the end of the
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from deploy.embedded import stack as embedded_stack
-from tests.conftest import Stack
+from tests.conftest import Stack, embedded_stack_for_tests
 from tests.support import fault_world
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """This level's own stack (SUBSIDY_TEST_RUN_DIR, a stack other tests share, is not used)."""
-    reuse = os.environ.get("FAULTS_RUN_DIR")
-    if reuse:
-        state = embedded_stack.up(Path(reuse), progress=_progress)
-        yield Stack(run_dir=state.run_dir, env=dict(state.env), owned=False)
-        return
-    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-faults-stack-"))
-    state = embedded_stack.up(run_dir, progress=_progress)
-    try:
-        yield Stack(run_dir=run_dir, env=dict(state.env), owned=True)
-    finally:
-        embedded_stack.down(run_dir, purge=True, progress=_progress)
-        shutil.rmtree(run_dir, ignore_errors=True)
+    yield from embedded_stack_for_tests(os.environ.get("FAULTS_RUN_DIR"), prefix="subsidy-faults-stack-")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
