@@ -21,11 +21,9 @@ bench's rows are deleted at the end. bench/README.md has figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,6 +32,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.stack_run import run_on_stack
 from bench.tasks_list import percentile, seed, start_review
 
 TARGET_P95_MS = 300.0
@@ -138,18 +137,7 @@ async def run(args: argparse.Namespace, run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.run_dir:
-        asyncio.run(run(args, Path(args.run_dir).resolve()))
-        return 0
-    from deploy.embedded import stack
-
-    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-bench-console-"))
-    try:
-        asyncio.run(run(args, run_dir))
-    finally:
-        stack.down(run_dir, purge=True, progress=lambda m: print(m, file=sys.stderr))
-    return 0
+    return run_on_stack(run, parse_args(argv), prefix="subsidy-bench-console-")
 
 
 if __name__ == "__main__":

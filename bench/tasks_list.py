@@ -22,14 +22,12 @@ purged at the end. bench/README.md has figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -38,6 +36,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+
+from bench.stack_run import run_on_stack
 
 TARGET_P95_MS = 300.0
 STEPS = [("online_review", "lg_online_reviewer")] * 4 + [
@@ -170,18 +170,7 @@ async def run(args: argparse.Namespace, run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.run_dir:
-        asyncio.run(run(args, Path(args.run_dir).resolve()))
-        return 0
-    from deploy.embedded import stack
-
-    run_dir = Path(tempfile.mkdtemp(prefix="subsidy-bench-tasks-"))
-    try:
-        asyncio.run(run(args, run_dir))
-    finally:
-        stack.down(run_dir, purge=True, progress=lambda m: print(m, file=sys.stderr))
-    return 0
+    return run_on_stack(run, parse_args(argv), prefix="subsidy-bench-tasks-")
 
 
 if __name__ == "__main__":
