@@ -197,7 +197,7 @@ def application_view(world: World, app: App, principal: Principal) -> dict[str, 
         ("supplier_not_related", "三(二)3", True, "模型服务商与申报单位无关联关系", "模型服务合同的供应商不得为申报单位的关联方。", {"contracts": [{"contract_no": "HT-2025-018", "supplier_uscc": "91440300MA5F000001"}], "related_party_usccs": []}),
         ("materials_complete", "五(二)", app.no != "LG2025-000101", "缺少：项目负责人近三个月社保缴纳凭证" if app.no == "LG2025-000101" else "材料齐全",
          "申报材料须按指南清单提交齐全。", {"required": ["application_form", "business_license", "project_lead_social_insurance_3m"], "uploaded": ["application_form", "business_license"]}),
-        ("no_duplicate_application", "三(一)4", True, "未发现重复申报或多头申报", "同一事项不得重复申报或多头申报区级专项资金（指南三(一)4）。", {"other_district_funds_for_same_item": False, "other_applications": ["LG2025-000102"]}),
+        ("no_duplicate_application", "三(一)4", True, "申报单位未声明同一事项获其他区级资金，本项目下无同一单位的其他申报", "同一事项不得重复申报或多头申报区级专项资金（指南三(一)4）。", {"other_district_funds_for_same_item": False, "other_applications": ["LG2025-000102"]}),
     ] if app.program == LG else []
     now = world.now
     return {
@@ -206,7 +206,7 @@ def application_view(world: World, app: App, principal: Principal) -> dict[str, 
         "versions": [{"version": v, "submitted_at": iso(app.since - timedelta(hours=3 - v)), "materials": MATERIALS} for v in range(1, app.version + 1)],
         "pre_checks": [{"version": app.version, "rule": r, "clause": c, "passed": p, "detail": d, "explanation": e, "evidence": ev,
                         "ruleset_version": "lg-2025.3", "checked_at": iso(app.since)} for r, c, p, d, e, ev in checks],
-        "duplicate_flags": {**({} if not checks else {"flagged": False, "detail": "未发现重复申报或多头申报", "other_district_funds_for_same_item": False,
+        "duplicate_flags": {**({} if not checks else {"flagged": False, "detail": "申报单位未声明同一事项获其他区级资金，本项目下无同一单位的其他申报", "other_district_funds_for_same_item": False,
                                                         "other_applications": ["LG2025-000102"]}),
                             "flags": app.flags, "unacknowledged": sum(1 for f in app.flags if not f["acknowledged"])},
         "history": sorted(app.history, key=lambda h: h["at"]),

@@ -155,7 +155,7 @@ def _no_duplicate_application(facts: dict[str, Any], others: Sequence[str]) -> P
         problems.append("申报单位声明同一事项已申报其他区级专项资金")
     if others:
         problems.append("同一单位在本项目下另有申报：" + "、".join(sorted(others)))
-    return _finding("no_duplicate_application", "三(一)4", not problems, "；".join(problems) or "未发现重复申报或多头申报")
+    return _finding("no_duplicate_application", "三(一)4", not problems, "；".join(problems) or "申报单位未声明同一事项获其他区级资金，本项目下无同一单位的其他申报")
 
 
 def _industry_code(facts: dict[str, Any], _others: Sequence[str]) -> PreCheckFinding:
