@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.worker import Worker
 
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import (
@@ -28,7 +27,7 @@ from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.programs import PROGRAMS
 from subsidy.temporal import connect_from_env
 from tests.support.processes import running_service
-from tests.workflows.harness import BACK_OFFICE_REVIEWER, CLERK, ONLINE_REVIEWER, WORKFLOWS, Harness, StandInServices, sh
+from tests.workflows.harness import BACK_OFFICE_REVIEWER, CLERK, ONLINE_REVIEWER, Harness, StandInServices, sh, workflows_with_stand_in_review
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
@@ -41,11 +40,7 @@ async def test_rejected_updates_leave_history_length_unchanged_and_transitions_r
     h = Harness(env=None, services=stand_in)  # type: ignore[arg-type]
 
     with running_service("intake", stack.env, tmp_path / "intake.log"):
-        async with (
-            Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
-            Worker(client, task_queue=task_queues.REVIEW, activities=[
-                stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
-        ):
+        async with workflows_with_stand_in_review(client, stand_in):
             handle = await client.start_workflow(
                 PROGRAMS[LG].lifecycle,
                 StartLifecycle(program=LG, application_no=application_no, version=1, submitted_at=sh("2025-12-09 10:31"),

@@ -11,7 +11,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview, LifecycleStatus, StartLifecycle, Status
@@ -20,7 +19,7 @@ from subsidy.payload_codec import ENCODING
 from subsidy.programs import PROGRAMS
 from subsidy.temporal import connect_from_env
 from tests.support.processes import running_service
-from tests.workflows.harness import ONLINE_REVIEWER, WORKFLOWS, Harness, StandInServices, sh
+from tests.workflows.harness import ONLINE_REVIEWER, Harness, StandInServices, sh, workflows_with_stand_in_review
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
@@ -35,11 +34,7 @@ async def test_the_dev_server_stores_only_ciphertext_and_the_platform_still_runs
     h = Harness(env=None, services=stand_in)  # type: ignore[arg-type]
 
     with running_service("intake", stack.env, tmp_path / "intake.log"):
-        async with (
-            Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
-            Worker(client, task_queue=task_queues.REVIEW, activities=[
-                stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
-        ):
+        async with workflows_with_stand_in_review(client, stand_in):
             handle = await client.start_workflow(
                 PROGRAMS[LG].lifecycle,
                 StartLifecycle(program=LG, application_no=application_no, version=1, submitted_at=sh("2025-12-09 10:31"),

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -226,11 +226,23 @@ async def lifecycle_env(start_at: datetime) -> AsyncIterator[Harness]:
         async with (
             Worker(env.client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
             Worker(env.client, task_queue=task_queues.INTAKE, activities=[services.record_state_change, services.record_reminder]),
-            Worker(
-                env.client,
-                task_queue=task_queues.REVIEW,
-                activities=[services.compute_paper_deadline, services.run_pre_checks, services.issue_watermarked_form, services.enlist],
-            ),
+            Worker(env.client, task_queue=task_queues.REVIEW, activities=review_activities(services)),
         ):
             yield Harness(env=env, services=services)
+
+
+def review_activities(services: StandInServices) -> list[Any]:
+    """Review's activities, as the stand-ins play them."""
+    return [services.compute_paper_deadline, services.run_pre_checks, services.issue_watermarked_form, services.enlist]
+
+
+@asynccontextmanager
+async def workflows_with_stand_in_review(client: Client, services: StandInServices) -> AsyncIterator[None]:
+    """On a real server: the workflow worker and review's stand-in activities (intake's come from
+    the real service the test runs)."""
+    async with (
+        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
+        Worker(client, task_queue=task_queues.REVIEW, activities=review_activities(services)),
+    ):
+        yield
 
