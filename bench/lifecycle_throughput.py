@@ -62,6 +62,7 @@ from deploy.embedded.processes import StackError, free_port
 from subsidy.contracts import topics
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.temporal import connect_from_env
+from tests.support.fault_world import NO_QUIET_HOURS
 from tests.support.processes import running_services
 
 LG, SZ = demo.LG, demo.SZ
@@ -528,7 +529,8 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
 
     ports = {name: free_port() for name in SERVICES}
     urls = {"INTAKE_URL": f"http://127.0.0.1:{ports['intake']}", "NOTIFY_URL": f"http://127.0.0.1:{ports['notify']}"}
-    specs = {name: ({**env, "SUBSIDY_RUN_DIR": str(run_dir), "SMS_PROVIDERS": "local", **(urls if name == "review" else {})},
+    specs = {name: ({**env, "SUBSIDY_RUN_DIR": str(run_dir), "SMS_PROVIDERS": "local", **NO_QUIET_HOURS,
+                           **(urls if name == "review" else {})},
                     log_dir / f"{name}.log") for name in SERVICES}
     log(f"starting {', '.join(SERVICES)} (logs in {log_dir}) ...")
     with running_services(specs, ports=ports, timeout=120):
