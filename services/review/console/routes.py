@@ -266,6 +266,23 @@ def redirect_with(url: str, kind: str, text: str, *, clear_draft: str | None = N
     return response
 
 
+async def post_or_back(session: Session, form: Any, path: str, body: dict[str, Any], *, back: str, failure: str,
+                       not_found_raises: bool = False) -> Any:
+    """POST a form's action to the API with the form's idempotency key. The API's answer, or, when
+    it refuses, a redirect back to `back` with "`failure`：<the API's Chinese message>" (an expired
+    session goes to login; with `not_found_raises`, a 404 shows the 未找到 page). Callers return a
+    `Response` as it is: `if isinstance(answer, Response): return answer`."""
+    try:
+        async with session.api() as client:
+            return await client.post(path, body, _form_key(form.get("key")))
+    except SessionExpired:
+        raise
+    except ApiProblem as problem:
+        if not_found_raises and problem.status == 404:
+            raise
+        return redirect_with(back, "error", f"{failure}：{problem.message}")
+
+
 def _today() -> date:
     return datetime.now(fmt.SHANGHAI).date()
 
@@ -475,16 +492,10 @@ def router() -> APIRouter:
         session = await session_of(request)
         form = await request.form()
         back = back or f"{PREFIX}/applications/{quote(application_no, safe='')}"
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/applications/{quote(application_no, safe='')}/{path}", body,
-                                           _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            if problem.status == 404:
-                raise
-            return redirect_with(back, "error", f"未能提交：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/applications/{quote(application_no, safe='')}/{path}", body,
+                                    back=back, failure="未能提交", not_found_raises=True)
+        if isinstance(answer, Response):
+            return answer
         status = answer.get("status") if isinstance(answer, dict) else None
         if status:
             await _until_read_model_shows(session, application_no, status)
@@ -713,14 +724,10 @@ def router() -> APIRouter:
         program = str(form.get("program", ""))
         back = f"{PREFIX}/admin/awards#budget-{quote(program, safe='')}"
         seen = [str(a) for a in form.getlist("applications") if str(a).strip()]
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/programs/{quote(program, safe='')}/awards/budget", {"applications": seen},
-                                           _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            return redirect_with(back, "error", f"未能按比例核减：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/programs/{quote(program, safe='')}/awards/budget",
+                                    {"applications": seen}, back=back, failure="未能按比例核减")
+        if isinstance(answer, Response):
+            return answer
         await _until_list_prorated(session, program)
         revised, failed = answer.get("revised") or [], answer.get("failed") or []
         text = (f"已按预算比例核减 {len(revised)} 项资助金额：名单合计 {fmt.yuan(answer.get('prorated_total_fen'))} 元"
@@ -757,16 +764,10 @@ def router() -> APIRouter:
         form = await request.form()
         back = f"{PREFIX}/admin/tiering/{quote(program, safe='')}"
         seen = [str(a) for a in form.getlist("applications") if str(a).strip()]
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/programs/{quote(program, safe='')}/tiering/confirm", {"applications": seen},
-                                           _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            if problem.status == 404:
-                raise
-            return redirect_with(back, "error", f"未能确认：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/programs/{quote(program, safe='')}/tiering/confirm",
+                                    {"applications": seen}, back=back, failure="未能确认", not_found_raises=True)
+        if isinstance(answer, Response):
+            return answer
         confirmed, failed = answer.get("confirmed") or [], answer.get("failed") or []
         for entry in confirmed:
             no = entry.get("application_no") if isinstance(entry, dict) else entry
@@ -817,13 +818,10 @@ def router() -> APIRouter:
                 body["starts_at"] = datetime.fromisoformat(raw_start).replace(tzinfo=fmt.SHANGHAI).isoformat()
             except ValueError:
                 return redirect_with(back, "error", "公示开始时间格式不正确")
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/programs/{quote(program, safe='')}/publication", body, _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            return redirect_with(back, "error", f"未能发布：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/programs/{quote(program, safe='')}/publication", body,
+                                    back=back, failure="未能发布")
+        if isinstance(answer, Response):
+            return answer
         await _until_notice_listed(session, program, str(answer.get("notice_id") or ""))
         text = f"已发布公示 {answer.get('notice_id', '')}：{answer.get('entries', 0)} 项，资助总额 {fmt.wan_yuan(answer.get('total_award_fen'))} 万元"
         return redirect_with(back, "success", text)
@@ -862,13 +860,10 @@ def router() -> APIRouter:
         program = str(form.get("program", ""))
         back = f"{PREFIX}/admin/objections?program={quote(program, safe='')}"
         body = {k: str(form.get(k, "")).strip() for k in ("application_no", "name", "phone", "organisation", "grounds")}
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/programs/{quote(program, safe='')}/notice/objections", body, _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            return redirect_with(back, "error", f"未能登记：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/programs/{quote(program, safe='')}/notice/objections", body,
+                                    back=back, failure="未能登记")
+        if isinstance(answer, Response):
+            return answer
         return redirect_with(back, "success", f"已登记异议（编号 {answer.get('objection_id')}），请核查后处理",
                              clear_draft=f"objection-{program}")
 
@@ -892,13 +887,10 @@ def router() -> APIRouter:
                     body["award_fen"] = fmt.fen_from_yuan(str(form.get("award_yuan", "")))
                 except ValueError:
                     return redirect_with(back, "error", "调整后的资助金额须为不小于零、最多两位小数的数字（元）")
-        try:
-            async with session.api() as client:
-                answer = await client.post(f"/api/objections/{objection_id}/decision", body, _form_key(form.get("key")))
-        except SessionExpired:
-            raise
-        except ApiProblem as problem:
-            return redirect_with(back, "error", f"未能处理：{problem.message}")
+        answer = await post_or_back(session, form, f"/api/objections/{objection_id}/decision", body,
+                                    back=back, failure="未能处理")
+        if isinstance(answer, Response):
+            return answer
         version = answer.get("new_version")
         text = ("已认定异议成立" + (f"，公示名单已更新为第 {version} 版" if version else "")) if decision == "uphold" else "已认定异议不成立，公示名单不变"
         return redirect_with(back, "success", text, clear_draft=f"objection-decision-{objection_id}")
