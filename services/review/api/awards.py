@@ -29,7 +29,7 @@ from services.review.awards import budget as budgets
 from services.review.awards.longgang import prorate_batch
 from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_config, award_view, compute
 from services.review.decisions.refusals import refusal
-from services.review.decisions.service import Attempt, Context, Refused, _api_error, _parse
+from services.review.decisions.service import Attempt, Context, Refused, api_error, parse_input
 from subsidy.identity.http import Authenticated
 from subsidy.web import ApiError, Started
 
@@ -90,15 +90,15 @@ def router() -> APIRouter:
         attempt = Attempt(principal=principal, action=Action.ACKNOWLEDGE_DUPLICATE, idempotency_key=key, input=body,
                           application_no=checked_application_no(application_no), request_id=request_id(request))
         svc = decisions(resources)
-        if (stored := await svc._stored(attempt)) is not None:
+        if (stored := await svc.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         try:
-            await svc._locate(attempt, ctx)
+            await svc.locate(attempt, ctx)
             ctx.role = role_for(principal, Action.ACKNOWLEDGE_DUPLICATE)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: acknowledging a duplicate flag needs a reviewer role"))
-            data: AcknowledgeInput = _parse(AcknowledgeInput, body)
+            data: AcknowledgeInput = parse_input(AcknowledgeInput, body)
             async with resources.pool.acquire() as conn, conn.transaction():
                 done = await repository.acknowledge_flag(conn, application_no, flag_id, principal.actor_id, data.note)
                 if done is None:
@@ -109,7 +109,7 @@ def router() -> APIRouter:
                 return await svc._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
         except Refused as refused:
             await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
 
     @api.get("/programs/{program}/awards", summary="A batch's awards: computed, confirmed, and against its budget (preview)")
     async def batch(program: str, principal: Authenticated, resources: Started) -> dict[str, Any]:

@@ -213,17 +213,17 @@ class BudgetService:
         self.temporal: Client = decisions.temporal
 
     async def apply(self, attempt: Any) -> dict[str, Any]:
-        from services.review.decisions.service import Context, Refused, _api_error, _parse, program_role
+        from services.review.decisions.service import Context, Refused, api_error, parse_input, program_role
 
         svc = self.decisions
         assert attempt.program is not None
         program = attempt.program
-        if (stored := await svc._stored(attempt)) is not None:
+        if (stored := await svc.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
         try:
             ctx.role = program_role(attempt.principal, program, Action.APPLY_BUDGET, "applying the budget needs program_admin")
-            data: ApplyBudgetInput = _parse(ApplyBudgetInput, attempt.input)
+            data: ApplyBudgetInput = parse_input(ApplyBudgetInput, attempt.input)
             config = award_config(program)
             if config is None:
                 raise Refused(Refusal(404, "no_award_config", "该项目不按核准制计算资助金额，不适用按比例核减",
@@ -233,7 +233,7 @@ class BudgetService:
                                       "wrong_state: the batch has no budget"))
             async with self.pool.acquire() as conn, conn.transaction():
                 await repository.lock_program_budget(conn, program)
-                if (stored := await svc._stored(attempt)) is not None:  # the same key, applied while we waited
+                if (stored := await svc.stored_answer(attempt)) is not None:  # the same key, applied while we waited
                     return stored
                 pos = await position(conn, self.temporal, program, config)
                 assert pos is not None
@@ -269,7 +269,7 @@ class BudgetService:
                     (revised if "status" in outcome else failed).append(outcome)
         except Refused as refused:
             await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         answer = {
             "program": program, "budget_fen": pos.budget_fen, "published_before_fen": pos.published_before_fen,
             "available_fen": pos.available_fen, "confirmed_total_fen": pos.confirmed_total_fen,

@@ -34,7 +34,7 @@ from services.review.awards.longgang import AwardBreakdown, longgang_award_from_
 from services.review.awards.money import remaining_cap, yuan
 from services.review.decisions.actions import UPDATES
 from services.review.decisions.refusals import refusal
-from services.review.decisions.service import Attempt, Context, DecisionService, Refused, _api_error, _local, _parse
+from services.review.decisions.service import Attempt, Context, DecisionService, Refused, api_error, shanghai_iso, parse_input
 from subsidy.contracts.lifecycle import Actor, DecisionAccepted, RecordAward
 from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.workflow_ids import application_workflow_id
@@ -123,8 +123,8 @@ def award_view(row: asyncpg.Record) -> dict[str, Any]:
         "confirmed_fen": row["confirmed_fen"],
         "adjustment_reason": row["adjustment_reason"],
         "decided_by": row["decided_by"],
-        "decided_at": _local(row["decided_at"]),
-        "computed_at": _local(row["computed_at"]),
+        "decided_at": shanghai_iso(row["decided_at"]),
+        "computed_at": shanghai_iso(row["computed_at"]),
         "breakdown": breakdown,
     }
 
@@ -139,17 +139,17 @@ class AwardService:
 
     async def confirm(self, attempt: Attempt) -> dict[str, Any]:
         svc = self.decisions
-        if (stored := await svc._stored(attempt)) is not None:
+        if (stored := await svc.stored_answer(attempt)) is not None:
             return stored
         assert attempt.application_no is not None
         ctx = Context()
         try:
-            await svc._locate(attempt, ctx)
+            await svc.locate(attempt, ctx)
             assert ctx.program is not None
             ctx.role = role_for(attempt.principal, Action.RECORD_AWARD)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: confirming an award needs program_admin"))
-            data: ConfirmAwardInput = _parse(ConfirmAwardInput, attempt.input)
+            data: ConfirmAwardInput = parse_input(ConfirmAwardInput, attempt.input)
             config = award_config(ctx.program)
             if config is None:
                 raise Refused(refusal("wrong_state", "wrong_state: the program computes no Longgang award"))
@@ -160,7 +160,7 @@ class AwardService:
             return answer
         except Refused as refused:
             await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
 
     async def _confirm_locked(self, conn: asyncpg.Connection, attempt: Attempt, ctx: Context, data: ConfirmAwardInput,
                               config: LonggangAward) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class AwardService:
         # The ledger: this enterprise's year locked until this transaction ends. Whatever was read
         # before may have changed while waiting: the same key's answer, or the award confirmed.
         already = await repository.lock_enterprise_year(conn, uscc, config.cap_year, config.enterprise_yearly_cap_fen, app)
-        if (stored := await self.decisions._stored(attempt)) is not None:
+        if (stored := await self.decisions.stored_answer(attempt)) is not None:
             return stored
         current = await repository.award_computation(conn, app)
         assert current is not None
@@ -204,7 +204,7 @@ class AwardService:
                                        amount_fen=amount, idempotency_key=attempt.idempotency_key)
         await repository.decide_award(conn, app, current["version"], status=status, confirmed_fen=amount, reason=reason,
                                       decided_by=attempt.principal.actor_id)
-        answer = {"status": accepted.status.value, "deadline": _local(accepted.deadline), "award_status": status,
+        answer = {"status": accepted.status.value, "deadline": shanghai_iso(accepted.deadline), "award_status": status,
                   "award_fen": amount, "computed_fen": breakdown.computed_fen, "eligible_total_fen": breakdown.eligible_total_fen,
                   "already_awarded_fen": already, "capped": amount < breakdown.computed_fen and status == "confirmed"}
         return await self.decisions._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update, conn=conn)

@@ -119,7 +119,7 @@ class DecisionService:
             ctx.role = role_for(attempt.principal, action)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", f"forbidden: {action.value} needs another role"))
-            data = _parse(ReviewDecisionInput, attempt.input)
+            data = parse_input(ReviewDecisionInput, attempt.input)
             if data.resubmit_by is not None and _resubmit_is_past(data.resubmit_by, self.clock()):
                 raise Refused(refusal("invalid", "invalid: resubmit_by is in the past", "重新提交截止日期不能早于今天"))
             return attempt, UPDATES[action], data
@@ -134,7 +134,7 @@ class DecisionService:
             ctx.role = role_for(attempt.principal, attempt.action)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", f"forbidden: {attempt.action.value} needs another role"))
-            data = _parse(model, attempt.input)
+            data = parse_input(model, attempt.input)
             if not can(attempt.principal, attempt.action, ctx.program, window=getattr(data, "window_code", None)):
                 raise Refused(refusal("forbidden", "forbidden: paper is recorded at the clerk's own window only",
                                           "只能登记本窗口收取的纸质材料"))
@@ -146,21 +146,21 @@ class DecisionService:
         """`POST /api/programs/{program}/publication`: the batch's list published (公示)."""
         assert attempt.program is not None
         program = attempt.program
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
         try:
             ctx.role = program_role(attempt.principal, program, Action.PUBLISH, "publish needs program_admin")
-            data = _parse(PublicationInput, attempt.input)
+            data = parse_input(PublicationInput, attempt.input)
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
             summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen,
-                  "period_starts_at": _local(cmd.period_starts_at), "period_ends_at": _local(cmd.period_ends_at),
+                  "period_starts_at": shanghai_iso(cmd.period_starts_at), "period_ends_at": shanghai_iso(cmd.period_ends_at),
                   "waiting_for_next": summary.waiting_for_next}
         return await self._record(attempt, ctx, outcome_status=None, answer=answer)
 
@@ -184,7 +184,7 @@ class DecisionService:
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         async with self.pool.acquire() as conn:
             task = await repository.task(conn, task_id)
@@ -196,7 +196,7 @@ class DecisionService:
             ctx.role = role_for(attempt.principal, Action.REASSIGN_TASK)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: reassigning needs program_admin"))
-            data = _parse(AssigneeInput, attempt.input)
+            data = parse_input(AssigneeInput, attempt.input)
             async with self.pool.acquire() as conn, conn.transaction():
                 if not await repository.assign_task(conn, task_id, data.assignee):
                     raise Refused(refusal("task_closed", "wrong_state: the task is closed"))
@@ -204,18 +204,18 @@ class DecisionService:
                 return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
 
     # --- the common path -------------------------------------------------------------------------
 
     async def _take(
         self, attempt: Attempt, checks: Callable[[Context, Attempt], Awaitable[tuple[Attempt, Update, BaseModel]]]
     ) -> dict[str, Any]:
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         try:
-            await self._locate(attempt, ctx)
+            await self.locate(attempt, ctx)
             attempt, update, data = await checks(ctx, attempt)
             assert ctx.program is not None and ctx.status is not None and attempt.application_no is not None
             if ctx.status in TERMINAL:
@@ -229,9 +229,9 @@ class DecisionService:
             earlier = await self._taken_earlier(attempt, ctx, refused.refusal)
             if earlier is None:
                 await self._audit_refusal(attempt, ctx, refused.refusal)
-                raise _api_error(refused.refusal) from None
+                raise api_error(refused.refusal) from None
             accepted, update = earlier, None  # the task was closed by the state change already
-        answer = {"status": accepted.status.value, "deadline": _local(accepted.deadline)}
+        answer = {"status": accepted.status.value, "deadline": shanghai_iso(accepted.deadline)}
         return await self._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update)
 
     async def _taken_earlier(self, attempt: Attempt, ctx: Context, refused: Refusal) -> DecisionAccepted | None:
@@ -249,28 +249,7 @@ class DecisionService:
         except (RPCError, WorkflowUpdateFailedError, TimeoutError):
             return None  # no such update (the usual case): the refusal stands
 
-    async def _local(
-        self, attempt: Attempt, model: type[BaseModel],
-        effect: Callable[[asyncpg.Connection, Context, BaseModel], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
-        """An action that only review records (no workflow): checks, then effect + decision + audit."""
-        if (stored := await self._stored(attempt)) is not None:
-            return stored
-        ctx = Context()
-        try:
-            await self._locate(attempt, ctx)
-            ctx.role = role_for(attempt.principal, attempt.action)
-            if ctx.role is None:
-                raise Refused(refusal("forbidden", f"forbidden: {attempt.action.value} needs another role"))
-            data = _parse(model, attempt.input)
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
-        async with self.pool.acquire() as conn, conn.transaction():
-            answer = await effect(conn, ctx, data)
-            return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
-
-    async def _locate(self, attempt: Attempt, ctx: Context) -> None:
+    async def locate(self, attempt: Attempt, ctx: Context) -> None:
         """The application from the read model, in the caller's scope, or 404."""
         assert attempt.application_no is not None
         async with self.pool.acquire() as conn:
@@ -281,7 +260,7 @@ class DecisionService:
         if row is None or not in_scope(attempt.principal, row["program"]) or not assigned:
             raise Refused(refusal("not_found", "not_found: unknown or outside the caller's scope"))
 
-    async def _stored(self, attempt: Attempt) -> dict[str, Any] | None:
+    async def stored_answer(self, attempt: Attempt) -> dict[str, Any] | None:
         async with self.pool.acquire() as conn:
             row = await repository.stored_decision(conn, attempt.idempotency_key)
         if row is None:
@@ -289,7 +268,7 @@ class DecisionService:
         same = row["actor_id"] == attempt.principal.actor_id and (
             attempt.application_no is None or row["application_no"] == attempt.application_no)
         if not same:
-            raise _api_error(refusal("idempotency_key_reused"))
+            raise api_error(refusal("idempotency_key_reused"))
         return json.loads(row["answer"])
 
     async def _execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
@@ -399,7 +378,7 @@ async def _expert_may_see(conn: asyncpg.Connection, principal: Principal, applic
     return await repository.is_assigned_expert(conn, application_no, principal.subject)
 
 
-def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
+def parse_input(model: type[BaseModel], data: dict[str, Any]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -421,11 +400,11 @@ def _resubmit_is_past(day: Any, now: datetime) -> bool:
     return resubmit_deadline(day) <= now
 
 
-def _local(moment: datetime | None) -> str | None:
+def shanghai_iso(moment: datetime | None) -> str | None:
     return moment.astimezone(SHANGHAI).isoformat() if moment is not None else None
 
 
-def _api_error(refused: Refusal) -> ApiError:
+def api_error(refused: Refusal) -> ApiError:
     headers = {"Retry-After": "2"} if refused.status == 503 else None
     return ApiError(refused.status, refused.code, refused.message, detail={"reason": refused.reason} if refused.status != 404 else None,
                     headers=headers)

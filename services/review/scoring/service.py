@@ -41,10 +41,9 @@ from services.review.awards.money import round_fraction
 from services.review.awards.shenzhen import ProductScore, ScoredProduct, ScoringError, format_score, product_score, shenzhen_amounts
 from services.review.decisions.actions import UPDATES
 from services.review.decisions.refusals import Refusal, refusal
-from services.review.decisions.service import Attempt, Context, DecisionService, Refused, _api_error, _parse, program_role
+from services.review.decisions.service import Attempt, Context, DecisionService, Refused, api_error, parse_input, program_role
 from services.review.rules.expert_conflicts import expert_conflicts, units_of
 from services.review.scoring import registry
-from services.review.tasks.steps import Step
 from subsidy.contracts.lifecycle import (
     UPDATE_RECORD_EXPERT_SCORING,
     Actor,
@@ -136,18 +135,18 @@ class ScoringService(DecisionService):
 
     async def assign_panel(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/experts` `{"experts": [...]}` (program administrator)."""
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         app = attempt.application_no
         assert app is not None
         try:
-            await self._locate(attempt, ctx)
+            await self.locate(attempt, ctx)
             ctx.role = role_for(attempt.principal, Action.ASSIGN_EXPERT)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: assigning experts needs program_admin"))
             scoring = scoring_of(ctx.program)
-            data: PanelInput = _parse(PanelInput, attempt.input)
+            data: PanelInput = parse_input(PanelInput, attempt.input)
             if ctx.status != SCORING_STATUS:
                 raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}", "该申报当前不在专家评审环节"))
             async with self.pool.acquire() as conn:
@@ -184,7 +183,7 @@ class ScoringService(DecisionService):
                                f"too_few_experts: {size} < {scoring.min_experts}")
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             for expert_id in new:
@@ -197,7 +196,7 @@ class ScoringService(DecisionService):
 
     async def decline(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/expert-assignment/decline` `{"reason": ...}` (the assigned expert)."""
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         app = attempt.application_no
@@ -205,7 +204,7 @@ class ScoringService(DecisionService):
         subject = attempt.principal.subject
         try:
             await self._assigned(attempt, ctx, Action.DECLINE_ASSIGNMENT)
-            data: DeclineInput = _parse(DeclineInput, attempt.input)
+            data: DeclineInput = parse_input(DeclineInput, attempt.input)
             async with self.pool.acquire() as conn:
                 scored = await repository.expert_scores_of(conn, app, subject)
             if scored:
@@ -214,10 +213,10 @@ class ScoringService(DecisionService):
                 raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}", "该申报当前不在专家评审环节"))
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         async with self.pool.acquire() as conn, conn.transaction():
             if not await repository.decline_assignment(conn, app, subject, data.reason):
-                raise _api_error(Refusal(409, "already_scored", "您已提交评分，不能再回避", "wrong_state: scored meanwhile"))
+                raise api_error(Refusal(409, "already_scored", "您已提交评分，不能再回避", "wrong_state: scored meanwhile"))
             await repository.record_conflict(conn, ctx.program or "", app, subject, "declined", [data.reason], attempt.principal.actor_id)
             await repository.close_expert_scoring_task(conn, app, role=StaffRole.EXPERT.value, assignee=subject,
                                                        closed_by=attempt.principal.actor_id)
@@ -228,7 +227,7 @@ class ScoringService(DecisionService):
     async def _assigned(self, attempt: Attempt, ctx: Context, action: Action) -> None:
         """The application in scope, the role for `action`, and an active assignment of the caller
         (else 404: an application not assigned to an expert does not exist for them)."""
-        await self._locate(attempt, ctx)
+        await self.locate(attempt, ctx)
         ctx.role = role_for(attempt.principal, action)
         if ctx.role is None:
             raise Refused(refusal("forbidden", f"forbidden: {action.value} needs the expert role"))
@@ -241,7 +240,7 @@ class ScoringService(DecisionService):
 
     async def submit_score(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/scores` (the assigned expert, once)."""
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         app = attempt.application_no
@@ -250,7 +249,7 @@ class ScoringService(DecisionService):
         try:
             await self._assigned(attempt, ctx, Action.SUBMIT_SCORE)
             scoring = scoring_of(ctx.program)
-            data: ScoreInput = _parse(ScoreInput, attempt.input)
+            data: ScoreInput = parse_input(ScoreInput, attempt.input)
             points = _checked_points(data, scoring)
             if ctx.status != SCORING_STATUS:
                 raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}", "该申报当前不在专家评审环节"))
@@ -259,13 +258,13 @@ class ScoringService(DecisionService):
                     raise _refused(409, "already_scored", "您已提交过该申报的评分，不能再次提交", "wrong_state: already scored")
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         weighted = sum(c.weight * points[c.key] for c in scoring.criteria)
         stored_scores = {k: {"points": v.points, "justification": v.justification} for k, v in data.criteria.items()}
         async with self.pool.acquire() as conn, conn.transaction():
             if not await repository.insert_expert_score(conn, ctx.program or "", app, subject, stored_scores, weighted,
                                                         attempt.idempotency_key):
-                raise _api_error(Refusal(409, "already_scored", "您已提交过该申报的评分，不能再次提交", "wrong_state: scored meanwhile"))
+                raise api_error(Refusal(409, "already_scored", "您已提交过该申报的评分，不能再次提交", "wrong_state: scored meanwhile"))
             await repository.close_expert_scoring_task(conn, app, role=StaffRole.EXPERT.value, assignee=subject,
                                                        closed_by=attempt.principal.actor_id)
             text = format_score(round_fraction(weighted * 10**scoring.score_decimals, 100, Rounding.HALF_UP), scoring.score_decimals)
@@ -335,13 +334,13 @@ class ScoringService(DecisionService):
         """`POST /api/applications/{no}/scores/aggregate` (program administrator): the panel is
         complete but its result did not reach the lifecycle (it could not be asked when the last
         expert scored): the platform records it now. Same update id: never applied twice."""
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
         app = attempt.application_no
         assert app is not None
         try:
-            await self._locate(attempt, ctx)
+            await self.locate(attempt, ctx)
             ctx.role = role_for(attempt.principal, Action.RECORD_PANEL_RESULT)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: record_panel_result needs program_admin"))
@@ -358,7 +357,7 @@ class ScoringService(DecisionService):
                 raise _refused(503, "unavailable", "系统暂时无法记录评审结果，请稍后再试", "unavailable: the lifecycle was not reached")
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         answer = {"application_no": app, "score": result.score_text, "tier": result.tier}
         return await self._record(attempt, ctx, outcome_status=None, answer=answer)
 
@@ -415,7 +414,7 @@ class ScoringService(DecisionService):
         try:
             scoring = scoring_of(program)
         except Refused as refused:
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         async with self.pool.acquire() as conn:
             rows, amounts, already = await _compute(conn, program, scoring)
         return _proposal_answer(program, scoring, rows, amounts, already)
@@ -424,13 +423,13 @@ class ScoringService(DecisionService):
         """`POST /api/programs/{program}/tiering/confirm` (program administrator)."""
         assert attempt.program is not None
         program = attempt.program
-        if (stored := await self._stored(attempt)) is not None:
+        if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
         try:
             ctx.role = program_role(attempt.principal, program, Action.CONFIRM_TIERING, "confirming tiers needs program_admin")
             scoring = scoring_of(program)
-            data: ConfirmTieringInput = _parse(ConfirmTieringInput, attempt.input)
+            data: ConfirmTieringInput = parse_input(ConfirmTieringInput, attempt.input)
             async with self.pool.acquire() as conn, conn.transaction():
                 await repository.lock_tier_amounts(conn)
                 rows, amounts, already = await _compute(conn, program, scoring)
@@ -447,7 +446,7 @@ class ScoringService(DecisionService):
                         idempotency_key=attempt.idempotency_key, confirmed_by=attempt.principal.actor_id)
         except Refused as refused:
             await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise _api_error(refused.refusal) from None
+            raise api_error(refused.refusal) from None
         actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.CONFIRM_TIERING].role)
         confirmed, failed = [], []
         for line in amounts.lines:
