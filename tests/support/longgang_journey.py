@@ -8,6 +8,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
 from tests.fixtures import events
@@ -56,8 +58,7 @@ async def to_award_calculation(w: ReviewWorld, app: str, data: dict[str, Any], *
     approved = await w.post(online, f"/api/applications/{app}/decisions", {"decision": "approve"})
     assert approved.status_code == 200, approved.text
     await w.reach(online, app, "awaiting_gd_submission")
-    form = await w.database.fetchrow(
-        "SELECT form_id, sha256 FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
+    form = await _latest_form(w, app)
     await w.send(topics.GUANGDONG_SUBMISSION_RECEIVED, app, program=program, form_id=form["form_id"],
                  form_sha256=form["sha256"], received_at=now_iso())
     await w.task_of(back, app, "back_office_review")
@@ -85,3 +86,17 @@ async def _phone_or_paper(w: ReviewWorld, app: str, back: Official, clerk: Offic
                 return answer
         assert loop.time() < deadline, f"{app}: neither the phone step nor paper"
         await asyncio.sleep(0.25)
+
+
+async def _latest_form(w: ReviewWorld, app: str) -> asyncpg.Record:
+    """The watermarked form the Guangdong portal received, on a connection of its own: journeys of
+    this helper run side by side (`asyncio.gather`), and `w.database`, one asyncpg connection, takes
+    one query at a time ("another operation is in progress" when two met)."""
+    conn = await asyncpg.connect(w.stack.database_url)
+    try:
+        form = await conn.fetchrow(
+            "SELECT form_id, sha256 FROM review.forms WHERE application_no = $1 ORDER BY version DESC LIMIT 1", app)
+    finally:
+        await conn.close()
+    assert form is not None, f"no watermarked form for {app}"
+    return form
