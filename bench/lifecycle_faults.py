@@ -32,8 +32,11 @@ windows (1 s apart):
   server up, failpoint crash restarted; for lost SMS replies: until the provider lost its 8th reply),
   or one window (--window-s) when that is shorter;
 - **after**: the --after-s from that moment;
-- **back to 90%**: from the injection to the start of the first window (starting at or after
-  the injection) whose rate is at least 90% of "before"; **lowest**: the lowest window rate there.
+- **back to 90%**: from the injection to the end of the first window (of those starting at or
+  after the injection) whose rate is at least 90% of "before": the moment the recovered rate can
+  be seen. Its least value is one window (--window-s): no dip visible at that resolution. (Counted
+  to the window's start instead, a catch-up burst after the outage would date the recovery before
+  the broken part was even back.) **lowest**: the lowest window rate from the injection on.
 
 The faults (`--fault NAME`, repeatable; default all): see FAULTS. The figures are printed; nothing
 is asserted. bench/README.md ("Lifecycle under faults") has them.
@@ -283,8 +286,8 @@ def rate(times: Sequence[float], start: float, end: float) -> float | None:
 
 
 def recovery(times: Sequence[float], fault_at: float, until: float, before: float, window: float) -> tuple[float | None, float | None]:
-    """(seconds from the fault to the start of the first window with >= 90% of `before`, the lowest
-    window rate from the fault on), windows of `window` s starting every second."""
+    """(seconds from the fault to the end of the first window with >= 90% of `before`, the lowest
+    window rate from the fault on), windows of `window` s starting every second from the fault."""
     back: float | None = None
     lowest: float | None = None
     t = fault_at
@@ -292,7 +295,7 @@ def recovery(times: Sequence[float], fault_at: float, until: float, before: floa
         r = rate(times, t, t + window) or 0.0
         lowest = r if lowest is None else min(lowest, r)
         if back is None and r >= 0.9 * before:
-            back = t - fault_at
+            back = t + window - fault_at
         t += 1.0
     return back, lowest
 
@@ -303,7 +306,11 @@ def figures_of(result: Result, times: Sequence[float], args: argparse.Namespace)
     during = rate(times, tl.fault_at, max(tl.back_at, tl.fault_at + args.window_s))
     after = rate(times, tl.back_at, tl.end_at) or 0.0
     back, lowest = recovery(times, tl.fault_at, tl.end_at, before, args.window_s)
-    return {"before": before, "during": during, "after": after, "back": back, "lowest": lowest}
+    # The noise of the undisturbed rate itself: its windows below 90% of their mean.
+    starts = [tl.fault_at - args.before_s + i for i in range(int(args.before_s - args.window_s) + 1)]
+    below = sum(1 for t in starts if (rate(times, t, t + args.window_s) or 0.0) < 0.9 * before)
+    return {"before": before, "during": during, "after": after, "back": back, "lowest": lowest,
+            "noise": below / len(starts) if starts else None}
 
 
 def fmt(value: float | None, spec: str = ".2f", none: str = "-") -> str:
@@ -338,6 +345,8 @@ def report(results: Sequence[Result], args: argparse.Namespace) -> None:
               f"{f.in_flight}; SMS {f.sms}; webhook 503s {f.webhook_503}; client retries {f.api_retries}; "
               f"Kafka repeats {f.redelivered}; drain after the load {r.drain_s:.0f} s")
         print(f"  client steps back to 90%: {fmt(c['back'], '.0f', 'never')} s (lowest window {fmt(c['lowest'])}/s)")
+        print(f"  the undisturbed period's own windows below 90% of its rate: {fmt(k['noise'], '.0%')} "
+              f"(state changes), {fmt(c['noise'], '.0%')} (client steps): the noise the recovery is read against")
         print(f"  machine busy, cores of {os.cpu_count()}: " + ", ".join(f"{phase} {cores:.2f}" for phase, cores in tl.machine.items())
               + f"; the platform's processes: {r.platform_cpu_s:.0f} CPU s in all "
               f"({r.platform_cpu_s / max(1, len(r.changes)) * 1000:.0f} ms per state change)")
@@ -372,6 +381,10 @@ async def run(args: argparse.Namespace, run_dir: Path) -> None:
         log(f"[{name}] done in {time.monotonic() - started:.0f} s; lost {result.figures.lost}, doubled {result.figures.doubled}"
             f"{'; PROBLEMS: ' + str(len(result.problems)) if result.problems else ''}")
         results.append(result)
+        (log_dir / "figures.json").write_text(json.dumps({  # the raw times, to count them again differently
+            "fault": name, "title": result.title, "figures": vars(result.figures), "timeline": vars(result.timeline),
+            "state_changes": result.changes, "client_steps": result.steps, "problems": result.problems,
+            "platform_cpu_s": result.platform_cpu_s, "args": vars(args)}, indent=1))
         report([result], args)  # as it goes: a long run's figures are not lost with a later failure
     if len(results) > 1:
         report(results, args)
