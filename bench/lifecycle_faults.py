@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.intake_throughput import log
@@ -156,8 +157,11 @@ class LoadDriver(Driver):
         self.step_times.append(time.time())
 
 
-async def steady_load(driver: LoadDriver, in_flight: int, pace_s: float, stop: asyncio.Event, cap: int | None) -> list[asyncio.Task[None]]:
-    """`in_flight` applications at once until `stop`: a new one whenever one ends. Returns the drives."""
+async def steady_load(driver: LoadDriver, in_flight: int, pace_s: float, stop: asyncio.Event, cap: int | None,
+                      used: set[str]) -> list[asyncio.Task[None]]:
+    """`in_flight` applications at once until `stop`: a new one whenever one ends. Returns the drives.
+    `used`: application numbers already on the stack (the driver draws them at random and checks
+    only its own: one drawn again would be refused as a duplicate submission and wait forever)."""
     slots = asyncio.Semaphore(in_flight)
     drives: list[asyncio.Task[None]] = []
 
@@ -173,12 +177,23 @@ async def steady_load(driver: LoadDriver, in_flight: int, pace_s: float, stop: a
             slots.release()
             break
         app = driver.plan(1, first_path=len(drives))[0]  # the eight paths in turn
+        while app.no in used:
+            del driver.apps[app.no]
+            app = driver.plan(1, first_path=len(drives))[0]
         driver.figures.applications += 1
         drives.append(asyncio.create_task(one(app)))
         await asyncio.sleep(pace_s)
     if cap is not None and len(drives) >= cap and not stop.is_set():
         log(f"WARNING: --applications {cap} reached before the end of the run: the load thins out from here")
     return drives
+
+
+async def used_numbers(database_url: str) -> set[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {r["application_no"] for r in await conn.fetch("SELECT application_no FROM intake.applications")}
+    finally:
+        await conn.close()
 
 
 def busy_cores() -> tuple[float, float]:
@@ -234,7 +249,8 @@ async def run_fault(name: str, stack_env: dict[str, str], run_dir: Path, log_dir
             async with httpx.AsyncClient(timeout=httpx.Timeout(90.0, connect=5.0)) as driver.http:
                 watching = asyncio.create_task(driver._watch())  # noqa: SLF001 - review's read model, once a second
                 timeline.load_at = time.time()
-                loading = asyncio.create_task(steady_load(driver, args.in_flight, args.pace_s, stop, args.applications))
+                loading = asyncio.create_task(steady_load(driver, args.in_flight, args.pace_s, stop, args.applications,
+                                                          await used_numbers(database_url)))
                 log(f"[{name}] load: {args.in_flight} in flight; warm-up {args.warmup_s:g} s, undisturbed {args.before_s:g} s ...")
                 await asyncio.sleep(args.warmup_s)
                 machine["before"] = busy_cores()
@@ -404,7 +420,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pace-s", type=float, default=0.2, help="at least this long between two starts (default 0.2)")
     parser.add_argument("--kafka-down-s", type=float, default=None, help="how long the broker stays stopped (default 60; --short 20)")
     parser.add_argument("--lost-replies", type=int, default=8, help="SMS sends whose reply the provider loses (default 8)")
-    parser.add_argument("--settle-timeout", type=float, default=600.0)
+    parser.add_argument("--settle-timeout", type=float, default=300.0, help="bound of the wait for every final status (default 300 s)")
     parser.add_argument("--short", action="store_true", help="shorter periods and less load: a quick look, not figures")
     args = parser.parse_args(argv)
     short = args.short
