@@ -118,7 +118,11 @@ def fault_worlds(run_dir: Path, args: argparse.Namespace, fakes: contextlib.Exit
 
         return World(inject, {"notify": providers_env(aliyun, tencent)}, sends, delivery_reports=True)
 
+    async def nothing(_platform: Platform, _driver: Driver) -> None:
+        return None
+
     return {
+        "none": lambda: World(nothing),
         "sigkill": lambda: World(sigkill_all),
         "postgres-fast": postgres("fast"),
         "postgres-immediate": postgres("immediate"),
@@ -131,6 +135,7 @@ def fault_worlds(run_dir: Path, args: argparse.Namespace, fakes: contextlib.Exit
 
 
 FAULTS = {
+    "none": "no fault (the control: how far the rate drifts on its own over the same periods)",
     "sigkill": "SIGKILL of intake, review, notify and the worker; all four restarted",
     "postgres-fast": "PostgreSQL restarted, fast shutdown",
     "postgres-immediate": "PostgreSQL restarted, immediate shutdown",
@@ -408,7 +413,7 @@ async def run(args: argparse.Namespace, run_dir: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.lifecycle_faults", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fault", action="append", choices=list(FAULTS), help="the fault to inject (repeatable; default every fault, each in a run of its own)")
+    parser.add_argument("--fault", action="append", choices=list(FAULTS), help="the fault to inject (repeatable; default every fault but `none`, the control, each in a run of its own)")
     parser.add_argument("--run-dir", help="use the stack of this run directory (started if not running, left running); "
                                           "default: a temporary stack, purged at the end")
     parser.add_argument("--in-flight", type=int, default=None, help="applications driven at once (default 16; --short 8)")
@@ -428,7 +433,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                 ("after_s", 90.0, 40.0), ("kafka_down_s", 60.0, 20.0)):
         if getattr(args, name) is None:
             setattr(args, name, quick if short else normal)
-    args.fault = args.fault or list(FAULTS)
+    args.fault = args.fault or [name for name in FAULTS if name != "none"]
     if args.in_flight < 1:
         parser.error("--in-flight must be at least 1")
     return args
