@@ -50,6 +50,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -451,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 asyncio.run(run(args, run_dir))
             finally:
                 stack.down(run_dir, purge=True, progress=log)
+                shutil.rmtree(run_dir, ignore_errors=True)
     finally:
         log(f"total {time.monotonic() - started:.0f} s")
     return 0
