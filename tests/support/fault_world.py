@@ -333,11 +333,13 @@ class Driver:
 
     # -- the paths --
 
-    def plan(self, n: int) -> list[Application]:
+    def plan(self, n: int, *, first_path: int = 0) -> list[Application]:
+        """`n` applications along the paths in turn, from the `first_path`-th (a steady load
+        planning one at a time goes on where the last one left off)."""
         kinds = list(PATHS)
         apps = []
         for i in range(n):
-            path = kinds[i % len(kinds)]
+            path = kinds[(first_path + i) % len(kinds)]
             program, expected = PATHS[path]
             prefix = "LG" if program == LG else "SZ"
             no = f"{prefix}2025-{random.randrange(1_000_000):06d}"
