@@ -195,14 +195,19 @@ class Driver:
 
     async def act(self, who: demo.Official, method: str, path: str, body: dict[str, Any] | None = None,
                   what: str = "") -> dict[str, Any] | None:
-        """One request as `who`; a 409/503 (busy, not yet there) is asked again a little later, as a
-        console's retry would. Returns the answer, or None when it never went through."""
+        """One request as `who`; a 409/503 (busy, not yet there) or a dropped connection is asked
+        again a little later, as a console's retry would. Returns the answer, or None when it never went through."""
         key = f"bench-{uuid.uuid4().hex}"
         for attempt in range(20):
             headers = {"authorization": f"Bearer {self.p.token(who)}"}
             if method == "POST":
                 headers["idempotency-key"] = key
-            response = await self.d.http.request(method, f"{self.p.review}{path}", json=body, headers=headers)
+            try:
+                response = await self.d.http.request(method, f"{self.p.review}{path}", json=body, headers=headers)
+            except httpx.TransportError as exc:  # a kept-alive connection closed under us: a client asks again
+                self.counters.retries[f"{what or path} ({type(exc).__name__})"] += 1
+                await asyncio.sleep(0.5 + attempt * 0.5)
+                continue
             if response.status_code == 200:
                 self.counters.actions[what or path.rsplit("/", 1)[-1]] += 1
                 return response.json()
