@@ -194,7 +194,7 @@ class Driver:
         task.add_done_callback(self.background.discard)
 
     async def act(self, who: demo.Official, method: str, path: str, body: dict[str, Any] | None = None,
-                  what: str = "") -> dict[str, Any] | None:
+                  what: str = "", again: tuple[int, ...] = (409, 429, 503)) -> dict[str, Any] | None:
         """One request as `who`; a 409/503 (busy, not yet there) or a dropped connection is asked
         again a little later, as a console's retry would. Returns the answer, or None when it never went through."""
         key = f"bench-{uuid.uuid4().hex}"
@@ -211,7 +211,7 @@ class Driver:
             if response.status_code == 200:
                 self.counters.actions[what or path.rsplit("/", 1)[-1]] += 1
                 return response.json()
-            if response.status_code in (409, 429, 503) and attempt < 19:
+            if response.status_code in again and attempt < 19:
                 self.counters.retries[what or path] += 1
                 await asyncio.sleep(0.5 + attempt * 0.5)
                 continue
@@ -337,8 +337,13 @@ class Driver:
 
     async def confirm_tiering(self) -> None:
         admin = demo.OFFICIALS["sz_admin"]
-        await self.act(admin, "GET", f"/api/programs/{SZ}/tiering", what="sz tiering (GET)")
-        await self.act(admin, "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": self.nos[SZ]}, what="sz tiering confirm")
+        for _ in range(20):  # the products the administrator sees (on a used stack, other runs' may be there too)
+            proposal = await self.act(admin, "GET", f"/api/programs/{SZ}/tiering", what="sz tiering (GET)")
+            shown = [p["application_no"] for p in (proposal or {}).get("products", ())]
+            if await self.act(admin, "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": shown},
+                              what="sz tiering confirm", again=(429, 503)) is not None:
+                return  # a 409 (the proposal changed meanwhile): look again
+            await asyncio.sleep(self.poll_s)
 
     async def publish(self, admin: demo.Official, program: str) -> None:
         starts_at = (datetime.now(UTC) - timedelta(days=demo.PUBLISHED_DAYS_AGO)).isoformat()
