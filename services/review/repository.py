@@ -410,6 +410,11 @@ async def submission(conn: asyncpg.Connection, application_no: str, version: int
     )
 
 
+async def submission_recorded(conn: asyncpg.Connection, application_no: str, version: int) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM review.submissions WHERE application_no = $1 AND version = $2)", application_no, version))
+
+
 async def other_applications(conn: asyncpg.Connection, program: str, applicant_uscc: str, application_no: str) -> list[str]:
     """The same enterprise's other applications to the program (duplicate claims)."""
     rows = await conn.fetch(
