@@ -45,22 +45,28 @@ DLQ_REDACTED = "x-dlq-redacted"  # "1": the body's ID and mobile numbers were ma
 DLQ_REPLAY_OF = "x-dlq-replay-of"  # on a replayed message: the dead letter it replays (<schema>:<id>)
 
 
-# A service's consumers of one group (intake: one per inbound topic) join it one after another as it
-# starts, and each join is a rebalance that waits for every member already in the group to notice it
-# at its next heartbeat: at Kafka's default 3 s interval, intake's four consumers took ~9 s to start
-# (every test that starts intake, and every deploy, waited for them). Half a second keeps the
-# broker's load trivial (a few heartbeats a second per process) and the session timeout (10 s)
-# unchanged, so a dead consumer is noticed as before.
-HEARTBEAT_INTERVAL_MS = 500
+# A heartbeat is how a group's members learn of a rebalance: when a consumer joins a group that has
+# members, the join waits until every member has noticed it at its next heartbeat. Intake's group
+# has one consumer per inbound topic in each process, which join one after another as it starts: at
+# Kafka's default 3 s interval an intake start waited ~9 s for them, so that group heartbeats every
+# half second (FAST_JOIN_HEARTBEAT_MS). Every other group has one consumer per process and joins at
+# once; its heartbeats only cost: at 0.5 s the stack's eleven consumers sent 22 heartbeats a second,
+# which kept the idle broker at ~0.12 core (0.05 at 3 s; the lifecycle benchmark's Kafka CPU per
+# application was mostly this). The session timeout (10 s) is unchanged either way, so a dead
+# consumer is noticed as before.
+HEARTBEAT_INTERVAL_MS = 3000
+FAST_JOIN_HEARTBEAT_MS = 500
 
 
-def subscriber_options(group_id: str) -> dict[str, Any]:
-    """Keyword arguments for `router.subscriber(...)` that make the conventions explicit."""
+def subscriber_options(group_id: str, *, heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS) -> dict[str, Any]:
+    """Keyword arguments for `router.subscriber(...)` that make the conventions explicit.
+    `heartbeat_interval_ms`: FAST_JOIN_HEARTBEAT_MS for a group whose process runs several
+    consumers of it (see above)."""
     return {
         "group_id": group_id,
         "ack_policy": ACK_POLICY,
         "auto_offset_reset": "earliest",
-        "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+        "heartbeat_interval_ms": heartbeat_interval_ms,
     }
 
 
@@ -98,6 +104,8 @@ def dlq_headers(
 
 __all__ = [
     "ACK_POLICY",
+    "FAST_JOIN_HEARTBEAT_MS",
+    "HEARTBEAT_INTERVAL_MS",
     "DLQ_DETAIL",
     "DLQ_REDACTED",
     "DLQ_REASON",
