@@ -51,7 +51,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import Worker
 
 import cli.demo as demo
@@ -425,7 +425,12 @@ async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int
                     barriers[(program, i)].set()
                 await barriers[(program, i)].wait()
             if op == "u":
-                await handle.execute_update("decide", result_type=int)
+                while True:
+                    try:
+                        await handle.execute_update("decide", id=f"{wid}-u{i}", result_type=int)
+                        break
+                    except WorkflowUpdateRPCTimeoutOrCancelledError:  # the server's wait ended first (a saturated
+                        continue  # machine): ask for the same update (its id) again, as a client would
             elif op == "s":
                 await handle.signal("fact")
         await handle.result()
@@ -563,6 +568,7 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
             t_end = max(driver.seen.done_at.values())
             cpu_life = meter.stop()
             log(f"lifecycle path done in {t_end - t0:.1f}s; {dict(Counter(driver.seen.status(no) for no in mine))}")
+            log(f"lifecycle CPU: {cpu_line(cpu_life, len(mine) / (t_end - t0))}")  # kept if the bare path fails
         finally:
             await driver.d.producer.stop()
             await driver.d.http.aclose()
