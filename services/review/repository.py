@@ -614,11 +614,11 @@ async def store_claim(conn: asyncpg.Connection, application_no: str, program: st
     )
 
 
-async def all_claims(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Every stored claim (detection holds DUPLICATES_LOCK)."""
+async def all_claims(conn: asyncpg.Connection) -> list[str]:
+    """Every stored claim, as its JSON text (detection holds DUPLICATES_LOCK)."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", DUPLICATES_LOCK)
     rows = await conn.fetch("SELECT claim::text AS claim FROM review.duplicate_claims ORDER BY application_no")
-    return [json.loads(r["claim"]) for r in rows]
+    return [r["claim"] for r in rows]
 
 
 async def replace_flags(conn: asyncpg.Connection, flags: dict[str, list[dict[str, Any]]]) -> None:
