@@ -406,17 +406,18 @@ def barrier_points(program: str, plan: str) -> set[int]:
     return points
 
 
-async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int], token: int, timeout: float) -> tuple[float, float, list[str]]:
+async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int], token: int, timeout: float,
+                    *, eager: bool = True) -> tuple[float, float, list[str]]:
     """All workflows at once, each driven by one coroutine; at the batch-wide steps (see
     `barrier_points`) each waits for the other workflows of its program, as the lifecycle path's
-    administrators do. Returns (first start, last completion, workflow ids)."""
+    administrators do. `eager`: see BareLifecycle.run. Returns (first start, last completion, workflow ids)."""
     ids: list[str] = []
     arrived: Counter[tuple[str, int]] = Counter()
     barriers: dict[tuple[str, int], asyncio.Event] = defaultdict(asyncio.Event)
     t0 = time.time()
 
     async def one(program: str, plan: str, wid: str) -> float:
-        handle = await client.start_workflow(BARE_WORKFLOW, plan, id=wid, task_queue=BARE_TASK_QUEUE)
+        handle = await client.start_workflow(BARE_WORKFLOW, args=[plan, eager], id=wid, task_queue=BARE_TASK_QUEUE)
         points = barrier_points(program, plan)
         for i, op in enumerate(plan):
             if i in points:
@@ -587,9 +588,19 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
             meter.start()
             b0, b1, _ = await bare_path(client, plans, counts, token, args.timeout)
             cpu_bare = meter.stop()
+            if args.bare_without_eager:
+                log(f"bare path without eager activities: {len(mine)} workflows ...")
+                meter.start()
+                c0, c1, _ = await bare_path(client, plans, counts, token + 100, args.timeout, eager=False)
+                cpu_not_eager = meter.stop()
         bare = (b0, b1)
         bare_changes = sum(plans[p].count("a") * c for p, c in counts.items())
     report(args, len(mine), driver, t0, t_end, changes, sms, spent, cpu_life, bare, bare_changes, cpu_bare, plans, load)
+    if args.bare_without_eager and bare is not None:
+        rate, plain = len(mine) / (t_end - t0), len(mine) / (c1 - c0)
+        print(f"\nfor reference, the bare path with every activity through the server's matching, as the lifecycle's are "
+              f"(no eager execution): {c1 - c0:.1f} s, {plain:.2f} apps/s; lifecycle / that: {rate / plain:.2f}")
+        print(f"  bare, not eager  {cpu_line(cpu_not_eager, plain)}")
     await db.close()
 
 
@@ -600,6 +611,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--task-poll-s", type=float, default=1.0, help="each official opens their task list this often (default 1 s)")
     parser.add_argument("--timeout", type=float, default=None, help="bound of each path, seconds (default 300, or 4 s per application)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare workflow")
+    parser.add_argument("--bare-without-eager", action="store_true",
+                        help="also run the bare path with eager activity execution off, and print that ratio for reference")
     args = parser.parse_args(argv)
     if not 2 <= args.applications <= 1998:
         parser.error("--applications must be between 2 and 1998")
