@@ -32,16 +32,12 @@ class BareLifecycle:
         self.signals_taken = 0
 
     @workflow.run
-    async def run(self, plan: str, eager: bool = True) -> int:
-        """`eager`: the SDK may hand an activity to this very worker in the workflow task's answer
-        (eager execution: no activity task through the server's matching, no separate start). The
-        lifecycle's activities never can: they run on the services' task queues, in other processes."""
+    async def run(self, plan: str) -> int:
         release_after_next_activity = False
         for step, op in enumerate(plan):
             if op == "a":
                 await workflow.execute_activity(NOOP_ACTIVITY, step, task_queue=BARE_TASK_QUEUE,
-                                                start_to_close_timeout=timedelta(seconds=60),
-                                                disable_eager_activity_execution=not eager)
+                                                start_to_close_timeout=timedelta(seconds=60))
                 if release_after_next_activity:
                     self.applied, release_after_next_activity = self.taken, False
             elif op == "u":
