@@ -51,7 +51,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import Worker
 
 import cli.demo as demo
@@ -194,19 +194,24 @@ class Driver:
         task.add_done_callback(self.background.discard)
 
     async def act(self, who: demo.Official, method: str, path: str, body: dict[str, Any] | None = None,
-                  what: str = "") -> dict[str, Any] | None:
-        """One request as `who`; a 409/503 (busy, not yet there) is asked again a little later, as a
-        console's retry would. Returns the answer, or None when it never went through."""
+                  what: str = "", again: tuple[int, ...] = (409, 429, 503)) -> dict[str, Any] | None:
+        """One request as `who`; a 409/503 (busy, not yet there) or a dropped connection is asked
+        again a little later, as a console's retry would. Returns the answer, or None when it never went through."""
         key = f"bench-{uuid.uuid4().hex}"
         for attempt in range(20):
             headers = {"authorization": f"Bearer {self.p.token(who)}"}
             if method == "POST":
                 headers["idempotency-key"] = key
-            response = await self.d.http.request(method, f"{self.p.review}{path}", json=body, headers=headers)
+            try:
+                response = await self.d.http.request(method, f"{self.p.review}{path}", json=body, headers=headers)
+            except httpx.TransportError as exc:  # a kept-alive connection closed under us: a client asks again
+                self.counters.retries[f"{what or path} ({type(exc).__name__})"] += 1
+                await asyncio.sleep(0.5 + attempt * 0.5)
+                continue
             if response.status_code == 200:
                 self.counters.actions[what or path.rsplit("/", 1)[-1]] += 1
                 return response.json()
-            if response.status_code in (409, 429, 503) and attempt < 19:
+            if response.status_code in again and attempt < 19:
                 self.counters.retries[what or path] += 1
                 await asyncio.sleep(0.5 + attempt * 0.5)
                 continue
@@ -332,8 +337,13 @@ class Driver:
 
     async def confirm_tiering(self) -> None:
         admin = demo.OFFICIALS["sz_admin"]
-        await self.act(admin, "GET", f"/api/programs/{SZ}/tiering", what="sz tiering (GET)")
-        await self.act(admin, "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": self.nos[SZ]}, what="sz tiering confirm")
+        for _ in range(20):  # the products the administrator sees (on a used stack, other runs' may be there too)
+            proposal = await self.act(admin, "GET", f"/api/programs/{SZ}/tiering", what="sz tiering (GET)")
+            shown = [p["application_no"] for p in (proposal or {}).get("products", ())]
+            if await self.act(admin, "POST", f"/api/programs/{SZ}/tiering/confirm", {"applications": shown},
+                              what="sz tiering confirm", again=(429, 503)) is not None:
+                return  # a 409 (the proposal changed meanwhile): look again
+            await asyncio.sleep(self.poll_s)
 
     async def publish(self, admin: demo.Official, program: str) -> None:
         starts_at = (datetime.now(UTC) - timedelta(days=demo.PUBLISHED_DAYS_AGO)).isoformat()
@@ -415,7 +425,12 @@ async def bare_path(client: Client, plans: dict[str, str], counts: dict[str, int
                     barriers[(program, i)].set()
                 await barriers[(program, i)].wait()
             if op == "u":
-                await handle.execute_update("decide", result_type=int)
+                while True:
+                    try:
+                        await handle.execute_update("decide", id=f"{wid}-u{i}", result_type=int)
+                        break
+                    except WorkflowUpdateRPCTimeoutOrCancelledError:  # the server's wait ended first (a saturated
+                        continue  # machine): ask for the same update (its id) again, as a client would
             elif op == "s":
                 await handle.signal("fact")
         await handle.result()
@@ -553,6 +568,7 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
             t_end = max(driver.seen.done_at.values())
             cpu_life = meter.stop()
             log(f"lifecycle path done in {t_end - t0:.1f}s; {dict(Counter(driver.seen.status(no) for no in mine))}")
+            log(f"lifecycle CPU: {cpu_line(cpu_life, len(mine) / (t_end - t0))}")  # kept if the bare path fails
         finally:
             await driver.d.producer.stop()
             await driver.d.http.aclose()
@@ -571,9 +587,25 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
             meter.start()
             b0, b1, _ = await bare_path(client, plans, counts, token, args.timeout)
             cpu_bare = meter.stop()
+        if args.bare_without_eager:
+            # The bare worker runs the activities of the workflows it runs, so the SDK hands each one
+            # over in the workflow task's answer (eager execution: no activity task through the server's
+            # matching, no separate start); the lifecycle's activities, on the services' task queues in
+            # other processes, never can be. Here every activity goes through matching, as theirs do.
+            log(f"bare path without eager activities: {len(mine)} workflows ...")
+            async with Worker(client, task_queue=BARE_TASK_QUEUE, workflows=[BareLifecycle], activities=[noop],
+                              max_concurrent_workflow_tasks=50, disable_eager_activity_execution=True):
+                meter.start()
+                c0, c1, _ = await bare_path(client, plans, counts, token, args.timeout)
+                cpu_not_eager = meter.stop()
         bare = (b0, b1)
         bare_changes = sum(plans[p].count("a") * c for p, c in counts.items())
     report(args, len(mine), driver, t0, t_end, changes, sms, spent, cpu_life, bare, bare_changes, cpu_bare, plans, load)
+    if args.bare_without_eager and bare is not None:
+        rate, plain = len(mine) / (t_end - t0), len(mine) / (c1 - c0)
+        print(f"\nfor reference, the bare path with every activity through the server's matching, as the lifecycle's are "
+              f"(no eager execution): {c1 - c0:.1f} s, {plain:.2f} apps/s; lifecycle / that: {rate / plain:.2f}")
+        print(f"  bare, not eager  {cpu_line(cpu_not_eager, plain)}")
     await db.close()
 
 
@@ -584,6 +616,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--task-poll-s", type=float, default=1.0, help="each official opens their task list this often (default 1 s)")
     parser.add_argument("--timeout", type=float, default=None, help="bound of each path, seconds (default 300, or 4 s per application)")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare workflow")
+    parser.add_argument("--bare-without-eager", action="store_true",
+                        help="also run the bare path with eager activity execution off, and print that ratio for reference")
     args = parser.parse_args(argv)
     if not 2 <= args.applications <= 1998:
         parser.error("--applications must be between 2 and 1998")

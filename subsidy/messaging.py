@@ -19,12 +19,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
+from faststream._internal.context import Context as _FastStreamContext
+from faststream.kafka.message import KafkaMessage as _KafkaMessage
 from faststream.message import StreamMessage
 
 from subsidy.contracts.topics import INBOUND_TOPICS, dlq
@@ -45,23 +47,49 @@ DLQ_REDACTED = "x-dlq-redacted"  # "1": the body's ID and mobile numbers were ma
 DLQ_REPLAY_OF = "x-dlq-replay-of"  # on a replayed message: the dead letter it replays (<schema>:<id>)
 
 
-# A service's consumers of one group (intake: one per inbound topic) join it one after another as it
-# starts, and each join is a rebalance that waits for every member already in the group to notice it
-# at its next heartbeat: at Kafka's default 3 s interval, intake's four consumers took ~9 s to start
-# (every test that starts intake, and every deploy, waited for them). Half a second keeps the
-# broker's load trivial (a few heartbeats a second per process) and the session timeout (10 s)
-# unchanged, so a dead consumer is noticed as before.
-HEARTBEAT_INTERVAL_MS = 500
+# A heartbeat is how a group's members learn of a rebalance: when a consumer joins a group that has
+# members, the join waits until every member has noticed it at its next heartbeat. Intake's group
+# has one consumer per inbound topic in each process, which join one after another as it starts: at
+# Kafka's default 3 s interval an intake start waited ~9 s for them, so that group heartbeats every
+# half second (FAST_JOIN_HEARTBEAT_MS). Every other group has one consumer per process and joins at
+# once; its heartbeats only cost: at 0.5 s the stack's eleven consumers sent 22 heartbeats a second,
+# which kept the idle broker at ~0.12 core (0.05 at 3 s; the lifecycle benchmark's Kafka CPU per
+# application was mostly this). The session timeout (10 s) is unchanged either way, so a dead
+# consumer is noticed as before.
+HEARTBEAT_INTERVAL_MS = 3000
+FAST_JOIN_HEARTBEAT_MS = 500
 
 
-def subscriber_options(group_id: str) -> dict[str, Any]:
-    """Keyword arguments for `router.subscriber(...)` that make the conventions explicit."""
+def subscriber_options(group_id: str, *, heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS) -> dict[str, Any]:
+    """Keyword arguments for `router.subscriber(...)` that make the conventions explicit.
+    `heartbeat_interval_ms`: FAST_JOIN_HEARTBEAT_MS for a group whose process runs several
+    consumers of it (see above)."""
     return {
         "group_id": group_id,
         "ack_policy": ACK_POLICY,
         "auto_offset_reset": "earliest",
-        "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+        "heartbeat_interval_ms": heartbeat_interval_ms,
     }
+
+
+class _AwaitedContext(_FastStreamContext):
+    """FastStream's `Context()`, resolved on the event loop. fast_depends runs a parameter's plain
+    `use` in a worker thread (anyio.to_thread) for every message, once per such parameter; a
+    coroutine it awaits in place. The hop was 4-7% of review's and notify's CPU in the lifecycle
+    benchmark (each state change reaches both). The lookup itself is a dictionary read."""
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
+
+
+def from_context(real_name: str = "") -> Any:
+    """A Kafka handler's value from FastStream's context, as `Context()` gives it (by the
+    parameter's name, or `real_name`): `resources: Resources = from_context()`."""
+    return _AwaitedContext(real_name)
+
+
+# A Kafka handler's message (FastStream's `faststream.kafka.KafkaMessage`, resolved on the loop).
+ConsumedMessage = Annotated[_KafkaMessage, _AwaitedContext("message")]
 
 
 async def record_in_inbox(conn: asyncpg.Connection, *, consumer: str, event_id: str, topic: str, source: str = "") -> bool:
@@ -98,11 +126,15 @@ def dlq_headers(
 
 __all__ = [
     "ACK_POLICY",
+    "ConsumedMessage",
+    "FAST_JOIN_HEARTBEAT_MS",
+    "HEARTBEAT_INTERVAL_MS",
     "DLQ_DETAIL",
     "DLQ_REDACTED",
     "DLQ_REASON",
     "dlq",
     "dlq_headers",
+    "from_context",
     "handle_once",
     "redact_dead_letter",
     "replay_dead_letters",

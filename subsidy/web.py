@@ -36,11 +36,19 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
-def get_resources(request: Request) -> Any:
+def resources_of(request: Request) -> Any:
+    """The service's started resources, or 503 while it starts."""
     resources = getattr(request.app.state, "resources", None)
     if resources is None:
         raise ApiError(503, "starting", "服务正在启动，请稍后再试", headers={"Retry-After": "1"})
     return resources
+
+
+async def get_resources(request: Request) -> Any:
+    """The `Started` dependency. async: FastAPI runs a plain `def` dependency in its thread pool, a
+    thread hop on every request (3% of review's CPU in the lifecycle benchmark, with
+    `idempotency_key`'s)."""
+    return resources_of(request)
 
 
 Started = Annotated[Any, Depends(get_resources)]  # subsidy.runtime.Resources

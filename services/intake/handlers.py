@@ -15,15 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream import Context
-from faststream.kafka import KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaRouter
 
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from subsidy.contracts.events import parse_event
 from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
 from subsidy.failpoints import crash_if_armed
-from subsidy.messaging import consume, in_key_order, raw_batch, subscriber_options
+from subsidy.messaging import (
+    FAST_JOIN_HEARTBEAT_MS, ConsumedMessage, consume, from_context, in_key_order, raw_batch, subscriber_options,
+)
 from subsidy.runtime import Resources
 
 INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_RECEIPTS)
@@ -35,7 +36,7 @@ BATCH_TIMEOUT_MS = 100
 router = KafkaRouter()
 
 
-async def on_inbound_batch(_bodies: Any, message: KafkaMessage, resources: Resources = Context()) -> None:
+async def on_inbound_batch(_bodies: Any, message: ConsumedMessage, resources: Resources = from_context()) -> None:
     intake: Intake = resources.extras["intake"]
     settings: IntakeSettings = resources.settings  # type: ignore[assignment]
 
@@ -53,5 +54,5 @@ async def on_inbound_batch(_bodies: Any, message: KafkaMessage, resources: Resou
 for _topic in INBOUND_TOPICS:
     router.subscriber(
         _topic, batch=True, max_records=BATCH_MAX_RECORDS, batch_timeout_ms=BATCH_TIMEOUT_MS,
-        decoder=raw_batch, **subscriber_options(GROUP_ID),
+        decoder=raw_batch, **subscriber_options(GROUP_ID, heartbeat_interval_ms=FAST_JOIN_HEARTBEAT_MS),  # four per process
     )(on_inbound_batch)

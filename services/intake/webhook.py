@@ -70,7 +70,7 @@ from starlette.requests import ClientDisconnect
 from subsidy.contracts import topics
 from subsidy.contracts.events import InvalidEvent, parse_event
 from subsidy.logging import get_logger
-from subsidy.web import get_resources
+from subsidy.web import resources_of
 
 if TYPE_CHECKING:
     from services.intake.settings import IntakeSettings
@@ -287,7 +287,7 @@ def router() -> APIRouter:
 
 
 def _receiver(request: Request) -> WebhookReceiver:
-    receiver: WebhookReceiver = get_resources(request).extras[EXTRA]  # 503 while the service starts
+    receiver: WebhookReceiver = resources_of(request).extras[EXTRA]  # 503 while the service starts
     return receiver
 
 

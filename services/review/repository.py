@@ -410,6 +410,11 @@ async def submission(conn: asyncpg.Connection, application_no: str, version: int
     )
 
 
+async def submission_recorded(conn: asyncpg.Connection, application_no: str, version: int) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM review.submissions WHERE application_no = $1 AND version = $2)", application_no, version))
+
+
 async def other_applications(conn: asyncpg.Connection, program: str, applicant_uscc: str, application_no: str) -> list[str]:
     """The same enterprise's other applications to the program (duplicate claims)."""
     rows = await conn.fetch(
@@ -609,11 +614,11 @@ async def store_claim(conn: asyncpg.Connection, application_no: str, program: st
     )
 
 
-async def all_claims(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    """Every stored claim (detection holds DUPLICATES_LOCK)."""
+async def all_claims(conn: asyncpg.Connection) -> list[str]:
+    """Every stored claim, as its JSON text (detection holds DUPLICATES_LOCK)."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", DUPLICATES_LOCK)
     rows = await conn.fetch("SELECT claim::text AS claim FROM review.duplicate_claims ORDER BY application_no")
-    return [json.loads(r["claim"]) for r in rows]
+    return [r["claim"] for r in rows]
 
 
 async def replace_flags(conn: asyncpg.Connection, flags: dict[str, list[dict[str, Any]]]) -> None:

@@ -100,3 +100,44 @@ def log_lines(log_file: Path, application: str) -> list[dict]:
             lines.append(line)
     assert lines, f"no line of {log_file.name} bound to {application}"
     return lines
+
+
+async def test_the_pre_checks_wait_for_a_submission_still_on_its_way_instead_of_failing(stack) -> None:
+    """The workflow can ask for the pre-checks before intake's submission-recorded event has reached
+    review: the activity waits for it (a failure was a busy retry through the Temporal server, and a
+    wait of 1, 2, 4 s); a submission that never comes still fails retryably once the wait is over."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from services.review.rules.activities import PreCheckActivities
+    from subsidy.contracts.lifecycle import RunPreChecks
+
+    late, never = application_no("LG"), application_no("LG")
+    facts = events.longgang_submitted()
+    facts["applicant"] = {k: v for k, v in facts["applicant"].items() if k not in ("legal_representative", "contact")}
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=3, server_settings={"search_path": "review,public"})
+    try:
+        async def arrives_later() -> None:
+            await asyncio.sleep(1.0)
+            await pool.execute(
+                """INSERT INTO submissions (application_no, version, program, applicant_uscc, submitted_at, facts)
+                   VALUES ($1, 1, $2, $3, $4, $5::jsonb)""",
+                late, LG, events.APPLICANT_USCC, datetime(2025, 12, 9, 10, 31, tzinfo=ZoneInfo("Asia/Shanghai")),
+                json.dumps(facts, ensure_ascii=False))
+
+        arrival = asyncio.create_task(arrives_later())
+        report = await ActivityEnvironment().run(PreCheckActivities(pool).run_pre_checks,
+                                                 RunPreChecks(program=LG, application_no=late, version=1))
+        await arrival
+        stored = await pool.fetchval("SELECT count(*) FROM pre_check_findings WHERE application_no = $1", late)
+        with pytest.raises(ApplicationError, match="has not reached review yet") as failed:
+            await ActivityEnvironment().run(PreCheckActivities(pool, submission_wait_s=0.5).run_pre_checks,
+                                            RunPreChecks(program=LG, application_no=never, version=1))
+    finally:
+        await pool.close()
+
+    assert {f.rule for f in report.findings} >= {"materials_complete"} and stored == len(report.findings)
+    assert not failed.value.non_retryable

@@ -127,6 +127,9 @@ async def test_both_programs_from_confirmed_awards_to_a_final_list_and_a_late_on
 
         # Longgang the same way (5 working days).
         lg_fen = await lg_to_confirmed_award(w, lg_app)
+        # From the administrator's task list, as for Shenzhen above: the task opens once the application is
+        # on the list; published at once after the award's answer, the list could still be empty (409).
+        await w.task_of(LG_ADMIN, lg_app, "publication")
         lg_published = await w.post(LG_ADMIN, f"/api/programs/{LG}/publication", {"starts_at": WEEKS_AGO})
         await w.reach(LG_AUDITOR, lg_app, "published")
         lg_sms = await until(lambda: _published_sms(w, LG_AUDITOR, lg_app))

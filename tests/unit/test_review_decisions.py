@@ -85,3 +85,16 @@ async def test_a_server_that_is_down_is_not_a_refusal_but_a_503() -> None:
     with pytest.raises(ApiError) as caught:
         await decisions._execute("wf", "decide_online_review", None, "key-4", DecisionAccepted)
     assert (caught.value.status, caught.value.code) == (503, "unavailable")
+
+
+def test_two_programs_publishing_in_the_same_second_get_two_notice_ids() -> None:
+    """The default notice id named the second only: Longgang's and Shenzhen's lists published in
+    the same second shared it, and the second program's applications were never published."""
+    from datetime import UTC, datetime
+
+    from services.review.decisions.actions import notice_id_for
+
+    moment = datetime(2026, 11, 27, 14, 43, 55, 575503, tzinfo=UTC)
+    lg, sz = notice_id_for("LG-AI-MODEL-2025", moment), notice_id_for("SZ-GOVAI-SCENARIO-2025", moment)
+    assert lg != sz
+    assert (lg, sz) == ("GS-LG-AI-MODEL-2025-20261127224355", "GS-SZ-GOVAI-SCENARIO-2025-20261127224355")

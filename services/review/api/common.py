@@ -28,7 +28,7 @@ def weekday(moment: datetime | None) -> str | None:
     return WEEKDAYS_ZH[moment.astimezone(SHANGHAI).weekday()] if moment is not None else None
 
 
-def idempotency_key(
+async def idempotency_key(  # async: no thread-pool hop per request (see subsidy.web.get_resources)
     key: Annotated[str | None, Header(alias="Idempotency-Key", description=(
         "Required (400 without): a unique key per action, 8-128 characters of A-Z a-z 0-9 . _ : -. It is the "
         "workflow update id; the same key again returns the same answer and changes nothing."))] = None,

@@ -147,6 +147,15 @@ def command(action: Action, actor: Actor, data: BaseModel, *, now: datetime, win
         case Action.PUBLISH:
             assert isinstance(data, PublicationInput)
             published_at = data.published_at or now
-            notice_id = data.notice_id or f"GS-{published_at.astimezone(SHANGHAI):%Y%m%d%H%M%S}"
+            notice_id = data.notice_id or f"GS-{published_at.astimezone(SHANGHAI):%Y%m%d%H%M%S}"  # see notice_id_for
             return contract.PublishNotice(actor=actor, notice_id=notice_id, published_at=published_at)
     raise AssertionError(f"{action} is not a workflow update")
+
+
+def notice_id_for(program: str, published_at: datetime) -> str:
+    """A list's notice id when the administrator names none: the program and the second it is
+    published (`GS-LG-AI-MODEL-2025-20261127224355`). With the second alone, Longgang's and
+    Shenzhen's lists published in the same second had one id: review kept the first program's list
+    under it, and the second program's batch, finding it stored, told the first program's
+    applications, so its own were never published (a 4-application lifecycle benchmark run)."""
+    return f"GS-{program}-{published_at.astimezone(SHANGHAI):%Y%m%d%H%M%S}"

@@ -43,6 +43,7 @@ from services.review.decisions.actions import (
     ReviewDecisionInput,
     Update,
     command,
+    notice_id_for,
     resubmit_deadline,
     review_actions,
 )
@@ -154,6 +155,8 @@ class DecisionService:
             data = parse_input(PublicationInput, attempt.input)
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
+            if data.notice_id is None:  # one id per program (notice_id_for)
+                cmd = cmd.model_copy(update={"notice_id": notice_id_for(program, cmd.published_at)})
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
             summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
         except Refused as refused:

@@ -6,8 +6,9 @@ others (review.duplicate_flags), shown in the application view and acknowledged 
 (audited). Nothing is rejected automatically.
 
 Detection holds a transaction-scoped advisory lock, so two submissions recorded at once never each
-miss the other. It reads every claim each time: at the programs' scale (thousands of applications a
-batch) that is milliseconds; an index by key would replace it if that ever changes.
+miss the other. It reads every claim each time (each parsed once per process, its keys normalised
+once): at the programs' scale (thousands of applications a batch) that is milliseconds; an index by
+key would replace it if that ever changes.
 """
 
 from __future__ import annotations
@@ -40,8 +41,25 @@ async def record_claim(conn: asyncpg.Connection, event: SubmissionRecorded) -> N
     await detect(conn)
 
 
+# Stored claims never change (a new version is a new claim), and detection reads every one of them on
+# each submission: each is parsed once per process, by its JSON text (Claim is frozen, so shared).
+# Parsing all of them each time was a tenth of review's CPU in the lifecycle benchmark, growing with
+# every application the stack had seen.
+_PARSED: dict[str, Claim] = {}
+PARSED_CACHE = 100_000
+
+
+def _parsed(text: str) -> Claim:
+    claim = _PARSED.get(text)
+    if claim is None:
+        if len(_PARSED) >= PARSED_CACHE:
+            _PARSED.clear()
+        claim = _PARSED[text] = Claim.model_validate_json(text)
+    return claim
+
+
 async def detect(conn: asyncpg.Connection) -> None:
-    claims = [Claim.model_validate(c) for c in await repository.all_claims(conn)]
+    claims = [_parsed(text) for text in await repository.all_claims(conn)]
     found = find_duplicates(claims)
     flagged_before = await repository.flagged_applications(conn)
     concerned = {no for no, flags in found.items() if flags} | flagged_before
