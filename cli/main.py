@@ -476,10 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--limit", type=int, default=50)
     dlq.add_argument("--counts", action="store_true", help="counts per topic and reason instead")
     dlq.set_defaults(func=cmd_dlq)
-    from subsidy import messaging, outbox
+    # The arguments only: subsidy.messaging and subsidy.outbox (~1 s of imports) load when these run.
+    from subsidy.operator_arguments import add_outbox_parser, add_replay_arguments
 
-    messaging.add_replay_arguments(dlq)
-    outbox.add_parser(sub).set_defaults(func=cmd_outbox)
+    add_replay_arguments(dlq)
+    add_outbox_parser(sub).set_defaults(func=cmd_outbox)
 
     sms = sub.add_parser("sms", help="the SMS log (numbers masked)")
     sms.add_argument("action", choices=["list"])

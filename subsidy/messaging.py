@@ -32,6 +32,7 @@ from faststream.message import StreamMessage
 from subsidy.contracts.topics import INBOUND_TOPICS, dlq
 from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.log_context import kafka_record_context
+from subsidy.operator_arguments import add_replay_arguments as add_replay_arguments  # the CLI's, kept here
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 T = TypeVar("T")
@@ -577,16 +578,6 @@ async def read_dlq_topic(bootstrap_servers: str, topic: str) -> list[DlqRecord]:
         return found
     finally:
         await consumer.stop()
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `subsidy dlq replay` (on the CLI's existing `dlq` parser)."""
-    parser.add_argument("--id", dest="ids", action="append", default=None, metavar="SCHEMA:ID",
-                        help="replay: this dead letter (as `subsidy dlq list` shows it; repeatable)")
-    parser.add_argument("--reason", help="replay: every dead letter with this reason not yet replayed")
-    parser.add_argument("--schema", action="append", help="replay --reason: only this service's dead letters")
-    parser.add_argument("--actor", help="replay: who does it, for the audit log (default: operator:$USER)")
-    parser.add_argument("--dry-run", action="store_true", help="replay: judge only; publish, stamp and audit nothing")
 
 
 def run_replay_cli(

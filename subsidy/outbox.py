@@ -561,15 +561,9 @@ def parse_dead_id(text: str) -> tuple[str, int]:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `outbox dead list|requeue ID` (sets `func=run_cli`). The CLI passes the database
     URL (PlatformSettings) and the service schemas (subsidy.db.migrations.SERVICE_SCHEMAS)."""
-    parser = subparsers.add_parser("outbox", help="the services' outboxes: rows set aside as unpublishable")
-    what = parser.add_subparsers(dest="outbox_command", required=True)
-    dead = what.add_parser("dead", help="rows that could not be published (too large, unknown topic, unserializable)")
-    dead.add_argument("action", choices=["list", "requeue"])
-    dead.add_argument("id", nargs="?", help="requeue: the row's id as listed, e.g. intake:12")
-    dead.add_argument("--schema", action="append", help="list: only this service's outbox (repeatable)")
-    dead.add_argument("--all", action="store_true", help="list: also the rows requeued already")
-    dead.add_argument("--limit", type=int, default=100)
-    dead.add_argument("--actor", default=None, help="requeue: who does it, for the audit log (default: $USER)")
+    from subsidy.operator_arguments import add_outbox_parser
+
+    parser = add_outbox_parser(subparsers)
     parser.set_defaults(func=run_cli)
     return parser
 

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +49,7 @@ from subsidy.identity.local_issuer import AUDIENCE, KEY_FILE, load_or_create_key
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("postgres", "kafka", "temporal", "issuer")
 Progress = Callable[[str], None]
+_SAVING = threading.Lock()  # stack.json is written by one thread at a time
 
 
 def default_run_dir() -> Path:
@@ -83,21 +85,20 @@ class StackState:
         )
 
     def save(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)  # holds the development keys
-        tmp.write_text(
-            json.dumps(
-                {
-                    "ports": self.ports,
-                    "processes": {k: v.to_json() for k, v in self.processes.items()},
-                    "env": self.env,
-                    "external_database": self.external_database,
-                },
-                indent=2,
-            )
-        )
-        tmp.replace(self.path)
+        """Write stack.json; safe to call from the threads that start the components at once (a
+        snapshot of each mapping is taken first, and one writer at a time replaces the file)."""
+        with _SAVING:
+            snapshot = {
+                "ports": dict(self.ports),
+                "processes": {k: v.to_json() for k, v in dict(self.processes).items()},
+                "env": dict(self.env),
+                "external_database": self.external_database,
+            }
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.touch(mode=0o600)  # holds the development keys
+            tmp.write_text(json.dumps(snapshot, indent=2))
+            tmp.replace(self.path)
 
     def running(self, component: str) -> bool:
         record = self.processes.get(component)
@@ -134,21 +135,35 @@ def _port(state: StackState, name: str, component: str, *, movable: bool = False
             raise StackError(component, f"port {port} ({name}) is taken by another process; stop it or use another SUBSIDY_RUN_DIR")
         port = None
     if port is None:
+        taken = set(state.ports.values())
         port = free_port()
+        while port in taken:  # chosen one after another before any is bound: never the same twice
+            port = free_port()
         state.ports[name] = port
     return port
 
 
 def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: float = 120.0) -> StackState:
-    """Start whatever is not running, wait for readiness, create topics, apply migrations."""
+    """Start whatever is not running, wait for readiness, create topics, apply migrations.
+
+    The four components do not depend on one another, so they start at the same time, each in its
+    own thread (PostgreSQL's initdb, Kafka's storage format and JVM start, the Temporal dev server
+    and the issuer overlap): a fresh stack is ready when its slowest component is (Kafka), not
+    after the sum of them. Their ports are chosen first, so a port taken by another process is
+    reported before anything starts."""
     run_dir = (run_dir or default_run_dir()).resolve()
     with _locked(run_dir):
         state = StackState.load(run_dir)
         external_url = os.environ.get("DATABASE_URL")
-        _up_postgres(state, external_url, progress, timeout)
-        _up_kafka(state, progress, timeout)
-        _up_temporal(state, progress, timeout)
-        _up_issuer(state, progress, timeout)
+        _reserve_ports(state, external_url)
+        _in_parallel(
+            {
+                "postgres": lambda: _up_postgres(state, external_url, progress, timeout),
+                "kafka": lambda: _up_kafka(state, progress, timeout),
+                "temporal": lambda: _up_temporal(state, progress, timeout),
+                "issuer": lambda: _up_issuer(state, progress, timeout),
+            }
+        )
         state.env.update(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{state.ports['kafka']}",
@@ -160,6 +175,45 @@ def up(run_dir: Path | None = None, *, progress: Progress = print, timeout: floa
         state.save()
         _prepare(state, progress)
         return state
+
+
+def _reserve_ports(state: StackState, external_url: str | None) -> None:
+    """The ports of every component that is not running, recorded or newly chosen, in the order
+    the components were started one after another (a taken port names its component)."""
+    if not external_url and not state.running("postgres"):
+        _port(state, "postgres", postgres.COMPONENT)
+    if not state.running("kafka"):
+        _port(state, "kafka", kafka.COMPONENT)
+        _port(state, "kafka_controller", kafka.COMPONENT)
+    if not state.running("temporal"):
+        _port(state, "temporal", temporal.COMPONENT)
+        for name in ("ui", "http", "metrics"):
+            _port(state, f"temporal_{name}", temporal.COMPONENT, movable=True)
+    if not state.running("issuer"):
+        _port(state, "issuer", "issuer")
+
+
+def _in_parallel(steps: dict[str, Callable[[], None]]) -> None:
+    """Run each step in its own thread and wait for all of them; then raise the first failure (in
+    the order given). Daemon threads: Ctrl-C ends `stack up` at once, and whatever was already
+    spawned is recorded in stack.json for `stack down`."""
+    failures: dict[str, BaseException] = {}
+
+    def run(name: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, name=f"stack-up-{item[0]}", daemon=True) for item in steps.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)  # a bounded join keeps the main thread responsive to Ctrl-C
+    for name in steps:
+        if name in failures:
+            raise failures[name]
 
 
 def _dev_secrets(state: StackState) -> None:
