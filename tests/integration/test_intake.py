@@ -388,8 +388,11 @@ async def test_a_crash_after_the_workflow_start_and_before_the_write_starts_once
 
 
 async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_write_records_it_applied(stack, tmp_path: Path) -> None:
-    """The redelivered withdrawal finds its lifecycle closed: Temporal answers the repeated update
-    (same update id) with the outcome it recorded, so intake records `applied`, not a refusal."""
+    """The redelivered withdrawal finds it already taken: the workflow accepted it before the crash
+    (the run is withdrawn, though possibly still open: its last state change's activity may have died
+    with the crashed intake and is retried after its 30 s timeout, most of this test's time). Temporal
+    answers the repeated update (same update id) with the outcome it recorded, so intake records
+    `applied`, not a refusal."""
     app = application_no("LG")
     async with intake_world(stack, tmp_path / "intake-before.log") as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
