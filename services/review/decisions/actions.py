@@ -147,8 +147,9 @@ def command(action: Action, actor: Actor, data: BaseModel, *, now: datetime, win
         case Action.PUBLISH:
             assert isinstance(data, PublicationInput)
             published_at = data.published_at or now
-            notice_id = data.notice_id or f"GS-{published_at.astimezone(SHANGHAI):%Y%m%d%H%M%S}"  # see notice_id_for
-            return contract.PublishNotice(actor=actor, notice_id=notice_id, published_at=published_at)
+            # An id the administrator did not name is the program's (notice_id_for): only the caller knows it.
+            assert data.notice_id is not None, "the publication path names the notice id (notice_id_for)"
+            return contract.PublishNotice(actor=actor, notice_id=data.notice_id, published_at=published_at)
     raise AssertionError(f"{action} is not a workflow update")
 
 

@@ -153,10 +153,11 @@ class DecisionService:
         try:
             ctx.role = program_role(attempt.principal, program, Action.PUBLISH, "publish needs program_admin")
             data = parse_input(PublicationInput, attempt.input)
+            published_at = data.published_at or self.clock()
+            data = data.model_copy(update={"published_at": published_at,
+                                           "notice_id": data.notice_id or notice_id_for(program, published_at)})
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
-            if data.notice_id is None:  # one id per program (notice_id_for)
-                cmd = cmd.model_copy(update={"notice_id": notice_id_for(program, cmd.published_at)})
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
             summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
         except Refused as refused:

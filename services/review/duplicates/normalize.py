@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 
 # Hyphen-like characters left after NFKC: ASCII hyphen-minus, the Unicode hyphens and dashes, minus
 # sign, small/full-width forms NFKC does not fold, and the katakana-hiragana prolonged sound mark

@@ -14,6 +14,7 @@ key would replace it if that ever changes.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -45,17 +46,12 @@ async def record_claim(conn: asyncpg.Connection, event: SubmissionRecorded) -> N
 # each submission: each is parsed once per process, by its JSON text (Claim is frozen, so shared).
 # Parsing all of them each time was a tenth of review's CPU in the lifecycle benchmark, growing with
 # every application the stack had seen.
-_PARSED: dict[str, Claim] = {}
 PARSED_CACHE = 100_000
 
 
+@lru_cache(maxsize=PARSED_CACHE)
 def _parsed(text: str) -> Claim:
-    claim = _PARSED.get(text)
-    if claim is None:
-        if len(_PARSED) >= PARSED_CACHE:
-            _PARSED.clear()
-        claim = _PARSED[text] = Claim.model_validate_json(text)
-    return claim
+    return Claim.model_validate_json(text)
 
 
 async def detect(conn: asyncpg.Connection) -> None:
