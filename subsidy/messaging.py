@@ -32,7 +32,6 @@ from faststream.message import StreamMessage
 from subsidy.contracts.topics import INBOUND_TOPICS, dlq
 from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.log_context import kafka_record_context
-from subsidy.operator_arguments import add_replay_arguments as add_replay_arguments  # the CLI's, kept here
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
 T = TypeVar("T")

@@ -19,7 +19,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_outbox_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `outbox dead list|requeue ID` (without `func`: see subsidy.outbox.add_parser)."""
+    """Register `outbox dead list|requeue ID` (without `func`: the CLI sets it; subsidy.outbox.run_cli runs it)."""
     parser = subparsers.add_parser("outbox", help="the services' outboxes: rows set aside as unpublishable")
     what = parser.add_subparsers(dest="outbox_command", required=True)
     dead = what.add_parser("dead", help="rows that could not be published (too large, unknown topic, unserializable)")

@@ -9,7 +9,7 @@ subsidy/db/shared_migrations/001_inbox_outbox_audit.sql).
   be published as it is (a permanent producer error) is set aside into `outbox_dead` with an alert
   log line (`outbox.row_set_aside`), and the rest flows; transient errors (the broker down) are
   retried forever and never set a row aside.
-- `list_dead` / `requeue_dead`: the operator's `subsidy outbox dead list|requeue ID` (`add_parser`
+- `list_dead` / `requeue_dead`: the operator's `subsidy outbox dead list|requeue ID` (`subsidy.operator_arguments.add_outbox_parser`
   registers it; `run_cli` runs it).
 """
 
@@ -556,16 +556,6 @@ def parse_dead_id(text: str) -> tuple[str, int]:
     if not sep or not schema.isidentifier() or not number.isdigit():
         raise ValueError(f"a dead row id looks like intake:12, not {text!r}")
     return schema, int(number)
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `outbox dead list|requeue ID` (sets `func=run_cli`). The CLI passes the database
-    URL (PlatformSettings) and the service schemas (subsidy.db.migrations.SERVICE_SCHEMAS)."""
-    from subsidy.operator_arguments import add_outbox_parser
-
-    parser = add_outbox_parser(subparsers)
-    parser.set_defaults(func=run_cli)
-    return parser
 
 
 def run_cli(args: argparse.Namespace, *, database_url: str | None = None, schemas: Sequence[str] | None = None) -> int:

@@ -19,7 +19,8 @@ from faststream.kafka import KafkaBroker
 from subsidy.contracts import topics
 from subsidy.contracts.topics import TopicSpec, dlq
 from subsidy.kafka_admin import ensure_topics
-from subsidy.messaging import DLQ_REPLAY_OF, DeadLetters, add_replay_arguments, read_dlq_topic, replay_dead_letters, run_replay_cli
+from subsidy.messaging import DLQ_REPLAY_OF, DeadLetters, read_dlq_topic, replay_dead_letters, run_replay_cli
+from subsidy.operator_arguments import add_replay_arguments
 
 pytestmark = pytest.mark.integration
 
