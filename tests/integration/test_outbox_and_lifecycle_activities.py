@@ -259,10 +259,11 @@ async def test_an_unpublishable_row_is_set_aside_with_an_alert_and_the_rest_flow
 
         import argparse
 
-        from subsidy.outbox import add_parser, run_cli
+        from subsidy.operator_arguments import add_outbox_parser
+        from subsidy.outbox import run_cli
 
         parser = argparse.ArgumentParser()
-        add_parser(parser.add_subparsers(dest="command"))
+        add_outbox_parser(parser.add_subparsers(dest="command"))
         capsys.readouterr()
         def cli(*argv: str) -> Any:  # the command runs its own event loop: in a thread of its own
             return asyncio.to_thread(run_cli, parser.parse_args(["outbox", "dead", *argv]), database_url=stack.database_url)
