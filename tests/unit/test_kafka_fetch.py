@@ -107,4 +107,27 @@ def test_the_install_step_runs_the_fetch_as_a_module(stub_mvn: Path) -> None:
     out = result.stdout.splitlines()
     assert out[0].startswith("[kafka] fetching")
     assert out[-1] == f"[kafka] Apache Kafka 4.1.2 jars: {kafka.jar_cache_dir()}"
+    # The class archive is best effort: the stub's jars hold no broker, so recording fails, says so,
+    # and the install step still succeeds.
+    assert "[kafka] recording the broker's classes for faster starts (once per machine) ..." in out
+    assert [line for line in out if line.startswith("[kafka] could not record the broker's classes")]
+    assert not list(kafka.jar_cache_dir().parent.glob("*.jsa*"))
     assert ".venv/bin/python -m deploy.embedded.kafka fetch" in (ROOT / "Makefile").read_text()
+
+
+def test_a_broker_maps_the_recorded_class_archive_once_there_is_one(stub_mvn: Path) -> None:
+    java = shutil.which("java")
+    assert java is not None
+    libs = kafka.ensure_jars(lambda line: None)
+    argv = kafka.broker_argv(java, libs, Path("server.properties"), Path("log4j2.properties"), 512)
+    assert not [a for a in argv if "SharedArchiveFile" in a]  # nothing recorded yet: plain start
+
+    archive = kafka.class_archive(java)
+    assert archive.parent == libs.parent  # beside the jars it was made from, per JDK
+    archive.write_bytes(b"archive")
+    argv = kafka.broker_argv(java, libs, Path("server.properties"), Path("log4j2.properties"), 512)
+    assert argv[1] == f"-XX:SharedArchiveFile={archive}"
+    recording = kafka.broker_argv(java, libs, Path("server.properties"), Path("log4j2.properties"), 256,
+                                  record_classes_to=archive.with_suffix(".partial"))
+    assert recording[1] == f"-XX:ArchiveClassesAtExit={archive.with_suffix('.partial')}"
+    assert not [a for a in recording if "SharedArchiveFile" in a]
