@@ -186,6 +186,7 @@ class Driver:
         self.paper_requested: set[str] = set()
         self.assigned: set[str] = set()
         self.submitted_at: dict[str, float] = {}
+        self.sent_at: dict[str, float] = {}  # inbound event id (the portals' envelopes) -> when it was sent
         self.background: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -228,7 +229,7 @@ class Driver:
                            else (topics.PORTAL_SHENZHEN_APPLICATIONS, topics.SHENZHEN_APPLICATION_SUBMITTED))
             for i, no in enumerate(nos, start=1):
                 event = self.data.envelope(kind, topic, payload(self.data, program, no, self.token, i))
-                self.submitted_at[no] = time.time()
+                self.submitted_at[no] = self.sent_at[event["id"]] = time.time()
                 sends.append(await self.d.producer.send(topic, json.dumps(event, ensure_ascii=False).encode(), key=no.encode()))
         await asyncio.gather(*sends)
 
@@ -245,6 +246,7 @@ class Driver:
         digest = hashlib.sha256(response.content).hexdigest()
         event = self.data.envelope(topics.GUANGDONG_SUBMISSION_RECEIVED, topics.PORTAL_GUANGDONG_SUBMISSIONS,
                                    self.data.guangdong_submission(no, form_id, digest))
+        self.sent_at[event["id"]] = time.time()
         await self.d.webhook(topics.PORTAL_GUANGDONG_SUBMISSIONS, event)
         self.counters.actions["guangdong_submission"] += 1
 
@@ -468,10 +470,109 @@ async def time_in_status(db: asyncpg.Connection, nos: Sequence[str]) -> dict[tup
     return spent
 
 
+@dataclass
+class Lag:
+    """One consumer's (or the relay's) waits in the run, seconds."""
+
+    name: str
+    waits: list[float]
+    span: float  # first to last handled (received_at), seconds
+
+    def line(self) -> str:
+        rate = len(self.waits) / self.span if self.span > 0 else float("nan")
+        return (f"  {self.name:<34} n {len(self.waits):>5}  p50 {percentile(self.waits, 50) * 1000:7.0f}  "
+                f"p99 {percentile(self.waits, 99) * 1000:7.0f}  max {max(self.waits) * 1000:7.0f} ms  "
+                f"({rate:5.1f}/s over {self.span:5.1f} s)")
+
+
+# The platform's outboxes (every event one service publishes to another) and inboxes.
+OUTBOXES = ("intake", "review", "notify")
+
+
+async def consumer_lags(db: asyncpg.Connection, nos: Sequence[str], sent_at: dict[str, float]) -> list[Lag]:
+    """Where an event waits between services, from the tables' own timestamps: per outbox and
+    topic, the relay's delay (`created_at`, the writing transaction's start -> `published_at`,
+    stamped once Kafka acked it); per consumer (inbox `consumer`), the wait from published (an
+    inbound event: sent by this bench) to its handler's transaction start (the inbox row's
+    `received_at`). A consumer that handles one message at a time shows it as queueing: its lag
+    grows through a burst, and its rate (handled per second, first to last) is its ceiling. intake
+    writes its inbox row after the event's workflow command answered, so its wait includes that
+    command (a start, or an update answered once the workflow has applied it)."""
+    union = " UNION ALL ".join(
+        f"SELECT '{s}' AS schema, event_id::text AS event_id, topic, created_at, published_at FROM {s}.outbox"
+        f" WHERE message_key = ANY($1::text[])" for s in OUTBOXES)
+    lags: list[Lag] = []
+    relayed = await db.fetch(f"""SELECT schema, topic, extract(epoch FROM published_at - created_at) AS wait,
+                                       extract(epoch FROM published_at) AS at
+                                FROM ({union}) o WHERE published_at IS NOT NULL""", list(nos))
+    by_relay: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in relayed:
+        by_relay[f"relay {r['schema']} -> {r['topic'].removeprefix('subsidy.')}"].append((float(r["wait"]), float(r["at"])))
+    for name, rows in sorted(by_relay.items()):
+        lags.append(Lag(name, [w for w, _ in rows], max(a for _, a in rows) - min(a for _, a in rows)))
+    for schema in OUTBOXES:
+        rows = await db.fetch(f"""SELECT i.consumer, i.topic AS in_topic, i.event_id, extract(epoch FROM i.received_at) AS at,
+                                         extract(epoch FROM i.received_at - o.published_at) AS wait
+                                  FROM {schema}.inbox i LEFT JOIN ({union}) o ON o.event_id = i.event_id
+                                  WHERE o.event_id IS NOT NULL OR i.event_id = ANY($2::text[])""",
+                              list(nos), list(sent_at))
+        by_consumer: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for r in rows:
+            wait = float(r["wait"]) if r["wait"] is not None else float(r["at"]) - sent_at[r["event_id"]]
+            name = r["consumer"] if r["wait"] is not None else f"{r['consumer']} <- {r['in_topic'].removeprefix('portal.')}"
+            by_consumer[name].append((wait, float(r["at"])))
+        for consumer, found in sorted(by_consumer.items()):
+            lags.append(Lag(f"{consumer} (in {schema})", [w for w, _ in found],
+                            max(a for _, a in found) - min(a for _, a in found)))
+    return lags
+
+
+async def history_waits(client: Client, programs_nos: dict[str, list[str]]) -> dict[str, list[float]]:
+    """From the lifecycles' histories, seconds per kind of wait inside Temporal: each activity type's
+    queueing (scheduled -> started: matching and a free slot on its task queue's worker) and run
+    (started -> completed), each update's accepted -> completed, the workflow tasks' queueing and run."""
+    E = EventType
+    waits: dict[str, list[float]] = defaultdict(list)
+
+    def at(event: Any) -> float:
+        return event.event_time.seconds + event.event_time.nanos / 1e9
+
+    async def one(program: str, no: str) -> None:
+        history = await client.get_workflow_handle(application_workflow_id(program, no)).fetch_history()
+        by_id = {e.event_id: e for e in history.events}
+        for e in history.events:
+            if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                scheduled = by_id[e.activity_task_started_event_attributes.scheduled_event_id]
+                name = scheduled.activity_task_scheduled_event_attributes.activity_type.name
+                waits[f"activity {name}: queued"].append(at(e) - at(scheduled))
+            elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                a = e.activity_task_completed_event_attributes
+                name = by_id[a.scheduled_event_id].activity_task_scheduled_event_attributes.activity_type.name
+                waits[f"activity {name}: run"].append(at(e) - at(by_id[a.started_event_id]))
+            elif e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+                a = e.workflow_execution_update_completed_event_attributes
+                accepted = by_id[a.accepted_event_id]
+                name = accepted.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+                waits[f"update {name}: accepted -> completed"].append(at(e) - at(accepted))
+            elif e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                waits["workflow task: queued"].append(at(e) - at(by_id[e.workflow_task_started_event_attributes.scheduled_event_id]))
+            elif e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                waits["workflow task: run"].append(at(e) - at(by_id[e.workflow_task_completed_event_attributes.started_event_id]))
+
+    sem = asyncio.Semaphore(8)
+
+    async def bounded(program: str, no: str) -> None:
+        async with sem:
+            await one(program, no)
+
+    await asyncio.gather(*(bounded(program, no) for program, nos in programs_nos.items() for no in nos))
+    return waits
+
+
 def report(args: argparse.Namespace, n: int, driver: Driver, t0: float, t_end: float, changes: int,
            sms: list[float], spent: dict[tuple[str, str], list[float]], cpu_life: dict[str, float],
            bare: tuple[float, float] | None, bare_changes: int, cpu_bare: dict[str, float] | None, plans: dict[str, str],
-           load: tuple[float, float, float]) -> None:
+           load: tuple[float, float, float], lags: list[Lag], temporal_waits: dict[str, list[float]]) -> None:
     life_s = t_end - t0
     rate = n / life_s
     print()
@@ -504,6 +605,15 @@ def report(args: argparse.Namespace, n: int, driver: Driver, t0: float, t_end: f
     for (program, status), values in sorted(spent.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {program} {status:<24} n {len(values):>4}  p50 {percentile(values, 50):7.1f}  p99 {percentile(values, 99):7.1f}"
               f"  share {sum(values) / total:5.1%}")
+    if lags:
+        print("\nwaits between services (relay: written -> on Kafka; consumer: on Kafka -> its handler starts):")
+        for lag in lags:
+            print(lag.line())
+    if temporal_waits:
+        print("\nwaits inside Temporal, from the lifecycles' histories (seconds; sum over the run's applications):")
+        for name, values in sorted(temporal_waits.items(), key=lambda kv: -sum(kv[1])):
+            print(f"  {name:<58} n {len(values):>5}  p50 {percentile(values, 50):6.2f}  p99 {percentile(values, 99):6.2f}"
+                  f"  sum {sum(values):7.1f}")
     c = driver.counters
     print(f"\nrequests: {sum(c.actions.values())} answered 200 ({c.task_list_gets} task-list pages); "
           f"retries after 409/429/503: {sum(c.retries.values())} {dict(c.retries) if c.retries else ''}")
@@ -575,6 +685,8 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
         changes = sum(len(driver.seen.changes[no]) for no in mine)
         sms = await sms_latencies(db, mine)
         spent = await time_in_status(db, mine)
+        lags = await consumer_lags(db, mine, driver.sent_at)
+        temporal_waits = await history_waits(client, nos)
         plans = {program: await plan_of(client, program, ns[0]) for program, ns in nos.items() if ns}
 
     bare, cpu_bare, bare_changes = None, None, 0
@@ -600,7 +712,7 @@ async def run(env: dict[str, str], stack_pids: dict[str, int], run_dir: Path, lo
                 cpu_not_eager = meter.stop()
         bare = (b0, b1)
         bare_changes = sum(plans[p].count("a") * c for p, c in counts.items())
-    report(args, len(mine), driver, t0, t_end, changes, sms, spent, cpu_life, bare, bare_changes, cpu_bare, plans, load)
+    report(args, len(mine), driver, t0, t_end, changes, sms, spent, cpu_life, bare, bare_changes, cpu_bare, plans, load, lags, temporal_waits)
     if args.bare_without_eager and bare is not None:
         rate, plain = len(mine) / (t_end - t0), len(mine) / (c1 - c0)
         print(f"\nfor reference, the bare path with every activity through the server's matching, as the lifecycle's are "

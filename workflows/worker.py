@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from subsidy.contracts import task_queues
 from subsidy.runtime import HEALTH_TIMEOUT_S, health_response
@@ -41,7 +41,12 @@ class WorkerRuntime:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         self.client = await connect_from_settings(self.settings)
-        worker = Worker(self.client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS)
+        # Pollers scale with the backlog (Temporal's recommended setting; the server is 1.32): with the
+        # fixed five (one on the shared queue, four on the worker's sticky queue), a burst of 150
+        # lifecycles' workflow tasks waited seconds to be picked up (lifecycle benchmark, "workflow
+        # task: queued"), and a task whose sticky wait passed 10 s went back to the one poller.
+        worker = Worker(self.client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS,
+                        workflow_task_poller_behavior=PollerBehaviorAutoscaling())
         self.task = asyncio.create_task(worker.run(), name="workflow-worker")
         log.info("worker started", task_queue=task_queues.WORKFLOWS, workflows=[w.__name__ for w in WORKFLOWS])
         try:

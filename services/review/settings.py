@@ -13,6 +13,11 @@ class ReviewSettings(PlatformSettings):
     upstream_timeout_seconds: float = Field(
         default=3.0, gt=0, le=30, description="UPSTREAM_TIMEOUT_SECONDS: a section from intake or notify waits this long"
     )
+    # Review's connections serve the officials' requests, its activities, its outbox relay and its
+    # subscribers' lanes (subsidy.messaging.KEYED_LANES each), and a decision that must hold its lock
+    # until the lifecycle has applied it (an award confirmation: the enterprise's yearly-cap row)
+    # keeps one for seconds: 75 confirmations at once held all ten of the shared default.
+    database_pool_max: int = Field(default=24, ge=1, description="DATABASE_POOL_MAX")
     decision_busy_window_seconds: float = Field(
         default=15.0, gt=0, le=120,
         description="DECISION_BUSY_WINDOW_SECONDS: how long a decision is asked again while the lifecycle settles its previous step",

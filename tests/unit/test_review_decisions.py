@@ -98,3 +98,65 @@ def test_two_programs_publishing_in_the_same_second_get_two_notice_ids() -> None
     lg, sz = notice_id_for("LG-AI-MODEL-2025", moment), notice_id_for("SZ-GOVAI-SCENARIO-2025", moment)
     assert lg != sz
     assert (lg, sz) == ("GS-LG-AI-MODEL-2025-20261127224355", "GS-SZ-GOVAI-SCENARIO-2025-20261127224355")
+
+
+async def test_an_award_confirmation_holding_its_connection_never_asks_the_pool_for_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The confirmation holds a connection (the enterprise's ledger row locked) while the lifecycle
+    applies the award. Taking a second connection meanwhile (to look up the Idempotency-Key's answer)
+    deadlocked review once as many confirmations as its pool has connections ran at once: nine
+    administrators' confirmations in the lifecycle benchmark, every other request of review waiting
+    behind them for good."""
+    from types import SimpleNamespace
+
+    from services.review.awards import service as awards
+    from services.review.decisions.service import Attempt, Context
+    from subsidy.identity.claims import Principal, StaffRole
+    from subsidy.programs import programs
+
+    class NoSecondConnection:
+        def acquire(self) -> Any:
+            raise AssertionError("a second connection taken while the confirmation holds one")
+
+    held = object()  # the confirmation's connection
+    used: list[object] = []
+
+    async def on_held(conn: object, *_: Any, **__: Any) -> Any:
+        used.append(conn)
+        return None
+
+    async def computation(conn: object, _no: str) -> dict[str, Any]:
+        used.append(conn)
+        return {"applicant_uscc": "91440300MA5XXXXXXX", "status": "computed", "version": 1}
+
+    async def locked(conn: object, *_: Any) -> int:
+        used.append(conn)
+        return 0
+
+    async def computed(conn: object, *_: Any, **__: Any) -> Any:
+        used.append(conn)
+        return SimpleNamespace(computed_fen=100_00, award_fen=100_00, eligible_total_fen=200_00)
+
+    monkeypatch.setattr(awards.repository, "stored_decision", on_held)
+    monkeypatch.setattr(awards.repository, "award_computation", computation)
+    monkeypatch.setattr(awards.repository, "lock_enterprise_year", locked)
+    monkeypatch.setattr(awards.repository, "reserve_award", on_held)
+    monkeypatch.setattr(awards.repository, "decide_award", on_held)
+    monkeypatch.setattr(awards, "compute", computed)
+    decisions = DecisionService(pool=NoSecondConnection(), temporal=Client(Handle([ACCEPTED])), busy_window=1.0)  # type: ignore[arg-type]
+
+    async def recorded(attempt: Any, ctx: Any, *, conn: object, answer: dict[str, Any], **_: Any) -> dict[str, Any]:
+        used.append(conn)
+        return answer
+
+    monkeypatch.setattr(decisions, "_record", recorded)
+    program = "LG-AI-MODEL-2025"
+    config = programs()[program].award
+    admin = Principal(subject="lg-admin", name="管理员", roles=frozenset({StaffRole.PROGRAM_ADMIN}), programs=frozenset({program}))
+    attempt = Attempt(principal=admin, action=awards.Action.RECORD_AWARD, idempotency_key="key-award",
+                      input={}, application_no="LG2025-000123")
+    answer = await awards.AwardService(decisions)._confirm_locked(
+        held, attempt, Context(program=program), awards.ConfirmAwardInput(), config)  # type: ignore[arg-type]
+    assert answer["award_fen"] == 100_00
+    assert used and all(conn is held for conn in used)

@@ -233,7 +233,7 @@ class BudgetService:
                                       "wrong_state: the batch has no budget"))
             async with self.pool.acquire() as conn, conn.transaction():
                 await repository.lock_program_budget(conn, program)
-                if (stored := await svc.stored_answer(attempt)) is not None:  # the same key, applied while we waited
+                if (stored := await svc.stored_answer(attempt, conn)) is not None:  # the same key, applied while we waited
                     return stored
                 pos = await position(conn, self.temporal, program, config)
                 assert pos is not None

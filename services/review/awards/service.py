@@ -176,7 +176,7 @@ class AwardService:
         # The ledger: this enterprise's year locked until this transaction ends. Whatever was read
         # before may have changed while waiting: the same key's answer, or the award confirmed.
         already = await repository.lock_enterprise_year(conn, uscc, config.cap_year, config.enterprise_yearly_cap_fen, app)
-        if (stored := await self.decisions.stored_answer(attempt)) is not None:
+        if (stored := await self.decisions.stored_answer(attempt, conn)) is not None:
             return stored
         current = await repository.award_computation(conn, app)
         assert current is not None

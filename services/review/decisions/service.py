@@ -264,9 +264,14 @@ class DecisionService:
         if row is None or not in_scope(attempt.principal, row["program"]) or not assigned:
             raise Refused(refusal("not_found", "not_found: unknown or outside the caller's scope"))
 
-    async def stored_answer(self, attempt: Attempt) -> dict[str, Any] | None:
-        async with self.pool.acquire() as conn:
-            row = await repository.stored_decision(conn, attempt.idempotency_key)
+    async def stored_answer(self, attempt: Attempt, conn: asyncpg.Connection | None = None) -> dict[str, Any] | None:
+        """The answer stored for the attempt's Idempotency-Key, or None. A caller that holds a connection
+        passes it: taking a second one while holding one deadlocks the pool once as many requests
+        as it has connections do so at once (nine award confirmations did, in the lifecycle benchmark)."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self.stored_answer(attempt, own)
+        row = await repository.stored_decision(conn, attempt.idempotency_key)
         if row is None:
             return None
         same = row["actor_id"] == attempt.principal.actor_id and (
