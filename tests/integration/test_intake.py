@@ -33,7 +33,7 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.failpoints import EXIT_CODE
-from subsidy.messaging import DLQ_REASON
+from subsidy.messaging import DLQ_REASON, SESSION_TIMEOUT_ENV
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
@@ -317,19 +317,30 @@ async def test_the_same_event_three_times_and_a_forced_redelivery_have_one_effec
     assert len(runs) == 1
 
 
-async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envelope: dict) -> None:
+# The Kafka session of an intake process a test kills, in ms (the broker's minimum is 1 s).
+CRASHING_SESSION_MS = 3000
+# The record-state-change activity's start-to-close timeout in a test whose intake dies holding it.
+RECORD_TIMEOUT = timedelta(seconds=5)
+
+
+async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envelope: dict, *,
+                        record_timeout: timedelta | None = None) -> None:
     """Run an intake process armed to die at `failpoint`, send it `envelope` and see it die there
-    (the lifecycle workflows' worker runs meanwhile, so its commands are answered)."""
+    (the lifecycle workflows' worker runs meanwhile, so its commands are answered).
+
+    The process has a short Kafka session (CRASHING_SESSION_MS): the next intake gets the dead
+    one's partitions when that session times out, not after Kafka's 10 s."""
     port, log_file = free_port(), tmp_path / f"intake-crash-{failpoint}.log"
     client = await connect_from_env(stack.env)
     with open(log_file, "wb") as log:
         crashing = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "run", "intake"],
-            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint},
+            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint,
+                 SESSION_TIMEOUT_ENV: str(CRASHING_SESSION_MS)},
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        async with lifecycle_workers(client, StandInServices()):
+        async with lifecycle_workers(client, StandInServices(), record_timeout=record_timeout):
             for _ in range(200):
                 if get_health(port)[0] == 200:
                     break
@@ -390,11 +401,12 @@ async def test_a_crash_after_the_workflow_start_and_before_the_write_starts_once
 async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_write_records_it_applied(stack, tmp_path: Path) -> None:
     """The redelivered withdrawal finds it already taken: the workflow accepted it before the crash
     (the run is withdrawn, though possibly still open: its last state change's activity may have died
-    with the crashed intake and is retried after its 30 s timeout, most of this test's time). Temporal
-    answers the repeated update (same update id) with the outcome it recorded, so intake records
-    `applied`, not a refusal."""
+    with the crashed intake and is retried when its start-to-close timeout has passed; this test's
+    workflow workers give that activity RECORD_TIMEOUT instead of 30 s, which was most of its time).
+    Temporal answers the repeated update (same update id) with the outcome it recorded, so intake
+    records `applied`, not a refusal."""
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake-before.log") as w:
+    async with intake_world(stack, tmp_path / "intake-before.log", record_timeout=RECORD_TIMEOUT) as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         # Settled before this intake (whose activity worker records the transitions) stops: else a
@@ -403,9 +415,9 @@ async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_wri
         await h.reach(handle, Status.ONLINE_REVIEW)
         await h.at_rest(handle)
     topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
-    await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn)
+    await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn, record_timeout=RECORD_TIMEOUT)
 
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", record_timeout=RECORD_TIMEOUT) as w:
         result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
         assert result["status"] == "withdrawn"  # the crashed process's update was applied
         assert await w.outcome(withdrawn["id"]) == ("applied", None)

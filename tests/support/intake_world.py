@@ -8,16 +8,26 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.workflow import ActivityHandle
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from subsidy.contracts import task_queues
+from subsidy.contracts.lifecycle import ACTIVITY_RECORD_STATE_CHANGE
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.processes import running_service
@@ -72,7 +82,8 @@ class IntakeWorld:
 
 
 @asynccontextmanager
-async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None) -> AsyncIterator[IntakeWorld]:
+async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None, *,
+                       record_timeout: timedelta | None = None) -> AsyncIterator[IntakeWorld]:
     client = await connect_from_env(stack.env)
     stand_in = StandInServices()
     database = await asyncpg.connect(stack.database_url)
@@ -80,7 +91,7 @@ async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | N
     await producer.start()
     try:
         with running_service("intake", {**stack.env, **(extra_env or {})}, log_file) as port:
-            async with lifecycle_workers(client, stand_in):
+            async with lifecycle_workers(client, stand_in, record_timeout=record_timeout):
                 yield IntakeWorld(database, producer, client, port, stand_in)
     finally:
         await producer.stop()
@@ -88,11 +99,44 @@ async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | N
 
 
 @asynccontextmanager
-async def lifecycle_workers(client: Client, stand_in: StandInServices) -> AsyncIterator[None]:
-    """The lifecycle workflows' worker, and the review activities' stand-ins, in this process."""
+async def lifecycle_workers(client: Client, stand_in: StandInServices, *,
+                            record_timeout: timedelta | None = None) -> AsyncIterator[None]:
+    """The lifecycle workflows' worker, and the review activities' stand-ins, in this process.
+
+    `record_timeout`: the start-to-close timeout this worker's workflows give intake's
+    record-state-change activity instead of their own (30 s), for a test whose intake dies holding
+    one: Temporal retries a lost attempt only when that timeout has passed (see `ShorterRecordTimeout`)."""
+    interceptors = [ShorterRecordTimeout(record_timeout)] if record_timeout is not None else []
     async with (
-        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
+        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS, interceptors=interceptors),
         Worker(client, task_queue=task_queues.REVIEW, activities=[
             stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
     ):
         yield
+
+
+class ShorterRecordTimeout(Interceptor):
+    """Gives the lifecycle's record-state-change activity a shorter start-to-close timeout.
+
+    A test that SIGKILLs intake while intake's activity worker holds an attempt of that activity
+    waits for the attempt's timeout before Temporal retries it on the next intake. The workflows
+    (and the activity) are unchanged; only how long Temporal waits for a dead worker is. The timeout
+    is not part of a command's identity on replay, so the same history replays with or without this."""
+
+    def __init__(self, timeout: timedelta) -> None:
+        self.timeout = timeout
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        timeout = self.timeout
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input: StartActivityInput) -> ActivityHandle[Any]:
+                if input.activity == ACTIVITY_RECORD_STATE_CHANGE:
+                    input = replace(input, start_to_close_timeout=timeout)
+                return super().start_activity(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
