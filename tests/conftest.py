@@ -58,6 +58,19 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
+# Files whose tests use one platform with the same options (`review_world(..., shared=True)`): their
+# processes start once for all of them (tests/support/processes.py `shared_services`; ~2 s of CPU and
+# a few seconds of waiting per process, three per platform), so under xdist one worker takes these
+# files together, one after another (`pytest_xdist_make_scheduler`), and a single-process run keeps
+# them next to each other (`pytest_collection_modifyitems`). Only their tests use the shared
+# processes; they are stopped before any other test runs (`pytest_runtest_teardown`), so no idle
+# intake, review or worker of theirs takes another test's events or tasks.
+SHARED_PLATFORM_FILES = frozenset(
+    f"tests/integration/{name}.py"
+    for name in ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
+                 "test_review_audit", "test_review_scoring", "test_shenzhen_multi_source")
+)
+
 # The order of the levels when the suite is spread over xdist workers: longest waits first.
 _LEVEL_ORDER = {"browser": 0, "integration": 1, "workflows": 2, "unit": 3}
 
@@ -84,15 +97,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class FilesAndBrowser(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
+            if path in SHARED_PLATFORM_FILES:
+                return "tests/integration/shared-platform"
             return "tests/browser" if path.startswith("tests/browser/") else path
 
     return FilesAndBrowser(config, log)
 
 
+def _relative(item: pytest.Item | None) -> str:
+    try:
+        return item.path.relative_to(Path(__file__).parent.parent).as_posix() if item is not None else ""
+    except ValueError:
+        return ""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist only: the waiting levels first (a single-process run keeps pytest's own order)."""
+    """Under xdist, the waiting levels first; in any run, the files sharing a platform next to each
+    other, where the first of them is (stable: files keep their order otherwise)."""
+    first = next((i for i, item in enumerate(items) if _relative(item) in SHARED_PLATFORM_FILES), 0)
+    position = {id(item): first if _relative(item) in SHARED_PLATFORM_FILES else i for i, item in enumerate(items)}
+    items.sort(key=lambda item: position[id(item)])
     if _xdist_worker() is not None:
-        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))  # stable: files keep their order
+        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The shared platform's processes live only while its files' tests run one after another:
+    stopped (and checked) before the fixtures' teardown (the stack's, after the last test)."""
+    if _relative(nextitem) not in SHARED_PLATFORM_FILES:
+        from tests.support.processes import stop_shared_services
+
+        stop_shared_services()
 
 
 @pytest.fixture(scope="session", autouse=True)

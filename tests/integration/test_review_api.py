@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 async def world(stack, tmp_path_factory: pytest.TempPathFactory):
     """One platform for this module's tests (each works on its own applications): its processes
     start once, and their logs are checked for personal data when the module ends."""
-    async with review_world(stack, tmp_path_factory.mktemp("review-api")) as w:
+    async with review_world(stack, tmp_path_factory.mktemp("review-api"), shared=True) as w:
         yield w
 
 

@@ -46,7 +46,7 @@ async def multi_source(w: ReviewWorld, app: str, *, needs_person: bool, timeout:
 async def test_the_same_product_by_two_applicants_needs_a_person_on_both_naming_the_other(stack, tmp_path: Path) -> None:
     first, second, alone = application_no("SZ"), application_no("SZ"), application_no("SZ")
     product = f"政务智能审批助手 {random.randrange(10**6)}"
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, first, **shenzhen_data(fresh_uscc(), product))
         before = await multi_source(w, first, needs_person=False)  # nobody else claims it yet
         await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, second, **shenzhen_data(fresh_uscc(), product.upper()))

@@ -10,8 +10,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from deploy.embedded.processes import free_port
@@ -48,6 +48,7 @@ def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: flo
     no personal data in their logs, as `running_service` does for one. Starting them together
     overlaps their imports and connection set-up instead of waiting for each in turn. `ports` may
     fix a process's port beforehand (so another process's environment can name it)."""
+    stop_shared_services()  # an idle shared platform would take this one's events and tasks
     ports = {name: (ports or {}).get(name) or free_port() for name in specs}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     failure: BaseException | None = None
@@ -87,6 +88,45 @@ def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: flo
                 log_file = specs[name][1]
                 assert code == 0, f"{name} exited with {code}:\n{log_file.read_text()[-3000:]}"
                 assert_no_personal_data(log_file)
+
+
+# The processes `shared_services` left running for the next test: (key, their ports, what stops them).
+_shared: tuple[Hashable, dict[str, int], ExitStack, dict[str, Path]] | None = None
+
+
+@contextmanager
+def shared_services(key: Hashable, specs: dict[str, tuple[dict[str, str], Path]],
+                    ports: dict[str, int] | None = None) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+    """`running_services(specs)`, left running at the end for the next test that asks for the same
+    `key` (the same processes with the same environment): a test of the files that share a platform
+    (tests/conftest.py SHARED_PLATFORM_FILES) gets the previous one's processes instead of starting
+    its own. They are stopped, with `running_services`' checks (clean exit, no personal data in
+    their logs), when a test asks for another key, when any test starts processes of its own, after
+    the last test of those files (tests/conftest.py `pytest_runtest_teardown`), and when the test
+    using them fails. Yields their ports and log files (those of the test that started them)."""
+    global _shared
+    if _shared is None or _shared[0] != key:
+        stop_shared_services()
+        stack = ExitStack()
+        started = stack.enter_context(running_services(specs, ports=ports))
+        _shared = (key, started, stack, {name: log for name, (_, log) in specs.items()})
+    try:
+        yield _shared[1], _shared[3]
+    except BaseException:
+        stop_shared_services(failed=True)
+        raise
+
+
+def stop_shared_services(*, failed: bool = False) -> None:
+    """Stop the processes `shared_services` left running, if any (checking them unless `failed`)."""
+    global _shared
+    if _shared is None:
+        return
+    stack, _shared = _shared[2], None
+    if failed:
+        stack.__exit__(AssertionError, AssertionError("the test using them failed"), None)
+    else:
+        stack.close()
 
 
 def assert_no_personal_data(log_file: Path) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import tomllib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from subsidy.programs import PROGRAMS_DIR
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
 from deploy.embedded.processes import free_port
-from tests.support.processes import running_services
+from tests.support.processes import running_services, shared_services
 
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
 __all__ = ["LG", "SZ", "Official", "ReviewWorld", "application_no", "event", "review_world"]
@@ -52,6 +52,7 @@ class ReviewWorld:
     producer: AIOKafkaProducer
     issuer: LocalIssuer
     http: httpx.AsyncClient
+    logs: dict[str, Path]
     tokens: dict[Official, str] = field(default_factory=dict)
 
     def token(self, who: Official) -> str:
@@ -128,7 +129,11 @@ def programs_dir(tmp: Path, **policy: str) -> Path:
 
 @asynccontextmanager
 async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env: dict[str, str] | None = None,
-                       review_env: dict[str, str] | None = None) -> AsyncIterator[ReviewWorld]:
+                       review_env: dict[str, str] | None = None, shared: bool = False) -> AsyncIterator[ReviewWorld]:
+    """`shared`: the processes are left running for the next test that asks for a shared world with
+    the same options (`shared_services`; only the files of tests/conftest.py SHARED_PLATFORM_FILES
+    keep them from one test to the next); the logs are then where the first of them started them
+    (`ReviewWorld.logs`)."""
     env = {**stack.env, **(extra_env or {})}
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
@@ -145,10 +150,23 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
             specs["notify"] = ({**env, "SMS_PROVIDERS": "local"}, tmp / "notify.log")
         specs["worker"] = (env, tmp / "worker.log")
         specs["review"] = ({**env, **urls, **(review_env or {})}, tmp / "review.log")
-        with running_services(specs, ports={name: ports[name] for name in specs}) as started:
+        fixed = {name: ports[name] for name in specs}
+        if shared:
+            key = (str(stack.run_dir), notify, tuple(sorted((extra_env or {}).items())), tuple(sorted((review_env or {}).items())))
+            services = shared_services(key, specs, ports=fixed)
+        else:
+            services = _with_logs(running_services(specs, ports=fixed), specs)
+        with services as (started, logs):
             async with httpx.AsyncClient(timeout=60) as http:
-                yield ReviewWorld(stack, started, database, producer, issuer, http)
+                yield ReviewWorld(stack, started, database, producer, issuer, http, logs)
     finally:
         await producer.stop()
         await database.close()
 
+
+
+@contextmanager
+def _with_logs(services: AbstractContextManager[dict[str, int]],
+               specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+    with services as started:
+        yield started, {name: log for name, (_, log) in specs.items()}
