@@ -24,6 +24,7 @@ from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRe
 from subsidy.crypto import PersonalDataSettings, cipher_from_settings
 from subsidy.identifiers import mask_mobile
 from subsidy.failpoints import EXIT_CODE
+from subsidy.messaging import SESSION_TIMEOUT_ENV
 from tests.fixtures import events
 from tests.support.fake_sms_providers import FakeAliyun, FakeTencent
 from tests.support.intake_world import application_no
@@ -164,7 +165,9 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
             with open(log_file, "wb") as log:
                 crashing = subprocess.Popen(
                     [sys.executable, "-m", "cli.main", "run", "notify"],
-                    env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept"},
+                    # A short Kafka session: the next notify gets the dead one's partitions sooner than Kafka's 10 s.
+                    env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept",
+                         SESSION_TIMEOUT_ENV: "3000"},
                     stdout=log, stderr=subprocess.STDOUT)
             try:
                 for _ in range(200):
