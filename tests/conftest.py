@@ -58,13 +58,14 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
-# Files whose tests use one platform with the same options (`review_world(..., shared=True)`): their
-# processes start once for all of them (tests/support/processes.py `shared_services`; ~2 s of CPU and
-# a few seconds of waiting per process, three per platform), so under xdist one worker takes these
-# files together, one after another (`pytest_xdist_make_scheduler`), and a single-process run keeps
-# them next to each other (`pytest_collection_modifyitems`). Only their tests use the shared
-# processes; they are stopped before any other test runs (`pytest_runtest_teardown`), so no idle
-# intake, review or worker of theirs takes another test's events or tasks.
+# Tests marked `shared_processes` may leave the processes they start (`review_world(..., shared=True)`,
+# `intake_world(..., shared=True)`) running for the next test, when it is marked too and asks for the
+# same processes with the same environment (tests/support/processes.py `shared_services`): each start
+# costs ~2 s of CPU and a few seconds of waiting per process. They are stopped before any unmarked
+# test runs (`pytest_runtest_teardown`), so no idle intake, review or worker takes another test's
+# events or tasks. The files below use one platform (`review_world` with no options): under xdist one
+# worker takes them together, one after another (`pytest_xdist_make_scheduler`), and a single-process
+# run keeps them next to each other (`pytest_collection_modifyitems`), so it starts once for all.
 SHARED_PLATFORM_FILES = frozenset(
     f"tests/integration/{name}.py"
     for name in ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
@@ -123,9 +124,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """The shared platform's processes live only while its files' tests run one after another:
-    stopped (and checked) before the fixtures' teardown (the stack's, after the last test)."""
-    if _relative(nextitem) not in SHARED_PLATFORM_FILES:
+    """Shared processes live only while `shared_processes` tests run one after another: stopped (and
+    checked) before the next test otherwise, and before the fixtures' teardown (the stack's, after
+    the last test)."""
+    if nextitem is None or nextitem.get_closest_marker("shared_processes") is None:
         from tests.support.processes import stop_shared_services
 
         stop_shared_services()

@@ -11,7 +11,7 @@ from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
 from tests.support.review_world import LG, SZ, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 LG_ONLINE = Official("lg-online-01", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
 LG_ADMIN = Official("lg-admin-01", (StaffRole.PROGRAM_ADMIN,), (LG,))

@@ -19,7 +19,7 @@ from tests.fixtures import events
 from tests.support.longgang_journey import LG_AUDITOR, LG_ONLINE, contract, fresh_uscc, longgang_data
 from tests.support.review_world import SZ, Official, ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SZ_PRE = Official("sz-pre-dup", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 
 

@@ -20,7 +20,7 @@ from subsidy.contracts import topics
 from tests.support.longgang_journey import LG_ONLINE, contract, fresh_uscc, longgang_data
 from tests.support.review_world import ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SAMPLES = Path(__file__).resolve().parents[2] / "services" / "review" / "reference" / "samples"
 
 

@@ -19,7 +19,7 @@ from subsidy.identity.claims import StaffRole
 from subsidy.identity.local_issuer import LocalIssuer
 from tests.support.review_world import LG, SZ, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from services.review.audit.chain import verify_chain
 from subsidy.identity.claims import StaffRole
 from tests.support.review_world import LG, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 REVIEWER = Official("lg-rev-audit", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
 

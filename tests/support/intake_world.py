@@ -30,7 +30,7 @@ from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import ACTIVITY_RECORD_STATE_CHANGE
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
-from tests.support.processes import running_service
+from tests.support.processes import running_services, shared_services, with_logs as _with_logs
 from tests.workflows.harness import WORKFLOWS, StandInServices
 
 
@@ -83,16 +83,26 @@ class IntakeWorld:
 
 @asynccontextmanager
 async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None, *,
-                       record_timeout: timedelta | None = None) -> AsyncIterator[IntakeWorld]:
+                       record_timeout: timedelta | None = None, shared: bool = False) -> AsyncIterator[IntakeWorld]:
+    """`shared`: the intake process is left running for the next test that asks for a shared one with
+    the same environment (a test marked `shared_processes`: tests/support/processes.py
+    `shared_services`); its log is then where the first of them started it. The workflows' worker
+    and the stand-ins are this test's own either way."""
     client = await connect_from_env(stack.env)
     stand_in = StandInServices()
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
     await producer.start()
     try:
-        with running_service("intake", {**stack.env, **(extra_env or {})}, log_file) as port:
+        spec = {"intake": ({**stack.env, **(extra_env or {})}, log_file)}
+        if shared:
+            key = ("intake", str(stack.run_dir), tuple(sorted((extra_env or {}).items())))
+            services = shared_services(key, spec)
+        else:
+            services = _with_logs(running_services(spec), spec)
+        with services as (ports, _):
             async with lifecycle_workers(client, stand_in, record_timeout=record_timeout):
-                yield IntakeWorld(database, producer, client, port, stand_in)
+                yield IntakeWorld(database, producer, client, ports["intake"], stand_in)
     finally:
         await producer.stop()
         await database.close()

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Hashable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from deploy.embedded.processes import free_port
@@ -115,6 +115,14 @@ def shared_services(key: Hashable, specs: dict[str, tuple[dict[str, str], Path]]
     except BaseException:
         stop_shared_services(failed=True)
         raise
+
+
+@contextmanager
+def with_logs(services: AbstractContextManager[dict[str, int]],
+              specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+    """`running_services(specs)`'s ports with the log files, as `shared_services` yields them."""
+    with services as started:
+        yield started, {name: log for name, (_, log) in specs.items()}
 
 
 def stop_shared_services(*, failed: bool = False) -> None:

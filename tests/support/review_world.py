@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from subsidy.programs import PROGRAMS_DIR
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
 from deploy.embedded.processes import free_port
-from tests.support.processes import running_services, shared_services
+from tests.support.processes import running_services, shared_services, with_logs
 
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
 __all__ = ["LG", "SZ", "Official", "ReviewWorld", "application_no", "event", "review_world"]
@@ -155,7 +155,7 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
             key = (str(stack.run_dir), notify, tuple(sorted((extra_env or {}).items())), tuple(sorted((review_env or {}).items())))
             services = shared_services(key, specs, ports=fixed)
         else:
-            services = _with_logs(running_services(specs, ports=fixed), specs)
+            services = with_logs(running_services(specs, ports=fixed), specs)
         with services as (started, logs):
             async with httpx.AsyncClient(timeout=60) as http:
                 yield ReviewWorld(stack, started, database, producer, issuer, http, logs)
@@ -164,9 +164,3 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
         await database.close()
 
 
-
-@contextmanager
-def _with_logs(services: AbstractContextManager[dict[str, int]],
-               specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
-    with services as started:
-        yield started, {name: log for name, (_, log) in specs.items()}
