@@ -63,14 +63,21 @@ def pytest_configure(config: pytest.Config) -> None:
 # same processes with the same environment (tests/support/processes.py `shared_services`): each start
 # costs ~2 s of CPU and a few seconds of waiting per process. They are stopped before any unmarked
 # test runs (`pytest_runtest_teardown`), so no idle intake, review or worker takes another test's
-# events or tasks. The files below use one platform (`review_world` with no options): under xdist one
-# worker takes them together, one after another (`pytest_xdist_make_scheduler`), and a single-process
-# run keeps them next to each other (`pytest_collection_modifyitems`), so it starts once for all.
-SHARED_PLATFORM_FILES = frozenset(
-    f"tests/integration/{name}.py"
-    for name in ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
-                 "test_review_audit", "test_review_scoring", "test_shenzhen_multi_source")
-)
+# events or tasks. The files of each group below use one platform with the same options: under
+# xdist one worker takes a group's files together, one after another (`pytest_xdist_make_scheduler`),
+# and a single-process run keeps them next to each other (`pytest_collection_modifyitems`), so it
+# starts once for all of them. (The browser files share theirs too: one worker runs them all.)
+SHARED_PLATFORM_GROUPS = {
+    # review_world with no options
+    "default": ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
+                "test_review_audit", "test_review_scoring", "test_shenzhen_multi_source"),
+    # review_world with a 2 s SMS receipt wait (programs_dir(..., sms_receipt_wait='"PT2S"'))
+    "short-receipt-wait": ("test_awards_api", "test_review_lifecycles"),
+}
+SHARED_PLATFORM_FILES = {
+    f"tests/integration/{name}.py": f"tests/integration/shared-platform-{group}"
+    for group, names in SHARED_PLATFORM_GROUPS.items() for name in names
+}
 
 # The order of the levels when the suite is spread over xdist workers: longest waits first.
 _LEVEL_ORDER = {"browser": 0, "integration": 1, "workflows": 2, "unit": 3}
@@ -99,7 +106,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             if path in SHARED_PLATFORM_FILES:
-                return "tests/integration/shared-platform"
+                return SHARED_PLATFORM_FILES[path]
             return "tests/browser" if path.startswith("tests/browser/") else path
 
     return FilesAndBrowser(config, log)
@@ -115,8 +122,11 @@ def _relative(item: pytest.Item | None) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist, the waiting levels first; in any run, the files sharing a platform next to each
     other, where the first of them is (stable: files keep their order otherwise)."""
-    first = next((i for i, item in enumerate(items) if _relative(item) in SHARED_PLATFORM_FILES), 0)
-    position = {id(item): first if _relative(item) in SHARED_PLATFORM_FILES else i for i, item in enumerate(items)}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(SHARED_PLATFORM_FILES.get(_relative(item), ""), i)
+    position = {id(item): first[SHARED_PLATFORM_FILES[_relative(item)]] if _relative(item) in SHARED_PLATFORM_FILES else i
+                for i, item in enumerate(items)}
     items.sort(key=lambda item: position[id(item)])
     if _xdist_worker() is not None:
         items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))

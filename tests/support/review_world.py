@@ -8,6 +8,7 @@ step goes through `POST /api/...`; nothing here calls a Temporal update.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tomllib
 import uuid
 from collections.abc import AsyncIterator
@@ -152,7 +153,7 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
         specs["review"] = ({**env, **urls, **(review_env or {})}, tmp / "review.log")
         fixed = {name: ports[name] for name in specs}
         if shared:
-            key = (str(stack.run_dir), notify, tuple(sorted((extra_env or {}).items())), tuple(sorted((review_env or {}).items())))
+            key = (str(stack.run_dir), notify, _env_key(extra_env), _env_key(review_env))
             services = shared_services(key, specs, ports=fixed)
         else:
             services = with_logs(running_services(specs, ports=fixed), specs)
@@ -164,3 +165,16 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
         await database.close()
 
 
+
+
+def _env_key(env: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """`env` as a key of shared processes: a programs directory stands for its content (each test
+    writes its copy under its own tmp_path; two copies with the same policy are the same programs)."""
+    def value(name: str, given: str) -> str:
+        if name != "SUBSIDY_PROGRAMS_DIR":
+            return given
+        digest = hashlib.sha256()
+        for path in sorted(Path(given).glob("*.toml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"programs:{digest.hexdigest()}"
+    return tuple(sorted((name, value(name, given)) for name, given in (env or {}).items()))
