@@ -37,7 +37,7 @@ from subsidy.messaging import DLQ_REASON, SESSION_TIMEOUT_ENV
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
-from tests.support.processes import assert_no_personal_data, free_port, get_health
+from tests.support.processes import assert_no_personal_data, free_port, get_health, start_process
 from tests.support.tokens import get_json, mint
 from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, PRE_REVIEWER, Harness, StandInServices
 
@@ -338,13 +338,12 @@ async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envel
     one's partitions when that session times out, not after Kafka's 10 s."""
     port, log_file = free_port(), tmp_path / f"intake-crash-{failpoint}.log"
     client = await connect_from_env(stack.env)
-    with open(log_file, "wb") as log:
-        crashing = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run", "intake"],
-            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint,
-                 SESSION_TIMEOUT_ENV: str(CRASHING_SESSION_MS)},
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+    crashing = start_process(
+        ["cli.main", "run", "intake"],
+        {**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint,
+         SESSION_TIMEOUT_ENV: str(CRASHING_SESSION_MS)},
+        log_file,
+    )
     try:
         async with lifecycle_workers(client, StandInServices(), record_timeout=record_timeout):
             for _ in range(200):
