@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -65,12 +66,24 @@ def subscriber_options(group_id: str, *, heartbeat_interval_ms: int = HEARTBEAT_
     """Keyword arguments for `router.subscriber(...)` that make the conventions explicit.
     `heartbeat_interval_ms`: FAST_JOIN_HEARTBEAT_MS for a group whose process runs several
     consumers of it (see above)."""
-    return {
+    options: dict[str, Any] = {
         "group_id": group_id,
         "ack_policy": ACK_POLICY,
         "auto_offset_reset": "earliest",
         "heartbeat_interval_ms": heartbeat_interval_ms,
     }
+    session_timeout_ms = os.environ.get(SESSION_TIMEOUT_ENV)
+    if session_timeout_ms:  # tests only
+        options["session_timeout_ms"] = int(session_timeout_ms)
+        options["heartbeat_interval_ms"] = min(heartbeat_interval_ms, int(session_timeout_ms) // 3)
+    return options
+
+
+# For tests that SIGKILL a consumer: the group hands the dead member's partitions to the others only
+# when its session times out (Kafka's 10 s), so the next process would wait that long. Such a test
+# gives the process it kills a short session (the embedded broker allows down to 1 s,
+# deploy/embedded/kafka.py). Never set in deployments.
+SESSION_TIMEOUT_ENV = "SUBSIDY_KAFKA_SESSION_TIMEOUT_MS"
 
 
 class _AwaitedContext(_FastStreamContext):

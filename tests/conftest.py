@@ -58,6 +58,27 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_logging("tests", level="INFO", fmt="json")
 
 
+# Tests marked `shared_processes` may leave the processes they start (`review_world(..., shared=True)`,
+# `intake_world(..., shared=True)`) running for the next test, when it is marked too and asks for the
+# same processes with the same environment (tests/support/processes.py `shared_services`): each start
+# costs ~2 s of CPU and a few seconds of waiting per process. They are stopped before any unmarked
+# test runs (`pytest_runtest_teardown`), so no idle intake, review or worker takes another test's
+# events or tasks. The files of each group below use one platform with the same options: under
+# xdist one worker takes a group's files together, one after another (`pytest_xdist_make_scheduler`),
+# and a single-process run keeps them next to each other (`pytest_collection_modifyitems`), so it
+# starts once for all of them. (The browser files share theirs too: one worker runs them all.)
+SHARED_PLATFORM_GROUPS = {
+    # review_world with no options
+    "default": ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
+                "test_review_audit", "test_review_scoring", "test_shenzhen_multi_source"),
+    # review_world with a 2 s SMS receipt wait (programs_dir(..., sms_receipt_wait='"PT2S"'))
+    "short-receipt-wait": ("test_awards_api", "test_review_lifecycles"),
+}
+SHARED_PLATFORM_FILES = {
+    f"tests/integration/{name}.py": f"tests/integration/shared-platform-{group}"
+    for group, names in SHARED_PLATFORM_GROUPS.items() for name in names
+}
+
 # The order of the levels when the suite is spread over xdist workers: longest waits first.
 _LEVEL_ORDER = {"browser": 0, "integration": 1, "workflows": 2, "unit": 3}
 
@@ -84,15 +105,42 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class FilesAndBrowser(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
+            if path in SHARED_PLATFORM_FILES:
+                return SHARED_PLATFORM_FILES[path]
             return "tests/browser" if path.startswith("tests/browser/") else path
 
     return FilesAndBrowser(config, log)
 
 
+def _relative(item: pytest.Item | None) -> str:
+    try:
+        return item.path.relative_to(Path(__file__).parent.parent).as_posix() if item is not None else ""
+    except ValueError:
+        return ""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist only: the waiting levels first (a single-process run keeps pytest's own order)."""
+    """Under xdist, the waiting levels first; in any run, the files sharing a platform next to each
+    other, where the first of them is (stable: files keep their order otherwise)."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(SHARED_PLATFORM_FILES.get(_relative(item), ""), i)
+    position = {id(item): first[SHARED_PLATFORM_FILES[_relative(item)]] if _relative(item) in SHARED_PLATFORM_FILES else i
+                for i, item in enumerate(items)}
+    items.sort(key=lambda item: position[id(item)])
     if _xdist_worker() is not None:
-        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))  # stable: files keep their order
+        items.sort(key=lambda item: _LEVEL_ORDER.get(_level(item), 4))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Shared processes live only while `shared_processes` tests run one after another: stopped (and
+    checked) before the next test otherwise, and before the fixtures' teardown (the stack's, after
+    the last test)."""
+    if nextitem is None or nextitem.get_closest_marker("shared_processes") is None:
+        from tests.support.processes import stop_shared_services
+
+        stop_shared_services()
 
 
 @pytest.fixture(scope="session", autouse=True)

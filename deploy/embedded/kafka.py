@@ -173,6 +173,9 @@ def write_config(home: Path, *, port: int, controller_port: int) -> tuple[Path, 
                 "share.coordinator.state.topic.replication.factor=1",
                 "share.coordinator.state.topic.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
+                # Kafka's minimum is 6 s; tests that SIGKILL a consumer give it a shorter session, so
+                # the next process gets its partitions sooner (subsidy.messaging.SESSION_TIMEOUT_ENV).
+                "group.min.session.timeout.ms=1000",
                 # Offset commits answered at once (default: 5 ms linger), as consumers commit per message.
                 "group.coordinator.append.linger.ms=0",
                 "auto.create.topics.enable=false",

@@ -22,7 +22,7 @@ from tests.support.longgang_journey import (
 )
 from tests.support.review_world import application_no, programs_dir, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SHORT_RECEIPT_WAIT = {"sms_receipt_wait": '"PT2S"'}
 
 
@@ -35,7 +35,7 @@ async def test_award_computed_explained_and_confirmed(stack, tmp_path: Path) -> 
         contract("HT-A-2", 50_000_000, completed_on="2025-12-05"),
     ])
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, **SHORT_RECEIPT_WAIT))}
-    async with review_world(stack, tmp_path, extra_env=env) as w:
+    async with review_world(stack, tmp_path, extra_env=env, shared=True) as w:
         await to_award_calculation(w, app, data)
         task = await w.task_of(LG_ADMIN, app, "award")
         shown = await w.get(LG_ADMIN, f"/api/applications/{app}/award")
@@ -91,7 +91,7 @@ async def test_two_applications_of_one_enterprise_confirmed_at_once_stay_within_
     # Each: eligible CNY 5,000,000 -> 30% = CNY 1,500,000; together over the CNY 2,000,000 cap.
     data = {app: longgang_data(uscc, [contract(f"HT-{app}", 500_000_000)]) for app in apps}
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, **SHORT_RECEIPT_WAIT))}
-    async with review_world(stack, tmp_path, extra_env=env) as w:
+    async with review_world(stack, tmp_path, extra_env=env, shared=True) as w:
         await asyncio.gather(*(to_award_calculation(w, app, data[app]) for app in apps))
         computed = [(await w.get(LG_ADMIN, f"/api/applications/{app}/award")).json() for app in apps]
         # Both at once, and the first one's request sent twice with one Idempotency-Key (a client retry).

@@ -11,7 +11,7 @@ from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
 from tests.support.review_world import LG, SZ, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 LG_ONLINE = Official("lg-online-01", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
 LG_ADMIN = Official("lg-admin-01", (StaffRole.PROGRAM_ADMIN,), (LG,))
@@ -21,7 +21,7 @@ AUDITOR = Official("auditor-01", (StaffRole.AUDITOR,), (LG, SZ))
 
 async def test_the_dashboard_and_the_chain_check(stack, tmp_path: Path) -> None:
     app = application_no("LG")
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.task_of(LG_ONLINE, app, "online_review")
         board = await w.get(LG_ADMIN, f"/api/programs/{LG}/dashboard")
@@ -55,7 +55,7 @@ async def test_the_expert_registry_the_panel_dialog_offers(stack, tmp_path: Path
     rows = ("expert_id,name,organisation,organisation_uscc,fields,affiliations\n"
             "expert-01,刘洋,深圳大学,12440300455000000A,人工智能;自然语言处理,\n"
             "expert-02,陈晨,深圳市示例研究院,12440000MB2C357914,政务信息化,\n")
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await register_experts(w.database, rows.encode())
         listed = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/experts")
         reviewer = await w.get(SZ_PRE, f"/api/programs/{SZ}/experts")

@@ -19,7 +19,7 @@ from tests.fixtures import events
 from tests.support.longgang_journey import LG_AUDITOR, LG_ONLINE, contract, fresh_uscc, longgang_data
 from tests.support.review_world import SZ, Official, ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SZ_PRE = Official("sz-pre-dup", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 
 
@@ -50,7 +50,7 @@ async def test_one_invoice_two_applicants_one_applicant_two_programs_one_product
     lg_a, lg_b, sz_c = application_no("LG"), application_no("LG"), application_no("SZ")
     sz_d, sz_e = application_no("SZ"), application_no("SZ")
     product = f"城市治理智能体 {random.randrange(10**6)}"
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, lg_a, **longgang_data(first, [contract(f"HT-{lg_a}", 10_000_000, invoice_no=invoice)]))
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, lg_b, **longgang_data(second, [contract(f"HT-{lg_b}", 20_000_000, invoice_no=invoice)]))
         # The first Longgang applicant also applies in Shenzhen, declaring other support.

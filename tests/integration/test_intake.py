@@ -33,11 +33,11 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.failpoints import EXIT_CODE
-from subsidy.messaging import DLQ_REASON
+from subsidy.messaging import DLQ_REASON, SESSION_TIMEOUT_ENV
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
-from tests.support.processes import assert_no_personal_data, free_port, get_health
+from tests.support.processes import assert_no_personal_data, free_port, get_health, start_process
 from tests.support.tokens import get_json, mint
 from tests.workflows.harness import BACK_OFFICE_REVIEWER, ONLINE_REVIEWER, PRE_REVIEWER, Harness, StandInServices
 
@@ -53,11 +53,12 @@ def iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
+@pytest.mark.shared_processes
 async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path) -> None:
     """Submission, resubmission after a return, form download, Guangdong submission, paper at the
     window: each stored and applied to the lifecycle, all visible on the read side."""
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
         handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
 
@@ -136,12 +137,13 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
     assert cli_unknown.returncode == 1 and "no application LG2025-999999" in cli_unknown.stderr
 
 
+@pytest.mark.shared_processes
 async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tmp_path: Path) -> None:
     from services.intake.settings import IntakeSettings
     from subsidy.crypto import cipher_from_settings
 
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send(topic, submitted)
         assert (await w.outcome(submitted["id"]))[0] == "applied"
@@ -168,9 +170,10 @@ async def test_personal_data_is_sealed_at_rest_and_found_by_keyed_hash(stack, tm
         (1, m["file_id"], m["kind"], m["sha256"], m.get("pages")) for m in sorted(submitted["data"]["materials"], key=lambda m: m["file_id"])]
 
 
+@pytest.mark.shared_processes
 async def test_a_second_first_submission_of_an_application_is_refused_and_stores_nothing(stack, tmp_path: Path) -> None:
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         topic, first = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, first)
         _, again = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)  # a new event id: not a redelivery
@@ -187,9 +190,10 @@ async def test_a_second_first_submission_of_an_application_is_refused_and_stores
     assert stored["materials"] == len(first["data"]["materials"])
 
 
+@pytest.mark.shared_processes
 async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
     app = application_no("SZ")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
         handle = w.temporal.get_workflow_handle(application_workflow_id(SZ, app))
         topic, submitted = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app)  # 2025-11-30 17:59:30, in time
@@ -211,9 +215,10 @@ async def test_shenzhen_events_and_withdrawal(stack, tmp_path: Path) -> None:
     assert outcome[0] == "refused" and outcome[1].startswith("lifecycle_closed")
 
 
+@pytest.mark.shared_processes
 async def test_a_longgang_withdrawal_ends_the_lifecycle(stack, tmp_path: Path) -> None:
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
@@ -241,10 +246,11 @@ def _with_applicant(app: str, **changes: object) -> dict:
     return envelope
 
 
+@pytest.mark.shared_processes
 async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_next_good_message_is_processed(stack, tmp_path: Path) -> None:
     app = application_no("LG")
     topic = topics.PORTAL_LONGGANG_APPLICATIONS
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         sent = []
         for reason, build in BAD_INPUT:
             body = build(app)
@@ -317,19 +323,29 @@ async def test_the_same_event_three_times_and_a_forced_redelivery_have_one_effec
     assert len(runs) == 1
 
 
-async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envelope: dict) -> None:
+# The Kafka session of an intake process a test kills, in ms (the broker's minimum is 1 s).
+CRASHING_SESSION_MS = 3000
+# The record-state-change activity's start-to-close timeout in a test whose intake dies holding it.
+RECORD_TIMEOUT = timedelta(seconds=5)
+
+
+async def _crash_intake(stack, tmp_path: Path, failpoint: str, topic: str, envelope: dict, *,
+                        record_timeout: timedelta | None = None) -> None:
     """Run an intake process armed to die at `failpoint`, send it `envelope` and see it die there
-    (the lifecycle workflows' worker runs meanwhile, so its commands are answered)."""
+    (the lifecycle workflows' worker runs meanwhile, so its commands are answered).
+
+    The process has a short Kafka session (CRASHING_SESSION_MS): the next intake gets the dead
+    one's partitions when that session times out, not after Kafka's 10 s."""
     port, log_file = free_port(), tmp_path / f"intake-crash-{failpoint}.log"
     client = await connect_from_env(stack.env)
-    with open(log_file, "wb") as log:
-        crashing = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "run", "intake"],
-            env={**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint},
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+    crashing = start_process(
+        ["cli.main", "run", "intake"],
+        {**os.environ, **stack.env, "HTTP_PORT": str(port), "LOG_FORMAT": "json", "SUBSIDY_FAILPOINTS": failpoint,
+         SESSION_TIMEOUT_ENV: str(CRASHING_SESSION_MS)},
+        log_file,
+    )
     try:
-        async with lifecycle_workers(client, StandInServices()):
+        async with lifecycle_workers(client, StandInServices(), record_timeout=record_timeout):
             for _ in range(200):
                 if get_health(port)[0] == 200:
                     break
@@ -390,11 +406,12 @@ async def test_a_crash_after_the_workflow_start_and_before_the_write_starts_once
 async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_write_records_it_applied(stack, tmp_path: Path) -> None:
     """The redelivered withdrawal finds it already taken: the workflow accepted it before the crash
     (the run is withdrawn, though possibly still open: its last state change's activity may have died
-    with the crashed intake and is retried after its 30 s timeout, most of this test's time). Temporal
-    answers the repeated update (same update id) with the outcome it recorded, so intake records
-    `applied`, not a refusal."""
+    with the crashed intake and is retried when its start-to-close timeout has passed; this test's
+    workflow workers give that activity RECORD_TIMEOUT instead of 30 s, which was most of its time).
+    Temporal answers the repeated update (same update id) with the outcome it recorded, so intake
+    records `applied`, not a refusal."""
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake-before.log") as w:
+    async with intake_world(stack, tmp_path / "intake-before.log", record_timeout=RECORD_TIMEOUT) as w:
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, submitted)
         # Settled before this intake (whose activity worker records the transitions) stops: else a
@@ -403,9 +420,9 @@ async def test_a_crash_after_a_withdrawal_ended_the_lifecycle_and_before_the_wri
         await h.reach(handle, Status.ONLINE_REVIEW)
         await h.at_rest(handle)
     topic, withdrawn = event(topics.LONGGANG_APPLICATION_WITHDRAWN, app, data={"withdrawn_at": iso(now())})
-    await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn)
+    await _crash_intake(stack, tmp_path, "intake.after_command", topic, withdrawn, record_timeout=RECORD_TIMEOUT)
 
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", record_timeout=RECORD_TIMEOUT) as w:
         result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
         assert result["status"] == "withdrawn"  # the crashed process's update was applied
         assert await w.outcome(withdrawn["id"]) == ("applied", None)
@@ -429,50 +446,6 @@ class _producer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
-
-
-WINDOW_EDGES = [
-    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-07T23:59:59.999+08:00", "refused"),
-    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-08T00:00:00+08:00", "applied"),
-    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T23:59:59.999+08:00", "applied"),
-    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-13T00:00:00+08:00", "refused"),
-    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T16:00:00Z", "refused"),  # 2025-12-13 00:00 in Shenzhen
-    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-10-31T23:59:59+08:00", "refused"),
-    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-01T00:00:00+08:00", "applied"),
-    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:00+08:00", "applied"),
-    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:01+08:00", "refused"),
-]
-
-
-async def test_late_first_submissions_are_refused_at_the_exact_window_edges_and_reported(stack, tmp_path: Path) -> None:
-    cases = []
-    async with intake_world(stack, tmp_path / "intake.log") as w:
-        for event_type, prefix, submitted_at, _ in WINDOW_EDGES:
-            app = application_no(prefix)
-            topic, submitted = event(event_type, app, data={"submitted_at": submitted_at})
-            await w.send(topic, submitted)
-            cases.append((app, submitted["id"]))
-        outcomes = [await w.outcome(event_id) for _, event_id in cases]
-        for (app, _), (event_type, prefix, _, expected) in zip(cases, WINDOW_EDGES, strict=True):
-            if expected == "applied":
-                program = LG if prefix == "LG" else SZ
-                await w.temporal.get_workflow_handle(application_workflow_id(program, app)).terminate("test over")
-
-        rejected = AIOKafkaConsumer(topics.INTAKE_REJECTED, bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest")
-        await rejected.start()
-        reported: set[str] = set()
-        try:
-            refused = {app for (app, _), edge in zip(cases, WINDOW_EDGES, strict=True) if edge[3] == "refused"}
-            deadline = asyncio.get_running_loop().time() + 30
-            while not refused <= reported and asyncio.get_running_loop().time() < deadline:
-                for records in (await rejected.getmany(timeout_ms=500)).values():
-                    reported |= {json.loads(r.value)["application_no"] for r in records}
-        finally:
-            await rejected.stop()
-
-    assert [o[0] for o in outcomes] == [edge[3] for edge in WINDOW_EDGES]
-    assert all(o[1].startswith("outside_filing_window") for o in outcomes if o[0] == "refused")
-    assert refused <= reported
 
 
 async def test_the_write_is_all_or_nothing_when_another_consumer_stored_the_event_first(stack) -> None:
@@ -525,15 +498,61 @@ async def test_the_write_is_all_or_nothing_when_another_consumer_stored_the_even
     assert is_transient(StoredMeanwhile())
 
 
+WINDOW_EDGES = [
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-07T23:59:59.999+08:00", "refused"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-08T00:00:00+08:00", "applied"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T23:59:59.999+08:00", "applied"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-13T00:00:00+08:00", "refused"),
+    (topics.LONGGANG_APPLICATION_SUBMITTED, "LG", "2025-12-12T16:00:00Z", "refused"),  # 2025-12-13 00:00 in Shenzhen
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-10-31T23:59:59+08:00", "refused"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-01T00:00:00+08:00", "applied"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:00+08:00", "applied"),
+    (topics.SHENZHEN_APPLICATION_SUBMITTED, "SZ", "2025-11-30T18:00:01+08:00", "refused"),
+]
+
+
+@pytest.mark.shared_processes
+async def test_late_first_submissions_are_refused_at_the_exact_window_edges_and_reported(stack, tmp_path: Path) -> None:
+    cases = []
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
+        for event_type, prefix, submitted_at, _ in WINDOW_EDGES:
+            app = application_no(prefix)
+            topic, submitted = event(event_type, app, data={"submitted_at": submitted_at})
+            await w.send(topic, submitted)
+            cases.append((app, submitted["id"]))
+        outcomes = [await w.outcome(event_id) for _, event_id in cases]
+        for (app, _), (event_type, prefix, _, expected) in zip(cases, WINDOW_EDGES, strict=True):
+            if expected == "applied":
+                program = LG if prefix == "LG" else SZ
+                await w.temporal.get_workflow_handle(application_workflow_id(program, app)).terminate("test over")
+
+        rejected = AIOKafkaConsumer(topics.INTAKE_REJECTED, bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest")
+        await rejected.start()
+        reported: set[str] = set()
+        try:
+            refused = {app for (app, _), edge in zip(cases, WINDOW_EDGES, strict=True) if edge[3] == "refused"}
+            deadline = asyncio.get_running_loop().time() + 30
+            while not refused <= reported and asyncio.get_running_loop().time() < deadline:
+                for records in (await rejected.getmany(timeout_ms=500)).values():
+                    reported |= {json.loads(r.value)["application_no"] for r in records}
+        finally:
+            await rejected.stop()
+
+    assert [o[0] for o in outcomes] == [edge[3] for edge in WINDOW_EDGES]
+    assert all(o[1].startswith("outside_filing_window") for o in outcomes if o[0] == "refused")
+    assert refused <= reported
+
+
 # --- a CloudEvents id is unique only per source (issue 14, defect 1) ------------------------------
 
 
+@pytest.mark.shared_processes
 async def test_a_shenzhen_submission_reusing_an_id_a_longgang_portal_used_is_stored_and_starts_its_workflow(
     stack, tmp_path: Path
 ) -> None:
     lg_app, sz_app = application_no("LG"), application_no("SZ")
     shared_id = f"evt-{uuid.uuid4().hex}"
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
         topic, longgang = event(topics.LONGGANG_APPLICATION_SUBMITTED, lg_app, id=shared_id)
         await w.send_applied(topic, longgang)
@@ -560,12 +579,13 @@ async def test_a_shenzhen_submission_reusing_an_id_a_longgang_portal_used_is_sto
     assert stored["inbound"] == 2 and inbound_after == 2
 
 
+@pytest.mark.shared_processes
 async def test_a_withdrawal_reusing_the_id_of_the_guangdong_submission_is_applied(stack, tmp_path: Path) -> None:
     """Two decisions for one lifecycle from two sources with the same event id: each is its own
     workflow update (the update id is made of source and id), the withdrawal is not taken for the
     Guangdong submission's update and answered with its result."""
     app = application_no("LG")
-    async with intake_world(stack, tmp_path / "intake.log") as w:
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
         h = Harness(env=None, services=w.stand_in)  # type: ignore[arg-type]
         handle = w.temporal.get_workflow_handle(application_workflow_id(LG, app))
         topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)

@@ -24,10 +24,11 @@ from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRe
 from subsidy.crypto import PersonalDataSettings, cipher_from_settings
 from subsidy.identifiers import mask_mobile
 from subsidy.failpoints import EXIT_CODE
+from subsidy.messaging import SESSION_TIMEOUT_ENV
 from tests.fixtures import events
 from tests.support.fake_sms_providers import FakeAliyun, FakeTencent
 from tests.support.intake_world import application_no
-from tests.support.processes import assert_no_personal_data, free_port, get_health, running_service
+from tests.support.processes import assert_no_personal_data, free_port, get_health, running_service, start_process
 from tests.support.tokens import get_json, mint
 
 pytestmark = pytest.mark.integration
@@ -161,11 +162,11 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
             env = {**os.environ, **stack.env, **SHARED_NUMBER, **providers_env(aliyun, order="aliyun"), "SMS_SEND_LEASE_SECONDS": "2",
                    "LOG_FORMAT": "json"}
             port, log_file = free_port(), tmp_path / "notify-crash.log"
-            with open(log_file, "wb") as log:
-                crashing = subprocess.Popen(
-                    [sys.executable, "-m", "cli.main", "run", "notify"],
-                    env={**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept"},
-                    stdout=log, stderr=subprocess.STDOUT)
+            crashing = start_process(
+                ["cli.main", "run", "notify"],
+                # A short Kafka session: the next notify gets the dead one's partitions sooner than Kafka's 10 s.
+                {**env, "HTTP_PORT": str(port), "SUBSIDY_FAILPOINTS": "notify.after_provider_accept", SESSION_TIMEOUT_ENV: "3000"},
+                log_file)
             try:
                 for _ in range(200):
                     if get_health(port)[0] == 200:

@@ -20,7 +20,7 @@ from subsidy.contracts import topics
 from tests.support.longgang_journey import LG_ONLINE, contract, fresh_uscc, longgang_data
 from tests.support.review_world import ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SAMPLES = Path(__file__).resolve().parents[2] / "services" / "review" / "reference" / "samples"
 
 
@@ -55,7 +55,7 @@ async def test_imported_lists_are_read_by_the_pre_checks_and_a_malformed_file_is
     in_effect = json.loads(subsidy(stack, "reference", "list").stdout)
 
     app, clean = application_no("LG"), application_no("LG")
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app, **longgang_data(listed, [contract(f"HT-{app}", 10_000_000)]))
         unfiled = {**contract(f"HT-{clean}", 10_000_000), "cac_filing_no": "Nowhere-0000"}
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, clean, **longgang_data(fresh_uscc(), [unfiled]))

@@ -19,14 +19,14 @@ from subsidy.identity.claims import StaffRole
 from subsidy.identity.local_issuer import LocalIssuer
 from tests.support.review_world import LG, SZ, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 
 @pytest.fixture(scope="module")
 async def world(stack, tmp_path_factory: pytest.TempPathFactory):
     """One platform for this module's tests (each works on its own applications): its processes
     start once, and their logs are checked for personal data when the module ends."""
-    async with review_world(stack, tmp_path_factory.mktemp("review-api")) as w:
+    async with review_world(stack, tmp_path_factory.mktemp("review-api"), shared=True) as w:
         yield w
 
 

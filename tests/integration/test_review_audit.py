@@ -16,7 +16,7 @@ from services.review.audit.chain import verify_chain
 from subsidy.identity.claims import StaffRole
 from tests.support.review_world import LG, Official, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 REVIEWER = Official("lg-rev-audit", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
 
@@ -28,7 +28,7 @@ def audit_verify(stack) -> subprocess.CompletedProcess[str]:
 
 async def test_refused_attempts_are_chained_and_an_altered_row_is_named(stack, tmp_path: Path) -> None:
     unknown = [application_no("LG") for _ in range(3)]
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         answers = [await w.post(REVIEWER, f"/api/applications/{app}/decisions", {"decision": "approve"}) for app in unknown]
         no_key = await w.post(REVIEWER, f"/api/applications/{unknown[0]}/decisions", {"decision": "approve"}, key=None)
         rows = await w.database.fetch(

@@ -46,11 +46,12 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+@pytest.mark.shared_processes
 async def test_longgang_from_submission_to_publication_through_the_api(stack, tmp_path: Path) -> None:
     app = application_no("LG")
     # A short wait for the approval SMS's receipt (no notify runs here): the phone step comes at once.
     env = {"SUBSIDY_PROGRAMS_DIR": str(programs_dir(tmp_path, sms_receipt_wait='"PT2S"'))}
-    async with review_world(stack, tmp_path, extra_env=env) as w:
+    async with review_world(stack, tmp_path, extra_env=env, shared=True) as w:
         await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         task = await w.task_of(LG_ONLINE, app, "online_review")
         view = await w.view(LG_ONLINE, app)

@@ -20,7 +20,7 @@ from subsidy.programs import programs
 from tests.support import experts as ex
 from tests.support.review_world import SZ, Official, ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 
 PRE = Official("sz-pre-31", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 ADMIN = Official("sz-admin-31", (StaffRole.PROGRAM_ADMIN,), (SZ,))
@@ -66,7 +66,7 @@ async def scored_by(w: ReviewWorld, app: str, panel: list[tuple[Official, tuple[
 async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api(stack, tmp_path: Path) -> None:
     uscc = ex.applicant_uscc()
     a, b, c = application_no("SZ"), application_no("SZ"), application_no("SZ")
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await ex.register(w.database, uscc)
         views = {app: await submitted_and_approved(w, app, uscc, name)
                  for app, name in ((a, "政务智能问答平台"), (b, "政务公文辅助写作系统"), (c, "12345热线智能分派系统"))}

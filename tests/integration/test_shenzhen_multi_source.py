@@ -18,7 +18,7 @@ from tests.fixtures import events
 from tests.support.longgang_journey import fresh_uscc
 from tests.support.review_world import SZ, Official, ReviewWorld, application_no, review_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared_processes]
 SZ_PRE = Official("sz-pre-multi", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 
 
@@ -46,7 +46,7 @@ async def multi_source(w: ReviewWorld, app: str, *, needs_person: bool, timeout:
 async def test_the_same_product_by_two_applicants_needs_a_person_on_both_naming_the_other(stack, tmp_path: Path) -> None:
     first, second, alone = application_no("SZ"), application_no("SZ"), application_no("SZ")
     product = f"政务智能审批助手 {random.randrange(10**6)}"
-    async with review_world(stack, tmp_path) as w:
+    async with review_world(stack, tmp_path, shared=True) as w:
         await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, first, **shenzhen_data(fresh_uscc(), product))
         before = await multi_source(w, first, needs_person=False)  # nobody else claims it yet
         await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, second, **shenzhen_data(fresh_uscc(), product.upper()))

@@ -8,19 +8,29 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.workflow import ActivityHandle
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from subsidy.contracts import task_queues
+from subsidy.contracts.lifecycle import ACTIVITY_RECORD_STATE_CHANGE
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
-from tests.support.processes import running_service
+from tests.support.processes import running_services, shared_services, with_logs as _with_logs
 from tests.workflows.harness import WORKFLOWS, StandInServices
 
 
@@ -72,27 +82,71 @@ class IntakeWorld:
 
 
 @asynccontextmanager
-async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None) -> AsyncIterator[IntakeWorld]:
+async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | None = None, *,
+                       record_timeout: timedelta | None = None, shared: bool = False) -> AsyncIterator[IntakeWorld]:
+    """`shared`: the intake process is left running for the next test that asks for a shared one with
+    the same environment (a test marked `shared_processes`: tests/support/processes.py
+    `shared_services`); its log is then where the first of them started it. The workflows' worker
+    and the stand-ins are this test's own either way."""
     client = await connect_from_env(stack.env)
     stand_in = StandInServices()
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
     await producer.start()
     try:
-        with running_service("intake", {**stack.env, **(extra_env or {})}, log_file) as port:
-            async with lifecycle_workers(client, stand_in):
-                yield IntakeWorld(database, producer, client, port, stand_in)
+        spec = {"intake": ({**stack.env, **(extra_env or {})}, log_file)}
+        if shared:
+            key = ("intake", str(stack.run_dir), tuple(sorted((extra_env or {}).items())))
+            services = shared_services(key, spec)
+        else:
+            services = _with_logs(running_services(spec), spec)
+        with services as (ports, _):
+            async with lifecycle_workers(client, stand_in, record_timeout=record_timeout):
+                yield IntakeWorld(database, producer, client, ports["intake"], stand_in)
     finally:
         await producer.stop()
         await database.close()
 
 
 @asynccontextmanager
-async def lifecycle_workers(client: Client, stand_in: StandInServices) -> AsyncIterator[None]:
-    """The lifecycle workflows' worker, and the review activities' stand-ins, in this process."""
+async def lifecycle_workers(client: Client, stand_in: StandInServices, *,
+                            record_timeout: timedelta | None = None) -> AsyncIterator[None]:
+    """The lifecycle workflows' worker, and the review activities' stand-ins, in this process.
+
+    `record_timeout`: the start-to-close timeout this worker's workflows give intake's
+    record-state-change activity instead of their own (30 s), for a test whose intake dies holding
+    one: Temporal retries a lost attempt only when that timeout has passed (see `ShorterRecordTimeout`)."""
+    interceptors = [ShorterRecordTimeout(record_timeout)] if record_timeout is not None else []
     async with (
-        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS),
+        Worker(client, task_queue=task_queues.WORKFLOWS, workflows=WORKFLOWS, interceptors=interceptors),
         Worker(client, task_queue=task_queues.REVIEW, activities=[
             stand_in.compute_paper_deadline, stand_in.run_pre_checks, stand_in.issue_watermarked_form, stand_in.enlist]),
     ):
         yield
+
+
+class ShorterRecordTimeout(Interceptor):
+    """Gives the lifecycle's record-state-change activity a shorter start-to-close timeout.
+
+    A test that SIGKILLs intake while intake's activity worker holds an attempt of that activity
+    waits for the attempt's timeout before Temporal retries it on the next intake. The workflows
+    (and the activity) are unchanged; only how long Temporal waits for a dead worker is. The timeout
+    is not part of a command's identity on replay, so the same history replays with or without this."""
+
+    def __init__(self, timeout: timedelta) -> None:
+        self.timeout = timeout
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        timeout = self.timeout
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_activity(self, input: StartActivityInput) -> ActivityHandle[Any]:
+                if input.activity == ACTIVITY_RECORD_STATE_CHANGE:
+                    input = replace(input, start_to_close_timeout=timeout)
+                return super().start_activity(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound

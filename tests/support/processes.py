@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from deploy.embedded.processes import free_port
 
@@ -48,18 +52,14 @@ def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: flo
     no personal data in their logs, as `running_service` does for one. Starting them together
     overlaps their imports and connection set-up instead of waiting for each in turn. `ports` may
     fix a process's port beforehand (so another process's environment can name it)."""
+    stop_shared_services()  # an idle shared platform would take this one's events and tasks
     ports = {name: (ports or {}).get(name) or free_port() for name in specs}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs: dict[str, Process] = {}
     failure: BaseException | None = None
     try:
         for name, (env, log_file) in specs.items():
-            with open(log_file, "wb") as log:
-                procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "cli.main", "run", name],
-                    env={**os.environ, **env, "HTTP_PORT": str(ports[name]), "LOG_FORMAT": "json"},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            procs[name] = start_process(["cli.main", "run", name],
+                                        {**os.environ, **env, "HTTP_PORT": str(ports[name]), "LOG_FORMAT": "json"}, log_file)
         # Each process keeps the budget it had when they were started one after another: started
         # together on a busy machine, they share its cores, so the wait is `timeout` per process.
         deadline = time.monotonic() + timeout * len(specs)
@@ -87,6 +87,172 @@ def running_services(specs: dict[str, tuple[dict[str, str], Path]], timeout: flo
                 log_file = specs[name][1]
                 assert code == 0, f"{name} exited with {code}:\n{log_file.read_text()[-3000:]}"
                 assert_no_personal_data(log_file)
+
+
+# --- starting a process -------------------------------------------------------------------------
+
+class Process(Protocol):
+    """What the tests use of a started process (a `subprocess.Popen`, or a `Forked` one)."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+def start_process(module_and_args: list[str], env: dict[str, str], log_file: Path) -> Process:
+    """`python -m MODULE ARGS...` with `env` (the whole environment), stdout and stderr to `log_file`:
+    forked from this test process's zygote (tests/support/zygote.py: the libraries already imported,
+    ~1.3 s of CPU less per start), or with `SUBSIDY_TEST_FORK=0` started from scratch."""
+    if os.environ.get("SUBSIDY_TEST_FORK", "1") == "0":
+        with open(log_file, "wb") as log:
+            return subprocess.Popen([sys.executable, "-m", *module_and_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    global _zygote
+    if _zygote is None or not _zygote.alive():
+        _zygote = _Zygote()
+    return _zygote.start(module_and_args, env, log_file)
+
+
+class Forked:
+    """A process the zygote forked: not our child, so its exit code comes from the zygote."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.ended = threading.Event()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.ended.wait(timeout):
+            raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass  # ended; the zygote reports it
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Zygote:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.zygote"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+        self.ids = itertools.count()
+        self.answers: dict[int, Forked | str] = {}
+        self.running: dict[int, Forked] = {}
+        self.changed = threading.Condition()
+        self.writing = threading.Lock()
+        threading.Thread(target=self._read, daemon=True, name="zygote-reader").start()
+        atexit.register(self.close)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def start(self, module_and_args: list[str], env: dict[str, str], log_file: Path) -> Forked:
+        assert self.proc.stdin is not None
+        with self.writing:
+            request_id = next(self.ids)
+            self.proc.stdin.write(json.dumps({"id": request_id, "argv": module_and_args, "env": env, "cwd": os.getcwd(),
+                                              "log": str(log_file)}).encode() + b"\n")
+            self.proc.stdin.flush()
+        with self.changed:
+            if not self.changed.wait_for(lambda: request_id in self.answers or not self.alive(), timeout=120):
+                raise AssertionError("the test zygote did not answer in 120 s")
+            answer = self.answers.pop(request_id, "the test zygote ended")
+        if isinstance(answer, str):
+            raise OSError(f"could not start {module_and_args}: {answer}")
+        return answer
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            message = json.loads(line)
+            with self.changed:
+                if "exit" in message:  # in the order the zygote saw them: a pid is reused only after this
+                    forked = self.running.pop(message["exit"], None)
+                    if forked is not None:
+                        forked.returncode = message["code"]
+                        forked.ended.set()
+                elif "pid" in message:
+                    self.answers[message["id"]] = self.running[message["pid"]] = Forked(message["pid"])
+                else:
+                    self.answers[message["id"]] = message["error"]
+                self.changed.notify_all()
+        with self.changed:
+            for forked in self.running.values():  # the zygote killed them as it ended
+                forked.returncode = -signal.SIGKILL
+                forked.ended.set()
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        """Ends the zygote (which kills any process of it still running)."""
+        if self.alive():
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_zygote: _Zygote | None = None
+
+
+# The processes `shared_services` left running for the next test: (key, their ports, what stops them).
+_shared: tuple[Hashable, dict[str, int], ExitStack, dict[str, Path]] | None = None
+
+
+@contextmanager
+def shared_services(key: Hashable, specs: dict[str, tuple[dict[str, str], Path]],
+                    ports: dict[str, int] | None = None) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+    """`running_services(specs)`, left running at the end for the next test that asks for the same
+    `key` (the same processes with the same environment): a test of the files that share a platform
+    (tests/conftest.py SHARED_PLATFORM_FILES) gets the previous one's processes instead of starting
+    its own. They are stopped, with `running_services`' checks (clean exit, no personal data in
+    their logs), when a test asks for another key, when any test starts processes of its own, after
+    the last test of those files (tests/conftest.py `pytest_runtest_teardown`), and when the test
+    using them fails. Yields their ports and log files (those of the test that started them)."""
+    global _shared
+    if _shared is None or _shared[0] != key:
+        stop_shared_services()
+        stack = ExitStack()
+        started = stack.enter_context(running_services(specs, ports=ports))
+        _shared = (key, started, stack, {name: log for name, (_, log) in specs.items()})
+    try:
+        yield _shared[1], _shared[3]
+    except BaseException:
+        stop_shared_services(failed=True)
+        raise
+
+
+@contextmanager
+def with_logs(services: AbstractContextManager[dict[str, int]],
+              specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+    """`running_services(specs)`'s ports with the log files, as `shared_services` yields them."""
+    with services as started:
+        yield started, {name: log for name, (_, log) in specs.items()}
+
+
+def stop_shared_services(*, failed: bool = False) -> None:
+    """Stop the processes `shared_services` left running, if any (checking them unless `failed`)."""
+    global _shared
+    if _shared is None:
+        return
+    stack, _shared = _shared[2], None
+    if failed:
+        stack.__exit__(AssertionError, AssertionError("the test using them failed"), None)
+    else:
+        stack.close()
 
 
 def assert_no_personal_data(log_file: Path) -> None:

@@ -8,6 +8,7 @@ step goes through `POST /api/...`; nothing here calls a Temporal update.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tomllib
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from subsidy.programs import PROGRAMS_DIR
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
 from deploy.embedded.processes import free_port
-from tests.support.processes import running_services
+from tests.support.processes import running_services, shared_services, with_logs
 
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
 __all__ = ["LG", "SZ", "Official", "ReviewWorld", "application_no", "event", "review_world"]
@@ -52,6 +53,7 @@ class ReviewWorld:
     producer: AIOKafkaProducer
     issuer: LocalIssuer
     http: httpx.AsyncClient
+    logs: dict[str, Path]
     tokens: dict[Official, str] = field(default_factory=dict)
 
     def token(self, who: Official) -> str:
@@ -128,7 +130,11 @@ def programs_dir(tmp: Path, **policy: str) -> Path:
 
 @asynccontextmanager
 async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env: dict[str, str] | None = None,
-                       review_env: dict[str, str] | None = None) -> AsyncIterator[ReviewWorld]:
+                       review_env: dict[str, str] | None = None, shared: bool = False) -> AsyncIterator[ReviewWorld]:
+    """`shared`: the processes are left running for the next test that asks for a shared world with
+    the same options (`shared_services`; only the files of tests/conftest.py SHARED_PLATFORM_FILES
+    keep them from one test to the next); the logs are then where the first of them started them
+    (`ReviewWorld.logs`)."""
     env = {**stack.env, **(extra_env or {})}
     database = await asyncpg.connect(stack.database_url)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka, enable_idempotence=True)
@@ -145,10 +151,30 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
             specs["notify"] = ({**env, "SMS_PROVIDERS": "local"}, tmp / "notify.log")
         specs["worker"] = (env, tmp / "worker.log")
         specs["review"] = ({**env, **urls, **(review_env or {})}, tmp / "review.log")
-        with running_services(specs, ports={name: ports[name] for name in specs}) as started:
+        fixed = {name: ports[name] for name in specs}
+        if shared:
+            key = (str(stack.run_dir), notify, _env_key(extra_env), _env_key(review_env))
+            services = shared_services(key, specs, ports=fixed)
+        else:
+            services = with_logs(running_services(specs, ports=fixed), specs)
+        with services as (started, logs):
             async with httpx.AsyncClient(timeout=60) as http:
-                yield ReviewWorld(stack, started, database, producer, issuer, http)
+                yield ReviewWorld(stack, started, database, producer, issuer, http, logs)
     finally:
         await producer.stop()
         await database.close()
 
+
+
+
+def _env_key(env: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """`env` as a key of shared processes: a programs directory stands for its content (each test
+    writes its copy under its own tmp_path; two copies with the same policy are the same programs)."""
+    def value(name: str, given: str) -> str:
+        if name != "SUBSIDY_PROGRAMS_DIR":
+            return given
+        digest = hashlib.sha256()
+        for path in sorted(Path(given).glob("*.toml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"programs:{digest.hexdigest()}"
+    return tuple(sorted((name, value(name, given)) for name, given in (env or {}).items()))
