@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # events or tasks. The files of each group below use one platform with the same options: under
 # xdist one worker takes a group's files together, one after another (`pytest_xdist_make_scheduler`),
 # and a single-process run keeps them next to each other (`pytest_collection_modifyitems`), so it
-# starts once for all of them. (The browser files share theirs too: one worker runs them all.)
+# starts once for all of them.
 SHARED_PLATFORM_GROUPS = {
     # review_world with no options
     "default": ("test_console_api", "test_duplicate_claims", "test_reference_lists", "test_review_api",
