@@ -183,6 +183,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C stops everything, also when `up` was started with SIGINT ignored (a background job of a
+    # non-interactive shell, `nohup`): Python then leaves it ignored, and Ctrl-C would do nothing.
+    signal.signal(signal.SIGINT, on_signal)
     try:
         ports = {name: free_port() for name in SERVICES}
         # Review's application view reads intake's events and notify's SMS log.

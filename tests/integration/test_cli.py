@@ -44,7 +44,11 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_up_shows_all_four_processes_healthy_and_ctrl_c_stops_them(stack) -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "SUBSIDY_RUN_DIR": str(stack.run_dir)}
-    proc = subprocess.Popen([*SUBSIDY, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Started as a background job of a non-interactive shell (or `nohup`) starts it: with SIGINT
+    # ignored, which a process keeps across exec unless it sets its own handler. Ctrl-C must still stop it.
+    started_with_sigint_ignored = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+    proc = subprocess.Popen([*started_with_sigint_ignored, *SUBSIDY, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 240

@@ -66,7 +66,11 @@ async def to_award_calculation(w: ReviewWorld, app: str, data: dict[str, Any], *
     assert back_office.status_code == 200, back_office.text
     if await _phone_or_paper(w, app, back, clerk) == "phone":  # no SMS receipt: the back office phones
         phoned = await w.post(back, f"/api/applications/{app}/phone-confirmation", {})
-        assert phoned.status_code == 200, phoned.text
+        # The receipt may still come after its wait, between the phone task being listed and this call
+        # (a busy machine): the lifecycle then goes on to the paper without the phone, and says so.
+        late_receipt = phoned.status_code == 409 and phoned.json()["code"] == "wrong_state" and (
+            await w.view(back, app))["status"] == "awaiting_paper"
+        assert phoned.status_code == 200 or late_receipt, phoned.text
         await w.task_of(clerk, app, "paper")
     paper = await w.post(clerk, f"/api/applications/{app}/paper",
                          {"copies": 2, "bound_and_stamped": True, "form_id": form["form_id"]})
