@@ -24,7 +24,10 @@ administrators act for the whole batch (SZ tiering, the publication).
 Printed: applications/s and state changes/s end to end, event -> SMS accepted latency (the state
 change's occurred_at -> notify's sent_at), the ratio to the bare rate, the CPU of each component
 during each path (bench/intake_throughput.py's meter), and where the applications spent their
-time (per status, from the state changes). Nothing is asserted. bench/README.md has figures.
+time (per status, from the state changes), the waits between services (each outbox relay's delay, each
+consumer's wait from Kafka to its handler, from the tables' timestamps) and inside Temporal (per
+activity type queued and run, per update accepted -> completed, workflow tasks queued and run, from
+the lifecycles' histories). Nothing is asserted. bench/README.md has figures.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faststream.kafka import KafkaBroker, KafkaRouter
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import Worker
 
 from subsidy.identity import TokenVerifier
 from subsidy.log_context import LogContextInterceptor
@@ -242,7 +242,6 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Fast
                 task_queue=definition.task_queue,
                 activities=[_probe_activity(definition.name, resources), *definition.activities(resources)],
                 interceptors=[LogContextInterceptor()],
-                activity_task_poller_behavior=PollerBehaviorAutoscaling(),  # as the workflow worker's (workflows/worker.py)
             )
             worker_task = asyncio.create_task(worker.run(), name=f"{definition.name}-activity-worker")
             await broker.start()  # connects, then starts the subscribers
