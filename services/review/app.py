@@ -26,6 +26,8 @@ from services.review.handlers import router
 from services.review.notice import api as notice_api
 from services.review.publication.activities import PublicationActivities
 from services.review.rules.activities import PreCheckActivities
+from services.review.scoring import api as scoring_api
+from services.review.scoring.panel_results import PanelResultRetry
 from services.review.settings import ReviewSettings
 from subsidy.contracts import task_queues
 from subsidy.deadlines import WorkingCalendar
@@ -42,6 +44,9 @@ DEFINITION = ServiceDefinition(
         *PreCheckActivities(resources.pool).all(),
         *FormActivities(resources.pool).all(),
     ],
+    # Shenzhen panel results that did not reach their lifecycle (busy, unreachable), asked again.
+    loops=lambda resources: {"panel_results": PanelResultRetry(
+        resources.pool, scoring_api.service(resources), every_s=resources.settings.panel_result_retry_seconds)},
     # The officials' console (/console) is a client of /api, served by the same process.
     routers=lambda: [forms_api.router(), *api.routers(), notice_api.router(), console_routes.router()],
     title="subsidy review: the officials' API",

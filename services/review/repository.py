@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -858,6 +858,18 @@ async def product_score_of(conn: asyncpg.Connection, application_no: str) -> asy
 async def mark_product_score_recorded(conn: asyncpg.Connection, application_no: str) -> None:
     await conn.execute(
         "UPDATE review.product_scores SET recorded_at = coalesce(recorded_at, now()) WHERE application_no = $1", application_no,
+    )
+
+
+async def unrecorded_panel_results(conn: asyncpg.Connection, *, older_than: timedelta, limit: int) -> list[asyncpg.Record]:
+    """Panel results computed more than `older_than` ago that never reached their lifecycle, of
+    products still at `expert_scoring` (scoring/panel_results.py asks again), oldest first."""
+    return await conn.fetch(
+        """SELECT p.application_no, p.program
+           FROM review.product_scores p JOIN review.applications a ON a.application_no = p.application_no
+           WHERE p.recorded_at IS NULL AND a.status = 'expert_scoring' AND p.computed_at < now() - $1::interval
+           ORDER BY p.computed_at LIMIT $2""",
+        older_than, limit,
     )
 
 

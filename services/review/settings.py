@@ -18,6 +18,10 @@ class ReviewSettings(PlatformSettings):
     # until the lifecycle has applied it (an award confirmation: the enterprise's yearly-cap row)
     # keeps one for seconds: 75 confirmations at once held all ten of the shared default.
     database_pool_max: int = Field(default=24, ge=1, description="DATABASE_POOL_MAX")
+    panel_result_retry_seconds: float = Field(
+        default=30.0, gt=0,
+        description="PANEL_RESULT_RETRY_SECONDS: how often, and after how long, a Shenzhen panel result that did not reach its lifecycle is asked again",
+    )
     decision_busy_window_seconds: float = Field(
         default=15.0, gt=0, le=120,
         description="DECISION_BUSY_WINDOW_SECONDS: how long a decision is asked again while the lifecycle settles its previous step",

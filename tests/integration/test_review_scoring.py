@@ -196,3 +196,44 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert {("assign_expert", ADMIN.subject), ("decline_assignment", E3.subject), ("submit_score", E1.subject),
             ("record_expert_scoring", "review_service"), ("confirm_tiering", ADMIN.subject)} <= accepted, accepted
     assert chain.intact
+
+
+async def test_a_panel_result_the_lifecycle_could_not_take_is_asked_again_by_the_platform(stack, tmp_path: Path) -> None:
+    """The last expert scores while Temporal is unreachable (as under load, when the lifecycle stays
+    busy past review's window): the score is kept and answered, but the lifecycle never heard of the
+    panel's result. Found by the lifecycle benchmark: nothing told anyone, and the program's tiering
+    waited for that product for good. Review's `panel_results` loop asks again once Temporal is
+    back, with the same update id; no administrator acts."""
+    from deploy.embedded import stack as embedded_stack
+
+    uscc = ex.applicant_uscc()
+    app = application_no("SZ")
+    async with review_world(stack, tmp_path, review_env={"PANEL_RESULT_RETRY_SECONDS": "1"}) as w:
+        await ex.register(w.database, uscc)
+        await submitted_and_approved(w, app, uscc, "政务热线智能质检系统")
+        await w.reach(ADMIN, app, "expert_scoring")
+        assert (await w.post(ADMIN, f"/api/applications/{app}/experts", {"experts": list(ex.PANEL)})).status_code == 200
+        await scored_by(w, app, [(E1, (90, 88, 86)), (E2, (92, 85, 88))])
+
+        embedded_stack.stop_component("temporal", stack.run_dir)
+        try:
+            last = await w.post(E3, f"/api/applications/{app}/scores", ex.scores(88, 90, 84))
+            stuck = await w.database.fetchrow(
+                "SELECT recorded_at, score_text FROM review.product_scores WHERE application_no = $1", app)
+            still = (await w.view(ADMIN, app))["status"]
+        finally:
+            embedded_stack.up(stack.run_dir)  # the same port, from its database file
+
+        at_tiering = await w.reach(ADMIN, app, "tiering", timeout=120)
+        recorded = await w.database.fetchrow("SELECT recorded_at FROM review.product_scores WHERE application_no = $1", app)
+        decisions = await w.database.fetchval(
+            "SELECT count(*) FROM review.decisions WHERE idempotency_key = $1", f"sz-expert-scoring:{app}")
+        asked_by_admin = await w.database.fetchval(
+            "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND action = 'record_panel_result'", app)
+
+    assert last.status_code == 200 and last.json()["submitted"], last.text  # the expert's score is kept either way
+    assert stuck is not None and stuck["recorded_at"] is None and stuck["score_text"]
+    assert still == "expert_scoring"
+    moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
+    assert moved and moved[0]["by"] == "system:review"
+    assert recorded["recorded_at"] is not None and decisions == 1 and asked_by_admin == 0
