@@ -318,16 +318,25 @@ class Driver:
             f.recovered_at = now
 
     async def _watch(self) -> None:
-        """Review's read model of all applications, once a second (one query), through any fault."""
+        """Review's read model of all applications, once a second (one query), through any fault.
+        Every drive waits on what this sees, so nothing may stop it: a query gets 10 s, and
+        whatever goes wrong (logged) costs the connection, never the watch (a rehearsal's fault
+        level once sat idle for ten minutes with every application at its final status, and its
+        drives still waiting)."""
         conn: asyncpg.Connection | None = None
         while True:
             try:
                 if conn is None or conn.is_closed():
                     conn = await asyncpg.connect(self.database_url, timeout=5)
-                rows = await conn.fetch("SELECT application_no, status FROM review.applications WHERE application_no = ANY($1::text[])",
-                                        list(self.apps))
+                rows = await asyncio.wait_for(conn.fetch(
+                    "SELECT application_no, status FROM review.applications WHERE application_no = ANY($1::text[])",
+                    list(self.apps)), timeout=10)
                 self.statuses.update({r["application_no"]: r["status"] for r in rows})
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception as exc:  # noqa: BLE001 (see above)
+                if not isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)):
+                    print(f"watch: {type(exc).__name__}: {exc}", flush=True)
+                if conn is not None:
+                    conn.terminate()
                 conn = None
             await asyncio.sleep(1.0)
 
