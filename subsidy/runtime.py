@@ -90,6 +90,31 @@ class BackgroundLoop(Protocol):
     async def stop(self) -> None: ...
 
 
+class LoopTask:
+    """A `BackgroundLoop` run as one asyncio task: a subclass writes `_loop()` (and names the task
+    `task_name`); `start()` starts it once, `stop()` cancels it and waits for it to end."""
+
+    task_name = "background-loop"
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._loop(), name=self.task_name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     name: str

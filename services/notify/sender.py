@@ -40,6 +40,7 @@ from services.notify.service import Notifier
 from services.notify.settings import NotifySettings
 from subsidy.crypto import PersonalDataCipher
 from subsidy.failpoints import crash_if_armed
+from subsidy.runtime import LoopTask
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = structlog.get_logger(__name__)
@@ -55,7 +56,9 @@ class Claim:
     token: uuid.UUID  # the lease's fencing token
 
 
-class SmsSender:
+class SmsSender(LoopTask):
+    task_name = "sms-sender"
+
     def __init__(
         self, pool: asyncpg.Pool, providers: list[SmsProvider], cipher: PersonalDataCipher, notifier: Notifier,
         settings: NotifySettings, batch: int = 10,
@@ -66,23 +69,8 @@ class SmsSender:
         self.notifier = notifier
         self.settings = settings
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
 
-    # --- loop --------------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name="sms-sender")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    # --- loop (`running`, `start()`, `stop()`: subsidy.runtime.LoopTask) ---------------------------
 
     async def resume_receipts(self) -> int:
         """Providers that report receipts themselves (the embedded stack's local provider, with

@@ -21,33 +21,21 @@ import structlog
 
 from services.review import repository
 from services.review.scoring.service import ScoringService
+from subsidy.runtime import LoopTask
 
 log = structlog.get_logger(__name__)
 
 
-class PanelResultRetry:
+class PanelResultRetry(LoopTask):
     """A background loop of the review service (`ServiceDefinition.loops`, shown in `/health`)."""
+
+    task_name = "panel-results"
 
     def __init__(self, pool: asyncpg.Pool, scoring: ScoringService, *, every_s: float, batch: int = 50) -> None:
         self.pool = pool
         self.scoring = scoring
         self.every_s = every_s
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name="panel-results")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _loop(self) -> None:
         while True:
