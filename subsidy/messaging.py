@@ -237,7 +237,8 @@ KEYED_BATCH_TIMEOUT_MS = 100
 
 
 def keyed_batch_options(group_id: str, *, max_records: int = KEYED_MAX_RECORDS,
-                        batch_timeout_ms: int = KEYED_BATCH_TIMEOUT_MS) -> dict[str, Any]:
+                        batch_timeout_ms: int = KEYED_BATCH_TIMEOUT_MS,
+                        heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS) -> dict[str, Any]:
     """`router.subscriber(topic, **keyed_batch_options(group))` for a handler that takes
     `(_bodies, message: ConsumedMessage, ...)` and passes `message.raw_message` to
     `consume_in_key_order`. A one-message subscriber handles one record at a time across all its
@@ -249,7 +250,7 @@ def keyed_batch_options(group_id: str, *, max_records: int = KEYED_MAX_RECORDS,
     a redelivered batch), without the queue."""
     return {
         "batch": True, "max_records": max_records, "batch_timeout_ms": batch_timeout_ms, "decoder": raw_batch,
-        **subscriber_options(group_id),
+        **subscriber_options(group_id, heartbeat_interval_ms=heartbeat_interval_ms),
     }
 
 

@@ -23,7 +23,7 @@ from subsidy.contracts.events import parse_event
 from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
 from subsidy.failpoints import crash_if_armed
 from subsidy.messaging import (
-    FAST_JOIN_HEARTBEAT_MS, ConsumedMessage, consume, from_context, in_key_order, raw_batch, subscriber_options,
+    FAST_JOIN_HEARTBEAT_MS, ConsumedMessage, consume, from_context, in_key_order, keyed_batch_options,
 )
 from subsidy.runtime import Resources
 
@@ -31,8 +31,6 @@ INBOUND_TOPICS = tuple(topic for topic in EVENT_TYPES_BY_TOPIC if topic != SMS_R
 GROUP_ID = "intake"
 # At most this many records per fetched batch: a crash repeats at most one batch's (idempotent) work.
 BATCH_MAX_RECORDS = 500
-# How long an idle subscriber waits for records before it polls again.
-BATCH_TIMEOUT_MS = 100
 router = KafkaRouter()
 
 
@@ -53,6 +51,6 @@ async def on_inbound_batch(_bodies: Any, message: ConsumedMessage, resources: Re
 
 for _topic in INBOUND_TOPICS:
     router.subscriber(
-        _topic, batch=True, max_records=BATCH_MAX_RECORDS, batch_timeout_ms=BATCH_TIMEOUT_MS,
-        decoder=raw_batch, **subscriber_options(GROUP_ID, heartbeat_interval_ms=FAST_JOIN_HEARTBEAT_MS),  # four per process
+        _topic, **keyed_batch_options(GROUP_ID, max_records=BATCH_MAX_RECORDS,
+                                      heartbeat_interval_ms=FAST_JOIN_HEARTBEAT_MS),  # four per process
     )(on_inbound_batch)
