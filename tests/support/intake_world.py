@@ -30,7 +30,7 @@ from subsidy.contracts import task_queues
 from subsidy.contracts.lifecycle import ACTIVITY_RECORD_STATE_CHANGE
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
-from tests.support.processes import running_services, shared_services, with_logs as _with_logs
+from tests.support.processes import env_key, own_or_shared_services
 from tests.workflows.harness import WORKFLOWS, StandInServices
 
 
@@ -95,12 +95,8 @@ async def intake_world(stack: Any, log_file: Path, extra_env: dict[str, str] | N
     await producer.start()
     try:
         spec = {"intake": ({**stack.env, **(extra_env or {})}, log_file)}
-        if shared:
-            key = ("intake", str(stack.run_dir), tuple(sorted((extra_env or {}).items())))
-            services = shared_services(key, spec)
-        else:
-            services = _with_logs(running_services(spec), spec)
-        with services as (ports, _):
+        key = ("intake", str(stack.run_dir), env_key(extra_env)) if shared else None
+        with own_or_shared_services(spec, shared_key=key) as (ports, _):
             async with lifecycle_workers(client, stand_in, record_timeout=record_timeout):
                 yield IntakeWorld(database, producer, client, ports["intake"], stand_in)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import itertools
 import json
 import os
@@ -236,11 +237,34 @@ def shared_services(key: Hashable, specs: dict[str, tuple[dict[str, str], Path]]
 
 
 @contextmanager
-def with_logs(services: AbstractContextManager[dict[str, int]],
-              specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
+def _with_logs(services: AbstractContextManager[dict[str, int]],
+               specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
     """`running_services(specs)`'s ports with the log files, as `shared_services` yields them."""
     with services as started:
         yield started, {name: log for name, (_, log) in specs.items()}
+
+
+def own_or_shared_services(specs: dict[str, tuple[dict[str, str], Path]], *, shared_key: Hashable | None = None,
+                           ports: dict[str, int] | None = None,
+                           ) -> AbstractContextManager[tuple[dict[str, int], dict[str, Path]]]:
+    """The test's own processes (`running_services`), or with a `shared_key` the shared ones
+    (`shared_services`); either way their ports and log files."""
+    if shared_key is not None:
+        return shared_services(shared_key, specs, ports=ports)
+    return _with_logs(running_services(specs, ports=ports), specs)
+
+
+def env_key(env: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """`env` as part of a key of shared processes: a programs directory stands for its content (each
+    test writes its copy under its own tmp_path; two copies with the same policy are the same programs)."""
+    def value(name: str, given: str) -> str:
+        if name != "SUBSIDY_PROGRAMS_DIR":
+            return given
+        digest = hashlib.sha256()
+        for path in sorted(Path(given).glob("*.toml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"programs:{digest.hexdigest()}"
+    return tuple(sorted((name, value(name, given)) for name, given in (env or {}).items()))
 
 
 def stop_shared_services(*, failed: bool = False) -> None:

@@ -8,7 +8,6 @@ step goes through `POST /api/...`; nothing here calls a Temporal update.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tomllib
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from subsidy.programs import PROGRAMS_DIR
 from tests.fixtures import events
 from tests.support.intake_world import application_no, event
 from deploy.embedded.processes import free_port
-from tests.support.processes import running_services, shared_services, with_logs
+from tests.support.processes import env_key, own_or_shared_services
 
 LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
 __all__ = ["LG", "SZ", "Official", "ReviewWorld", "application_no", "event", "review_world"]
@@ -152,29 +151,10 @@ async def review_world(stack: Any, tmp: Path, *, notify: bool = False, extra_env
         specs["worker"] = (env, tmp / "worker.log")
         specs["review"] = ({**env, **urls, **(review_env or {})}, tmp / "review.log")
         fixed = {name: ports[name] for name in specs}
-        if shared:
-            key = (str(stack.run_dir), notify, _env_key(extra_env), _env_key(review_env))
-            services = shared_services(key, specs, ports=fixed)
-        else:
-            services = with_logs(running_services(specs, ports=fixed), specs)
-        with services as (started, logs):
+        key = (str(stack.run_dir), notify, env_key(extra_env), env_key(review_env)) if shared else None
+        with own_or_shared_services(specs, shared_key=key, ports=fixed) as (started, logs):
             async with httpx.AsyncClient(timeout=60) as http:
                 yield ReviewWorld(stack, started, database, producer, issuer, http, logs)
     finally:
         await producer.stop()
         await database.close()
-
-
-
-
-def _env_key(env: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """`env` as a key of shared processes: a programs directory stands for its content (each test
-    writes its copy under its own tmp_path; two copies with the same policy are the same programs)."""
-    def value(name: str, given: str) -> str:
-        if name != "SUBSIDY_PROGRAMS_DIR":
-            return given
-        digest = hashlib.sha256()
-        for path in sorted(Path(given).glob("*.toml")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        return f"programs:{digest.hexdigest()}"
-    return tuple(sorted((name, value(name, given)) for name, given in (env or {}).items()))

@@ -52,12 +52,9 @@ class PanelResultRetry(LoopTask):
                                                               limit=self.batch)
         recorded = 0
         for row in stuck:
-            structlog.contextvars.bind_contextvars(application_no=row["application_no"])
-            try:
+            with structlog.contextvars.bound_contextvars(application_no=row["application_no"]):
                 if await self.scoring.aggregate_if_complete(row["program"], row["application_no"]) is not None:
                     recorded += 1
-            finally:
-                structlog.contextvars.unbind_contextvars("application_no")
         if stuck:
             log.info("panel results asked again", stuck=len(stuck), recorded=recorded)
         return recorded
