@@ -89,3 +89,11 @@ def test_no_page_fetches_anything_from_the_internet() -> None:
 def test_each_role_s_menu(role: StaffRole, shown: set[str], hidden: set[str]) -> None:
     keys = {m.key for m in routes.MENU if person(role).any_of(m.roles)}
     assert shown <= keys and not hidden & keys
+
+
+@pytest.mark.parametrize("item", routes.MENU, ids=lambda item: item.key)
+def test_every_menu_entry_has_a_drawn_icon(item: routes.MenuItem) -> None:
+    """An SVG line icon per entry (templates/icons.html), not a glyph the CJK font may lack."""
+    svg = routes.templates.env.get_template("icons.html").module.icon(item.key)
+    assert f'data-icon="{item.key}"' in svg
+    assert re.search(r"<(path|rect|circle) ", svg), f"no icon drawn for {item.key}"

@@ -77,24 +77,23 @@ TASK_ROLES = (*REVIEWERS, R.WINDOW_CLERK, R.EXPERT, R.PROGRAM_ADMIN)
 
 @dataclass(frozen=True)
 class MenuItem:
-    key: str
+    key: str  # also names its icon in templates/icons.html
     label: str
     href: str
     roles: tuple[StaffRole, ...]
-    icon: str
 
 
 MENU = (
-    MenuItem("dashboard", "工作台", f"{PREFIX}/admin", (R.PROGRAM_ADMIN, R.AUDITOR), "▦"),
-    MenuItem("tasks", "待办事项", f"{PREFIX}/tasks", TASK_ROLES, "☰"),
-    MenuItem("window", "窗口收件", f"{PREFIX}/window", (R.WINDOW_CLERK,), "⌂"),
-    MenuItem("expert", "我的评审", f"{PREFIX}/expert", (R.EXPERT,), "✎"),
-    MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN, R.AUDITOR), "¥"),
-    MenuItem("tiering", "档次方案", f"{PREFIX}/admin/tiering", (R.PROGRAM_ADMIN, R.AUDITOR), "▤"),
-    MenuItem("publication", "公示发布", f"{PREFIX}/admin/publication", (R.PROGRAM_ADMIN,), "✓"),
-    MenuItem("objections", "公示异议", f"{PREFIX}/admin/objections", (R.PROGRAM_ADMIN,), "!"),
-    MenuItem("audit", "审计日志", f"{PREFIX}/audit", (R.AUDITOR,), "⚲"),
-    MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole), "⌕"),
+    MenuItem("dashboard", "工作台", f"{PREFIX}/admin", (R.PROGRAM_ADMIN, R.AUDITOR)),
+    MenuItem("tasks", "待办事项", f"{PREFIX}/tasks", TASK_ROLES),
+    MenuItem("window", "窗口收件", f"{PREFIX}/window", (R.WINDOW_CLERK,)),
+    MenuItem("expert", "我的评审", f"{PREFIX}/expert", (R.EXPERT,)),
+    MenuItem("awards", "资助核定", f"{PREFIX}/admin/awards", (R.PROGRAM_ADMIN, R.AUDITOR)),
+    MenuItem("tiering", "档次方案", f"{PREFIX}/admin/tiering", (R.PROGRAM_ADMIN, R.AUDITOR)),
+    MenuItem("publication", "公示发布", f"{PREFIX}/admin/publication", (R.PROGRAM_ADMIN,)),
+    MenuItem("objections", "公示异议", f"{PREFIX}/admin/objections", (R.PROGRAM_ADMIN,)),
+    MenuItem("audit", "审计日志", f"{PREFIX}/audit", (R.AUDITOR,)),
+    MenuItem("applications", "申报查询", f"{PREFIX}/applications", tuple(StaffRole)),
 )
 
 # Which step's tasks each role works on (filter choices of the task list).
@@ -104,7 +103,7 @@ STEPS_BY_ROLE: dict[StaffRole, tuple[str, ...]] = {
     R.SZ_PRE_REVIEWER: ("formal_pre_review", "confirm_notice_by_phone"),
     R.WINDOW_CLERK: ("paper",),
     R.EXPERT: ("expert_scoring",),
-    R.PROGRAM_ADMIN: ("award", "tiering", "publication"),
+    R.PROGRAM_ADMIN: ("award", "tiering"),
 }
 
 # Where an award stands, from computed to published (the auditor's read-only list of awards).
