@@ -54,7 +54,11 @@ def screenshots_dir() -> Path:
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"])
+        # An official's browser runs in Chinese: `--lang` sets the UI language, but date inputs take
+        # their format (年/月/日, not mm/dd/yyyy) from LANGUAGE. Not LANG: with no zh_CN locale on
+        # the machine, Chromium could no longer name a download 待办_....xlsx (it says "download").
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"],
+                                          env={**os.environ, "LANGUAGE": "zh_CN"})
         yield browser
         await browser.close()
 
