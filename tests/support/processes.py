@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Hashable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -209,8 +210,17 @@ class _Zygote:
 _zygote: _Zygote | None = None
 
 
-# The processes `shared_services` left running for the next test: (key, their ports, what stops them).
-_shared: tuple[Hashable, dict[str, int], ExitStack, dict[str, Path]] | None = None
+@dataclass
+class _Shared:
+    """The processes `shared_services` left running for the next test."""
+
+    key: Hashable
+    ports: dict[str, int]
+    logs: dict[str, Path]  # those of the test that started them
+    stop: ExitStack
+
+
+_shared: _Shared | None = None
 
 
 @contextmanager
@@ -224,13 +234,13 @@ def shared_services(key: Hashable, specs: dict[str, tuple[dict[str, str], Path]]
     the last test of those files (tests/conftest.py `pytest_runtest_teardown`), and when the test
     using them fails. Yields their ports and log files (those of the test that started them)."""
     global _shared
-    if _shared is None or _shared[0] != key:
+    if _shared is None or _shared.key != key:
         stop_shared_services()
         stack = ExitStack()
         started = stack.enter_context(running_services(specs, ports=ports))
-        _shared = (key, started, stack, {name: log for name, (_, log) in specs.items()})
+        _shared = _Shared(key, started, _logs(specs), stack)
     try:
-        yield _shared[1], _shared[3]
+        yield _shared.ports, _shared.logs
     except BaseException:
         stop_shared_services(failed=True)
         raise
@@ -241,7 +251,11 @@ def _with_logs(services: AbstractContextManager[dict[str, int]],
                specs: dict[str, tuple[dict[str, str], Path]]) -> Iterator[tuple[dict[str, int], dict[str, Path]]]:
     """`running_services(specs)`'s ports with the log files, as `shared_services` yields them."""
     with services as started:
-        yield started, {name: log for name, (_, log) in specs.items()}
+        yield started, _logs(specs)
+
+
+def _logs(specs: dict[str, tuple[dict[str, str], Path]]) -> dict[str, Path]:
+    return {name: log for name, (_, log) in specs.items()}
 
 
 def own_or_shared_services(specs: dict[str, tuple[dict[str, str], Path]], *, shared_key: Hashable | None = None,
@@ -272,7 +286,7 @@ def stop_shared_services(*, failed: bool = False) -> None:
     global _shared
     if _shared is None:
         return
-    stack, _shared = _shared[2], None
+    stack, _shared = _shared.stop, None
     if failed:
         stack.__exit__(AssertionError, AssertionError("the test using them failed"), None)
     else:
