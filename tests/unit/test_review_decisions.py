@@ -52,7 +52,7 @@ def service(answers: list[Any], busy_window: float = 5.0) -> tuple[DecisionServi
 
 async def test_busy_is_asked_again_with_the_same_update_id_until_the_lifecycle_settles() -> None:
     decisions, handle = service([refused("busy: another decision is being applied; retry")] * 3 + [ACCEPTED])
-    result = await decisions._execute("Application:LG-AI-MODEL-2025:LG2025-000123", "decide_online_review", None,
+    result = await decisions.execute("Application:LG-AI-MODEL-2025:LG2025-000123", "decide_online_review", None,
                                       "key-1", DecisionAccepted)
     assert result == ACCEPTED
     assert handle.calls == [("decide_online_review", "key-1")] * 4
@@ -61,7 +61,7 @@ async def test_busy_is_asked_again_with_the_same_update_id_until_the_lifecycle_s
 async def test_busy_beyond_the_window_is_a_503_never_a_refusal() -> None:
     decisions, _ = service([refused("busy: another decision is being applied; retry")], busy_window=0.3)
     with pytest.raises(Refused) as caught:
-        await decisions._execute("wf", "decide_online_review", None, "key-2", DecisionAccepted)
+        await decisions.execute("wf", "decide_online_review", None, "key-2", DecisionAccepted)
     assert (caught.value.refusal.status, caught.value.refusal.code) == (503, "busy")
 
 
@@ -75,7 +75,7 @@ async def test_busy_beyond_the_window_is_a_503_never_a_refusal() -> None:
 async def test_refusals_become_answers(error: BaseException, status: int, code: str) -> None:
     decisions, handle = service([error])
     with pytest.raises(Refused) as caught:
-        await decisions._execute("wf", "decide_online_review", None, "key-3", DecisionAccepted)
+        await decisions.execute("wf", "decide_online_review", None, "key-3", DecisionAccepted)
     assert (caught.value.refusal.status, caught.value.refusal.code) == (status, code)
     assert len(handle.calls) == 1  # a refusal is final: not asked again
 
@@ -83,7 +83,7 @@ async def test_refusals_become_answers(error: BaseException, status: int, code: 
 async def test_a_server_that_is_down_is_not_a_refusal_but_a_503() -> None:
     decisions, _ = service([RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")])
     with pytest.raises(ApiError) as caught:
-        await decisions._execute("wf", "decide_online_review", None, "key-4", DecisionAccepted)
+        await decisions.execute("wf", "decide_online_review", None, "key-4", DecisionAccepted)
     assert (caught.value.status, caught.value.code) == (503, "unavailable")
 
 
@@ -150,7 +150,7 @@ async def test_an_award_confirmation_holding_its_connection_never_asks_the_pool_
         used.append(conn)
         return answer
 
-    monkeypatch.setattr(decisions, "_record", recorded)
+    monkeypatch.setattr(decisions, "record", recorded)
     program = "LG-AI-MODEL-2025"
     config = programs()[program].award
     admin = Principal(subject="lg-admin", name="管理员", roles=frozenset({StaffRole.PROGRAM_ADMIN}), programs=frozenset({program}))

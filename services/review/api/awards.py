@@ -29,7 +29,7 @@ from services.review.awards import budget as budgets
 from services.review.awards.longgang import prorate_batch
 from services.review.awards.service import AWARD_CALCULATION, AwardService, ConfirmAwardInput, award_config, award_view, compute
 from services.review.decisions.refusals import refusal
-from services.review.decisions.service import Attempt, Context, Refused, api_error, parse_input
+from services.review.decisions.service import Attempt, Context, Refused, parse_input
 from subsidy.identity.http import Authenticated
 from subsidy.web import ApiError, Started
 
@@ -93,7 +93,7 @@ def router() -> APIRouter:
         if (stored := await svc.stored_answer(attempt)) is not None:
             return stored
         ctx = Context()
-        try:
+        async with svc.refusals_answered(attempt, ctx):
             await svc.locate(attempt, ctx)
             ctx.role = role_for(principal, Action.ACKNOWLEDGE_DUPLICATE)
             if ctx.role is None:
@@ -106,10 +106,7 @@ def router() -> APIRouter:
                 if done == "already":
                     raise Refused(refusal("wrong_state", "wrong_state: the flag was acknowledged already", "该提示已确认"))
                 answer = {"application_no": application_no, "flag_id": flag_id, "acknowledged_by": principal.actor_id}
-                return await svc._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
-        except Refused as refused:
-            await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
+                return await svc.record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
 
     @api.get("/programs/{program}/awards", summary="A batch's awards: computed, confirmed, and against its budget (preview)")
     async def batch(program: str, principal: Authenticated, resources: Started) -> dict[str, Any]:

@@ -213,7 +213,7 @@ class BudgetService:
         self.temporal: Client = decisions.temporal
 
     async def apply(self, attempt: Any) -> dict[str, Any]:
-        from services.review.decisions.service import Context, Refused, api_error, parse_input, program_role
+        from services.review.decisions.service import Context, Refused, parse_input, program_role
 
         svc = self.decisions
         assert attempt.program is not None
@@ -221,7 +221,7 @@ class BudgetService:
         if (stored := await svc.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
-        try:
+        async with svc.refusals_answered(attempt, ctx):
             ctx.role = program_role(attempt.principal, program, Action.APPLY_BUDGET, "applying the budget needs program_admin")
             data: ApplyBudgetInput = parse_input(ApplyBudgetInput, attempt.input)
             config = award_config(program)
@@ -267,9 +267,6 @@ class BudgetService:
                     if "status" in outcome:  # the plan's rows are this transaction's: marked here
                         await repository.mark_revision_recorded(conn, budget_id, line.application_no)
                     (revised if "status" in outcome else failed).append(outcome)
-        except Refused as refused:
-            await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         answer = {
             "program": program, "budget_fen": pos.budget_fen, "published_before_fen": pos.published_before_fen,
             "available_fen": pos.available_fen, "confirmed_total_fen": pos.confirmed_total_fen,
@@ -277,7 +274,7 @@ class BudgetService:
             "revised": revised, "failed": failed, "unchanged": [line.application_no for line in pos.lines if line not in pos.to_revise],
         }
         log.info("budget applied", program=program, revised=len(revised), failed=len(failed))
-        return await svc._record(attempt, ctx, outcome_status=None, answer=answer)
+        return await svc.record(attempt, ctx, outcome_status=None, answer=answer)
 
     async def _revise(self, attempt: Any, ctx: Any, pos: Position, line: Line) -> dict[str, Any]:
         """One application: its lifecycle's award revised, its reservation lowered, a decision recorded."""
@@ -304,13 +301,13 @@ class BudgetService:
                     if line.prorated_fen > remaining_cap(config.enterprise_yearly_cap_fen, others):
                         raise Refused(refusal("over_cap", "over_cap: the enterprise's yearly cap changed meanwhile",
                                               "企业年度剩余额度已有变化，该项不能恢复至此金额，请重新按比例核减"))
-                accepted = await svc._execute(line.workflow_id, UPDATE_REVISE_AWARD, cmd, per_app.idempotency_key, DecisionAccepted)
+                accepted = await svc.execute(line.workflow_id, UPDATE_REVISE_AWARD, cmd, per_app.idempotency_key, DecisionAccepted)
                 await repository.revise_reservation(conn, line.application_no, line.prorated_fen)
                 entry = {"application_no": line.application_no, "confirmed_fen": line.confirmed_fen, "from_fen": line.listed_fen,
                          "award_fen": line.prorated_fen, "status": accepted.status.value}
-                return await svc._record(per_app, ctx, outcome_status=accepted.status.value, answer=entry, conn=conn)
+                return await svc.record(per_app, ctx, outcome_status=accepted.status.value, answer=entry, conn=conn)
         except Refused as refused:
-            await svc._audit_refusal(per_app, ctx, refused.refusal)
+            await svc.audit_refusal(per_app, ctx, refused.refusal)
             return {"application_no": line.application_no, "code": refused.refusal.code, "message": refused.refusal.message}
         except ApiError as error:
             return {"application_no": line.application_no, "code": error.code, "message": error.message}

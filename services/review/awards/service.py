@@ -34,7 +34,7 @@ from services.review.awards.longgang import AwardBreakdown, longgang_award_from_
 from services.review.awards.money import remaining_cap, yuan
 from services.review.decisions.actions import UPDATES
 from services.review.decisions.refusals import refusal
-from services.review.decisions.service import Attempt, Context, DecisionService, Refused, api_error, shanghai_iso, parse_input
+from services.review.decisions.service import Attempt, Context, DecisionService, Refused, shanghai_iso, parse_input
 from subsidy.contracts.lifecycle import Actor, DecisionAccepted, RecordAward
 from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.workflow_ids import application_workflow_id
@@ -143,7 +143,7 @@ class AwardService:
             return stored
         assert attempt.application_no is not None
         ctx = Context()
-        try:
+        async with svc.refusals_answered(attempt, ctx):
             await svc.locate(attempt, ctx)
             assert ctx.program is not None
             ctx.role = role_for(attempt.principal, Action.RECORD_AWARD)
@@ -158,9 +158,6 @@ class AwardService:
             async with self.pool.acquire() as conn, conn.transaction():
                 answer = await self._confirm_locked(conn, attempt, ctx, data, config)
             return answer
-        except Refused as refused:
-            await svc._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
 
     async def _confirm_locked(self, conn: asyncpg.Connection, attempt: Attempt, ctx: Context, data: ConfirmAwardInput,
                               config: LonggangAward) -> dict[str, Any]:
@@ -198,7 +195,7 @@ class AwardService:
         update = UPDATES[Action.RECORD_AWARD]
         cmd = RecordAward(actor=Actor(id=attempt.principal.actor_id, role=update.role),
                           eligible_amount_fen=breakdown.eligible_total_fen, award_fen=amount)
-        accepted = await self.decisions._execute(application_workflow_id(ctx.program, app), update.update, cmd,
+        accepted = await self.decisions.execute(application_workflow_id(ctx.program, app), update.update, cmd,
                                                  attempt.idempotency_key, DecisionAccepted)
         await repository.reserve_award(conn, application_no=app, uscc=uscc, cap_year=config.cap_year, program=ctx.program,
                                        amount_fen=amount, idempotency_key=attempt.idempotency_key)
@@ -207,4 +204,4 @@ class AwardService:
         answer = {"status": accepted.status.value, "deadline": shanghai_iso(accepted.deadline), "award_status": status,
                   "award_fen": amount, "computed_fen": breakdown.computed_fen, "eligible_total_fen": breakdown.eligible_total_fen,
                   "already_awarded_fen": already, "capped": amount < breakdown.computed_fen and status == "confirmed"}
-        return await self.decisions._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update, conn=conn)
+        return await self.decisions.record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update, conn=conn)

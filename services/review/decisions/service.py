@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,7 +151,7 @@ class DecisionService:
         if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
-        try:
+        async with self.refusals_answered(attempt, ctx):
             ctx.role = program_role(attempt.principal, program, Action.PUBLISH, "publish needs program_admin")
             data = parse_input(PublicationInput, attempt.input)
             published_at = data.published_at or self.clock()
@@ -160,13 +161,10 @@ class DecisionService:
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
             summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen,
                   "period_starts_at": shanghai_iso(cmd.period_starts_at), "period_ends_at": shanghai_iso(cmd.period_ends_at),
                   "waiting_for_next": summary.waiting_for_next}
-        return await self._record(attempt, ctx, outcome_status=None, answer=answer)
+        return await self.record(attempt, ctx, outcome_status=None, answer=answer)
 
     async def _publish_within_budget(self, program: str, cmd: BaseModel, key: str) -> PublicationSummary:
         """The publish update; for a Longgang batch with a budget, only when its list is within it
@@ -177,13 +175,13 @@ class DecisionService:
 
         config = award_config(program)
         if config is None or config.budget_fen is None:
-            return await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
                                        PublicationSummary, closed_means="empty")
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.lock_program_budget(conn, program)
             if (over := await over_budget_refusal(conn, self.temporal, program)) is not None:
                 raise Refused(over)
-            return await self._execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
                                        PublicationSummary, closed_means="empty")
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
@@ -194,7 +192,7 @@ class DecisionService:
             task = await repository.task(conn, task_id)
         ctx = Context(program=task["program"] if task else None)
         attempt = replace(attempt, application_no=task["application_no"] if task else None)
-        try:
+        async with self.refusals_answered(attempt, ctx):
             if task is None or not in_scope(attempt.principal, task["program"]):
                 raise Refused(refusal("task_not_found", "not_found: task unknown or outside the caller's scope"))
             ctx.role = role_for(attempt.principal, Action.REASSIGN_TASK)
@@ -205,10 +203,7 @@ class DecisionService:
                 if not await repository.assign_task(conn, task_id, data.assignee):
                     raise Refused(refusal("task_closed", "wrong_state: the task is closed"))
                 answer = {"task_id": task_id, "assignee": data.assignee}
-                return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
+                return await self.record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
 
     # --- the common path -------------------------------------------------------------------------
 
@@ -226,17 +221,17 @@ class DecisionService:
                 raise Refused(refusal("lifecycle_closed", f"lifecycle_closed: the application is {ctx.status}"))
             actor = Actor(id=attempt.principal.actor_id, role=update.role)
             cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
-            accepted = await self._execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
+            accepted = await self.execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
                                            attempt.idempotency_key, DecisionAccepted)
             crash_if_armed("review.after_update")  # the workflow took the decision; review's own commit has not happened
         except Refused as refused:
             earlier = await self._taken_earlier(attempt, ctx, refused.refusal)
             if earlier is None:
-                await self._audit_refusal(attempt, ctx, refused.refusal)
+                await self.audit_refusal(attempt, ctx, refused.refusal)
                 raise api_error(refused.refusal) from None
             accepted, update = earlier, None  # the task was closed by the state change already
         answer = {"status": accepted.status.value, "deadline": shanghai_iso(accepted.deadline)}
-        return await self._record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update)
+        return await self.record(attempt, ctx, outcome_status=accepted.status.value, answer=answer, step=update)
 
     async def _taken_earlier(self, attempt: Attempt, ctx: Context, refused: Refusal) -> DecisionAccepted | None:
         """The workflow's answer to an earlier request under this key, when the application has moved
@@ -280,7 +275,7 @@ class DecisionService:
             raise api_error(refusal("idempotency_key_reused"))
         return json.loads(row["answer"])
 
-    async def _execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
+    async def execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
                        *, closed_means: str = "lifecycle_closed") -> Any:
         """The update, `busy:` asked again with backoff within the busy window; refusals raised as Refused."""
         handle = self.temporal.get_workflow_handle(workflow_id)
@@ -310,13 +305,13 @@ class DecisionService:
                 # Not an answer about the decision: nothing was decided, the official may try again.
                 raise ApiError(503, "unavailable", "系统暂时无法处理该决定，请稍后再试", headers={"Retry-After": "5"}) from None
 
-    async def _record(self, attempt: Attempt, ctx: Context, *, outcome_status: str | None, answer: dict[str, Any],
+    async def record(self, attempt: Attempt, ctx: Context, *, outcome_status: str | None, answer: dict[str, Any],
                       step: Update | None = None, conn: asyncpg.Connection | None = None) -> dict[str, Any]:
         """Decision, its task closed, and the audit row: one transaction. A concurrent repeat of the
         same key finds the first one's answer (and audits nothing)."""
         if conn is None:
             async with self.pool.acquire() as own, own.transaction():
-                return await self._record(attempt, ctx, outcome_status=outcome_status, answer=answer, step=step, conn=own)
+                return await self.record(attempt, ctx, outcome_status=outcome_status, answer=answer, step=step, conn=own)
         assert ctx.program is not None
         role = (ctx.role.value if ctx.role else _roles(attempt.principal))
         inserted = await repository.insert_decision(
@@ -339,7 +334,7 @@ class DecisionService:
         log.info("decision taken", action=attempt.action.value, outcome_status=outcome_status)
         return answer
 
-    async def _audit_refusal(self, attempt: Attempt, ctx: Context, refused: Refusal) -> None:
+    async def audit_refusal(self, attempt: Attempt, ctx: Context, refused: Refusal) -> None:
         role = ctx.role.value if ctx.role else _roles(attempt.principal)
         action = ctx.action or attempt.action
         async with self.pool.acquire() as conn, conn.transaction():
@@ -350,6 +345,16 @@ class DecisionService:
                 reason=f"{refused.code}: {refused.reason or ''}"[:500], request_id=attempt.request_id,
             ))
         log.info("decision refused", action=action.value, code=refused.code, status=refused.status)
+
+    @asynccontextmanager
+    async def refusals_answered(self, attempt: Attempt, ctx: Context) -> AsyncIterator[None]:
+        """Around an action's checks and work: a refusal raised inside is audited in the caller's
+        name (with what `ctx` knows by then) and answered as the API's error."""
+        try:
+            yield
+        except Refused as refused:
+            await self.audit_refusal(attempt, ctx, refused.refusal)
+            raise api_error(refused.refusal) from None
 
 
 def _with_notice_period(program: str, cmd: Any, data: PublicationInput, now: datetime) -> Any:

@@ -140,7 +140,7 @@ class ScoringService(DecisionService):
         ctx = Context()
         app = attempt.application_no
         assert app is not None
-        try:
+        async with self.refusals_answered(attempt, ctx):
             await self.locate(attempt, ctx)
             ctx.role = role_for(attempt.principal, Action.ASSIGN_EXPERT)
             if ctx.role is None:
@@ -181,9 +181,6 @@ class ScoringService(DecisionService):
             if size < scoring.min_experts:
                 raise _refused(422, "too_few_experts", f"评审专家组至少 {scoring.min_experts} 人，本次分配后为 {size} 人",
                                f"too_few_experts: {size} < {scoring.min_experts}")
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             for expert_id in new:
@@ -192,7 +189,7 @@ class ScoringService(DecisionService):
             await repository.close_expert_scoring_task(conn, app, role=StaffRole.PROGRAM_ADMIN.value, assignee=None,
                                                        closed_by=attempt.principal.actor_id)
             answer = {"application_no": app, "assigned": new, "panel": sorted(active | set(new)), "min_experts": scoring.min_experts}
-            return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
+            return await self.record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
 
     async def decline(self, attempt: Attempt) -> dict[str, Any]:
         """`POST /api/applications/{no}/expert-assignment/decline` `{"reason": ...}` (the assigned expert)."""
@@ -202,7 +199,7 @@ class ScoringService(DecisionService):
         app = attempt.application_no
         assert app is not None
         subject = attempt.principal.subject
-        try:
+        async with self.refusals_answered(attempt, ctx):
             await self._assigned(attempt, ctx, Action.DECLINE_ASSIGNMENT)
             data: DeclineInput = parse_input(DeclineInput, attempt.input)
             async with self.pool.acquire() as conn:
@@ -211,9 +208,6 @@ class ScoringService(DecisionService):
                 raise _refused(409, "already_scored", "您已提交评分，不能再回避", "wrong_state: already scored")
             if ctx.status != SCORING_STATUS:
                 raise Refused(refusal("wrong_state", f"wrong_state: the application is {ctx.status}", "该申报当前不在专家评审环节"))
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         async with self.pool.acquire() as conn, conn.transaction():
             if not await repository.decline_assignment(conn, app, subject, data.reason):
                 raise api_error(Refusal(409, "already_scored", "您已提交评分，不能再回避", "wrong_state: scored meanwhile"))
@@ -222,7 +216,7 @@ class ScoringService(DecisionService):
                                                        closed_by=attempt.principal.actor_id)
             await repository.open_panel_task(conn, ctx.program or "", app, self.clock(), f"decline:{app}:{subject}")
             answer = {"application_no": app, "expert": subject, "declined": True}
-            return await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
+            return await self.record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
 
     async def _assigned(self, attempt: Attempt, ctx: Context, action: Action) -> None:
         """The application in scope, the role for `action`, and an active assignment of the caller
@@ -246,7 +240,7 @@ class ScoringService(DecisionService):
         app = attempt.application_no
         assert app is not None
         subject = attempt.principal.subject
-        try:
+        async with self.refusals_answered(attempt, ctx):
             await self._assigned(attempt, ctx, Action.SUBMIT_SCORE)
             scoring = scoring_of(ctx.program)
             data: ScoreInput = parse_input(ScoreInput, attempt.input)
@@ -256,9 +250,6 @@ class ScoringService(DecisionService):
             async with self.pool.acquire() as conn:
                 if await repository.expert_scores_of(conn, app, subject):
                     raise _refused(409, "already_scored", "您已提交过该申报的评分，不能再次提交", "wrong_state: already scored")
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         weighted = sum(c.weight * points[c.key] for c in scoring.criteria)
         stored_scores = {k: {"points": v.points, "justification": v.justification} for k, v in data.criteria.items()}
         async with self.pool.acquire() as conn, conn.transaction():
@@ -269,7 +260,7 @@ class ScoringService(DecisionService):
                                                        closed_by=attempt.principal.actor_id)
             text = format_score(round_fraction(weighted * 10**scoring.score_decimals, 100, Rounding.HALF_UP), scoring.score_decimals)
             answer = {"application_no": app, "expert": subject, "weighted_score": text, "submitted": True}
-            answer = await self._record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
+            answer = await self.record(attempt, ctx, outcome_status=None, answer=answer, conn=conn)
         try:
             await self.aggregate_if_complete(ctx.program or "", app)
         except Exception:  # the score is kept either way; the administrator can ask again (record_panel_result)
@@ -309,7 +300,7 @@ class ScoringService(DecisionService):
             return None
         key = f"sz-expert-scoring:{app}"
         try:
-            accepted = await self._execute(application_workflow_id(program, app), UPDATE_RECORD_EXPERT_SCORING, cmd, key,
+            accepted = await self.execute(application_workflow_id(program, app), UPDATE_RECORD_EXPERT_SCORING, cmd, key,
                                            DecisionAccepted)
         except (Refused, ApiError) as exc:
             log.warning("expert scoring not recorded in the lifecycle yet", error=getattr(exc, "refusal", exc))
@@ -339,7 +330,7 @@ class ScoringService(DecisionService):
         ctx = Context()
         app = attempt.application_no
         assert app is not None
-        try:
+        async with self.refusals_answered(attempt, ctx):
             await self.locate(attempt, ctx)
             ctx.role = role_for(attempt.principal, Action.RECORD_PANEL_RESULT)
             if ctx.role is None:
@@ -355,11 +346,8 @@ class ScoringService(DecisionService):
             result = await self.aggregate_if_complete(ctx.program or "", app)
             if result is None:
                 raise _refused(503, "unavailable", "系统暂时无法记录评审结果，请稍后再试", "unavailable: the lifecycle was not reached")
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         answer = {"application_no": app, "score": result.score_text, "tier": result.tier}
-        return await self._record(attempt, ctx, outcome_status=None, answer=answer)
+        return await self.record(attempt, ctx, outcome_status=None, answer=answer)
 
     async def scores(self, principal: Principal, app: str) -> dict[str, Any]:
         """`GET /api/applications/{no}/scores`: administrators and auditors see every expert's scores
@@ -426,7 +414,7 @@ class ScoringService(DecisionService):
         if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         ctx = Context(program=program)
-        try:
+        async with self.refusals_answered(attempt, ctx):
             ctx.role = program_role(attempt.principal, program, Action.CONFIRM_TIERING, "confirming tiers needs program_admin")
             scoring = scoring_of(program)
             data: ConfirmTieringInput = parse_input(ConfirmTieringInput, attempt.input)
@@ -444,22 +432,19 @@ class ScoringService(DecisionService):
                         cap_year=scoring.cap_year, tier=line.tier, amount_fen=line.amount_fen,
                         breakdown={**line.model_dump(mode="json"), "score": row["score_text"]},
                         idempotency_key=attempt.idempotency_key, confirmed_by=attempt.principal.actor_id)
-        except Refused as refused:
-            await self._audit_refusal(attempt, ctx, refused.refusal)
-            raise api_error(refused.refusal) from None
         actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.CONFIRM_TIERING].role)
         confirmed, failed = [], []
         for line in amounts.lines:
             app = line.application_no
             cmd = RecordTiering(actor=actor, tier=line.tier, award_fen=line.amount_fen)
             try:
-                accepted = await self._execute(application_workflow_id(program, app), UPDATES[Action.CONFIRM_TIERING].update, cmd,
+                accepted = await self.execute(application_workflow_id(program, app), UPDATES[Action.CONFIRM_TIERING].update, cmd,
                                                f"sz-tiering:{app}", DecisionAccepted)
             except Refused as refused:
                 per_app = Attempt(principal=attempt.principal, action=Action.CONFIRM_TIERING, idempotency_key=attempt.idempotency_key,
                                   input={"tier": line.tier, "award_fen": line.amount_fen}, application_no=app,
                                   request_id=attempt.request_id)
-                await self._audit_refusal(per_app, ctx, refused.refusal)
+                await self.audit_refusal(per_app, ctx, refused.refusal)
                 failed.append({"application_no": app, "code": refused.refusal.code, "message": refused.refusal.message})
                 continue
             except ApiError as error:
@@ -472,12 +457,12 @@ class ScoringService(DecisionService):
                                   idempotency_key=f"{attempt.idempotency_key}:{app}",
                                   input={"tier": line.tier, "award_fen": line.amount_fen, "batch_key": attempt.idempotency_key},
                                   application_no=app, request_id=attempt.request_id)
-                await self._record(per_app, ctx, outcome_status=accepted.status.value, answer=entry,
+                await self.record(per_app, ctx, outcome_status=accepted.status.value, answer=entry,
                                    step=UPDATES[Action.CONFIRM_TIERING], conn=conn)
             confirmed.append(entry)
         answer = {"program": program, "confirmed": confirmed, "failed": failed,
                   "total_fen": sum(e["award_fen"] for e in confirmed), "rule": scoring.amount_rule.value}
-        return await self._record(attempt, ctx, outcome_status=None, answer=answer)
+        return await self.record(attempt, ctx, outcome_status=None, answer=answer)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
