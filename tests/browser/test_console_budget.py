@@ -36,10 +36,10 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.integration
 
 LGB = f"LG-AI-MODEL-C{random.randrange(1_000_000):06d}"  # a batch per run: its list holds only this test's
-ONLINE = Official("lgc-online", (StaffRole.LG_ONLINE_REVIEWER,), (LGB,))
-BACK = Official("lgc-back", (StaffRole.LG_BACK_OFFICE_REVIEWER,), (LGB,))
-CLERK = Official("lgc-clerk", (StaffRole.WINDOW_CLERK,), (LGB,), window="LG-W03")
-ADMIN = Official("lgc-admin", (StaffRole.PROGRAM_ADMIN,), (LGB,))
+ONLINE = Official("lgc-online", (StaffRole.LG_ONLINE_REVIEWER,), (LGB,), name="周伟")
+BACK = Official("lgc-back", (StaffRole.LG_BACK_OFFICE_REVIEWER,), (LGB,), name="吴芳")
+CLERK = Official("lgc-clerk", (StaffRole.WINDOW_CLERK,), (LGB,), window="LG-W03", name="郑强")
+ADMIN = Official("lgc-admin", (StaffRole.PROGRAM_ADMIN,), (LGB,), name="王磊")
 BUDGET = 7_000_000  # CNY 70,000.00
 
 

@@ -38,6 +38,7 @@ class Official:
     roles: tuple[StaffRole, ...]
     programs: tuple[str, ...]
     window: str | None = None
+    name: str | None = None  # shown in the console's top bar (default: the subject)
 
     @property
     def actor_id(self) -> str:
@@ -58,7 +59,7 @@ class ReviewWorld:
     def token(self, who: Official) -> str:
         if who not in self.tokens:
             self.tokens[who] = self.issuer.mint(subject=who.subject, roles=who.roles, programs=who.programs,
-                                                window=who.window, name=who.subject)
+                                                window=who.window, name=who.name or who.subject)
         return self.tokens[who]
 
     @property
