@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED
 from tests.support.intake_world import application_no
 from tests.support.processes import running_service
+from tests.support.waiting import until as eventually
 
 pytestmark = pytest.mark.integration
 LG = "LG-AI-MODEL-2025"
@@ -77,8 +78,9 @@ async def test_tasks_open_once_close_in_the_actors_name_and_never_go_back(stack,
             await send(PHONE_TASK_CREATED, phoned, phone)
             await send(PHONE_TASK_CREATED, phoned, phone)
             await until(lambda: tasks(phoned), [("confirm_notice_by_phone", "lg_back_office_reviewer", None, None)])
-            fields = await database.fetchval(
-                "SELECT fields::text FROM review.state_changes WHERE event_id = $1", waiting["event_id"])
+            # The state change and the phone task travel on different topics: either may come first.
+            fields = await eventually(lambda: database.fetchval(
+                "SELECT fields::text FROM review.state_changes WHERE event_id = $1", waiting["event_id"]), timeout=30)
     finally:
         await producer.stop()
         await database.close()
