@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -236,12 +237,35 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             log = auditor.page.locator('table[data-table="audit"]')
             await expect(log).to_contain_text("登记公示异议")
             await expect(log).to_contain_text("处理公示异议")
+
+            # The enterprise withdraws during the notice period: the list's next version (3) leaves
+            # the application out, so the final list never names it; audited in the portal's name.
+            await world.send(topics.LONGGANG_APPLICATION_WITHDRAWN, app, reason="企业决定放弃本次申报",
+                             withdrawn_at=datetime.now(UTC).isoformat())
+            await world.reach(LG_ADMIN, app, "withdrawn")
+            await until(lambda: _latest_version_without(world, app))
+            await admin.goto("/console/admin/objections", "objections-after-withdrawal")
+            await expect(admin.page.locator("[data-no-open-notice]")).to_have_count(0)
+            await expect(admin.page.locator("main")).to_contain_text("公示中（第 3 版）")
+            await auditor.goto(f"/console/audit?application_no={app}", "auditor-audit-withdrawn")
+            await expect(log).to_contain_text("企业撤回，移出公示名单")
+            await expect(log).to_contain_text("申报单位（申报系统）")
     finally:
         client = await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
         try:  # the list's period ends days from now: later publications of the program start a fresh batch
             await client.get_workflow_handle(publication_batch_workflow_id(LG)).terminate(reason="test cleanup: open notice period")
         except Exception:  # noqa: BLE001 (already closed)
             pass
+
+
+async def _latest_version_without(world, app: str) -> bool:
+    """The program's latest list has a newer version than the objection's (2), without `app`."""
+    answer = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice")
+    current = (answer.json().get("lists") or [None])[0] if answer.status_code == 200 else None
+    if current is None or current["latest_version"] < 3:
+        return False
+    view = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice/versions/{current['latest_version']}", notice_id=current["notice_id"])
+    return view.status_code == 200 and app not in [e["application_no"] for e in view.json()["entries"]]
 
 
 async def _listed(world, app: str):

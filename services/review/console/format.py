@@ -101,6 +101,7 @@ ACTION_NAMES_ZH: dict[str, str] = {
     "publish": "发布公示",
     "read_audit": "查看审计日志",
     "apply_budget": "按预算比例核减资助金额",  # budget (issue 11)
+    "withdrawn_from_notice": "企业撤回，移出公示名单",  # the enterprise's withdrawal during the notice period
 }
 
 OUTCOME_NAMES_ZH = {"accepted": "已执行", "refused": "被拒绝"}
@@ -208,8 +209,8 @@ def role_zh(value: str | None) -> str:
         return EMPTY
     try:
         return ROLE_NAMES_ZH[StaffRole(value)]
-    except ValueError:
-        return value
+    except ValueError:  # not an official: the portal, a system
+        return SYSTEM_ACTORS_ZH.get(value, value)
 
 
 def roles_zh(values: Any) -> str:

@@ -26,6 +26,7 @@ from subsidy.contracts.lifecycle import (
     PublicationSummary,
     PublishNotice,
 )
+from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.programs import programs
@@ -103,6 +104,39 @@ async def version_view(conn: asyncpg.Connection, notice: asyncpg.Record, version
         before = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], version - 1))
         view["changes"] = diff(before, rows)
     return view
+
+
+# The reason a list's new version gives when an application left it because it was withdrawn.
+WITHDRAWN_FROM_LIST = "企业撤回申报，移出公示名单"
+
+
+async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationStateChanged) -> int | None:
+    """An application withdrawn while its list is in its notice period (or waits for objections)
+    leaves the list: a new version without it, as an upheld objection's removal makes one, so the
+    final list never names a withdrawn application (its lifecycle, closed, cannot be told). In the
+    state change's transaction; audited in the enterprise's (portal's) name. The new version, or None."""
+    if event.to_state != "withdrawn":
+        return None
+    for listed in await repository.notice_lists_of(conn, event.program):
+        notice = await repository.notice_list(conn, listed["notice_id"], for_update=True)
+        if notice is None or notice["final_version"] is not None:
+            continue
+        rows = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], notice["latest_version"]))
+        kept = [r for r in rows if r["application_no"] != event.application_no]
+        if len(kept) == len(rows):
+            continue
+        version = notice["latest_version"] + 1
+        await repository.insert_notice_version(
+            conn, notice_id=notice["notice_id"], version=version, created_at=event.occurred_at, created_by=event.actor,
+            reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
+        await repository.append_audit(conn, AuditEntry(
+            occurred_at=event.occurred_at, subject=event.actor, role="portal", action="withdrawn_from_notice",
+            program=event.program, application_no=event.application_no, outcome="accepted",
+            input={"notice_id": notice["notice_id"], "version": version},
+        ))
+        log.info("withdrawn application taken off its list", notice_id=notice["notice_id"], version=version)
+        return version
+    return None
 
 
 @dataclass

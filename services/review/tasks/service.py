@@ -13,6 +13,7 @@ import asyncpg
 
 from services.review import repository
 from services.review.awards import service as awards
+from services.review.notice.service import withdrawn_during_notice
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED
 from subsidy.messaging import handle_once
@@ -31,6 +32,7 @@ async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged) -
 async def _state_change(conn: asyncpg.Connection, event: ApplicationStateChanged) -> None:
     await repository.apply_state_change(conn, event)
     await awards.compute_on_arrival(conn, event)  # LG: the award computed when the award task opens
+    await withdrawn_during_notice(conn, event)  # withdrawn while its list is public: off the list
 
 
 async def on_phone_task(pool: asyncpg.Pool, event: PhoneTaskCreated) -> bool:
