@@ -982,6 +982,15 @@ async def insert_notice_version(
     )
 
 
+async def withdrawals_of(conn: asyncpg.Connection, application_nos: list[str]) -> list[asyncpg.Record]:
+    """The `withdrawn` state changes review has of these applications (who withdrew, when)."""
+    return await conn.fetch(
+        """SELECT application_no, actor, occurred_at FROM review.state_changes
+           WHERE application_no = ANY($1::text[]) AND to_status = 'withdrawn' ORDER BY application_no""",
+        application_nos,
+    )
+
+
 async def current_notice(conn: asyncpg.Connection, program: str) -> asyncpg.Record | None:
     """The program's latest published list, with its latest version number."""
     return await conn.fetchrow(

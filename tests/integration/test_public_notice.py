@@ -264,3 +264,41 @@ async def _public_with(w, app: str):
 async def _waiting(w):
     preview = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/preview")).json()
     return preview if preview.get("waiting_for_next") else None
+
+
+async def test_a_withdrawal_review_heard_of_before_the_list_was_recorded_leaves_the_list_at_once(stack) -> None:
+    """The enterprise's withdrawal can reach review between the administrator's publication and
+    review's recording of the list (the lifecycle is closed by then, and the batch's delist only
+    touches the next list): the list is recorded as published (version 1), and version 2 leaves the
+    withdrawn application out, so the final list never names it."""
+    import uuid
+
+    import asyncpg
+
+    from services.review.notice.service import WITHDRAWN_FROM_LIST, NoticeService
+    from subsidy.contracts.lifecycle import Actor, PublicationEntry, PublishNotice, Role
+
+    kept, gone = application_no("LG"), application_no("LG")
+    now = datetime.now(UTC)
+    notice = PublishNotice(actor=Actor(id="staff:lg-admin-31", role=Role.PROGRAM_ADMIN), notice_id=f"GS-TEST-{uuid.uuid4().hex[:12]}",
+                           published_at=now, period_starts_at=now, period_ends_at=now + timedelta(days=7))
+    entries = tuple(PublicationEntry(application_no=no, workflow_id=f"Application:{LG}:{no}", award_fen=100_000_00) for no in (kept, gone))
+    conn = await asyncpg.connect(stack.env["DATABASE_URL"], server_settings={"search_path": "review,public"})
+    try:
+        await conn.execute(
+            """INSERT INTO review.state_changes (event_id, program, application_no, from_status, to_status, actor, occurred_at)
+               VALUES ($1, $2, $3, 'awaiting_publication', 'withdrawn', 'portal:longgang-qyfw', $4)""",
+            str(uuid.uuid4()), LG, gone, now)
+        async with conn.transaction():
+            assert await NoticeService(pool=None, temporal=None).store_first_version(conn, LG, notice, entries)  # type: ignore[arg-type]
+        versions = await conn.fetch("SELECT version, reason, created_by FROM review.notice_list_versions WHERE notice_id = $1 ORDER BY version",
+                                    notice.notice_id)
+        assert [(v["version"], v["reason"], v["created_by"]) for v in versions] == [
+            (1, None, "staff:lg-admin-31"), (2, WITHDRAWN_FROM_LIST, "portal:longgang-qyfw")]
+        on = {v: {r["application_no"] for r in await conn.fetch(
+            "SELECT application_no FROM review.notice_entries WHERE notice_id = $1 AND version = $2", notice.notice_id, v)} for v in (1, 2)}
+        assert on == {1: {kept, gone}, 2: {kept}}
+        audited = await conn.fetchval("SELECT action FROM review.audit_chain WHERE application_no = $1", gone)
+        assert audited == "withdrawn_from_notice"
+    finally:
+        await conn.close()

@@ -114,29 +114,36 @@ async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationSt
     """An application withdrawn while its list is in its notice period (or waits for objections)
     leaves the list: a new version without it, as an upheld objection's removal makes one, so the
     final list never names a withdrawn application (its lifecycle, closed, cannot be told). In the
-    state change's transaction; audited in the enterprise's (portal's) name. The new version, or None."""
+    state change's transaction. The new version, or None. (A withdrawal that review learns of before
+    the list itself is recorded is handled when it is: `store_first_version`.)"""
     if event.to_state != "withdrawn":
         return None
     for listed in await repository.notice_lists_of(conn, event.program):
-        notice = await repository.notice_list(conn, listed["notice_id"], for_update=True)
-        if notice is None or notice["final_version"] is not None:
-            continue
-        rows = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], notice["latest_version"]))
-        kept = [r for r in rows if r["application_no"] != event.application_no]
-        if len(kept) == len(rows):
-            continue
-        version = notice["latest_version"] + 1
-        await repository.insert_notice_version(
-            conn, notice_id=notice["notice_id"], version=version, created_at=event.occurred_at, created_by=event.actor,
-            reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
-        await repository.append_audit(conn, AuditEntry(
-            occurred_at=event.occurred_at, subject=event.actor, role="portal", action="withdrawn_from_notice",
-            program=event.program, application_no=event.application_no, outcome="accepted",
-            input={"notice_id": notice["notice_id"], "version": version},
-        ))
-        log.info("withdrawn application taken off its list", notice_id=notice["notice_id"], version=version)
-        return version
+        version = await _leave_list(conn, listed["notice_id"], event.application_no, actor=event.actor, at=event.occurred_at)
+        if version is not None:
+            return version
     return None
+
+
+async def _leave_list(conn: asyncpg.Connection, notice_id: str, application_no: str, *, actor: str, at: datetime) -> int | None:
+    """`application_no` off the latest version of a list not yet final: a new version, audited in
+    `actor`'s name (the portal that sent the withdrawal). None when it is not on that version."""
+    notice = await repository.notice_list(conn, notice_id, for_update=True)
+    if notice is None or notice["final_version"] is not None:
+        return None
+    rows = _row_dicts(await repository.notice_entries(conn, notice_id, notice["latest_version"]))
+    kept = [r for r in rows if r["application_no"] != application_no]
+    if len(kept) == len(rows):
+        return None
+    version = notice["latest_version"] + 1
+    await repository.insert_notice_version(conn, notice_id=notice_id, version=version, created_at=at, created_by=actor,
+                                           reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
+    await repository.append_audit(conn, AuditEntry(
+        occurred_at=at, subject=actor, role="portal", action="withdrawn_from_notice", program=notice["program"],
+        application_no=application_no, outcome="accepted", input={"notice_id": notice_id, "version": version},
+    ))
+    log.info("withdrawn application taken off its list", notice_id=notice_id, version=version)
+    return version
 
 
 @dataclass
@@ -186,11 +193,16 @@ class NoticeService:
                  "enterprise_name": enterprise_of(facts.get(e.application_no, {})),
                  "project": project_of(facts.get(e.application_no, {})), "tier": e.tier, "award_fen": e.award_fen}
                 for e in entries]
-        return await repository.store_notice_list(
+        stored = await repository.store_notice_list(
             conn, notice_id=notice.notice_id, program=program, published_at=notice.published_at,
             published_by=notice.actor.id, period_starts_at=notice.period_starts_at, period_ends_at=notice.period_ends_at,
             working_days=programs()[program].publication.notice_working_days, entries=rows,
         )
+        if stored:  # withdrawn between the publication and this record: off the list at once
+            for withdrawal in await repository.withdrawals_of(conn, [e.application_no for e in entries]):
+                await _leave_list(conn, notice.notice_id, withdrawal["application_no"], actor=withdrawal["actor"],
+                                  at=withdrawal["occurred_at"])
+        return stored
 
     async def close(self, notice_id: str) -> NoticeClosed:
         """The period has ended: open objections keep the list open; otherwise its latest version is final."""
