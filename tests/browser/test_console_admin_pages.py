@@ -247,6 +247,11 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await admin.goto("/console/admin/objections", "objections-after-withdrawal")
             await expect(admin.page.locator("[data-no-open-notice]")).to_have_count(0)
             await expect(admin.page.locator("main")).to_contain_text("公示中（第 3 版）")
+            await admin.goto(f"/public/notices/{LG}", "public-notice-after-withdrawal")  # what the public reads
+            await expect(admin.page.locator(".changes")).to_contain_text("企业撤回申报，移出公示名单")
+            await expect(admin.page.locator(".changes")).to_contain_text("移出名单：")
+            await expect(admin.page.locator(".changes")).to_contain_text(app)
+            await expect(admin.page.locator("[data-no-entries]")).to_be_visible()  # no objection form on an empty list
             await auditor.goto(f"/console/audit?application_no={app}", "auditor-audit-withdrawn")
             await expect(log).to_contain_text("企业撤回，移出公示名单")
             await expect(log).to_contain_text("申报单位（申报系统）")

@@ -49,6 +49,8 @@ button{margin-top:12px;padding:10px 20px;font-size:1rem;background:#1d4ed8;color
 def page(view: Mapping[str, Any] | None, *, program_name: str, program: str, message: tuple[str, str] | None = None) -> str:
     head = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            # the console's icon (public, served by review): without one the browser asks for /favicon.ico, a 404
+            f'<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">'
             f"<title>{_e(program_name)}公示</title><style>{CSS}</style></head><body><main>")
     if view is None:
         return head + f"<h1>{_e(program_name)}</h1><p>暂无公示名单。</p></main></body></html>"
@@ -81,7 +83,9 @@ def page(view: Mapping[str, Any] | None, *, program_name: str, program: str, mes
     span = len(header) - 1
     parts.append(f'</tbody><tfoot><tr><td colspan="{span}" class="total">合计 {view["count"]} 家</td>'
                  f'<td class="num" data-label="合计金额（元）">{_e(view["total_award_yuan"])}</td></tr></tfoot></table>')
-    if not view.get("final"):
+    if not view.get("final") and not view["entries"]:
+        parts.append('<p class="meta" data-no-entries>名单内已无申报，无可提出异议的对象。</p>')
+    elif not view.get("final"):
         options = "".join(f'<option value="{_e(e["application_no"])}">{_e(e["application_no"])} {_e(e["enterprise_name"])}</option>'
                           for e in view["entries"])
         parts.append(
