@@ -68,3 +68,44 @@ async def test_a_decision_whose_answer_was_lost_to_a_review_crash_is_answered_an
     outcomes = [(item["subject"], item["outcome"]) for item in audit.json()["items"]]
     assert outcomes.count((LG_ONLINE.subject, "accepted")) == 1, outcomes
     assert codes == {name: 0 for name in SERVICES}, codes
+
+
+async def test_a_pre_check_lost_with_review_runs_again_when_its_heartbeat_stops(stack, tmp_path: Path) -> None:
+    """Review dies with a Longgang pre-check in hand (the fault level's SIGKILL once waited two
+    minutes for one): the activity heartbeats, so Temporal gives it to the restarted review when the
+    heartbeats stop (30 s), not after its two-minute start-to-close. Asserted on the history: the
+    second attempt's cause is a heartbeat timeout."""
+    from temporalio.api.enums.v1 import TimeoutType
+
+    from subsidy.contracts.workflow_ids import application_workflow_id
+    from subsidy.temporal import connect
+
+    platform = Platform(stack.env, tmp_path)
+    platform.start()
+    try:
+        await platform.healthy()
+        platform.kill(("review",))
+        platform.start(("review",), env={"SUBSIDY_FAILPOINTS": "review.in_pre_checks"})
+        await platform.healthy(("review",))
+        driver = Driver(platform, stack.env, stack.run_dir, stack.database_url, Figures("pre-check crash"), step_timeout=300)
+        (app,) = [a for a in driver.plan(8) if a.path == "lg_reject"]
+        async with httpx.AsyncClient(timeout=60) as http:
+            driver.http = http
+            watching = asyncio.create_task(driver._watch())
+            try:
+                await driver.portal(topics.LONGGANG_APPLICATION_SUBMITTED, app, **driver._lg_facts(app))
+                assert await platform.exited("review", 120) == EXIT_CODE  # died in the checks
+                platform.start(("review",))
+                await platform.healthy(("review",))
+                await driver.reach(app, "online_review")
+            finally:
+                watching.cancel()
+        client = await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
+        history = await client.get_workflow_handle(application_workflow_id("LG-AI-MODEL-2025", app.no)).fetch_history()
+    finally:
+        codes = await asyncio.to_thread(platform.stop)
+    retried = [e.activity_task_started_event_attributes for e in history.events
+               if e.HasField("activity_task_started_event_attributes") and e.activity_task_started_event_attributes.attempt > 1]
+    assert len(retried) == 1, retried
+    assert retried[0].last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, retried[0]
+    assert codes == {name: 0 for name in SERVICES}, codes

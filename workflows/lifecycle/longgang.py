@@ -125,6 +125,9 @@ class LonggangModelCallLifecycle(LifecycleBase):
                 task_queue=task_queues.REVIEW,
                 result_type=PreCheckReport,
                 start_to_close_timeout=timedelta(minutes=2),
+                # It heartbeats while it waits for the submission: a review process that died with it
+                # in hand is noticed in 30 s (the fault level's SIGKILL waited out the 2 minutes).
+                heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
             )
             failed = [f.rule for f in self.pre_checks.findings if not f.passed]
@@ -150,7 +153,9 @@ class LonggangModelCallLifecycle(LifecycleBase):
                                  correlation_id=self._start.correlation_id),
             task_queue=task_queues.REVIEW,
             result_type=WatermarkedForm,
-            start_to_close_timeout=timedelta(minutes=2),
+            # One transaction that renders a page (~0.3 s; seconds under load): a process that died
+            # with it in hand is noticed after 30 s, not 2 minutes. A retry issues the same form.
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
         )
         self.form_id, self.form_sha256 = form.form_id, form.sha256

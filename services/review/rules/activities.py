@@ -36,6 +36,7 @@ from services.review.scoring.eligibility import record_findings as shenzhen_find
 from subsidy.contracts.lifecycle import ACTIVITY_RUN_PRE_CHECKS, PreCheckFinding, PreCheckReport, RunPreChecks
 from subsidy.contracts.platform_events import SubmissionRecorded
 from subsidy.contracts.topics import SUBMISSION_RECORDED
+from subsidy.failpoints import crash_if_armed
 from subsidy.messaging import handle_once
 from subsidy.programs import programs
 from subsidy.programs.batch import LonggangPreChecks
@@ -82,11 +83,13 @@ async def recorded_facts(conn: asyncpg.Connection, application_no: str, version:
     return row["applicant_uscc"], json.loads(row["facts"])
 
 
-async def wait_for_submission(pool: asyncpg.Pool, application_no: str, version: int, *, wait_s: float = SUBMISSION_WAIT_S) -> None:
+async def wait_for_submission(pool: asyncpg.Pool, application_no: str, version: int, *, wait_s: float = SUBMISSION_WAIT_S,
+                              beat: Callable[[], None] = lambda: None) -> None:
     """Until intake's event of this version has reached review, or `wait_s` has passed (then
-    `recorded_facts` fails retryably as before)."""
+    `recorded_facts` fails retryably as before). `beat` at every look (the activity's heartbeat)."""
     give_up_at = time.monotonic() + wait_s
     while True:
+        beat()
         async with pool.acquire() as conn:
             if await repository.submission_recorded(conn, application_no, version):
                 return
@@ -105,8 +108,13 @@ class PreCheckActivities:
 
     @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)
     async def run_pre_checks(self, request: RunPreChecks) -> PreCheckReport:
-        await wait_for_submission(self._pool, request.application_no, request.version, wait_s=self._submission_wait_s)
+        # Heartbeats (the workflow's heartbeat timeout, 30 s): when this process dies mid-way, the
+        # checks run again elsewhere within seconds, not after the two-minute start-to-close.
+        await wait_for_submission(self._pool, request.application_no, request.version, wait_s=self._submission_wait_s,
+                                  beat=activity.heartbeat)
+        crash_if_armed("review.in_pre_checks")  # tests: review dies with the checks in hand
         async with self._pool.acquire() as conn:
+            activity.heartbeat()
             applicant_uscc, facts = await recorded_facts(conn, request.application_no, request.version)
             others = await repository.other_applications(conn, request.program, applicant_uscc, request.application_no)
             batch = programs().get(request.program)
