@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,37 +30,26 @@ async def test_a_decision_whose_answer_was_lost_to_a_review_crash_is_answered_an
     platform.start()
     try:
         await platform.healthy()
-        driver = Driver(platform, stack.env, stack.run_dir, stack.database_url, Figures("review crash"), step_timeout=300)
-        (app,) = [a for a in driver.plan(8) if a.path == "lg_reject"]
-        async with httpx.AsyncClient(timeout=60) as http:
-            driver.http = http
-            watching = asyncio.create_task(driver._watch())
-            try:
-                await driver.portal(topics.LONGGANG_APPLICATION_SUBMITTED, app, **driver._lg_facts(app))
-                await driver.reach(app, "online_review")
-                platform.kill(("review",))
-                platform.start(("review",), env={"SUBSIDY_FAILPOINTS": "review.after_update"})
-                await platform.healthy(("review",))
-                key = f"fault-{uuid.uuid4().hex}"
-                url = driver.url("review", f"/api/applications/{app.no}/decisions")
-                headers = {"authorization": f"Bearer {driver.token(LG_ONLINE)}", "idempotency-key": key}
-                body = {"decision": "reject", "reasons": ["合同材料不符合申报条件"]}
-                with pytest.raises(httpx.TransportError):  # no answer: review died after the workflow took it
-                    await http.post(url, json=body, headers=headers)
-                assert await platform.exited("review", 60) == EXIT_CODE
-                platform.start(("review",))
-                await platform.healthy(("review",))
-                await driver.reach(app, "rejected")  # review's read model has caught up: the application moved on
-                repeated = await http.post(url, json=body, headers=headers)
-                again = await http.post(url, json=body, headers=headers)
-                other_key = {**headers, "idempotency-key": f"fault-{uuid.uuid4().hex}"}
-                started = time.monotonic()
-                new_request = await http.post(url, json=body, headers=other_key)
-                print(f"a refusal with a new key took {time.monotonic() - started:.2f} s", flush=True)
-                audit = await http.get(driver.url("review", "/api/audit"), params={"application_no": app.no, "page_size": 100},
-                                       headers={"authorization": f"Bearer {driver.token(AUDITOR)}"})
-            finally:
-                watching.cancel()
+        async with one_longgang_application(platform, stack, "review crash") as (driver, http, app):
+            await driver.reach(app, "online_review")
+            await restart_review(platform, failpoint="review.after_update")
+            key = f"fault-{uuid.uuid4().hex}"
+            url = driver.url("review", f"/api/applications/{app.no}/decisions")
+            headers = {"authorization": f"Bearer {driver.token(LG_ONLINE)}", "idempotency-key": key}
+            body = {"decision": "reject", "reasons": ["合同材料不符合申报条件"]}
+            with pytest.raises(httpx.TransportError):  # no answer: review died after the workflow took it
+                await http.post(url, json=body, headers=headers)
+            assert await platform.exited("review", 60) == EXIT_CODE
+            await restart_review(platform)
+            await driver.reach(app, "rejected")  # review's read model has caught up: the application moved on
+            repeated = await http.post(url, json=body, headers=headers)
+            again = await http.post(url, json=body, headers=headers)
+            other_key = {**headers, "idempotency-key": f"fault-{uuid.uuid4().hex}"}
+            started = time.monotonic()
+            new_request = await http.post(url, json=body, headers=other_key)
+            print(f"a refusal with a new key took {time.monotonic() - started:.2f} s", flush=True)
+            audit = await http.get(driver.url("review", "/api/audit"), params={"application_no": app.no, "page_size": 100},
+                                   headers={"authorization": f"Bearer {driver.token(AUDITOR)}"})
     finally:
         codes = await asyncio.to_thread(platform.stop)
     assert repeated.status_code == 200, repeated.text
@@ -84,22 +76,11 @@ async def test_a_pre_check_lost_with_review_runs_again_when_its_heartbeat_stops(
     platform.start()
     try:
         await platform.healthy()
-        platform.kill(("review",))
-        platform.start(("review",), env={"SUBSIDY_FAILPOINTS": "review.in_pre_checks"})
-        await platform.healthy(("review",))
-        driver = Driver(platform, stack.env, stack.run_dir, stack.database_url, Figures("pre-check crash"), step_timeout=300)
-        (app,) = [a for a in driver.plan(8) if a.path == "lg_reject"]
-        async with httpx.AsyncClient(timeout=60) as http:
-            driver.http = http
-            watching = asyncio.create_task(driver._watch())
-            try:
-                await driver.portal(topics.LONGGANG_APPLICATION_SUBMITTED, app, **driver._lg_facts(app))
-                assert await platform.exited("review", 120) == EXIT_CODE  # died in the checks
-                platform.start(("review",))
-                await platform.healthy(("review",))
-                await driver.reach(app, "online_review")
-            finally:
-                watching.cancel()
+        await restart_review(platform, failpoint="review.in_pre_checks")
+        async with one_longgang_application(platform, stack, "pre-check crash") as (driver, _http, app):
+            assert await platform.exited("review", 120) == EXIT_CODE  # died in the checks
+            await restart_review(platform)
+            await driver.reach(app, "online_review")
         client = await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
         history = await client.get_workflow_handle(application_workflow_id("LG-AI-MODEL-2025", app.no)).fetch_history()
     finally:
@@ -109,3 +90,26 @@ async def test_a_pre_check_lost_with_review_runs_again_when_its_heartbeat_stops(
     assert len(retried) == 1, retried
     assert retried[0].last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT, retried[0]
     assert codes == {name: 0 for name in SERVICES}, codes
+
+
+@asynccontextmanager
+async def one_longgang_application(platform: Platform, stack, name: str) -> AsyncIterator[tuple[Driver, httpx.AsyncClient, Any]]:
+    """A Longgang application on its way to rejection, submitted by its portal, with the driver
+    watching review's read model; yields the driver, its HTTP client and the application."""
+    driver = Driver(platform, stack.env, stack.run_dir, stack.database_url, Figures(name), step_timeout=300)
+    (app,) = [a for a in driver.plan(8) if a.path == "lg_reject"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        driver.http = http
+        watching = asyncio.create_task(driver._watch())
+        try:
+            await driver.portal(topics.LONGGANG_APPLICATION_SUBMITTED, app, **driver._lg_facts(app))
+            yield driver, http, app
+        finally:
+            watching.cancel()
+
+
+async def restart_review(platform: Platform, *, failpoint: str | None = None) -> None:
+    """Review started again (killed first if it runs), with `failpoint` armed if given."""
+    platform.kill(("review",))
+    platform.start(("review",), env={"SUBSIDY_FAILPOINTS": failpoint} if failpoint else None)
+    await platform.healthy(("review",))
