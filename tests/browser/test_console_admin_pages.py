@@ -265,19 +265,24 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
 
 async def _latest_version_without(world, app: str) -> bool:
     """The program's latest list has a newer version than the objection's (2), without `app`."""
-    answer = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice")
-    current = (answer.json().get("lists") or [None])[0] if answer.status_code == 200 else None
-    if current is None or current["latest_version"] < 3:
-        return False
-    view = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice/versions/{current['latest_version']}", notice_id=current["notice_id"])
-    return view.status_code == 200 and app not in [e["application_no"] for e in view.json()["entries"]]
+    latest = await _latest_list(world)
+    return latest is not None and latest[0] >= 3 and app not in latest[1]
 
 
-async def _listed(world, app: str):
+async def _listed(world, app: str) -> bool:
+    latest = await _latest_list(world)
+    return latest is not None and app in latest[1]
+
+
+async def _latest_list(world) -> tuple[int, list[str]] | None:
+    """The latest version of the program's latest list (which objections go to), while not final:
+    its number and the applications on it."""
     answer = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice")
     lists = answer.json().get("lists", []) if answer.status_code == 200 else []
-    current = lists[0] if lists else None  # the latest list, which objections go to
+    current = lists[0] if lists else None
     if current is None or current["final_version"] is not None:
         return None
     view = await world.get(LG_ADMIN, f"/api/programs/{LG}/notice/versions/{current['latest_version']}", notice_id=current["notice_id"])
-    return view.status_code == 200 and app in [e["application_no"] for e in view.json()["entries"]]
+    if view.status_code != 200:
+        return None
+    return current["latest_version"], [e["application_no"] for e in view.json()["entries"]]
