@@ -32,7 +32,7 @@ SUBMISSION_LANES = 2
 @router.subscriber(APPLICATION_STATE_CHANGED, **keyed_batch_options("review.tasks"))
 async def on_state_changed(_bodies: Any, message: ConsumedMessage, resources: Resources = from_context()) -> None:
     await consume_in_key_order(resources.dead_letters, message.raw_message, parse_state_changed,  # type: ignore[arg-type]
-                               lambda event: tasks.on_state_changed(resources.pool, event))
+                               lambda event: tasks.on_state_changed(resources.pool, event, resources.temporal))
 
 
 # Notify could not deliver an SMS: someone phones the enterprise.

@@ -1088,6 +1088,26 @@ async def decide_objection(
         )
 
 
+async def close_objections_of_withdrawn(
+    conn: asyncpg.Connection, notice_id: str, application_no: str, *, at: datetime, by: str, reason: str, version: int,
+) -> list[int]:
+    """The open objections to an entry the enterprise withdrew (the list's `version` left it out):
+    closed as 'withdrawn', with the entry's objection task. Their ids."""
+    closed = [r["id"] for r in await conn.fetch(
+        """UPDATE review.notice_objections SET status = 'withdrawn', decided_at = $3, decided_by = $4,
+                  decision_reason = $5, resulting_version = $6
+           WHERE notice_id = $1 AND application_no = $2 AND status = 'open' RETURNING id""",
+        notice_id, application_no, at, by, reason, version,
+    )]
+    if closed:
+        await conn.execute(
+            """UPDATE review.tasks SET closed_by = $2, closed_at = $3, closed_to_status = 'withdrawn'
+               WHERE application_no = $1 AND step = 'notice_objection' AND closed_at IS NULL""",
+            application_no, by, at,
+        )
+    return sorted(closed)
+
+
 async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime) -> int:
     """The list's latest version is final (idempotent: the first final version stays)."""
     await conn.execute(

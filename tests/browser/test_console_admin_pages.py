@@ -194,18 +194,7 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await expect(admin.page.locator("[data-no-open-notice]")).to_have_count(0)
 
             # An objection received by phone, recorded by the administrator (the number masked).
-            await admin.page.click('[data-open="dlg-record"]')
-            box = admin.page.locator("#dlg-record")
-            await box.locator('[name="application_no"]').select_option(app)
-            await box.locator('[name="name"]').fill("钱七")
-            await box.locator('[name="phone"]').fill(phone)
-            await box.locator('[name="organisation"]').fill("深圳市某科技有限公司")
-            await box.locator('[name="grounds"]').fill("该企业合同 HT-OBJ-01 的付款未全部完成")
-            await admin.snap("objection-record-dialog")
-            async with admin.page.expect_navigation():
-                await box.locator('[data-confirm="record"]').click()
-            await admin.settle("objection-recorded")
-            await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
+            await _record_objection(admin, app, "钱七", phone, "该企业合同 HT-OBJ-01 的付款未全部完成", "objection-recorded")
             objection = admin.page.locator(f'table[data-table="objections"] tr[data-application="{app}"]')
             await expect(objection).to_have_count(1)
             await expect(objection.locator("[data-objection-status]")).to_have_text("待处理")
@@ -238,8 +227,13 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await expect(log).to_contain_text("登记公示异议")
             await expect(log).to_contain_text("处理公示异议")
 
-            # The enterprise withdraws during the notice period: the list's next version (3) leaves
-            # the application out, so the final list never names it; audited in the portal's name.
+            # A second objection, still open when the enterprise withdraws during the notice period:
+            # the list's next version (3) leaves the application out, so the final list never names
+            # it, and the open objection closes with it (nothing is left to decide; it would keep the
+            # list from becoming final); audited in the portal's name.
+            await _record_objection(admin, app, "赵九", "13912345678", "项目验收报告未盖章", "objection-second")
+            second = objection.filter(has=admin.page.locator('[data-objection-status="open"]'))
+            await expect(second).to_have_count(1)
             await world.send(topics.LONGGANG_APPLICATION_WITHDRAWN, app, reason="企业决定放弃本次申报",
                              withdrawn_at=datetime.now(UTC).isoformat())
             await world.reach(LG_ADMIN, app, "withdrawn")
@@ -247,6 +241,13 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await admin.goto("/console/admin/objections", "objections-after-withdrawal")
             await expect(admin.page.locator("[data-no-open-notice]")).to_have_count(0)
             await expect(admin.page.locator("main")).to_contain_text("公示中（第 3 版）")
+            closed = admin.page.locator(f'table[data-table="objections"] tr[data-application="{app}"]').filter(
+                has=admin.page.locator('[data-objection-status="withdrawn"]'))
+            await expect(closed).to_have_count(1)
+            await expect(closed.locator("[data-objection-status]")).to_have_text("申报已撤回")
+            await expect(closed).to_contain_text("已随撤回移出名单（第 3 版）")
+            await expect(closed).to_contain_text("异议无需再处理")
+            await expect(admin.page.locator("[data-decide]")).to_have_count(0)
             await admin.goto(f"/public/notices/{LG}", "public-notice-after-withdrawal")  # what the public reads
             await expect(admin.page.locator(".changes")).to_contain_text("企业撤回申报，移出公示名单")
             await expect(admin.page.locator(".changes")).to_contain_text("移出名单：")
@@ -261,6 +262,22 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await client.get_workflow_handle(publication_batch_workflow_id(LG)).terminate(reason="test cleanup: open notice period")
         except Exception:  # noqa: BLE001 (already closed)
             pass
+
+
+async def _record_objection(admin, app: str, name: str, phone: str, grounds: str, shot: str) -> None:
+    """The administrator records an objection received by phone (登记异议 dialog)."""
+    await admin.page.click('[data-open="dlg-record"]')
+    box = admin.page.locator("#dlg-record")
+    await box.locator('[name="application_no"]').select_option(app)
+    await box.locator('[name="name"]').fill(name)
+    await box.locator('[name="phone"]').fill(phone)
+    await box.locator('[name="organisation"]').fill("深圳市某科技有限公司")
+    await box.locator('[name="grounds"]').fill(grounds)
+    await admin.snap(f"{shot}-dialog")
+    async with admin.page.expect_navigation():
+        await box.locator('[data-confirm="record"]').click()
+    await admin.settle(shot)
+    await expect(admin.page.locator("[data-flash]")).to_have_attribute("data-flash", "success")
 
 
 async def _latest_version_without(world, app: str) -> bool:

@@ -30,7 +30,9 @@ from pathlib import Path
 import openpyxl
 
 from services.review.audit.chain import verify_chain
+from services.review.notice.service import OBJECTION_WITHDRAWN
 from subsidy.contracts import topics
+from subsidy.contracts.lifecycle import SIGNAL_OBJECTIONS_CHANGED
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
 from subsidy.identity.claims import StaffRole
 from subsidy.temporal import connect
@@ -213,7 +215,24 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
             pdf = await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice/versions/2.pdf")
             tasks_xlsx = await w.get(SZ_ADMIN, "/api/tasks.xlsx", closed="true")
             apps_xlsx = await w.get(SZ_AUDITOR, "/api/applications.xlsx", status="awaiting_publication")
+
+            # A new objection to b, then the enterprise withdraws b: b leaves the list (version 3) and
+            # the objection closes with it (it used to stay open, keeping the list from becoming final
+            # until dismissed by hand); the batch is told.
+            second = await w.http.post(w.review + f"/public/api/notices/{SZ}/objections", json={
+                "name": "孙八", "phone": "13700001234", "application_no": b, "grounds": "项目未实际上线"})
+            await w.task_of(SZ_ADMIN, b, "notice_objection")
+            signals_before = await _objection_signals(stack)
+            await w.send(topics.SHENZHEN_APPLICATION_WITHDRAWN, b, program=SZ, withdrawn_at=datetime.now(UTC).isoformat())
+            await w.reach(SZ_ADMIN, b, "withdrawn")
+            closed = await until(lambda: _objection_closed(w, second.json()["objection_id"]))
+            objection_tasks = (await w.get(SZ_ADMIN, "/api/tasks", step="notice_objection", page_size=100)).json()
+            v3 = (await w.get(None, f"/public/api/notices/{SZ}")).json()
+            open_left = await w.database.fetchval(
+                "SELECT count(*) FROM review.notice_objections WHERE notice_id = $1 AND status = 'open'", v1["notice_id"])
+            signals_after = await until(lambda: _more_signals(stack, signals_before))
             audit = (await w.get(SZ_AUDITOR, "/api/audit", application_no=a, page_size=100)).json()
+            audit_b = (await w.get(SZ_AUDITOR, "/api/audit", application_no=b, page_size=100)).json()
             chain = await verify_chain(w.database)
             review_log = (tmp_path / "review.log").read_text(encoding="utf-8")
     finally:
@@ -252,6 +271,14 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     listed = openpyxl.load_workbook(io.BytesIO(apps_xlsx.content)).active
     assert {a, b} <= {listed.cell(r, 1).value for r in range(4, listed.max_row + 1)}
     assert "decide_objection" in {e["action"] for e in audit["items"]} and chain.intact
+    assert second.status_code == 201, second.text
+    assert closed["status"] == "withdrawn" and closed["resulting_version"] == 3 and closed["decided_by"].startswith("portal:")
+    assert closed["decision_reason"] == OBJECTION_WITHDRAWN
+    assert b not in {t["application_no"] for t in objection_tasks["items"]}
+    assert v3["version"] == 3 and b not in [e["application_no"] for e in v3["entries"]] and open_left == 0
+    assert signals_after > signals_before
+    withdrawn = next(e for e in audit_b["items"] if e["action"] == "withdrawn_from_notice")
+    assert withdrawn["input"]["objections_closed"] == [second.json()["objection_id"]]
 
 
 async def _public_with(w, app: str):
@@ -259,6 +286,24 @@ async def _public_with(w, app: str):
     if response.status_code == 200 and app in [e["application_no"] for e in response.json()["entries"]]:
         return response.json()
     return None
+
+
+async def _objection_closed(w, objection_id: int):
+    listing = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice")).json()
+    found = next(o for lst in listing["lists"] for o in lst["objections"] if o["id"] == objection_id)
+    return found if found["status"] != "open" else None
+
+
+async def _objection_signals(stack) -> int:
+    """How many times the Shenzhen batch has been told its objections changed."""
+    client = await connect(stack.temporal, stack.env["TEMPORAL_NAMESPACE"])
+    history = await client.get_workflow_handle(publication_batch_workflow_id(SZ)).fetch_history()
+    return sum(1 for e in history.events if e.workflow_execution_signaled_event_attributes.signal_name == SIGNAL_OBJECTIONS_CHANGED)
+
+
+async def _more_signals(stack, before: int) -> int | None:
+    now = await _objection_signals(stack)
+    return now if now > before else None
 
 
 async def _waiting(w):

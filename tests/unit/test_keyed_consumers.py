@@ -59,7 +59,7 @@ def subscribers(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> dict[str
     """Each subscriber's handler, with its effect replaced by the recorder's."""
     monkeypatch.setattr(review_handlers, "parse_state_changed", as_parsed)
     monkeypatch.setattr(review_handlers, "parse_model", lambda _model, raw: as_parsed(raw))
-    monkeypatch.setattr(review_handlers.tasks, "on_state_changed", lambda _pool, event: recorder.effect(event))
+    monkeypatch.setattr(review_handlers.tasks, "on_state_changed", lambda _pool, event, _temporal: recorder.effect(event))
     monkeypatch.setattr(review_handlers.rules, "record_submission", lambda _pool, event: recorder.effect(event))
     monkeypatch.setattr(notify_handlers, "parse_state_changed", as_parsed)
     monkeypatch.setattr(notify_handlers, "parse_model", lambda _model, raw: as_parsed(raw))
@@ -80,7 +80,7 @@ async def test_a_fetched_batch_is_handled_by_application_in_order_and_applicatio
     recorder = Recorder()
     handler = subscribers(recorder, monkeypatch)[group]
     notifier = SimpleNamespace(on_state_changed=recorder.effect, record_contact=recorder.effect, on_receipt=recorder.effect)
-    resources = SimpleNamespace(pool="the pool", dead_letters=None, extras={"notifier": notifier})
+    resources = SimpleNamespace(pool="the pool", temporal="the client", dead_letters=None, extras={"notifier": notifier})
     records = burst()
 
     await handler._original_call(None, SimpleNamespace(raw_message=tuple(records)), resources)

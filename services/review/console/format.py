@@ -362,7 +362,7 @@ def refusal_zh(value: str | None) -> str:
     return f"{name}：{detail}" if detail else name
 
 
-OBJECTION_STATUS_ZH = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
+OBJECTION_STATUS_ZH = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立", "withdrawn": "申报已撤回"}
 TRIGGER_KINDS_ZH = {"sms_delivered": "短信送达", "confirmed_by_phone": "电话通知确认", "return_notice": "退回修改通知"}
 ROUNDING_ZH = {"floor": "向下取整", "half_up": "四舍五入"}
 

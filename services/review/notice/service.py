@@ -108,13 +108,16 @@ async def version_view(conn: asyncpg.Connection, notice: asyncpg.Record, version
 
 # The reason a list's new version gives when an application left it because it was withdrawn.
 WITHDRAWN_FROM_LIST = "企业撤回申报，移出公示名单"
+# What an open objection to that application says once closed by the withdrawal.
+OBJECTION_WITHDRAWN = "企业已撤回该申报并移出公示名单，异议无需再处理"
 
 
 async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationStateChanged) -> int | None:
     """An application withdrawn while its list is in its notice period (or waits for objections)
     leaves the list: a new version without it, as an upheld objection's removal makes one, so the
-    final list never names a withdrawn application (its lifecycle, closed, cannot be told). In the
-    state change's transaction. The new version, or None. (A withdrawal that review learns of before
+    final list never names a withdrawn application (its lifecycle, closed, cannot be told); open
+    objections to it close with it, so they no longer keep the list from becoming final. In the
+    state change's transaction. The new version, or None (then the batch need not be told). (A withdrawal that review learns of before
     the list itself is recorded is handled when it is: `store_first_version`.)"""
     if event.to_state != "withdrawn":
         return None
@@ -126,8 +129,9 @@ async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationSt
 
 
 async def _leave_list(conn: asyncpg.Connection, notice_id: str, application_no: str, *, actor: str, at: datetime) -> int | None:
-    """`application_no` off the latest version of a list not yet final: a new version, audited in
-    `actor`'s name (the portal that sent the withdrawal). None when it is not on that version."""
+    """`application_no` off the latest version of a list not yet final: a new version, and its open
+    objections closed as withdrawn, audited in `actor`'s name (the portal that sent the withdrawal).
+    None when it is not on that version."""
     notice = await repository.notice_list(conn, notice_id, for_update=True)
     if notice is None or notice["final_version"] is not None:
         return None
@@ -138,11 +142,14 @@ async def _leave_list(conn: asyncpg.Connection, notice_id: str, application_no: 
     version = notice["latest_version"] + 1
     await repository.insert_notice_version(conn, notice_id=notice_id, version=version, created_at=at, created_by=actor,
                                            reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
+    objections = await repository.close_objections_of_withdrawn(conn, notice_id, application_no, at=at, by=actor,
+                                                                reason=OBJECTION_WITHDRAWN, version=version)
     await repository.append_audit(conn, AuditEntry(
         occurred_at=at, subject=actor, role="portal", action="withdrawn_from_notice", program=notice["program"],
-        application_no=application_no, outcome="accepted", input={"notice_id": notice_id, "version": version},
+        application_no=application_no, outcome="accepted",
+        input={"notice_id": notice_id, "version": version, "objections_closed": objections},
     ))
-    log.info("withdrawn application taken off its list", notice_id=notice_id, version=version)
+    log.info("withdrawn application taken off its list", notice_id=notice_id, version=version, objections_closed=len(objections))
     return version
 
 
@@ -313,17 +320,19 @@ class NoticeService:
                 program=row["program"], application_no=row["application_no"], outcome="accepted",
                 input={"objection_id": objection_id, **decision.model_dump()}, request_id=request_id,
             ))
-        await self._tell_batch(row["program"])
+        await tell_batch(self.temporal, row["program"])
         log.info("objection decided", objection_id=objection_id, decision=decision.decision, version=version)
         return {"objection_id": objection_id, "status": "upheld" if decision.decision == "uphold" else "dismissed",
                 "notice_id": notice["notice_id"], "new_version": version}
 
-    async def _tell_batch(self, program: str) -> None:
-        """The batch asks again whether the list is final (it also asks hourly: a lost signal delays, never loses)."""
-        try:
-            await self.temporal.get_workflow_handle(publication_batch_workflow_id(program)).signal(SIGNAL_OBJECTIONS_CHANGED)
-        except RPCError as exc:
-            log.warning("publication batch not told of the objection decision", status=exc.status.name)
+
+async def tell_batch(temporal: Client, program: str) -> None:
+    """The batch asks again whether the list is final: an objection was decided, or closed by a
+    withdrawal (it also asks hourly: a lost signal delays, never loses)."""
+    try:
+        await temporal.get_workflow_handle(publication_batch_workflow_id(program)).signal(SIGNAL_OBJECTIONS_CHANGED)
+    except RPCError as exc:
+        log.warning("publication batch not told that its objections changed", program=program, status=exc.status.name)
 
 
 def _may_decide(principal: Principal, program: str) -> bool:

@@ -10,10 +10,11 @@ model holds only joins the history.
 from __future__ import annotations
 
 import asyncpg
+from temporalio.client import Client
 
 from services.review import repository
 from services.review.awards import service as awards
-from services.review.notice.service import withdrawn_during_notice
+from services.review.notice.service import tell_batch, withdrawn_during_notice
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 from subsidy.contracts.topics import APPLICATION_STATE_CHANGED, PHONE_TASK_CREATED
 from subsidy.messaging import handle_once
@@ -22,17 +23,21 @@ STATE_CONSUMER = "review.tasks"
 PHONE_CONSUMER = "review.phone-tasks"
 
 
-async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged) -> bool:
-    return await handle_once(
-        pool, consumer=STATE_CONSUMER, event_id=event.event_id, topic=APPLICATION_STATE_CHANGED,
-        effect=lambda conn: _state_change(conn, event),
-    )
+async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged, temporal: Client) -> bool:
+    left_list: list[int] = []
 
+    async def effect(conn: asyncpg.Connection) -> None:
+        await repository.apply_state_change(conn, event)
+        await awards.compute_on_arrival(conn, event)  # LG: the award computed when the award task opens
+        version = await withdrawn_during_notice(conn, event)  # withdrawn while its list is public: off the list
+        if version is not None:
+            left_list.append(version)
 
-async def _state_change(conn: asyncpg.Connection, event: ApplicationStateChanged) -> None:
-    await repository.apply_state_change(conn, event)
-    await awards.compute_on_arrival(conn, event)  # LG: the award computed when the award task opens
-    await withdrawn_during_notice(conn, event)  # withdrawn while its list is public: off the list
+    handled = await handle_once(pool, consumer=STATE_CONSUMER, event_id=event.event_id,
+                                topic=APPLICATION_STATE_CHANGED, effect=effect)
+    if left_list:  # after the commit (a lost signal: the batch asks hourly); a batch past its period may be final now
+        await tell_batch(temporal, event.program)
+    return handled
 
 
 async def on_phone_task(pool: asyncpg.Pool, event: PhoneTaskCreated) -> bool:
