@@ -231,6 +231,19 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
             open_left = await w.database.fetchval(
                 "SELECT count(*) FROM review.notice_objections WHERE notice_id = $1 AND status = 'open'", v1["notice_id"])
             signals_after = await until(lambda: _more_signals(stack, signals_before))
+
+            # Two objections to a: the first upheld removes it (version 4); the second can then only
+            # be upheld as removed (no new version) or dismissed, not given a new amount.
+            both = [(await w.http.post(w.review + f"/public/api/notices/{SZ}/objections", json={
+                "name": name, "phone": "13600001111", "application_no": a, "grounds": "重复申报"})).json()["objection_id"]
+                for name in ("周一", "吴二")]
+            removed = await w.post(SZ_ADMIN, f"/api/objections/{both[0]}/decision",
+                                   {"decision": "uphold", "reason": "与另一项目重复申报", "remove": True})
+            new_amount = await w.post(SZ_ADMIN, f"/api/objections/{both[1]}/decision",
+                                      {"decision": "uphold", "reason": "核减", "award_fen": 100_000_000})
+            also_removed = await w.post(SZ_ADMIN, f"/api/objections/{both[1]}/decision",
+                                        {"decision": "uphold", "reason": "同上，已移出名单", "remove": True})
+            latest = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice")).json()["lists"][0]
             audit = (await w.get(SZ_AUDITOR, "/api/audit", application_no=a, page_size=100)).json()
             audit_b = (await w.get(SZ_AUDITOR, "/api/audit", application_no=b, page_size=100)).json()
             chain = await verify_chain(w.database)
@@ -279,6 +292,11 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     assert signals_after > signals_before
     withdrawn = next(e for e in audit_b["items"] if e["action"] == "withdrawn_from_notice")
     assert withdrawn["input"]["objections_closed"] == [second.json()["objection_id"]]
+    assert removed.status_code == 200 and removed.json()["new_version"] == 4, removed.text
+    assert new_amount.status_code == 409 and new_amount.json()["code"] == "entry_gone", new_amount.text
+    assert also_removed.status_code == 200 and also_removed.json()["new_version"] is None, also_removed.text
+    assert latest["latest_version"] == 4 and {o["id"]: o["status"] for o in latest["objections"] if o["id"] in both} == {
+        both[0]: "upheld", both[1]: "upheld"}
 
 
 async def _public_with(w, app: str):

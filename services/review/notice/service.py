@@ -280,7 +280,9 @@ class NoticeService:
 
     async def decide(self, objection_id: int, principal: Principal, data: Any, *, request_id: str | None = None,
                      now: datetime | None = None) -> dict[str, Any]:
-        """The administrator upholds (new amount or removal: a new version of the list) or dismisses."""
+        """The administrator upholds (new amount or removal: a new version of the list) or dismisses.
+        An objection to an entry another upheld objection already removed may be upheld with removal
+        (no new version: the list already leaves it out); a new amount for it is refused."""
         decision = parse(ObjectionDecisionInput, data)
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -298,19 +300,20 @@ class NoticeService:
             if decision.decision == "uphold":
                 rows = _row_dicts(await repository.notice_entries(conn, notice["notice_id"], notice["latest_version"]))
                 target = next((r for r in rows if r["application_no"] == row["application_no"]), None)
-                if target is None:
-                    raise ApiError(409, "entry_gone", "该申报已不在最新公示名单中")
-                if decision.remove:
-                    rows = [r for r in rows if r is not target]
-                else:
-                    cap = _tier_cap(row["program"], decision.tier if decision.tier is not None else target["tier"])
-                    if cap is not None and decision.award_fen is not None and decision.award_fen > cap:
-                        raise ApiError(422, "over_cap", "调整后的金额超过该档次上限")
-                    target.update(award_fen=decision.award_fen, tier=decision.tier if decision.tier is not None else target["tier"])
-                version = notice["latest_version"] + 1
-                await repository.insert_notice_version(
-                    conn, notice_id=notice["notice_id"], version=version, created_at=now, created_by=principal.actor_id,
-                    reason=decision.reason, objection_id=objection_id, entries=rows)
+                if target is None and not decision.remove:
+                    raise ApiError(409, "entry_gone", "该申报已不在最新公示名单中，不能调整金额；可认定异议成立并移出名单，或认定异议不成立")
+                if target is not None:  # (None: another upheld objection removed it; upheld, the list as it is)
+                    if decision.remove:
+                        rows = [r for r in rows if r is not target]
+                    else:
+                        cap = _tier_cap(row["program"], decision.tier if decision.tier is not None else target["tier"])
+                        if cap is not None and decision.award_fen is not None and decision.award_fen > cap:
+                            raise ApiError(422, "over_cap", "调整后的金额超过该档次上限")
+                        target.update(award_fen=decision.award_fen, tier=decision.tier if decision.tier is not None else target["tier"])
+                    version = notice["latest_version"] + 1
+                    await repository.insert_notice_version(
+                        conn, notice_id=notice["notice_id"], version=version, created_at=now, created_by=principal.actor_id,
+                        reason=decision.reason, objection_id=objection_id, entries=rows)
             await repository.decide_objection(
                 conn, objection_id, status="upheld" if decision.decision == "uphold" else "dismissed", decided_at=now,
                 decided_by=principal.actor_id, reason=decision.reason, new_award_fen=decision.award_fen,
