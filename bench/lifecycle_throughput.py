@@ -743,7 +743,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # Each service started from scratch as its own process tree (not forked from the tests' zygote,
+    # Each service started from scratch as its own process tree (not forked from the tests' fork server,
     # whose children `service_pids` would not find): the CPU of each is then measured apart.
     os.environ.setdefault("SUBSIDY_TEST_FORK", "0")
     if args.run_dir:

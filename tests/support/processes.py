@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import atexit
+import functools
 import hashlib
-import itertools
 import json
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from deploy.embedded.processes import free_port
+from tests.support import fork_server
 
 
 def get_health(port: int) -> tuple[int, dict]:
@@ -106,108 +108,53 @@ class Process(Protocol):
 
 def start_process(module_and_args: list[str], env: dict[str, str], log_file: Path) -> Process:
     """`python -m MODULE ARGS...` with `env` (the whole environment), stdout and stderr to `log_file`:
-    forked from this test process's zygote (tests/support/zygote.py: the libraries already imported,
-    ~1.3 s of CPU less per start), or with `SUBSIDY_TEST_FORK=0` started from scratch."""
+    forked from this test process's fork server (the libraries already imported, ~1.3 s of CPU less
+    per start: tests/support/fork_server.py), or with `SUBSIDY_TEST_FORK=0` started from scratch."""
     if os.environ.get("SUBSIDY_TEST_FORK", "1") == "0":
         with open(log_file, "wb") as log:
             return subprocess.Popen([sys.executable, "-m", *module_and_args], env=env, stdout=log, stderr=subprocess.STDOUT)
-    global _zygote
-    if _zygote is None or not _zygote.alive():
-        _zygote = _Zygote()
-    return _zygote.start(module_and_args, env, log_file)
+    # daemon: still running when the tests end, it is stopped (SIGTERM) rather than waited for.
+    child = _fork_context().Process(target=fork_server.run, args=(module_and_args, env, os.getcwd(), str(log_file)),
+                                   name=" ".join(module_and_args), daemon=True)
+    child.start()
+    return Forked(child)
+
+
+@functools.cache
+def _fork_context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    # "__main__": the test runner's own script once in the server, not again in every child.
+    context.set_forkserver_preload([*fork_server.PRELOAD, "tests.support.fork_server", "__main__"])
+    return context
 
 
 class Forked:
-    """A process the zygote forked: not our child, so its exit code comes from the zygote."""
+    """A process started by the fork server, with `subprocess.Popen`'s names for what the tests use."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-        self.ended = threading.Event()
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+        self.pid = process.pid
 
     def poll(self) -> int | None:
-        return self.returncode
+        return self.process.exitcode
 
     def wait(self, timeout: float | None = None) -> int:
-        if not self.ended.wait(timeout):
+        self.process.join(timeout)
+        if self.process.exitcode is None:
             raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
-        assert self.returncode is not None
-        return self.returncode
+        return self.process.exitcode
 
     def send_signal(self, sig: int) -> None:
-        if self.returncode is None:
+        if self.process.exitcode is None:
             try:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
-                pass  # ended; the zygote reports it
+                pass  # ended meanwhile
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
 
-class _Zygote:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.zygote"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
-        self.ids = itertools.count()
-        self.answers: dict[int, Forked | str] = {}
-        self.running: dict[int, Forked] = {}
-        self.changed = threading.Condition()
-        self.writing = threading.Lock()
-        threading.Thread(target=self._read, daemon=True, name="zygote-reader").start()
-        atexit.register(self.close)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def start(self, module_and_args: list[str], env: dict[str, str], log_file: Path) -> Forked:
-        assert self.proc.stdin is not None
-        with self.writing:
-            request_id = next(self.ids)
-            self.proc.stdin.write(json.dumps({"id": request_id, "argv": module_and_args, "env": env, "cwd": os.getcwd(),
-                                              "log": str(log_file)}).encode() + b"\n")
-            self.proc.stdin.flush()
-        with self.changed:
-            if not self.changed.wait_for(lambda: request_id in self.answers or not self.alive(), timeout=120):
-                raise AssertionError("the test zygote did not answer in 120 s")
-            answer = self.answers.pop(request_id, "the test zygote ended")
-        if isinstance(answer, str):
-            raise OSError(f"could not start {module_and_args}: {answer}")
-        return answer
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            message = json.loads(line)
-            with self.changed:
-                if "exit" in message:  # in the order the zygote saw them: a pid is reused only after this
-                    forked = self.running.pop(message["exit"], None)
-                    if forked is not None:
-                        forked.returncode = message["code"]
-                        forked.ended.set()
-                elif "pid" in message:
-                    self.answers[message["id"]] = self.running[message["pid"]] = Forked(message["pid"])
-                else:
-                    self.answers[message["id"]] = message["error"]
-                self.changed.notify_all()
-        with self.changed:
-            for forked in self.running.values():  # the zygote killed them as it ended
-                forked.returncode = -signal.SIGKILL
-                forked.ended.set()
-            self.changed.notify_all()
-
-    def close(self) -> None:
-        """Ends the zygote (which kills any process of it still running)."""
-        if self.alive():
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-_zygote: _Zygote | None = None
 
 
 @dataclass
