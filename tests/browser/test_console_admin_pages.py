@@ -178,6 +178,9 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             # Publication now (its period runs), from the publication page to its objections.
             await world.task_of(LG_ADMIN, app, "publication")
             await admin.click('[data-menu="publication"]', "publication")
+            # Every menu entry shows its drawn line icon (a glyph could be missing from the CJK font).
+            await expect(admin.page.locator("[data-menu]")).not_to_have_count(0)
+            await expect(admin.page.locator("[data-menu]:not(:has(svg[data-icon] :is(path, rect, circle)))")).to_have_count(0)
             card = admin.page.locator(f'[data-program="{LG}"]')
             await expect(card).to_contain_text(app)
             await card.locator("[data-open]").click()
