@@ -30,7 +30,13 @@ from services.notify.notices import (
 )
 from subsidy.contracts import topics
 from subsidy.contracts.events import ParsedEvent
-from subsidy.contracts.lifecycle import SIGNAL_SMS_DELIVERY_REPORTED, NoticeKind, ReminderDue, SmsDeliveryReported
+from subsidy.contracts.lifecycle import (
+    SIGNAL_SMS_DELIVERY_REPORTED,
+    STATE_CHANGE_REVISION,
+    NoticeKind,
+    ReminderDue,
+    SmsDeliveryReported,
+)
 from subsidy.contracts.platform_events import ApplicationStateChanged, ContactRecorded, PhoneTaskCreated
 from subsidy.contracts.workflow_ids import application_workflow_id
 from subsidy.crypto import PersonalDataCipher
@@ -48,6 +54,12 @@ class ContactNotYetKnown(Exception):
     before). Retried a few times with backoff; if it still has not come, the event goes to the DLQ
     (reason `processing_failed`, detail `ContactNotYetKnown`) for an operator, and the partition
     moves on instead of waiting forever."""
+
+
+def _carries_facts(event: ApplicationStateChanged) -> bool:
+    """Whether a state change carries an award or a tier for later notices (legacy events may, in
+    their reason: `ApplicationFacts.after`)."""
+    return event.contract_revision < STATE_CHANGE_REVISION or event.award_fen is not None or event.tier is not None
 
 
 @dataclass
@@ -77,10 +89,13 @@ class Notifier:
     # --- notices ------------------------------------------------------------------------------
 
     async def on_state_changed(self, event: ApplicationStateChanged) -> uuid.UUID | None:
+        needs_notice = notice_kind_for_state_change(event, self.templates) is not None
+        if not needs_notice and not _carries_facts(event):
+            return None  # most state changes: nothing to queue or remember, so no transaction at all
         return await self._queue(
             event.event_id, topics.APPLICATION_STATE_CHANGED, event.application_no, event.correlation_id,
             lambda facts: notice_for_state_change(event, facts, self.templates), change=event,
-            needs_notice=notice_kind_for_state_change(event, self.templates) is not None,
+            needs_notice=needs_notice,
         )
 
     async def on_reminder(self, reminder: ReminderDue) -> uuid.UUID | None:

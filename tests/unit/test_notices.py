@@ -649,3 +649,37 @@ def test_a_reminder_waits_for_the_morning_unless_stale(templates: Templates) -> 
     assert send_at == datetime(2026, 1, 7, 8, 0, tzinfo=SH) and not notice.is_expired(send_at)
     late = QUIET.defer(notice, datetime(2026, 1, 7, 21, 30, tzinfo=SH))  # after the deadline: not worth sending
     assert notice.is_expired(late)
+
+
+class _NoDatabase:
+    """A pool that records that it was asked for a connection, and gives none."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def acquire(self) -> None:
+        self.asked += 1
+        raise ConnectionRefusedError("no database in this test")
+
+
+@pytest.mark.parametrize(("event", "touches_database"), [
+    (change(LG, "back_office_review", None), False),  # most changes: no notice, nothing to remember
+    (change(SZ, "expert_scoring", None, tier=None), False),
+    (change(SZ, "awaiting_publication", None, award_fen=300_000_000, tier=2), True),  # the award for the published SMS
+    (change(LG, "awaiting_sms_delivery", NoticeKind.BACK_OFFICE_APPROVED), True),  # an SMS to queue
+    (legacy_change(LG, "back_office_review", "online review approved"), True),  # may carry facts in its reason
+])
+async def test_notify_opens_a_transaction_only_for_a_change_that_needs_one(
+    templates: Templates, event: ApplicationStateChanged, touches_database: bool,
+) -> None:
+    from services.notify.service import Notifier
+
+    pool = _NoDatabase()
+    notifier = Notifier(pool=pool, cipher=None, templates=templates, quiet_hours=QuietHours(), temporal=None,  # type: ignore[arg-type]
+                        provider_names=("local",))
+    if touches_database:
+        with pytest.raises(ConnectionRefusedError):
+            await notifier.on_state_changed(event)
+    else:
+        assert await notifier.on_state_changed(event) is None
+    assert pool.asked == int(touches_database)
