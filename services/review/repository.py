@@ -1080,12 +1080,8 @@ async def decide_objection(
         objection_id,
     )
     if not still_open:  # the entry's objection task is done
-        await conn.execute(
-            """UPDATE review.tasks SET closed_by = $2, closed_at = $3, closed_to_status = $4
-               WHERE application_no = (SELECT application_no FROM review.notice_objections WHERE id = $1)
-                 AND step = 'notice_objection' AND closed_at IS NULL""",
-            objection_id, decided_by, decided_at, status,
-        )
+        application_no = await conn.fetchval("SELECT application_no FROM review.notice_objections WHERE id = $1", objection_id)
+        await _close_objection_task(conn, application_no, by=decided_by, at=decided_at, status=status)
 
 
 async def close_objections_of_withdrawn(
@@ -1100,12 +1096,17 @@ async def close_objections_of_withdrawn(
         notice_id, application_no, at, by, reason, version,
     )]
     if closed:
-        await conn.execute(
-            """UPDATE review.tasks SET closed_by = $2, closed_at = $3, closed_to_status = 'withdrawn'
-               WHERE application_no = $1 AND step = 'notice_objection' AND closed_at IS NULL""",
-            application_no, by, at,
-        )
+        await _close_objection_task(conn, application_no, by=by, at=at, status="withdrawn")
     return sorted(closed)
+
+
+async def _close_objection_task(conn: asyncpg.Connection, application_no: str, *, by: str, at: datetime, status: str) -> None:
+    """The entry's objection task (one per application while any objection to it is open) is done."""
+    await conn.execute(
+        """UPDATE review.tasks SET closed_by = $2, closed_at = $3, closed_to_status = $4
+           WHERE application_no = $1 AND step = 'notice_objection' AND closed_at IS NULL""",
+        application_no, by, at, status,
+    )
 
 
 async def finalize_notice(conn: asyncpg.Connection, notice_id: str, at: datetime) -> int:

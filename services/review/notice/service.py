@@ -117,8 +117,9 @@ async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationSt
     leaves the list: a new version without it, as an upheld objection's removal makes one, so the
     final list never names a withdrawn application (its lifecycle, closed, cannot be told); open
     objections to it close with it, so they no longer keep the list from becoming final. In the
-    state change's transaction. The new version, or None (then the batch need not be told). (A withdrawal that review learns of before
-    the list itself is recorded is handled when it is: `store_first_version`.)"""
+    state change's transaction. The new version, or None (then the batch need not be told). (A
+    withdrawal that review learns of before the list itself is recorded is handled when it is:
+    `store_first_version`.)"""
     if event.to_state != "withdrawn":
         return None
     for listed in await repository.notice_lists_of(conn, event.program):
