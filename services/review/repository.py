@@ -1085,10 +1085,12 @@ async def decide_objection(
 
 
 async def close_objections_of_withdrawn(
-    conn: asyncpg.Connection, notice_id: str, application_no: str, *, at: datetime, by: str, reason: str, version: int,
+    conn: asyncpg.Connection, notice_id: str, application_no: str, *, at: datetime, by: str, reason: str,
+    version: int | None,
 ) -> list[int]:
-    """The open objections to an entry the enterprise withdrew (the list's `version` left it out):
-    closed as 'withdrawn', with the entry's objection task. Their ids."""
+    """The open objections to an entry the enterprise withdrew (the list's `version` left it out;
+    None: an upheld objection had already removed it): closed as 'withdrawn', with the entry's
+    objection task. Their ids."""
     closed = [r["id"] for r in await conn.fetch(
         """UPDATE review.notice_objections SET status = 'withdrawn', decided_at = $3, decided_by = $4,
                   decision_reason = $5, resulting_version = $6

@@ -30,7 +30,7 @@ from pathlib import Path
 import openpyxl
 
 from services.review.audit.chain import verify_chain
-from services.review.notice.service import OBJECTION_WITHDRAWN
+from services.review.notice.service import OBJECTION_WITHDRAWN, OBJECTION_WITHDRAWN_AFTER_REMOVAL
 from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import SIGNAL_OBJECTIONS_CHANGED
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
@@ -232,17 +232,24 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
                 "SELECT count(*) FROM review.notice_objections WHERE notice_id = $1 AND status = 'open'", v1["notice_id"])
             signals_after = await until(lambda: _more_signals(stack, signals_before))
 
-            # Two objections to a: the first upheld removes it (version 4); the second can then only
-            # be upheld as removed (no new version) or dismissed, not given a new amount.
-            both = [(await w.http.post(w.review + f"/public/api/notices/{SZ}/objections", json={
+            # Three objections to a: the first upheld removes it (version 4); the second can then only
+            # be upheld as removed (no new version) or dismissed, not given a new amount; the third,
+            # still open when the enterprise withdraws a, closes with the withdrawal (no new version:
+            # a is already off the list; it used to stay open, keeping the list from becoming final).
+            *both, third = [(await w.http.post(w.review + f"/public/api/notices/{SZ}/objections", json={
                 "name": name, "phone": "13600001111", "application_no": a, "grounds": "重复申报"})).json()["objection_id"]
-                for name in ("周一", "吴二")]
+                for name in ("周一", "吴二", "郑三")]
             removed = await w.post(SZ_ADMIN, f"/api/objections/{both[0]}/decision",
                                    {"decision": "uphold", "reason": "与另一项目重复申报", "remove": True})
             new_amount = await w.post(SZ_ADMIN, f"/api/objections/{both[1]}/decision",
                                       {"decision": "uphold", "reason": "核减", "award_fen": 100_000_000})
             also_removed = await w.post(SZ_ADMIN, f"/api/objections/{both[1]}/decision",
                                         {"decision": "uphold", "reason": "同上，已移出名单", "remove": True})
+            signals_before_a = await _objection_signals(stack)
+            await w.send(topics.SHENZHEN_APPLICATION_WITHDRAWN, a, program=SZ, withdrawn_at=datetime.now(UTC).isoformat())
+            await w.reach(SZ_ADMIN, a, "withdrawn")
+            third_closed = await until(lambda: _objection_closed(w, third))
+            signals_after_a = await until(lambda: _more_signals(stack, signals_before_a))
             latest = (await w.get(SZ_ADMIN, f"/api/programs/{SZ}/notice")).json()["lists"][0]
             audit = (await w.get(SZ_AUDITOR, "/api/audit", application_no=a, page_size=100)).json()
             audit_b = (await w.get(SZ_AUDITOR, "/api/audit", application_no=b, page_size=100)).json()
@@ -297,6 +304,11 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     assert also_removed.status_code == 200 and also_removed.json()["new_version"] is None, also_removed.text
     assert latest["latest_version"] == 4 and {o["id"]: o["status"] for o in latest["objections"] if o["id"] in both} == {
         both[0]: "upheld", both[1]: "upheld"}
+    assert third_closed["status"] == "withdrawn" and third_closed["resulting_version"] is None
+    assert third_closed["decision_reason"] == OBJECTION_WITHDRAWN_AFTER_REMOVAL
+    assert not [o for o in latest["objections"] if o["status"] == "open"] and signals_after_a > signals_before_a
+    withdrawn_a = next(e for e in audit["items"] if e["action"] == "withdrawn_from_notice")
+    assert withdrawn_a["input"] == {"notice_id": v1["notice_id"], "version": None, "objections_closed": [third]}
 
 
 async def _public_with(w, app: str):

@@ -110,48 +110,53 @@ async def version_view(conn: asyncpg.Connection, notice: asyncpg.Record, version
 WITHDRAWN_FROM_LIST = "企业撤回申报，移出公示名单"
 # What an open objection to that application says once closed by the withdrawal.
 OBJECTION_WITHDRAWN = "企业已撤回该申报并移出公示名单，异议无需再处理"
+# The same, when an upheld objection had already taken the application off the list.
+OBJECTION_WITHDRAWN_AFTER_REMOVAL = "企业已撤回该申报（此前已移出公示名单），异议无需再处理"
 
 
-async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationStateChanged) -> int | None:
+async def withdrawn_during_notice(conn: asyncpg.Connection, event: ApplicationStateChanged) -> bool:
     """An application withdrawn while its list is in its notice period (or waits for objections)
     leaves the list: a new version without it, as an upheld objection's removal makes one, so the
     final list never names a withdrawn application (its lifecycle, closed, cannot be told); open
-    objections to it close with it, so they no longer keep the list from becoming final. In the
-    state change's transaction. The new version, or None (then the batch need not be told). (A
-    withdrawal that review learns of before the list itself is recorded is handled when it is:
-    `store_first_version`.)"""
+    objections to it close with it, so they no longer keep the list from becoming final (also when
+    an upheld objection had already removed it). In the state change's transaction. Whether the
+    list or its objections changed (then the batch is told, after the commit). (A withdrawal that
+    review learns of before the list itself is recorded is handled when it is: `store_first_version`.)"""
     if event.to_state != "withdrawn":
-        return None
+        return False
     for listed in await repository.notice_lists_of(conn, event.program):
-        version = await _leave_list(conn, listed["notice_id"], event.application_no, actor=event.actor, at=event.occurred_at)
-        if version is not None:
-            return version
-    return None
+        if await _leave_list(conn, listed["notice_id"], event.application_no, actor=event.actor, at=event.occurred_at):
+            return True
+    return False
 
 
-async def _leave_list(conn: asyncpg.Connection, notice_id: str, application_no: str, *, actor: str, at: datetime) -> int | None:
+async def _leave_list(conn: asyncpg.Connection, notice_id: str, application_no: str, *, actor: str, at: datetime) -> bool:
     """`application_no` off the latest version of a list not yet final: a new version, and its open
     objections closed as withdrawn, audited in `actor`'s name (the portal that sent the withdrawal).
-    None when it is not on that version."""
+    An application an upheld objection already removed gets no new version; its open objections
+    close all the same. False when neither the list nor its objections changed."""
     notice = await repository.notice_list(conn, notice_id, for_update=True)
     if notice is None or notice["final_version"] is not None:
-        return None
+        return False
     rows = _row_dicts(await repository.notice_entries(conn, notice_id, notice["latest_version"]))
     kept = [r for r in rows if r["application_no"] != application_no]
-    if len(kept) == len(rows):
-        return None
-    version = notice["latest_version"] + 1
-    await repository.insert_notice_version(conn, notice_id=notice_id, version=version, created_at=at, created_by=actor,
-                                           reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
-    objections = await repository.close_objections_of_withdrawn(conn, notice_id, application_no, at=at, by=actor,
-                                                                reason=OBJECTION_WITHDRAWN, version=version)
+    version: int | None = None
+    if len(kept) < len(rows):
+        version = notice["latest_version"] + 1
+        await repository.insert_notice_version(conn, notice_id=notice_id, version=version, created_at=at, created_by=actor,
+                                               reason=WITHDRAWN_FROM_LIST, objection_id=None, entries=kept)
+    objections = await repository.close_objections_of_withdrawn(
+        conn, notice_id, application_no, at=at, by=actor, version=version,
+        reason=OBJECTION_WITHDRAWN if version is not None else OBJECTION_WITHDRAWN_AFTER_REMOVAL)
+    if version is None and not objections:  # never on this list, or gone with nothing left open
+        return False
     await repository.append_audit(conn, AuditEntry(
         occurred_at=at, subject=actor, role="portal", action="withdrawn_from_notice", program=notice["program"],
         application_no=application_no, outcome="accepted",
         input={"notice_id": notice_id, "version": version, "objections_closed": objections},
     ))
     log.info("withdrawn application taken off its list", notice_id=notice_id, version=version, objections_closed=len(objections))
-    return version
+    return True
 
 
 @dataclass

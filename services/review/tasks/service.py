@@ -24,18 +24,17 @@ PHONE_CONSUMER = "review.phone-tasks"
 
 
 async def on_state_changed(pool: asyncpg.Pool, event: ApplicationStateChanged, temporal: Client) -> bool:
-    left_list: list[int] = []
+    list_changed: list[bool] = []  # (set in the transaction; told after its commit)
 
     async def effect(conn: asyncpg.Connection) -> None:
         await repository.apply_state_change(conn, event)
         await awards.compute_on_arrival(conn, event)  # LG: the award computed when the award task opens
-        version = await withdrawn_during_notice(conn, event)  # withdrawn while its list is public: off the list
-        if version is not None:
-            left_list.append(version)
+        if await withdrawn_during_notice(conn, event):  # withdrawn while its list is public: off the list
+            list_changed.append(True)
 
     handled = await handle_once(pool, consumer=STATE_CONSUMER, event_id=event.event_id,
                                 topic=APPLICATION_STATE_CHANGED, effect=effect)
-    if left_list:  # after the commit (a lost signal: the batch asks hourly); a batch past its period may be final now
+    if list_changed:  # after the commit (a lost signal: the batch asks hourly); a batch past its period may be final now
         await tell_batch(temporal, event.program)
     return handled
 
