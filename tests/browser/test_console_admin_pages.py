@@ -212,6 +212,7 @@ async def test_award_deadlines_objections_and_the_auditor_s_read_only_pages(stac
             await dialog.locator('[name="decision"]').select_option("uphold")
             await dialog.locator('[name="remedy"]').select_option("amount")
             await expect(dialog.locator('[name="award_yuan"]')).to_be_visible()
+            await expect(dialog.locator("[data-award-limit]")).to_contain_text("不得高于当前公示金额 300,000.00 元")
             await dialog.locator('[name="award_yuan"]').fill("250,000.00")
             await dialog.locator('[name="reason"]').fill("经核查，付款凭证合计 833,333.33 元，按实际付款核减")
             await admin.snap("objection-decide-dialog")

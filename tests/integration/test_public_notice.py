@@ -204,6 +204,8 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
             waiting = await until(lambda: _waiting(w))
 
             by_auditor = await w.post(SZ_AUDITOR, f"/api/objections/{ids[a]}/decision", {"decision": "dismiss", "reason": "x"})
+            raised = await w.post(SZ_ADMIN, f"/api/objections/{ids[a]}/decision",
+                                  {"decision": "uphold", "reason": "金额应提高", "award_fen": a_fen + 1})
             upheld = await w.post(SZ_ADMIN, f"/api/objections/{ids[a]}/decision",
                                   {"decision": "uphold", "reason": "核减不合规合同金额", "award_fen": 200_000_000})
             again = await w.post(SZ_ADMIN, f"/api/objections/{ids[a]}/decision", {"decision": "dismiss", "reason": "重复"})
@@ -272,6 +274,8 @@ async def test_objections_during_the_period_and_an_upheld_one_republishes_the_li
     assert "13800005678" not in str(listing) and "13800005678" not in review_log and "13700001234" not in review_log
     assert waiting["waiting_for_next"] >= 1 and waiting["published"] is True
     assert by_auditor.status_code in (403, 404)
+    assert raised.status_code == 422 and raised.json()["code"] == "above_listed", raised.text  # caps not bypassed
+    assert f"不得高于公示金额 {yuan(a_fen)} 元" in raised.json()["message"]
     assert upheld.status_code == 200 and upheld.json()["new_version"] == 2, upheld.text
     assert again.status_code == 409 and again.json()["code"] == "already_decided"
     assert dismissed.status_code == 200 and dismissed.json()["new_version"] is None

@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 
 from services.review import repository
 from services.review.audit.chain import AuditEntry
-from services.review.notice.entries import diff, enterprise_of, list_view, mask_phone, project_of
+from services.review.notice.entries import diff, enterprise_of, list_view, mask_phone, project_of, yuan
 from subsidy.contracts.lifecycle import (
     QUERY_ENTRIES,
     QUERY_SUMMARY,
@@ -286,7 +286,7 @@ class NoticeService:
 
     async def decide(self, objection_id: int, principal: Principal, data: Any, *, request_id: str | None = None,
                      now: datetime | None = None) -> dict[str, Any]:
-        """The administrator upholds (new amount or removal: a new version of the list) or dismisses.
+        """The administrator upholds (a lower amount or removal: a new version of the list) or dismisses.
         An objection to an entry another upheld objection already removed may be upheld with removal
         (no new version: the list already leaves it out); a new amount for it is refused."""
         decision = parse(ObjectionDecisionInput, data)
@@ -313,6 +313,12 @@ class NoticeService:
                         rows = [r for r in rows if r is not target]
                     else:
                         cap = _tier_cap(row["program"], decision.tier if decision.tier is not None else target["tier"])
+                        if decision.award_fen is not None and decision.award_fen > target["award_fen"]:
+                            # The listed amount already met every cap (30% and CNY 2M a year in
+                            # Longgang, CNY 10M an applicant in Shenzhen, the budget); a higher one
+                            # would bypass them: raising an award is a new review, not an objection.
+                            raise ApiError(422, "above_listed", "异议成立时只能核减金额或移出名单：调整后的金额不得高于公示金额 "
+                                           f"{yuan(target['award_fen'])} 元")
                         if cap is not None and decision.award_fen is not None and decision.award_fen > cap:
                             raise ApiError(422, "over_cap", "调整后的金额超过该档次上限")
                         target.update(award_fen=decision.award_fen, tier=decision.tier if decision.tier is not None else target["tier"])
