@@ -103,6 +103,8 @@ class StandInServices:
     pre_check_runs: int = 0
     hold_transition_to: Status | None = None  # recording this transition waits for `release`
     hold_enlisting: bool = False  # enlisting for publication waits for `release` (budget tests)
+    hold_deadline: bool = False  # computing the paper deadline waits for `release`
+    holding: asyncio.Event = field(default_factory=asyncio.Event)  # set when a held activity waits
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name=ACTIVITY_RECORD_STATE_CHANGE)
@@ -118,6 +120,9 @@ class StandInServices:
 
     @activity.defn(name=ACTIVITY_COMPUTE_PAPER_DEADLINE)
     async def compute_paper_deadline(self, request: ComputePaperDeadline) -> DeadlineRecord:
+        if self.hold_deadline:
+            self.holding.set()
+            await self.release.wait()
         return paper_deadline_record(request, self.calendar)
 
     @activity.defn(name=ACTIVITY_RUN_PRE_CHECKS)

@@ -346,6 +346,72 @@ async def test_paper_received_while_the_move_to_awaiting_paper_is_being_recorded
         await handle.terminate("test over")
 
 
+async def test_a_phone_call_recorded_while_the_deadline_of_a_delivered_sms_is_computed_is_refused() -> None:
+    """A late receipt started the paper clock (its deadline still being computed, the status still
+    awaiting_sms_delivery): a call recorded meanwhile is refused, not handed to the paper wait (where
+    it used to fail the whole workflow as an unexpected decision)."""
+    import asyncio
+
+    async with lifecycle_env(sh("2025-12-29 09:00")) as h:
+        h.services.hold_deadline = True
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, delivered("2025-12-29 08:58"))
+        await asyncio.wait_for(h.services.holding.wait(), 20)
+        await h.reach(handle, Status.AWAITING_SMS_DELIVERY)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE,
+                           ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-29 08:59")))
+        assert "wrong_state" in str(refused.value.cause)
+        h.services.release.set()
+        state = await h.reach(handle, Status.AWAITING_PAPER)
+        assert state.deadline is not None and state.deadline.trigger_kind == "sms_delivered"
+        accepted = await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2025-12-30 10:00"))
+        assert accepted.status is Status.AWARD_CALCULATION
+        await handle.terminate("test over")
+
+
+async def test_paper_received_in_time_is_taken_when_the_deadline_was_already_past_once_computed() -> None:
+    """A call recorded days after it was made: the deadline it starts has passed by the time it is
+    computed. Paper the window received in time, recorded while the move to awaiting_paper is being
+    recorded, is taken (a wait whose time had passed used to ignore it: the application abandoned,
+    the paper update never answered); no reminder of the past deadline is sent."""
+    import asyncio
+
+    async with lifecycle_env(sh("2026-01-20 10:00")) as h:
+        h.services.hold_transition_to = Status.AWAITING_PAPER
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        call = asyncio.create_task(h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(
+            actor=BACK_OFFICE_REVIEWER, reached_at=sh("2026-01-12 09:00"))))  # answered once the move is recorded
+        state = await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
+        assert state.deadline is not None and state.deadline.deadline == sh("2026-01-19 18:00")
+        receipt = asyncio.create_task(h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2026-01-16 10:00")))
+        await asyncio.sleep(0.5)
+        h.services.release.set()
+        accepted = await asyncio.wait_for(receipt, 20)
+        await call
+        assert accepted.status is Status.AWARD_CALCULATION
+        assert Status.ABANDONED not in h.services.statuses() and h.services.reminders == []
+        await handle.terminate("test over")
+
+
+async def test_a_deadline_known_only_after_it_passed_leaves_the_window_its_grace_and_sends_no_reminder() -> None:
+    """The same late call, no paper recorded: the window still has the grace for late relays from
+    the moment the deadline is known (not from the deadline itself, long past), then the
+    application is abandoned; no reminder of the past deadline goes out."""
+    async with lifecycle_env(sh("2026-01-20 10:00")) as h:
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await approve_until_sms(h, handle)
+        await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE,
+                       ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2026-01-12 09:00")))
+        await h.reach(handle, Status.AWAITING_PAPER)
+        accepted = await h.update(handle, UPDATE_RECORD_PAPER_RECEIPT, paper("2026-01-19 17:00"))
+        assert accepted.status is Status.AWARD_CALCULATION
+        assert h.services.reminders == []
+        await handle.terminate("test over")
+
+
 async def test_each_step_takes_only_the_roles_of_its_officials() -> None:
     """Online review: the online reviewer; back office and the phone call: the back-office reviewer;
     the award: the review service or the administrator. The roles of old histories act no more."""

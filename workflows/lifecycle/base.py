@@ -65,6 +65,9 @@ C = TypeVar("C")
 # Patches (workflow.patched): recorded histories of older runs replay without them.
 REMOVED_FROM_LIST = "publication-removed-from-list"  # an upheld objection took it off the list
 SZ_ENLIST = "sz-enlist-for-publication"  # Shenzhen applications are enlisted like Longgang's
+DECISION_AT_A_PAST_TIME = "decision-at-a-past-time"  # a wait whose time had passed still takes what arrived
+LATE_DEADLINE_GRACE = "late-deadline-grace"  # a deadline known only after it passed: the grace runs from then
+NO_REMINDER_AFTER_DEADLINE = "no-reminder-after-deadline"  # reminders due before a deadline that has passed
 SYSTEM = Actor(id="system:lifecycle", role=Role.REVIEW_SERVICE)
 PORTAL = Actor(id="portal", role=Role.PORTAL)
 
@@ -216,13 +219,17 @@ class LifecycleBase:
         """Wait for the next decision of `kind`; None when `until` passes first or `also` (a fact
         from a signal) becomes true. A withdrawal that arrives meanwhile ends the application."""
         timeout = None if until is None else max(until - workflow.now(), timedelta(0))
+
+        def arrived() -> bool:
+            return self._pending is not None or self._withdrawal is not None or (also is not None and also())
+
         try:
-            await workflow.wait_condition(
-                lambda: self._pending is not None or self._withdrawal is not None or (also is not None and also()),
-                timeout=timeout,
-            )
+            await workflow.wait_condition(arrived, timeout=timeout)
         except asyncio.TimeoutError:
-            return None
+            # A time already past times out at once, without looking: what had arrived (a paper
+            # receipt accepted meanwhile, a withdrawal) was ignored, and its update never answered.
+            if not (arrived() and workflow.patched(DECISION_AT_A_PAST_TIME)):
+                return None
         if self._withdrawal is not None:
             await self._apply_withdrawal()
         if self._pending is None:
@@ -341,8 +348,13 @@ class LifecycleBase:
             paper = await self.next_decision(RecordPaperReceipt, until=due_at)
             if paper is not None:
                 return paper
+            if workflow.now() >= deadline.deadline and workflow.patched(NO_REMINDER_AFTER_DEADLINE):
+                continue  # no SMS telling of a deadline already past
             await self._remind(deadline, due_at)
-        paper = await self.next_decision(RecordPaperReceipt, until=deadline.deadline + policy.late_event_grace)
+        last_call = deadline.deadline
+        if last_call < workflow.now() and workflow.patched(LATE_DEADLINE_GRACE):
+            last_call = workflow.now()  # known only after it passed (a call recorded late): the window still records paper received in time
+        paper = await self.next_decision(RecordPaperReceipt, until=last_call + policy.late_event_grace)
         if paper is None:
             await self.end(Status.ABANDONED, reason="paper_deadline_passed", actor=SYSTEM, notice=NoticeKind.ABANDONED)
         assert paper is not None

@@ -276,6 +276,8 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.require(confirmation.actor, STEP_LG_CONFIRM_NOTICE_BY_PHONE.roles, STEP_LG_CONFIRM_NOTICE_BY_PHONE.statuses)
         if confirmation.reached_at > workflow.now():
             raise ValueError("invalid: reached_at is in the future")
+        if self.sms_delivered_at is not None:  # (the status moves on once its deadline is computed)
+            raise ValueError("wrong_state: the approval SMS was delivered; its receipt started the paper clock")
 
     @workflow.update(name=UPDATE_RECORD_PAPER_RECEIPT)
     async def record_paper_receipt(self, receipt: RecordPaperReceipt) -> DecisionAccepted:
