@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -61,7 +62,7 @@ class SmsSender(LoopTask):
 
     def __init__(
         self, pool: asyncpg.Pool, providers: list[SmsProvider], cipher: PersonalDataCipher, notifier: Notifier,
-        settings: NotifySettings, batch: int = 10,
+        settings: NotifySettings, batch: int = 10, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.pool = pool
         self.providers = providers
@@ -69,6 +70,7 @@ class SmsSender(LoopTask):
         self.notifier = notifier
         self.settings = settings
         self.batch = batch
+        self.clock = clock  # the sender's own, not the notifier's: its limits compare with the database's sent_at
 
     # --- loop (`running`, `start()`, `stop()`: subsidy.runtime.LoopTask) ---------------------------
 
@@ -126,7 +128,7 @@ class SmsSender(LoopTask):
     async def _within_limits(self, conn: asyncpg.Connection, message: asyncpg.Record) -> bool:
         if message["status"] == "sending":
             return True  # interrupted mid-send: reconciled, not counted again
-        now = datetime.now(UTC)
+        now = self.clock()
         last = await repository.last_same_text_sent(
             conn, mobile_hash=message["mobile_hash"], text=message["text"], message_id=message["message_id"]
         )
@@ -198,7 +200,7 @@ class SmsSender(LoopTask):
             async with self.pool.acquire() as conn:
                 await repository.extend_lease(
                     conn, message["message_id"], token=claim.token,
-                    until=datetime.now(UTC) + self._backoff(message),
+                    until=self.clock() + self._backoff(message),
                     reason="reconcile inconclusive: a provider could not say whether it has the message",
                 )
             return True
@@ -217,7 +219,7 @@ class SmsSender(LoopTask):
         message = claim.message
         async with self.pool.acquire() as conn:
             await repository.extend_lease(
-                conn, message["message_id"], token=claim.token, until=datetime.now(UTC) + self._backoff(message),
+                conn, message["message_id"], token=claim.token, until=self.clock() + self._backoff(message),
                 reason=f"outcome unknown: {result.provider}: {result.error_code}; the provider is asked before any resend",
             )
         log.warning("sms outcome unknown: the provider is asked before any resend",
@@ -235,7 +237,7 @@ class SmsSender(LoopTask):
                 await self.notifier.phone_task(conn, fresh, f"not sent: {result.error_code}")
                 return
             await repository.retry_later(
-                conn, message["message_id"], at=datetime.now(UTC) + self._backoff(fresh), error=f"{result.provider}: {result.error_code}",
+                conn, message["message_id"], at=self.clock() + self._backoff(fresh), error=f"{result.provider}: {result.error_code}",
                 next_provider=None, token=claim.token,
             )
 
