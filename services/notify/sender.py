@@ -1,8 +1,8 @@
 """The SMS sender: a loop in each notify process that sends due messages, exactly once.
 
 For each due message (pending, or `sending` with an expired lease):
-1. quiet hours (a kind that is not exempt: not between 21:00 and 08:00 by default) and per-number limits (the
-   same text at most every 30 s, at most 10 a day) postpone a pending one;
+1. quiet hours (a kind that is not exempt: not between 21:00 and 08:00 by default) and per-number
+   limits (the same text at most every 30 s, at most 10 a day) postpone a pending one;
 2. it is marked `sending` with a lease and a fencing token, committed BEFORE any provider is called;
 3. a provider that may already have it (`unsure_providers`: we were calling it when a sender died,
    or its answer was lost) is asked first (`repository.provider_ref`, our message id, is its
