@@ -48,7 +48,11 @@ Published notices take the award and tier from the event (the lifecycle carries 
 change once known); `ApplicationFacts` also remembers them from earlier changes, for legacy events.
 
 Quiet hours (`QuietHours`, default 21:00-08:00 Asia/Shanghai): a notice that is not exempt is held
-until the next 08:00. Each template says whether it is exempt; the shipped ones:
+until the next 08:00, when it is queued and whenever it is due again: a resend after a failed
+delivery (carriers often report one hours late), a provider error's backoff, a rate limit's
+postponement (`QuietHours.send_time`, `Notifier.send_time`; the sender also holds a message of a
+kind that is not exempt that comes due in quiet hours anyway, e.g. after a lost reply). Each
+template says whether it is exempt; the shipped ones:
 
 - exempt `back_office_approved`: its delivery receipt is the legal trigger of the 5-working-day
   paper deadline. Holding it would move that trigger by a notify setting instead of by the decision
@@ -684,12 +688,16 @@ class QuietHours:
             day += timedelta(days=1)
         return datetime.combine(day, self.end, tzinfo=self.tz)
 
+    def send_time(self, at: datetime, *, exempt: bool) -> datetime:
+        """When a message due at `at` may go out: `at` if its kind is exempt, else the next allowed
+        moment. The one rule for the first send (`defer`) and for every later one: a resend after a
+        failed delivery, a provider error's backoff, a rate limit's postponement."""
+        return at if exempt else self.next_allowed(at)
+
     def defer(self, notice: Notice, now: datetime) -> datetime:
         """When to send `notice`: now if it is exempt, else the next allowed moment. A notice that
         has expired by then (`notice.is_expired(send_at)`) is not worth sending at all."""
-        if notice.quiet_hours_exempt:
-            return now
-        return self.next_allowed(now)
+        return self.send_time(now, exempt=notice.quiet_hours_exempt)
 
 
 __all__ = [

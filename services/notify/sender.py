@@ -1,7 +1,8 @@
 """The SMS sender: a loop in each notify process that sends due messages, exactly once.
 
 For each due message (pending, or `sending` with an expired lease):
-1. per-number limits (the same text at most every 30 s, at most 10 a day) postpone a pending one;
+1. quiet hours (a kind that is not exempt: not between 21:00 and 08:00 by default) and per-number
+   limits (the same text at most every 30 s, at most 10 a day) postpone a pending one;
 2. it is marked `sending` with a lease and a fencing token, committed BEFORE any provider is called;
 3. a provider that may already have it (`unsure_providers`: we were calling it when a sender died,
    or its answer was lost) is asked first (`repository.provider_ref`, our message id, is its
@@ -18,6 +19,10 @@ For each due message (pending, or `sending` with an expired lease):
    stays `sending` and is reconciled (step 3) before anything else, never failed over or resent
    blindly; not accepted -> retried later with backoff, or after `sms_max_send_attempts` a phone
    task for a reviewer.
+Every new send time (backoff, rate limits) keeps to quiet hours (`Notifier.send_time`, the rule the
+message was queued with), and a message of a kind that is not exempt that is due in quiet hours
+anyway (a `sending` one whose lease ran out, which no provider turned out to have; a row rescheduled
+before this rule) is held until they end instead of being sent.
 Several processes may run it: rows are claimed with FOR UPDATE SKIP LOCKED and a lease.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -61,7 +67,7 @@ class SmsSender(LoopTask):
 
     def __init__(
         self, pool: asyncpg.Pool, providers: list[SmsProvider], cipher: PersonalDataCipher, notifier: Notifier,
-        settings: NotifySettings, batch: int = 10,
+        settings: NotifySettings, batch: int = 10, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.pool = pool
         self.providers = providers
@@ -69,6 +75,7 @@ class SmsSender(LoopTask):
         self.notifier = notifier
         self.settings = settings
         self.batch = batch
+        self.clock = clock  # the sender's own, not the notifier's: its limits compare with the database's sent_at
 
     # --- loop (`running`, `start()`, `stop()`: subsidy.runtime.LoopTask) ---------------------------
 
@@ -125,14 +132,20 @@ class SmsSender(LoopTask):
 
     async def _within_limits(self, conn: asyncpg.Connection, message: asyncpg.Record) -> bool:
         if message["status"] == "sending":
-            return True  # interrupted mid-send: reconciled, not counted again
-        now = datetime.now(UTC)
+            return True  # interrupted mid-send: reconciled, not counted again (quiet hours: `_held_for_quiet_hours`)
+        now = self.clock()
+        allowed = self.notifier.send_time(message, now)
+        if allowed > now:  # due in quiet hours anyway (e.g. rescheduled before resends kept to them)
+            await repository.postpone(conn, message["message_id"], allowed, "quiet hours")
+            return False
         last = await repository.last_same_text_sent(
             conn, mobile_hash=message["mobile_hash"], text=message["text"], message_id=message["message_id"]
         )
         interval = timedelta(seconds=self.settings.sms_same_content_interval_seconds)
         if last is not None and now - last < interval:
-            await repository.postpone(conn, message["message_id"], last + interval, "rate_limited: same text to this number")
+            await repository.postpone(
+                conn, message["message_id"], self.notifier.send_time(message, last + interval), "rate_limited: same text to this number"
+            )
             return False
         day_start = datetime.combine(now.astimezone(SHANGHAI).date(), datetime.min.time(), SHANGHAI)
         if await repository.sent_since(conn, mobile_hash=message["mobile_hash"], since=day_start) >= self.settings.sms_daily_limit:
@@ -147,7 +160,7 @@ class SmsSender(LoopTask):
             contact = await repository.contact(conn, message["application_no"])
         mobile = self.cipher.decrypt(json.loads(contact["mobile_sealed"]), context=f"{message['application_no']}:applicant.contact.mobile")
 
-        if await self._reconcile(claim, mobile):
+        if await self._reconcile(claim, mobile) or await self._held_for_quiet_hours(claim):
             return
         first = True
 
@@ -198,7 +211,7 @@ class SmsSender(LoopTask):
             async with self.pool.acquire() as conn:
                 await repository.extend_lease(
                     conn, message["message_id"], token=claim.token,
-                    until=datetime.now(UTC) + self._backoff(message),
+                    until=self.clock() + self._backoff(message),
                     reason="reconcile inconclusive: a provider could not say whether it has the message",
                 )
             return True
@@ -211,13 +224,31 @@ class SmsSender(LoopTask):
                  application_no=message["application_no"], kind=message["kind"], provider=provider)
         return True
 
+    async def _held_for_quiet_hours(self, claim: Claim) -> bool:
+        """A message of a kind that is not exempt, about to go to a provider in quiet hours: back to
+        `pending` until they end, nothing sent. Reached by a `sending` row whose lease ran out in
+        quiet hours (a lost reply's backoff, a crashed sender) and that no provider has
+        (`_reconcile` just asked), so no provider may have it; pending rows are held before they are
+        claimed (`_within_limits`)."""
+        message = claim.message
+        now = self.clock()
+        allowed = self.notifier.send_time(message, now)
+        if allowed <= now:
+            return False
+        async with self.pool.acquire() as conn:
+            await repository.retry_later(
+                conn, message["message_id"], at=allowed, error="quiet hours", next_provider=message["next_provider"], token=claim.token,
+            )
+        log.info("sms held for quiet hours", application_no=message["application_no"], kind=message["kind"])
+        return True
+
     async def _outcome_unknown(self, claim: Claim, result: SendResult) -> None:
         """No answer: the provider may have it. The row stays `sending` (that provider in
         `unsure_providers`) and is reconciled when its lease ends, never failed over or resent."""
         message = claim.message
         async with self.pool.acquire() as conn:
             await repository.extend_lease(
-                conn, message["message_id"], token=claim.token, until=datetime.now(UTC) + self._backoff(message),
+                conn, message["message_id"], token=claim.token, until=self.clock() + self._backoff(message),
                 reason=f"outcome unknown: {result.provider}: {result.error_code}; the provider is asked before any resend",
             )
         log.warning("sms outcome unknown: the provider is asked before any resend",
@@ -235,8 +266,8 @@ class SmsSender(LoopTask):
                 await self.notifier.phone_task(conn, fresh, f"not sent: {result.error_code}")
                 return
             await repository.retry_later(
-                conn, message["message_id"], at=datetime.now(UTC) + self._backoff(fresh), error=f"{result.provider}: {result.error_code}",
-                next_provider=None, token=claim.token,
+                conn, message["message_id"], at=self.notifier.send_time(fresh, self.clock() + self._backoff(fresh)),
+                error=f"{result.provider}: {result.error_code}", next_provider=None, token=claim.token,
             )
 
     @staticmethod

@@ -22,6 +22,7 @@ from services.notify import repository
 from services.notify.notices import (
     ApplicationFacts,
     Notice,
+    NoticeError,
     QuietHours,
     Templates,
     notice_for_reminder,
@@ -150,12 +151,26 @@ class Notifier:
         log.info("notice queued" if message_id else "notice already queued", application_no=application_no, kind=notice.kind)
         return message_id
 
+    def send_time(self, message: asyncpg.Record | dict[str, Any], at: datetime) -> datetime:
+        """When a queued message due again at `at` may go out: out of quiet hours unless its kind is
+        exempt, as when it was queued (`QuietHours.defer`). The exemption is looked up in the
+        program's template by the row's program and kind, not stored on the row: the templates are
+        checked at start to hold every kind a lifecycle sends, so rows queued before this rule have
+        one too. A row whose template is gone (its program no longer configured) waits for the
+        morning, like every notice that is not exempt."""
+        try:
+            exempt = self.templates.program(message["program"]).notice(message["kind"]).quiet_hours_exempt
+        except NoticeError:
+            exempt = False
+        return self.quiet_hours.send_time(at, exempt=exempt)
+
     # --- delivery receipts --------------------------------------------------------------------
 
     async def on_receipt(self, receipt: ParsedEvent) -> None:
         """DELIVERED: recorded, and for the approval notice the lifecycle is told (the paper clock
         starts at delivery). FAILED: sent again by the same provider once, then by the other one;
-        after that a reviewer phones the enterprise."""
+        after that a reviewer phones the enterprise. A resend keeps to quiet hours (`send_time`):
+        a failure reported at 23:00 is sent again at 08:00 unless the kind is exempt."""
         data: Any = receipt.payload
         async with self.pool.acquire() as conn, conn.transaction():
             if not await record_in_inbox(
@@ -198,7 +213,7 @@ class Notifier:
             await self.phone_task(conn, message, f"undelivered: {error}")
             return
         await repository.retry_later(
-            conn, message["message_id"], at=self.clock() + self.retry_after_failed_delivery,
+            conn, message["message_id"], at=self.send_time(message, self.clock() + self.retry_after_failed_delivery),
             error=f"delivery failed: {error}", next_provider=next_provider,
         )
 

@@ -19,8 +19,12 @@ class NotifySettings(PersonalDataSettings, SmsProviderSettings):
         default=30, ge=0, description="SMS_SAME_CONTENT_INTERVAL_SECONDS: the same text to one number at most this often"
     )
     sms_daily_limit: int = Field(default=10, ge=1, description="SMS_DAILY_LIMIT: messages to one number per day (Asia/Shanghai)")
-    sms_quiet_start: time = Field(default=time(21, 0), description="SMS_QUIET_START: no reminder from this time ...")
-    sms_quiet_end: time = Field(default=time(8, 0), description="SMS_QUIET_END: ... until this time (Asia/Shanghai)")
+    sms_quiet_start: time = Field(
+        default=time(21, 0), description="SMS_QUIET_START: no SMS of a kind not exempt (the templates say) from this time ..."
+    )
+    sms_quiet_end: time = Field(
+        default=time(8, 0), description="SMS_QUIET_END: ... until this time (Asia/Shanghai), first sends and resends alike"
+    )
     sms_max_send_attempts: int = Field(
         default=5, ge=1, description="SMS_MAX_SEND_ATTEMPTS: provider errors before the message becomes a phone task"
     )
@@ -32,5 +36,8 @@ class NotifySettings(PersonalDataSettings, SmsProviderSettings):
         ),
     )
     sms_retry_after_failed_delivery_seconds: float = Field(
-        default=30, ge=0, description="SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS: wait before resending an undelivered SMS"
+        default=30, ge=0, description=(
+            "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS: wait before resending an undelivered SMS (then, unless its kind is "
+            "exempt, until the quiet hours end)"
+        ),
     )

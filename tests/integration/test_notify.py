@@ -4,6 +4,7 @@ fake HTTP servers (their official SDKs over real HTTP) or the local provider."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -191,14 +192,30 @@ async def test_a_crash_between_the_providers_accept_and_our_commit_does_not_send
         await conn.close()
 
 
+def quiet_hours_now() -> tuple[dict[str, str], datetime]:
+    """Quiet hours around the present moment, whatever the hour the test runs at (the notify
+    settings), and when they end."""
+    from services.notify.notices import QuietHours
+
+    now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    ends_at = QuietHours(start=start, end=end).next_allowed(datetime.now(UTC))
+    assert ends_at > datetime.now(UTC)
+    return {"SMS_QUIET_START": start.strftime("%H:%M"), "SMS_QUIET_END": end.strftime("%H:%M")}, ends_at
+
+
 async def test_a_failed_delivery_is_retried_then_sent_by_the_other_provider_then_becomes_a_phone_task(stack, tmp_path: Path) -> None:
+    """In quiet hours: the approval notice (exempt: its delivery starts the paper clock) is resent at
+    once; a rejection reported undelivered then is resent when they end, not 30 s later."""
     app = application_no("LG")
     conn = await asyncpg.connect(stack.database_url)
     tasks = AIOKafkaConsumer(topics.PHONE_TASK_CREATED, bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest")
+    quiet, quiet_ends_at = quiet_hours_now()
     try:
         with FakeAliyun() as aliyun, FakeTencent() as tencent:
             aliyun.fail_next(1, "throttling")  # throttled: fail over at once
-            env = {**stack.env, **SHARED_NUMBER, **providers_env(aliyun, tencent), "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS": "0"}
+            env = {**stack.env, **SHARED_NUMBER, **providers_env(aliyun, tencent), "SMS_RETRY_AFTER_FAILED_DELIVERY_SECONDS": "0",
+                   **quiet}
             with running_service("notify", env, tmp_path / "notify.log"):
                 await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)),
                               (topics.APPLICATION_STATE_CHANGED, app, approval_event(app)))
@@ -222,13 +239,30 @@ async def test_a_failed_delivery_is_retried_then_sent_by_the_other_provider_then
                 while found is None and asyncio.get_running_loop().time() < deadline:
                     for records in (await tasks.getmany(timeout_ms=500)).values():
                         found = next((json.loads(r.value) for r in records if r.key == app.encode()), found)
+
+                # A rejection Tencent Cloud took (sent before the quiet hours began), reported undelivered now.
+                rejection = await conn.fetchval(
+                    """INSERT INTO notify.sms_messages (message_id, idempotency_key, application_no, program, kind, text, sign_name,
+                           params, mobile_hash, mobile_masked, status, not_before, source_event_id, provider, provider_message_id,
+                           tried_providers, attempts, sent_at)
+                       SELECT $1, $2, application_no, program, 'rejected', '不予通过', sign_name, params, mobile_hash, mobile_masked,
+                              'accepted', now() - interval '3 hours', 'e-rejected', 'tencent', 'serial-rejected', '{tencent}', 1,
+                              now() - interval '3 hours'
+                       FROM notify.sms_messages WHERE message_id = $3::uuid RETURNING message_id::text""",
+                    uuid.uuid4(), f"{app}:rejected:v1", message_id)
+                await produce(stack, (topics.SMS_RECEIPTS, rejection, receipt(rejection, "FAILED", "tencent")))
+                await wait_for(conn, "SELECT delivery_failures FROM notify.sms_messages WHERE message_id = $1::uuid", rejection, expect=1)
+                resend = await conn.fetchrow(
+                    "SELECT status, not_before, next_provider FROM notify.sms_messages WHERE message_id = $1::uuid", rejection)
+                await asyncio.sleep(1.0)  # a resend at once would show by now
     finally:
         await tasks.stop()
         await conn.close()
     assert path == ["tencent", "tencent", "aliyun"]  # the same provider once more, then the other one
-    assert (aliyun.send_requests, tencent.send_requests) == (2, 2)
+    assert (aliyun.send_requests, tencent.send_requests) == (2, 2)  # the approval, in quiet hours; the rejection not yet
     assert task.startswith("undelivered")
     assert found is not None and found["notice_kind"] == "back_office_approved"
+    assert (resend["status"], resend["not_before"], resend["next_provider"]) == ("pending", quiet_ends_at, "tencent")
 
 
 async def test_rate_limits_and_quiet_hours_hold(stack) -> None:
@@ -238,6 +272,8 @@ async def test_rate_limits_and_quiet_hours_hold(stack) -> None:
     from services.notify.notices import QuietHours, load_templates
     from services.notify.providers.port import SendResult, SentRecord, SmsRequest
     from services.notify.sender import SmsSender
+
+    NO_QUIET_HOURS = QuietHours(start=time(0, 0), end=time(0, 0))
     from services.notify.service import Notifier
     from services.notify.settings import NotifySettings
     from subsidy.contracts.lifecycle import ReminderDue
@@ -262,7 +298,8 @@ async def test_rate_limits_and_quiet_hours_hold(stack) -> None:
     late_evening = datetime(2026, 11, 23, 22, 0, tzinfo=SHANGHAI)
     notifier = Notifier(pool=pool, cipher=the_cipher, templates=load_templates(), quiet_hours=QuietHours(),
                         temporal=None, provider_names=("local",), clock=lambda: late_evening)  # type: ignore[arg-type]
-    sender = SmsSender(pool, [provider], the_cipher, notifier, settings)
+    # The limits below are about the number, not the hour: the sender's notifier has no quiet hours.
+    sender = SmsSender(pool, [provider], the_cipher, dataclasses.replace(notifier, quiet_hours=NO_QUIET_HOURS), settings)
     own_number = f"137{uuid.uuid4().int % 10**8:08d}"  # its own: this test fills the number's daily quota
     try:
         app = application_no("LG")
@@ -375,7 +412,9 @@ class InProcessSender:
         env = {k.lower(): v for k, v in stack.env.items()}
         self.settings = NotifySettings(**{**env, "sms_providers": "local", **settings})
         self.cipher = cipher(stack)
-        self.notifier = Notifier(pool=pool, cipher=self.cipher, templates=load_templates(), quiet_hours=QuietHours(),
+        # No quiet hours: these tests send `online_approved` (not exempt) at whatever hour they run.
+        self.notifier = Notifier(pool=pool, cipher=self.cipher, templates=load_templates(),
+                                 quiet_hours=QuietHours(start=time(0, 0), end=time(0, 0)),
                                  temporal=None, provider_names=tuple(p.name for p in providers))  # type: ignore[arg-type]
         self.pool = pool
         self.providers = providers
