@@ -136,6 +136,10 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         e1_view = await w.view(E1, a)
         e1_pages = {tab: await w.http.get(f"{w.review}/console/applications/{a}", params={"tab": tab},
                                           headers={"cookie": f"{SESSION_COOKIE}={w.token(E1)}"}) for tab in ("basic", "history")}
+        e1_intake = await w.http.get(f"http://127.0.0.1:{w.ports['intake']}/applications/{a}",
+                                     headers={"authorization": f"Bearer {w.token(E1)}"})
+        auditor_intake = await w.http.get(f"http://127.0.0.1:{w.ports['intake']}/applications/{a}",
+                                          headers={"authorization": f"Bearer {w.token(AUDITOR)}"})
         audit = (await w.get(AUDITOR, "/api/audit", application_no=a, page_size=100)).json()["items"]
         refused_rows = await w.database.fetch(
             "SELECT action, reason FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq", a)
@@ -216,6 +220,12 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         assert page.status_code == 200, (tab, page.text[:500])
         assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证") if word in page.text] == [], tab
     assert ex.PANEL[0] in e1_pages["history"].text and "提交专家评分" in e1_pages["history"].text
+    # Intake's own view, asked directly: the timeline, without the panel's result for an expert.
+    assert e1_intake.status_code == 200 and auditor_intake.status_code == 200
+    assert "expert_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
+    assert "expert_score:" in auditor_intake.text and "award_fen" in auditor_intake.text
+    assert [h["what"] for h in e1_intake.json()["history"] if h["kind"] == "state"] == \
+        [h["what"] for h in auditor_intake.json()["history"] if h["kind"] == "state"]
     assert E2_NOTE in admin_text and ex.PANEL[1] in admin_text  # the administrator reads everything
     declined_seen = [e for e in admin_view["experts"] if e["expert"] == ex.PANEL[2]]
     assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == "本人曾参与该产品的需求论证"

@@ -1,7 +1,7 @@
 """What `GET /api/applications/{no}` shows an assigned expert, without servers (the repository and
 intake's answer stood in for): their own decisions, tasks and refused attempts only; no panel; no
-panel result in the state changes. Whoever may view the scores still reads everything.
-(Against the real stack: tests/integration/test_review_scoring.py.)"""
+panel result in the state changes (nor in intake's own `GET /applications/{no}`). Whoever may view
+the scores still reads everything. (Against the real stack: tests/integration/test_review_scoring.py.)"""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.intake import api as intake_api
 from services.review import repository
 from services.review.api import applications
 from services.review.api.access import sees_panel
@@ -203,3 +204,25 @@ def test_whoever_may_view_the_scores_reads_the_whole_history(reader: Principal, 
 ])
 def test_who_sees_a_panel(who: Principal, sees: bool) -> None:
     assert sees_panel(who, SZ) is sees
+
+
+@pytest.mark.parametrize(("who", "reasons"), [
+    (person(StaffRole.EXPERT), ["formal_pre_review_passed", None, None]),
+    (person(StaffRole.EXPERT, StaffRole.SZ_PRE_REVIEWER), ["formal_pre_review_passed", None, None]),
+    (person(StaffRole.EXPERT, StaffRole.AUDITOR), ["formal_pre_review_passed", "expert_score:262", "tier:1; award_fen:500000000"]),
+    (person(StaffRole.SZ_PRE_REVIEWER), ["formal_pre_review_passed", "expert_score:262", "tier:1; award_fen:500000000"]),
+])
+def test_intake_s_own_view_keeps_the_panel_s_result_from_an_expert(who: Principal, reasons: list[str | None],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    async def view(_c: Any, _no: str) -> dict[str, Any]:
+        return json.loads(json.dumps(INTAKE))
+
+    monkeypatch.setattr(intake_api.repository, "application_view", view)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(intake_api.router())
+    app.state.verifier = Verifier(who)
+    app.state.resources = SimpleNamespace(pool=Pool())
+    response = TestClient(app).get(f"/applications/{APP}", headers={"authorization": "Bearer x"})
+    assert response.status_code == 200, response.text
+    assert [e.get("reason") for e in response.json()["history"]] == reasons

@@ -27,17 +27,13 @@ from services.review.api.common import checked_application_no, local, weekday
 from services.review.api.tasks import task_item
 from services.review.duplicates.service import flag_view
 from services.review.rules.longgang import MATERIAL_NAMES
+from subsidy.contracts.lifecycle import PANEL_RESULT_FROM
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError, Started
 from subsidy.identity.http import Authenticated
 
 log = structlog.get_logger(__name__)
 NOT_FOUND_ZH = "未找到该申报"
-
-# The statuses from the panel's work on: a change out of one of them carries what the panel
-# concluded (the lifecycle's reason `expert_score:<sum of the criterion means>`, then the tier and
-# the award, in the reason and the typed fields), which an expert does not see.
-PANEL_RESULT_FROM = frozenset({"expert_scoring", "tiering", "awaiting_publication", "published"})
 
 
 async def visible(conn: Any, principal: Principal, application_no: str) -> Any:
