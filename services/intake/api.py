@@ -5,7 +5,9 @@ each) and state changes, in time order. No personal data.
 
 Any role granted for the application's program may read it (reviewers, clerks, experts,
 administrators, auditors: review's API narrows what an expert sees). An application of another
-program answers 404 like an unknown one: its existence is not revealed.
+program answers 404 like an unknown one: its existence is not revealed. An expert who is neither
+administrator nor auditor reads the state changes out of the panel's statuses without their reason
+(the panel's score, the tier, the award), as review's application view shows them to an expert.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.intake import repository
+from subsidy.contracts.lifecycle import PANEL_RESULT_FROM
+from subsidy.identity.claims import Principal, StaffRole
 from subsidy.identity.http import Authenticated
 from subsidy.web import ApiError, Started, checked_application_no
 
 NOT_FOUND_ZH = "未找到该申报"
+PANEL_READERS = frozenset({StaffRole.PROGRAM_ADMIN, StaffRole.AUDITOR})  # review's view_scores
 
 
 def router() -> APIRouter:
@@ -35,6 +40,20 @@ def router() -> APIRouter:
             view = await repository.application_view(conn, application_no)
         if view is None or not principal.in_program(view["program"]):
             raise ApiError(404, "unknown_application", NOT_FOUND_ZH, detail={"application_no": application_no})
-        return view
+        return view if sees_panel_result(principal) else without_panel_result(view)
 
     return api
+
+
+def sees_panel_result(principal: Principal) -> bool:
+    """An expert does not, unless also administrator or auditor (review's `access.sees_panel`)."""
+    return not principal.has(StaffRole.EXPERT) or principal.any_of(PANEL_READERS)
+
+
+def without_panel_result(view: dict[str, Any]) -> dict[str, Any]:
+    """The view without the reason of the state changes (`"what": "from -> to"`) out of the panel's statuses."""
+    return {**view, "history": [
+        {k: v for k, v in entry.items() if k != "reason"}
+        if entry.get("kind") == "state" and str(entry.get("what", "")).split(" -> ")[0] in PANEL_RESULT_FROM else entry
+        for entry in view.get("history", [])
+    ]}

@@ -55,6 +55,10 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.PUBLISHED, Status.REJECTED, Status.WITHDRAWN, Status.ABANDONED})
+# Shenzhen, from the expert panel's work on: a state change out of one of these carries what the
+# panel concluded (the reason `expert_score:<sum of the criterion means>`, then the tier and the
+# award in the reason and the typed fields), which an expert reading the history does not see.
+PANEL_RESULT_FROM = frozenset({Status.EXPERT_SCORING, Status.TIERING, Status.AWAITING_PUBLICATION, Status.PUBLISHED})
 
 
 class Role(StrEnum):

@@ -3,17 +3,20 @@ review's API only (tokens of the stack's local issuer; no Temporal update called
 findings shown to the pre-reviewer with their clauses; a panel of three with conflicted experts
 refused at assignment and a decline replaced; each expert scores once, sees only their own scores;
 the platform aggregates and moves the lifecycle on; the administrator confirms the batch's tiers
-and amounts, three products of one applicant held to CNY 10M together (02(四))."""
+and amounts, three products of one applicant held to CNY 10M together (02(四)); an expert's view
+of the product (API and console) names no other expert and shows none of their scores."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 
 from services.review.audit.chain import verify_chain
 from services.review.awards.shenzhen import ScoredProduct, shenzhen_amounts
+from services.review.console.routes import SESSION_COOKIE
 from subsidy.contracts import topics
 from subsidy.identity.claims import StaffRole
 from subsidy.programs import programs
@@ -26,6 +29,7 @@ PRE = Official("sz-pre-31", (StaffRole.SZ_PRE_REVIEWER,), (SZ,))
 ADMIN = Official("sz-admin-31", (StaffRole.PROGRAM_ADMIN,), (SZ,))
 AUDITOR = Official("sz-auditor-31", (StaffRole.AUDITOR,), (SZ,))
 E1, E2, E3, E5 = (ex.expert(s) for s in (*ex.PANEL, ex.REPLACEMENT))
+E2_NOTE = "（林二另注：测试报告样本偏少）"  # exp-02's own words: never shown to another expert
 
 NOTICE_03 = {
     "shenzhen_entity": "03(一)", "business_line": "03(一)", "scenario_in_catalog": "03(二)", "in_real_use": "03(二)",
@@ -101,7 +105,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         first = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
         same_key = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
         again = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(60, 60, 60))
-        await scored_by(w, a, [(E2, (92, 85, 88)), (E5, (88, 90, 84))])
+        e2_scored = await w.post(E2, f"/api/applications/{a}/scores", ex.scores(92, 85, 88, note=E2_NOTE))
+        await scored_by(w, a, [(E5, (88, 90, 84))])
         e1_sees = (await w.get(E1, f"/api/applications/{a}/scores")).json()
         e1_closed = [t for t in (await w.get(E1, "/api/tasks", closed="true", page_size=100)).json()["items"] if t["application_no"] == a]
         at_tiering = await w.reach(ADMIN, a, "tiering")
@@ -126,6 +131,15 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         finals = {app: await w.reach(AUDITOR, app, "awaiting_publication") for app in (a, b, c)}
         nothing_left = await w.post(ADMIN, f"/api/programs/{SZ}/tiering/confirm", {})
         admin_view = await w.view(ADMIN, a)
+        admin_text = json.dumps(admin_view, ensure_ascii=False)
+        # exp-01 reads the product after the panel, the tiers and the amounts: only their own part.
+        e1_view = await w.view(E1, a)
+        e1_pages = {tab: await w.http.get(f"{w.review}/console/applications/{a}", params={"tab": tab},
+                                          headers={"cookie": f"{SESSION_COOKIE}={w.token(E1)}"}) for tab in ("basic", "history")}
+        e1_intake = await w.http.get(f"http://127.0.0.1:{w.ports['intake']}/applications/{a}",
+                                     headers={"authorization": f"Bearer {w.token(E1)}"})
+        auditor_intake = await w.http.get(f"http://127.0.0.1:{w.ports['intake']}/applications/{a}",
+                                          headers={"authorization": f"Bearer {w.token(AUDITOR)}"})
         audit = (await w.get(AUDITOR, "/api/audit", application_no=a, page_size=100)).json()["items"]
         refused_rows = await w.database.fetch(
             "SELECT action, reason FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq", a)
@@ -160,6 +174,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert unjustified.status_code == 422 and out_of_scale.status_code == 422
     assert first.status_code == 200 and same_key.json() == first.json() and first.json()["weighted_score"] == "88.20"
     assert again.status_code == 409 and again.json()["code"] == "already_scored"
+    assert e2_scored.status_code == 200, e2_scored.text
     assert [s["expert"] for s in e1_sees["scores"]] == [ex.PANEL[0]] and "panel" not in e1_sees  # never the others'
     assert e1_closed and e1_closed[0]["closed_by"] == E1.actor_id
     assert {s["expert"] for s in admin_sees["scores"]} == {ex.PANEL[0], ex.PANEL[1], ex.REPLACEMENT}
@@ -190,6 +205,28 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         assert change["by"] == ADMIN.actor_id
         assert change["fields"].get("award_fen") == mine[app]["amount_fen"], change
     assert nothing_left.status_code == 409 and nothing_left.json()["code"] == "empty"
+    # An expert never reads another expert's id, name, points or justification, nor the panel's
+    # result (the API, and the console's pages drawn from it); their own part stays.
+    others = (*ex.PANEL[1:], ex.REPLACEMENT, ex.OWN_ORGANISATION, ex.AFFILIATED, "林二", "黄三", "吴五", "郑六")  # 周四 (exp-04) reads as Thursday
+    e1_text = json.dumps(e1_view, ensure_ascii=False)
+    assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证", "expert_score:", "award_fen") if word in e1_text] == []
+    assert e1_view["experts"] == [] and {t["assignee"] for t in e1_view["tasks"]} == {ex.PANEL[0]}
+    e1_decisions = [h for h in e1_view["history"] if h["kind"] == "decision"]
+    assert [(d["action"], d["subject"]) for d in e1_decisions] == [("submit_score", ex.PANEL[0])]
+    assert e1_decisions[0]["input"]["criteria"]["practicality"]["points"] == 90
+    assert {r["subject"] for r in e1_view["refused"]["decisions"]} == {ex.PANEL[0]}  # their own refused attempts
+    assert [h["to"] for h in e1_view["history"] if h["kind"] == "state_change"][-2:] == ["tiering", "awaiting_publication"]
+    for tab, page in e1_pages.items():
+        assert page.status_code == 200, (tab, page.text[:500])
+        assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证") if word in page.text] == [], tab
+    assert ex.PANEL[0] in e1_pages["history"].text and "提交专家评分" in e1_pages["history"].text
+    # Intake's own view, asked directly: the timeline, without the panel's result for an expert.
+    assert e1_intake.status_code == 200 and auditor_intake.status_code == 200
+    assert "expert_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
+    assert "expert_score:" in auditor_intake.text and "award_fen" in auditor_intake.text
+    assert [h["what"] for h in e1_intake.json()["history"] if h["kind"] == "state"] == \
+        [h["what"] for h in auditor_intake.json()["history"] if h["kind"] == "state"]
+    assert E2_NOTE in admin_text and ex.PANEL[1] in admin_text  # the administrator reads everything
     declined_seen = [e for e in admin_view["experts"] if e["expert"] == ex.PANEL[2]]
     assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == "本人曾参与该产品的需求论证"
     accepted = {(e["action"], e["subject"]) for e in audit if e["outcome"] == "accepted"}

@@ -103,3 +103,12 @@ def can(principal: Principal, action: Action, program: str, window: str | None =
     if action is Action.RECORD_PAPER_RECEIPT:
         return principal.window is not None and (window is None or window == principal.window)
     return True
+
+
+def sees_panel(principal: Principal, program: str) -> bool:
+    """Whether an application's page may name its expert panel and what each expert did (their
+    scores, justifications, declines, tasks). Whoever may view the scores (administrators,
+    auditors) may; an expert otherwise never learns who else is on a panel or what they scored
+    (README: "sees only their own scores"), whatever other reading role they also hold. Reviewers
+    who are no expert (pre-reviewers) are on no panel and read the application's history as it is."""
+    return can(principal, Action.VIEW_SCORES, program) or not principal.has(StaffRole.EXPERT)

@@ -3,6 +3,8 @@
 From review's own schema: status and deadline, each version and its materials, the pre-check
 findings (clause, explanation, evidence, ruleset version), duplicate-claim flags, the history of
 state changes and decisions with who took them, the tasks, the refused attempts at decisions.
+An expert (who may not view the scores) reads only their own decisions, tasks and refused
+attempts, no panel, and no panel result in the state changes (`access.sees_panel`).
 From intake (its events, and every one it refused with the reason) and notify (the SMS sent,
 numbers masked), asked with the caller's own token: a service that does not answer makes its
 section `{"unavailable": true}`, never the page fail.
@@ -20,11 +22,12 @@ import structlog
 from fastapi import APIRouter, Request
 
 from services.review import repository
-from services.review.api.access import Action, can
+from services.review.api.access import Action, can, sees_panel
 from services.review.api.common import checked_application_no, local, weekday
 from services.review.api.tasks import task_item
 from services.review.duplicates.service import flag_view
 from services.review.rules.longgang import MATERIAL_NAMES
+from subsidy.contracts.lifecycle import PANEL_RESULT_FROM
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError, Started
 from subsidy.identity.http import Authenticated
@@ -63,10 +66,18 @@ def router() -> APIRouter:
             experts = await repository.experts_of(conn, application_no)
             flags = await repository.flags_of(conn, application_no)  # awards-api: duplicate / multi-source claims
             computed = await repository.computed_deadlines_of(conn, application_no)
+        panel_hidden = not sees_panel(principal, row["program"])
+        if panel_hidden:  # an expert: their own part only (others' scores, declines and tasks name the panel)
+            decisions = [d for d in decisions if d["actor_subject"] == principal.subject]
+            tasks = [t for t in tasks if _own_task(t, principal)]
+            refused = [r for r in refused if r["subject"] == principal.subject]
+            experts = []
         intake, sms = await asyncio.gather(
             _upstream(resources, request, "intake_url", f"/applications/{application_no}"),
             _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
         )
+        if panel_hidden:
+            intake = _without_panel_result(intake)
         now = datetime.now(UTC)
         latest = max((f["version"] for f in findings), default=None)
         current = [f for f in findings if f["version"] == latest]
@@ -108,10 +119,7 @@ def router() -> APIRouter:
                 "unacknowledged": sum(1 for f in flags if f["acknowledged_by"] is None),
             },
             "history": sorted(
-                [{"at": local(c["occurred_at"]), "kind": "state_change", "from": c["from_status"], "to": c["to_status"],
-                  "reason": c["reason"], "by": c["actor"], "deadline": local(c["deadline"]), "version": c["version"],
-                  **({"fields": json.loads(c["fields"])} if c["fields"] not in (None, "{}") else {})}
-                 for c in changes]
+                [_state_change_item(c, panel_hidden=panel_hidden) for c in changes]
                 + [{"at": local(d["decided_at"]), "kind": "decision", "action": d["action"], "by": d["actor_id"],
                     "subject": d["actor_subject"], "role": d["actor_role"], "input": json.loads(d["input"]),
                     "to": d["outcome_status"]}
@@ -119,7 +127,7 @@ def router() -> APIRouter:
                 key=lambda entry: entry["at"] or "",
             ),
             "tasks": [task_item(t, now) for t in tasks],
-            "experts": [] if principal.roles == {StaffRole.EXPERT} else [
+            "experts": [
                 {"expert": e["expert_subject"], "assigned_by": e["assigned_by"], "assigned_at": local(e["assigned_at"]),
                  "declined_at": local(e["declined_at"]), "decline_reason": e["decline_reason"]} for e in experts
             ],
@@ -136,6 +144,35 @@ def router() -> APIRouter:
         }
 
     return api
+
+
+def _own_task(task: Any, principal: Principal) -> bool:
+    """The caller's own task: assigned to them, or closed by them."""
+    return task["assignee"] == principal.subject or task["closed_by"] == principal.actor_id
+
+
+def _state_change_item(change: Any, *, panel_hidden: bool) -> dict[str, Any]:
+    """A state change of the history; for an expert, one out of the panel's statuses without its
+    reason and typed fields (the panel's score, the tier, the award)."""
+    hide = panel_hidden and change["from_status"] in PANEL_RESULT_FROM
+    fields = None if hide or change["fields"] in (None, "{}") else json.loads(change["fields"])
+    return {"at": local(change["occurred_at"]), "kind": "state_change", "from": change["from_status"],
+            "to": change["to_status"], "reason": None if hide else change["reason"], "by": change["actor"],
+            "deadline": local(change["deadline"]), "version": change["version"],
+            **({"fields": fields} if fields is not None else {})}
+
+
+def _without_panel_result(intake: dict[str, Any]) -> dict[str, Any]:
+    """Intake's view as an expert reads it here: its state changes (`"what": "from -> to"`) out of
+    the panel's statuses without their reason, as in the history above."""
+    history = intake.get("history")
+    if not isinstance(history, list):
+        return intake
+    return {**intake, "history": [
+        {k: v for k, v in entry.items() if k != "reason"}
+        if entry.get("kind") == "state" and str(entry.get("what", "")).split(" -> ")[0] in PANEL_RESULT_FROM else entry
+        for entry in history
+    ]}
 
 
 def _refused_events(intake: dict[str, Any]) -> Any:
