@@ -2,7 +2,9 @@
 
 For one attempt, in order:
 
-1. `Idempotency-Key` seen before: the stored answer, nothing else happens (review.decisions);
+1. `Idempotency-Key` seen before: for the same request again (the same official, action, object
+   and body) the stored answer, nothing else happens (review.decisions); for any other request
+   422 `idempotency_key_reused`, audited;
 2. the object from review's read model: unknown, or outside the caller's programs (an expert: not
    assigned to them) -> 404, its existence not revealed;
 3. the caller's role for the action (services/review/api/access.py) -> 403; a clerk at another
@@ -73,6 +75,9 @@ class Attempt:
     application_no: str | None = None
     program: str | None = None  # the program of a publication (no application)
     request_id: str | None = None
+    # An object the path names that neither the application nor the program is: ("task_id", 7),
+    # ("flag_id", 3). Its answer names it too; the same key for another one is another request.
+    target: tuple[str, int] | None = None
 
 
 @dataclass
@@ -186,6 +191,7 @@ class DecisionService:
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
+        attempt = replace(attempt, target=("task_id", task_id))
         if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         async with self.pool.acquire() as conn:
@@ -262,17 +268,30 @@ class DecisionService:
     async def stored_answer(self, attempt: Attempt, conn: asyncpg.Connection | None = None) -> dict[str, Any] | None:
         """The answer stored for the attempt's Idempotency-Key, or None. A caller that holds a connection
         passes it: taking a second one while holding one deadlocks the pool once as many requests
-        as it has connections do so at once (nine award confirmations did, in the lifecycle benchmark)."""
-        if conn is None:
-            async with self.pool.acquire() as own:
-                return await self.stored_answer(attempt, own)
+        as it has connections do so at once (nine award confirmations did, in the lifecycle benchmark).
+
+        The key names one request: the same official's same action on the same object with the same
+        body. Sent with anything else it is refused (422 `idempotency_key_reused`) and the refusal
+        audited; answering the first request's answer told the official that an action was taken
+        that never was (a second program's publication answered with the first one's notice id).
+        Without `conn` the refusal is audited here and raised as the API's error; with it, raised as
+        `Refused`, for the caller's `refusals_answered` to audit once its transaction is over."""
+        if conn is not None:
+            return await self._stored_answer(attempt, conn)
+        async with self.pool.acquire() as own:
+            try:
+                return await self._stored_answer(attempt, own)
+            except Refused as exc:
+                refused, program = exc.refusal, await _program_named(own, attempt)
+        await self.audit_refusal(attempt, Context(program=program), refused)
+        raise api_error(refused) from None
+
+    async def _stored_answer(self, attempt: Attempt, conn: asyncpg.Connection) -> dict[str, Any] | None:
         row = await repository.stored_decision(conn, attempt.idempotency_key)
         if row is None:
             return None
-        same = row["actor_id"] == attempt.principal.actor_id and (
-            attempt.application_no is None or row["application_no"] == attempt.application_no)
-        if not same:
-            raise api_error(refusal("idempotency_key_reused"))
+        if (other := _another_request(row, attempt)) is not None:
+            raise Refused(refusal("idempotency_key_reused", f"idempotency_key_reused: the key was used for {other}"))
         return json.loads(row["answer"])
 
     async def execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
@@ -379,6 +398,46 @@ def program_role(principal: Principal, program: str, action: Action, forbidden: 
     if role is None:
         raise Refused(refusal("forbidden", f"forbidden: {forbidden}"))
     return role
+
+
+_REVIEW_DECISIONS = frozenset(action.value for action in REVIEW_ACTION_BY_STATUS.values())
+
+
+def _action_family(action: str) -> str:
+    """`POST .../decisions` is attempted as `decide` and recorded as the step's own decision
+    (decide_online_review, ...): one action for the Idempotency-Key."""
+    return Action.DECIDE.value if action in _REVIEW_DECISIONS else action
+
+
+def _another_request(row: Any, attempt: Attempt) -> str | None:
+    """What makes `attempt` another request than the one recorded under its key (review.decisions
+    `row`), or None when it is the same one again. The body is compared as recorded (masked, as
+    the audit has it)."""
+    if row["actor_id"] != attempt.principal.actor_id:
+        return "another official's request"
+    if _action_family(row["action"]) != _action_family(attempt.action.value):
+        return "another action"
+    target = attempt.target
+    if ((attempt.application_no is not None and row["application_no"] != attempt.application_no)
+            or (attempt.program is not None and row["program"] != attempt.program)
+            or (target is not None and json.loads(row["answer"]).get(target[0]) != target[1])):
+        return "another object"
+    if json.loads(row["input"]) != json.loads(json.dumps(attempt.input)):
+        return "another body"
+    return None
+
+
+async def _program_named(conn: asyncpg.Connection, attempt: Attempt) -> str | None:
+    """The program of the object an attempt names, for the audit of a refusal given before the
+    object was looked up (None for an object that does not exist)."""
+    if attempt.program is not None:
+        return attempt.program
+    row = None
+    if attempt.application_no is not None:
+        row = await repository.application(conn, attempt.application_no)
+    elif attempt.target is not None and attempt.target[0] == "task_id":
+        row = await repository.task(conn, attempt.target[1])
+    return row["program"] if row is not None else None
 
 
 def _with_action(attempt: Attempt, action: Action) -> Attempt:
