@@ -4,6 +4,7 @@ validator's refusals and the workflow's Conflict as answers, a closed lifecycle 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -289,3 +290,21 @@ async def test_another_officials_key_is_refused(audited: list[tuple[Any, Any]]) 
         await svc.stored_answer(attempt(Action.DECIDE, {"decision": "approve"}, application_no="LG2025-000123"))
     assert caught.value.code == "idempotency_key_reused" and audited == [(LG, "idempotency_key_reused")]
 
+
+def test_no_idempotency_key_is_ever_a_platform_update_id() -> None:
+    """A pre-reviewer's approval sent with `Idempotency-Key: sz-expert-scoring:<no>` was that update
+    id: the panel's result, later, got the approval's answer and the lifecycle stayed in expert
+    scoring. The key pattern takes such keys; their update ids are in the API's own namespace."""
+    import uuid
+
+    from services.review.api.access import Action
+    from services.review.api.common import IDEMPOTENCY_KEY
+    from subsidy.contracts.workflow_ids import API_UPDATE_PREFIX, expert_scoring_update_id, tiering_update_id
+
+    app = "SZ2025-004512"
+    platform = [expert_scoring_update_id(app), tiering_update_id(app), str(uuid.uuid5(uuid.NAMESPACE_URL, "cloudevent:x y"))]
+    for update_id in platform:
+        assert IDEMPOTENCY_KEY.match(update_id)  # a client may send it as a key ...
+        sent = replace(attempt(Action.DECIDE, {"decision": "approve"}, application_no=app), idempotency_key=update_id)
+        assert sent.update_id not in platform  # ... but its update id is never the platform's
+        assert sent.update_id == API_UPDATE_PREFIX + update_id and not update_id.startswith(API_UPDATE_PREFIX)

@@ -9,7 +9,8 @@ For one attempt, in order:
    assigned to them) -> 404, its existence not revealed;
 3. the caller's role for the action (services/review/api/access.py) -> 403; a clerk at another
    window -> 403; input the contract refuses -> 422;
-4. the workflow update, with the principal as actor and the key as update id. `busy:` (the
+4. the workflow update, with the principal as actor and `api:<key>` as update id (its own
+   namespace: subsidy.contracts.workflow_ids.api_update_id). `busy:` (the
    lifecycle still settling its previous step) is asked again with backoff for up to
    `busy_window` seconds; the validator's refusals become answers (decisions/refusals.py);
 5. accepted: the decision, the closing of its task and the audit row in one transaction.
@@ -53,7 +54,7 @@ from services.review.decisions.actions import (
 from services.review.decisions.refusals import Refusal, refusal, refusal_of
 from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
-from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
+from subsidy.contracts.workflow_ids import api_update_id, application_workflow_id, publication_batch_workflow_id
 from subsidy.failpoints import crash_if_armed
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError
@@ -78,6 +79,12 @@ class Attempt:
     # An object the path names that neither the application nor the program is: ("task_id", 7),
     # ("flag_id", 3). Its answer names it too; the same key for another one is another request.
     target: tuple[str, int] | None = None
+
+    @property
+    def update_id(self) -> str:
+        """The workflow update id of this attempt: the key in the API's own namespace, never one
+        of the platform's update ids."""
+        return api_update_id(self.idempotency_key)
 
 
 @dataclass
@@ -165,13 +172,13 @@ class DecisionService:
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
-            summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
+            summary = await self._publish_within_budget(program, cmd, attempt.update_id)
         answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen,
                   "period_starts_at": shanghai_iso(cmd.period_starts_at), "period_ends_at": shanghai_iso(cmd.period_ends_at),
                   "waiting_for_next": summary.waiting_for_next}
         return await self.record(attempt, ctx, outcome_status=None, answer=answer)
 
-    async def _publish_within_budget(self, program: str, cmd: BaseModel, key: str) -> PublicationSummary:
+    async def _publish_within_budget(self, program: str, cmd: BaseModel, update_id: str) -> PublicationSummary:
         """The publish update; for a Longgang batch with a budget, only when its list is within it
         (services/review/awards/budget.py), holding the program's budget lock so that the list
         cannot change between the check and the publication."""
@@ -180,13 +187,13 @@ class DecisionService:
 
         config = award_config(program)
         if config is None or config.budget_fen is None:
-            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, update_id,
                                        PublicationSummary, closed_means="empty")
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.lock_program_budget(conn, program)
             if (over := await over_budget_refusal(conn, self.temporal, program)) is not None:
                 raise Refused(over)
-            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, update_id,
                                        PublicationSummary, closed_means="empty")
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
@@ -228,7 +235,7 @@ class DecisionService:
             actor = Actor(id=attempt.principal.actor_id, role=update.role)
             cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
             accepted = await self.execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
-                                           attempt.idempotency_key, DecisionAccepted)
+                                           attempt.update_id, DecisionAccepted)
             crash_if_armed("review.after_update")  # the workflow took the decision; review's own commit has not happened
         except Refused as refused:
             earlier = await self._taken_earlier(attempt, ctx, refused.refusal)
@@ -243,14 +250,14 @@ class DecisionService:
         """The workflow's answer to an earlier request under this key, when the application has moved
         on because of it: review stopped between the workflow's accept and its own commit (a crash,
         a lost connection), and the official's client sends the request again with the same key.
-        The update id is the key, so the workflow keeps that answer; without this the repeat was
+        The update id is made from the key, so the workflow keeps that answer; without this the repeat was
         refused (409 wrong_state) and the decision never recorded nor audited (issue 14, faults)."""
         if refused.code not in ("wrong_state", "lifecycle_closed") or ctx.program is None or attempt.application_no is None:
             return None
         handle = self.temporal.get_workflow_handle(application_workflow_id(ctx.program, attempt.application_no))
         try:
             return await asyncio.wait_for(
-                handle.get_update_handle(attempt.idempotency_key, result_type=DecisionAccepted).result(), 15)
+                handle.get_update_handle(attempt.update_id, result_type=DecisionAccepted).result(), 15)
         except (RPCError, WorkflowUpdateFailedError, TimeoutError):
             return None  # no such update (the usual case): the refusal stands
 
