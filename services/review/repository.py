@@ -215,7 +215,7 @@ async def insert_task_for_bench(conn: asyncpg.Connection, rows: list[tuple[Any, 
 
 async def stored_decision(conn: asyncpg.Connection, idempotency_key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT idempotency_key, program, application_no, action, actor_id, answer::text AS answer
+        """SELECT idempotency_key, program, application_no, action, actor_id, input::text AS input, answer::text AS answer
            FROM review.decisions WHERE idempotency_key = $1""",
         idempotency_key,
     )

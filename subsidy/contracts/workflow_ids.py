@@ -60,3 +60,28 @@ def platform_probe_workflow_id(run: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run):
         raise ValueError("probe run id must be a short token")
     return f"PlatformProbe:{run}"
+
+
+API_UPDATE_PREFIX = "api:"
+
+
+def api_update_id(idempotency_key: str) -> str:
+    """`api:<Idempotency-Key>`: the update id of an action an official takes through review's API.
+
+    Temporal answers an update whose id a workflow has seen with that first update's result,
+    whatever the update's name and arguments. The platform's own update ids (intake's uuid5 event
+    keys; review's `expert_scoring_update_id` and `tiering_update_id`) never start with `api:`, so
+    no key a client chooses can take the place of one of them: a pre-reviewer's decision sent with
+    `Idempotency-Key: sz-expert-scoring:<no>` once made the panel's result, later, the answer of
+    that old decision, and the lifecycle waited in expert scoring for good."""
+    return API_UPDATE_PREFIX + idempotency_key
+
+
+def expert_scoring_update_id(application_no: str) -> str:
+    """`sz-expert-scoring:<no>`: the platform records a complete panel's result once."""
+    return f"sz-expert-scoring:{application_no}"
+
+
+def tiering_update_id(application_no: str) -> str:
+    """`sz-tiering:<no>`: a product's confirmed tier and amount, recorded once."""
+    return f"sz-tiering:{application_no}"

@@ -1,7 +1,8 @@
 """Review killed between the workflow's accept of a decision and review's own commit (issue 14,
 found by the SIGKILL fault test): the official's client sends the request again with the same
 Idempotency-Key and must get the decision's answer, recorded and audited once, not a 409 because
-the application has moved on. The update id is the key, so the workflow still has the answer.
+the application has moved on. The update id is made from the key (`api:<key>`), so the workflow
+still has the answer.
 Before the fix the repeat was refused (`wrong_state: the application is rejected`) and the
 decision was never recorded in review nor audited."""
 

@@ -165,7 +165,10 @@ async def test_two_officials_at_once_one_wins_and_the_same_key_twice_has_one_eff
     decisions = {app: await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE application_no = $1", app)
                  for app in (raced, repeated)}
     audit = {app: [tuple(r) for r in await w.database.fetch(
-        "SELECT outcome, subject FROM review.audit_chain WHERE application_no = $1 ORDER BY seq", app)] for app in (raced, repeated)}
+        "SELECT outcome, subject FROM review.audit_chain WHERE application_no = $1 AND coalesce(reason, '') NOT LIKE 'idempotency_key_reused%'"
+        " ORDER BY seq", app)] for app in (raced, repeated)}
+    reuse_audited = await w.database.fetch(
+        "SELECT subject, action FROM review.audit_chain WHERE application_no = $1 AND reason LIKE 'idempotency_key_reused%'", raced)
 
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409], [a.text for a in answers]
@@ -181,3 +184,51 @@ async def test_two_officials_at_once_one_wins_and_the_same_key_twice_has_one_eff
     assert len(changes[repeated]) == 1 and decisions[repeated] == 1
     assert audit[repeated] == [("accepted", first.subject)]
     assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+    assert [tuple(r) for r in reuse_audited] == [(second.subject, "decide")]
+
+
+async def test_an_idempotency_key_answers_only_the_request_it_was_first_sent_with(world) -> None:
+    """One key, one request. Sent again with the same request: the stored answer, nothing done
+    twice. Sent with anything else (another task, another body, another action; an administrator
+    of both programs publishing the second program's list is the same case, unit-tested in
+    tests/unit/test_review_decisions.py): 422 idempotency_key_reused, audited, nothing done. It
+    used to answer the first request's answer with 200, and the second action was never taken."""
+    w = world
+    one, two = application_no("LG"), application_no("LG")
+    reviewer = Official("lg-online-c", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
+    both = Official("lg-admin-online", (StaffRole.PROGRAM_ADMIN, StaffRole.LG_ONLINE_REVIEWER), (LG,))
+    for app in (one, two):
+        await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    tasks = {app: (await w.task_of(reviewer, app, "online_review"))["task_id"] for app in (one, two)}
+
+    key = f"reuse-{one}"
+    given = await w.post(both, f"/api/tasks/{tasks[one]}/assignee", {"assignee": reviewer.subject}, key=key)
+    given_again = await w.post(both, f"/api/tasks/{tasks[one]}/assignee", {"assignee": reviewer.subject}, key=key)
+    other_task = await w.post(both, f"/api/tasks/{tasks[two]}/assignee", {"assignee": reviewer.subject}, key=key)
+    other_body = await w.post(both, f"/api/tasks/{tasks[one]}/assignee", {"assignee": "lg-online-d"}, key=key)
+    other_action = await w.post(both, f"/api/applications/{one}/decisions", {"decision": "approve"}, key=key)
+
+    decided = f"decided-{two}"
+    approved = await w.post(both, f"/api/applications/{two}/decisions", {"decision": "approve"}, key=decided)
+    approved_again = await w.post(both, f"/api/applications/{two}/decisions", {"decision": "approve"}, key=decided)
+    rejected = await w.post(both, f"/api/applications/{two}/decisions", {"decision": "reject", "reasons": ["材料不符"]}, key=decided)
+
+    assignees = dict(await w.database.fetch("SELECT id, assignee FROM review.tasks WHERE id = ANY($1::bigint[])", list(tasks.values())))
+    still = (await w.view(both, one))["status"]
+    refused = [tuple(r) for r in await w.database.fetch(
+        "SELECT action, program, application_no, split_part(reason, ':', 1) FROM review.audit_chain"
+        " WHERE subject = $1 AND outcome = 'refused' ORDER BY seq", both.subject)]
+    decisions = await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE idempotency_key = ANY($1::text[])", [key, decided])
+
+    assert given.status_code == 200 and given_again.status_code == 200 and given_again.json() == given.json()
+    assert given.json() == {"task_id": tasks[one], "assignee": reviewer.subject}
+    for answer in (other_task, other_body, other_action, rejected):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "idempotency_key_reused"
+        assert answer.json()["message"] == "该幂等键已用于另一项操作，请使用新的 Idempotency-Key"
+    assert assignees == {tasks[one]: reviewer.subject, tasks[two]: None}  # task 2 never given, task 1 kept its assignee
+    assert still == "online_review"  # the decision sent with the reassignment's key was never taken
+    assert approved.status_code == 200 and approved_again.json() == approved.json()
+    assert refused == [("reassign_task", LG, None, "idempotency_key_reused")] * 2 + [
+        ("decide", LG, one, "idempotency_key_reused"), ("decide", LG, two, "idempotency_key_reused")]
+    assert decisions == 2

@@ -37,15 +37,16 @@ NOTICE_03 = {
 }
 
 
-async def submitted_and_approved(w: ReviewWorld, app: str, uscc: str, product: str) -> dict:
-    """Submitted by the portal, passed by the formal pre-reviewer; returns the pre-reviewer's view before deciding."""
+async def submitted_and_approved(w: ReviewWorld, app: str, uscc: str, product: str, *, key: str = "new") -> dict:
+    """Submitted by the portal, passed by the formal pre-reviewer (with Idempotency-Key `key`, or a
+    new one); returns the pre-reviewer's view before deciding."""
     product_facts = {"name": product, "scenario_id": f"SZGOV-AI-2025-{app[-3:]}", "scenario_published_on": "2025-03-15",
                      "in_use_since": "2025-08-01", "government_funded": False, "test_report_file_ids": ["f-31"],
                      "user_report_file_ids": ["f-32"]}
     await w.send(topics.SHENZHEN_APPLICATION_SUBMITTED, app, applicant=ex.applicant(uscc), product=product_facts)
     await w.task_of(PRE, app, "formal_pre_review")
     view = await _with_findings(w, app)
-    approved = await w.post(PRE, f"/api/applications/{app}/decisions", {"decision": "approve"})
+    approved = await w.post(PRE, f"/api/applications/{app}/decisions", {"decision": "approve"}, key=key)
     assert approved.status_code == 200, approved.text
     return view
 
@@ -264,7 +265,7 @@ async def test_a_panel_result_the_lifecycle_could_not_take_is_asked_again_by_the
         at_tiering = await w.reach(ADMIN, app, "tiering", timeout=120)
         recorded = await w.database.fetchrow("SELECT recorded_at FROM review.product_scores WHERE application_no = $1", app)
         decisions = await w.database.fetchval(
-            "SELECT count(*) FROM review.decisions WHERE idempotency_key = $1", f"sz-expert-scoring:{app}")
+            "SELECT count(*) FROM review.decisions WHERE idempotency_key = $1", f"platform/sz-expert-scoring:{app}")
         asked_by_admin = await w.database.fetchval(
             "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND action = 'record_panel_result'", app)
 
@@ -274,3 +275,28 @@ async def test_a_panel_result_the_lifecycle_could_not_take_is_asked_again_by_the
     moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
     assert moved and moved[0]["by"] == "system:review"
     assert recorded["recorded_at"] is not None and decisions == 1 and asked_by_admin == 0
+
+
+async def test_an_idempotency_key_equal_to_a_platform_update_id_cannot_take_the_platforms_place(stack, tmp_path: Path) -> None:
+    """The pre-reviewer approves with `Idempotency-Key: sz-expert-scoring:<no>`, a key the API's
+    pattern takes and the update id the platform records the panel's result under. When the keys
+    were the update ids, the panel's result, later, got that approval's answer from the lifecycle,
+    nothing was recorded, and the product stayed at 专家评审 for good; the approval's row also took
+    the platform's place in review.decisions (no record_expert_scoring, no audit row)."""
+    uscc = ex.applicant_uscc()
+    app = application_no("SZ")
+    async with review_world(stack, tmp_path, shared=True) as w:
+        await ex.register(w.database, uscc)
+        await submitted_and_approved(w, app, uscc, "政务服务智能导办系统", key=f"sz-expert-scoring:{app}")
+        await w.reach(ADMIN, app, "expert_scoring")
+        assert (await w.post(ADMIN, f"/api/applications/{app}/experts", {"experts": list(ex.PANEL)})).status_code == 200
+        await scored_by(w, app, [(E1, (90, 88, 86)), (E2, (92, 85, 88)), (E3, (88, 90, 84))])
+        at_tiering = await w.reach(ADMIN, app, "tiering", timeout=45)
+        recorded = await w.database.fetch(
+            "SELECT actor_id, action FROM review.decisions WHERE application_no = $1 AND action = 'record_expert_scoring'", app)
+        audited = await w.database.fetchval(
+            "SELECT count(*) FROM review.audit_chain WHERE application_no = $1 AND action = 'record_expert_scoring'", app)
+
+    moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
+    assert moved and moved[0]["by"] == "system:review"
+    assert [tuple(r) for r in recorded] == [("system:review", "record_expert_scoring")] and audited == 1

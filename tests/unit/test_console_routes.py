@@ -97,3 +97,23 @@ def test_every_menu_entry_has_a_drawn_icon(item: routes.MenuItem) -> None:
     svg = routes.templates.env.get_template("icons.html").module.icon(item.key)
     assert f'data-icon="{item.key}"' in svg
     assert re.search(r"<(path|rect|circle) ", svg), f"no icon drawn for {item.key}"
+
+
+TEMPLATES = Path(routes.__file__).parent / "templates"
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.html")))
+def test_no_two_forms_of_a_page_send_one_idempotency_key(template: str) -> None:
+    """The API answers a key only for the request it was first sent with (another one: 422
+    idempotency_key_reused). The application page's decision, phone, paper and expert forms, the
+    award page's confirm and adjust, the score sheet's score and decline all sent the page's one key:
+    a page come back to after one of them went through sent another one under its key."""
+    keys = re.findall(r'name="key" value="([^"]*)"', (TEMPLATES / template).read_text(encoding="utf-8"))
+    assert len(keys) == len(set(keys)), keys
+
+
+def test_a_key_used_for_another_request_reads_as_a_page_to_refresh() -> None:
+    reused = _problem(httpx.Response(422, json={"code": "idempotency_key_reused", "message": "该幂等键已用于另一项操作，请使用新的 Idempotency-Key"}))
+    assert routes._refusal_text(reused) == "此页面的表单已提交过其他内容，请在刷新后的页面上重新操作"
+    late = _problem(httpx.Response(422, json={"code": "late", "message": "已超过规定期限（逾期视作放弃）"}))
+    assert routes._refusal_text(late) == "已超过规定期限（逾期视作放弃）"

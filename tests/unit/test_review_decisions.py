@@ -4,6 +4,7 @@ validator's refusals and the workflow's Conflict as answers, a closed lifecycle 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -160,3 +161,150 @@ async def test_an_award_confirmation_holding_its_connection_never_asks_the_pool_
         held, attempt, Context(program=program), awards.ConfirmAwardInput(), config)  # type: ignore[arg-type]
     assert answer["award_fen"] == 100_00
     assert used and all(conn is held for conn in used)
+
+
+# --- one Idempotency-Key, one request --------------------------------------------------------------
+
+LG, SZ = "LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"
+
+
+class Recorded:
+    """review.decisions holding one row (the key's first request); the object's program for the audit."""
+
+    def __init__(self, row: dict[str, Any]):
+        self.row = row
+
+    async def fetchrow(self, sql: str, *_args: Any) -> Any:
+        return self.row if "FROM review.decisions" in sql else {"program": "LG-AI-MODEL-2025"}
+
+
+class OnePool:
+    def __init__(self, conn: Recorded):
+        self.conn = conn
+
+    def acquire(self) -> Any:
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def acquired() -> Any:
+            yield self.conn
+
+        return acquired()
+
+
+def recorded(action: str, input_: dict[str, Any], answer: dict[str, Any], *, program: str = LG,
+             application_no: str | None = "LG2025-000123", actor: str = "staff:adm") -> DecisionService:
+    import json
+
+    row = {"idempotency_key": "console-k1", "program": program, "application_no": application_no, "action": action,
+           "actor_id": actor, "input": json.dumps(input_, ensure_ascii=False), "answer": json.dumps(answer)}
+    return DecisionService(OnePool(Recorded(row)), None)  # type: ignore[arg-type]
+
+
+def attempt(action: Any, input_: dict[str, Any], **where: Any) -> Any:
+    from services.review.decisions.service import Attempt
+    from subsidy.identity.claims import Principal, StaffRole
+
+    admin = Principal(subject="adm", name="x", roles=frozenset({StaffRole.PROGRAM_ADMIN, StaffRole.LG_ONLINE_REVIEWER}),
+                      programs=frozenset({LG, SZ}))
+    return Attempt(principal=admin, action=action, idempotency_key="console-k1", input=input_, **where)
+
+
+@pytest.fixture
+def audited(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    """The refusals the service audits (program, code)."""
+    seen: list[tuple[Any, Any]] = []
+
+    async def audit_refusal(_self: Any, _attempt: Any, ctx: Any, refused: Any) -> None:
+        seen.append((ctx.program, refused.code))
+
+    monkeypatch.setattr(DecisionService, "audit_refusal", audit_refusal)
+    return seen
+
+
+async def test_a_publication_key_sent_again_for_another_program_is_refused_not_answered_with_the_first_notice(
+    audited: list[tuple[Any, Any]],
+) -> None:
+    """An administrator of both programs published Longgang's list with a key, then Shenzhen's with
+    the same key: Shenzhen got Longgang's notice id (200) and was never published."""
+    from services.review.api.access import Action
+
+    svc = recorded("publish", {}, {"notice_id": "GS-LG-AI-MODEL-2025-20261127224355"}, application_no=None)
+    assert await svc.stored_answer(attempt(Action.PUBLISH, {}, program=LG)) == {"notice_id": "GS-LG-AI-MODEL-2025-20261127224355"}
+    with pytest.raises(ApiError) as caught:
+        await svc.stored_answer(attempt(Action.PUBLISH, {}, program=SZ))
+    assert (caught.value.status, caught.value.code) == (422, "idempotency_key_reused")
+    assert caught.value.message == "该幂等键已用于另一项操作，请使用新的 Idempotency-Key"
+    assert audited == [(SZ, "idempotency_key_reused")]
+
+
+@pytest.mark.parametrize(("action", "input_", "where"), [
+    ("decide", {"decision": "reject", "reasons": ["材料不符"]}, {"application_no": "LG2025-000123"}),  # another action
+    ("acknowledge_duplicate", {"note": "已核"}, {"application_no": "LG2025-000123", "target": ("flag_id", 4)}),  # another flag
+    ("acknowledge_duplicate", {"note": "另一备注"}, {"application_no": "LG2025-000123", "target": ("flag_id", 3)}),  # another body
+    ("acknowledge_duplicate", {"note": "已核"}, {"application_no": "LG2025-000999", "target": ("flag_id", 3)}),  # another application
+])
+async def test_a_key_sent_again_with_another_action_object_or_body_is_refused_and_audited(
+    audited: list[tuple[Any, Any]], action: str, input_: dict[str, Any], where: dict[str, Any],
+) -> None:
+    from services.review.api.access import Action
+
+    svc = recorded("acknowledge_duplicate", {"note": "已核"},
+                   {"application_no": "LG2025-000123", "flag_id": 3, "acknowledged_by": "staff:adm"})
+    with pytest.raises(ApiError) as caught:
+        await svc.stored_answer(attempt(Action(action), input_, **where))
+    assert (caught.value.status, caught.value.code) == (422, "idempotency_key_reused")
+    assert audited == [(LG, "idempotency_key_reused")]
+
+
+async def test_a_task_key_sent_again_for_another_task_is_refused() -> None:
+    """Reassigning task 2 with task 1's key answered task 1's reassignment; task 2 kept its assignee."""
+    from services.review.api.access import Action
+    from services.review.decisions.service import Refused
+
+    svc = recorded("reassign_task", {"assignee": "lg-b"}, {"task_id": 1, "assignee": "lg-b"})
+    conn = svc.pool.conn  # type: ignore[attr-defined]
+    assert await svc.stored_answer(attempt(Action.REASSIGN_TASK, {"assignee": "lg-b"}, target=("task_id", 1)), conn) == {
+        "task_id": 1, "assignee": "lg-b"}
+    with pytest.raises(Refused) as caught:  # holding a connection: raised for the caller's refusals_answered
+        await svc.stored_answer(attempt(Action.REASSIGN_TASK, {"assignee": "lg-b"}, target=("task_id", 2)), conn)
+    assert caught.value.refusal.code == "idempotency_key_reused"
+
+
+async def test_the_same_request_again_gets_the_stored_answer_a_review_decision_recorded_as_its_step() -> None:
+    """`POST .../decisions` is attempted as `decide`, recorded as the step's decision: the same
+    decision again with its key is the same request (the client's retry), in whatever key order."""
+    from services.review.api.access import Action
+
+    body = {"decision": "return", "reasons": ["请补充发票"], "resubmit_by": "2099-01-09"}
+    svc = recorded("decide_online_review", body, {"status": "returned", "deadline": "2099-01-09T18:00:00+08:00"})
+    again = attempt(Action.DECIDE, dict(reversed(body.items())), application_no="LG2025-000123")
+    assert await svc.stored_answer(again) == {"status": "returned", "deadline": "2099-01-09T18:00:00+08:00"}
+
+
+async def test_another_officials_key_is_refused(audited: list[tuple[Any, Any]]) -> None:
+    from services.review.api.access import Action
+
+    svc = recorded("decide_online_review", {"decision": "approve"}, {"status": "back_office_review"}, actor="staff:other")
+    with pytest.raises(ApiError) as caught:
+        await svc.stored_answer(attempt(Action.DECIDE, {"decision": "approve"}, application_no="LG2025-000123"))
+    assert caught.value.code == "idempotency_key_reused" and audited == [(LG, "idempotency_key_reused")]
+
+
+def test_no_idempotency_key_is_ever_a_platform_update_id() -> None:
+    """A pre-reviewer's approval sent with `Idempotency-Key: sz-expert-scoring:<no>` was that update
+    id: the panel's result, later, got the approval's answer and the lifecycle stayed in expert
+    scoring. The key pattern takes such keys; their update ids are in the API's own namespace."""
+    import uuid
+
+    from services.review.api.access import Action
+    from services.review.api.common import IDEMPOTENCY_KEY
+    from subsidy.contracts.workflow_ids import API_UPDATE_PREFIX, expert_scoring_update_id, tiering_update_id
+
+    app = "SZ2025-004512"
+    platform = [expert_scoring_update_id(app), tiering_update_id(app), str(uuid.uuid5(uuid.NAMESPACE_URL, "cloudevent:x y"))]
+    for update_id in platform:
+        assert IDEMPOTENCY_KEY.match(update_id)  # a client may send it as a key ...
+        sent = replace(attempt(Action.DECIDE, {"decision": "approve"}, application_no=app), idempotency_key=update_id)
+        assert sent.update_id not in platform  # ... but its update id is never the platform's
+        assert sent.update_id == API_UPDATE_PREFIX + update_id and not update_id.startswith(API_UPDATE_PREFIX)

@@ -28,7 +28,7 @@ REFUSALS = {
     403: {"description": "the caller's role does not take this action"},
     404: {"description": "unknown, or outside the caller's scope"},
     409: {"description": "not in a step that takes this action, or another official's decision came first"},
-    422: {"description": "late, invalid or incomplete"},
+    422: {"description": "late, invalid or incomplete; or idempotency_key_reused: the key was sent before with another request"},
 }
 
 

@@ -88,7 +88,8 @@ def router() -> APIRouter:
     async def acknowledge(application_no: str, flag_id: int, body: JsonBody, key: Key, request: Request,
                           principal: Authenticated, resources: Started) -> dict[str, Any]:
         attempt = Attempt(principal=principal, action=Action.ACKNOWLEDGE_DUPLICATE, idempotency_key=key, input=body,
-                          application_no=checked_application_no(application_no), request_id=request_id(request))
+                          application_no=checked_application_no(application_no), request_id=request_id(request),
+                          target=("flag_id", flag_id))
         svc = decisions(resources)
         if (stored := await svc.stored_answer(attempt)) is not None:
             return stored

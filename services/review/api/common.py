@@ -30,10 +30,14 @@ def weekday(moment: datetime | None) -> str | None:
 
 async def idempotency_key(  # async: no thread-pool hop per request (see subsidy.web.get_resources)
     key: Annotated[str | None, Header(alias="Idempotency-Key", description=(
-        "Required (400 without): a unique key per action, 8-128 characters of A-Z a-z 0-9 . _ : -. It is the "
-        "workflow update id; the same key again returns the same answer and changes nothing."))] = None,
+        "Required (400 without): a unique key per action, 8-128 characters of A-Z a-z 0-9 . _ : -. The same "
+        "request again (same official, action, object and body) with the same key returns the stored answer and "
+        "changes nothing; the key sent with any other request is refused, 422 idempotency_key_reused. The workflow "
+        "update id is `api:<key>`, apart from the platform's own update ids."))] = None,
 ) -> str:
-    """Required on every action: it becomes the workflow update id (the same key again: the same answer)."""
+    """Required on every action: one key names one request (the same request again: the same
+    answer; another request: 422 `idempotency_key_reused`). Its workflow update id is `api:<key>`
+    (subsidy.contracts.workflow_ids.api_update_id), never one of the platform's own."""
     if key is None or not key.strip():
         raise ApiError(400, "idempotency_key_required", "缺少 Idempotency-Key 请求头：每项操作须带一个唯一的幂等键")
     key = key.strip()

@@ -301,7 +301,7 @@ class BudgetService:
                     if line.prorated_fen > remaining_cap(config.enterprise_yearly_cap_fen, others):
                         raise Refused(refusal("over_cap", "over_cap: the enterprise's yearly cap changed meanwhile",
                                               "企业年度剩余额度已有变化，该项不能恢复至此金额，请重新按比例核减"))
-                accepted = await svc.execute(line.workflow_id, UPDATE_REVISE_AWARD, cmd, per_app.idempotency_key, DecisionAccepted)
+                accepted = await svc.execute(line.workflow_id, UPDATE_REVISE_AWARD, cmd, per_app.update_id, DecisionAccepted)
                 await repository.revise_reservation(conn, line.application_no, line.prorated_fen)
                 entry = {"application_no": line.application_no, "confirmed_fen": line.confirmed_fen, "from_fen": line.listed_fen,
                          "award_fen": line.prorated_fen, "status": accepted.status.value}

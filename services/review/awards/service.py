@@ -196,7 +196,7 @@ class AwardService:
         cmd = RecordAward(actor=Actor(id=attempt.principal.actor_id, role=update.role),
                           eligible_amount_fen=breakdown.eligible_total_fen, award_fen=amount)
         accepted = await self.decisions.execute(application_workflow_id(ctx.program, app), update.update, cmd,
-                                                 attempt.idempotency_key, DecisionAccepted)
+                                                 attempt.update_id, DecisionAccepted)
         await repository.reserve_award(conn, application_no=app, uscc=uscc, cap_year=config.cap_year, program=ctx.program,
                                        amount_fen=amount, idempotency_key=attempt.idempotency_key)
         await repository.decide_award(conn, app, current["version"], status=status, confirmed_fen=amount, reason=reason,

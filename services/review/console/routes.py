@@ -279,7 +279,17 @@ async def post_or_back(session: Session, form: Any, path: str, body: dict[str, A
     except ApiProblem as problem:
         if not_found_raises and problem.status == 404:
             raise
-        return redirect_with(back, "error", f"{failure}：{problem.message}")
+        return redirect_with(back, "error", f"{failure}：{_refusal_text(problem)}")
+
+
+KEY_REUSED_ZH = "此页面的表单已提交过其他内容，请在刷新后的页面上重新操作"
+
+
+def _refusal_text(problem: ApiProblem) -> str:
+    """The API's Chinese message, but for a form's key sent again with other content (a page left
+    open, or come back to, after one of its forms went through): the official never chose a key;
+    the page they are sent back to has new ones."""
+    return KEY_REUSED_ZH if problem.code == "idempotency_key_reused" else problem.message
 
 
 def _today() -> date:
@@ -324,6 +334,8 @@ def _form_key(value: Any) -> str:
 
 
 def new_key() -> str:
+    """A page's key; each of its forms sends it with its own suffix (`<key>-phone`, `<key>-approve`):
+    one Idempotency-Key names one request, and two forms of one page are two requests."""
     return f"console-{uuid.uuid4()}"
 
 
@@ -932,7 +944,7 @@ def router() -> APIRouter:
             except ApiProblem as problem:
                 if problem.status in (401, 404):
                     raise
-                return redirect_with(back, "error", f"未能转派：{problem.message}")
+                return redirect_with(back, "error", f"未能转派：{_refusal_text(problem)}")
         return redirect_with(f"{PREFIX}/applications/{quote(application_no, safe='')}", "success",
                              f"已将「{task.get('step_name') or fmt.step_zh(task['step'])}」待办转派给 {assignee}")
 

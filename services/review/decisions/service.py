@@ -2,12 +2,15 @@
 
 For one attempt, in order:
 
-1. `Idempotency-Key` seen before: the stored answer, nothing else happens (review.decisions);
+1. `Idempotency-Key` seen before: for the same request again (the same official, action, object
+   and body) the stored answer, nothing else happens (review.decisions); for any other request
+   422 `idempotency_key_reused`, audited;
 2. the object from review's read model: unknown, or outside the caller's programs (an expert: not
    assigned to them) -> 404, its existence not revealed;
 3. the caller's role for the action (services/review/api/access.py) -> 403; a clerk at another
    window -> 403; input the contract refuses -> 422;
-4. the workflow update, with the principal as actor and the key as update id. `busy:` (the
+4. the workflow update, with the principal as actor and `api:<key>` as update id (its own
+   namespace: subsidy.contracts.workflow_ids.api_update_id). `busy:` (the
    lifecycle still settling its previous step) is asked again with backoff for up to
    `busy_window` seconds; the validator's refusals become answers (decisions/refusals.py);
 5. accepted: the decision, the closing of its task and the audit row in one transaction.
@@ -51,7 +54,7 @@ from services.review.decisions.actions import (
 from services.review.decisions.refusals import Refusal, refusal, refusal_of
 from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
-from subsidy.contracts.workflow_ids import application_workflow_id, publication_batch_workflow_id
+from subsidy.contracts.workflow_ids import api_update_id, application_workflow_id, publication_batch_workflow_id
 from subsidy.failpoints import crash_if_armed
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError
@@ -73,6 +76,15 @@ class Attempt:
     application_no: str | None = None
     program: str | None = None  # the program of a publication (no application)
     request_id: str | None = None
+    # An object the path names that neither the application nor the program is: ("task_id", 7),
+    # ("flag_id", 3). Its answer names it too; the same key for another one is another request.
+    target: tuple[str, int] | None = None
+
+    @property
+    def update_id(self) -> str:
+        """The workflow update id of this attempt: the key in the API's own namespace, never one
+        of the platform's update ids."""
+        return api_update_id(self.idempotency_key)
 
 
 @dataclass
@@ -160,13 +172,13 @@ class DecisionService:
             actor = Actor(id=attempt.principal.actor_id, role=UPDATES[Action.PUBLISH].role)
             cmd = _build(Action.PUBLISH, actor, data, self.clock(), None)
             cmd = _with_notice_period(program, cmd, data, self.clock())  # issue 13: the 公示 period
-            summary = await self._publish_within_budget(program, cmd, attempt.idempotency_key)
+            summary = await self._publish_within_budget(program, cmd, attempt.update_id)
         answer = {"notice_id": summary.notice_id, "entries": summary.entries, "total_award_fen": summary.total_award_fen,
                   "period_starts_at": shanghai_iso(cmd.period_starts_at), "period_ends_at": shanghai_iso(cmd.period_ends_at),
                   "waiting_for_next": summary.waiting_for_next}
         return await self.record(attempt, ctx, outcome_status=None, answer=answer)
 
-    async def _publish_within_budget(self, program: str, cmd: BaseModel, key: str) -> PublicationSummary:
+    async def _publish_within_budget(self, program: str, cmd: BaseModel, update_id: str) -> PublicationSummary:
         """The publish update; for a Longgang batch with a budget, only when its list is within it
         (services/review/awards/budget.py), holding the program's budget lock so that the list
         cannot change between the check and the publication."""
@@ -175,17 +187,18 @@ class DecisionService:
 
         config = award_config(program)
         if config is None or config.budget_fen is None:
-            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, update_id,
                                        PublicationSummary, closed_means="empty")
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.lock_program_budget(conn, program)
             if (over := await over_budget_refusal(conn, self.temporal, program)) is not None:
                 raise Refused(over)
-            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, key,
+            return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, update_id,
                                        PublicationSummary, closed_means="empty")
 
     async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
         """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
+        attempt = replace(attempt, target=("task_id", task_id))
         if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         async with self.pool.acquire() as conn:
@@ -222,7 +235,7 @@ class DecisionService:
             actor = Actor(id=attempt.principal.actor_id, role=update.role)
             cmd = _build(attempt.action, actor, data, self.clock(), attempt.principal.window)
             accepted = await self.execute(application_workflow_id(ctx.program, attempt.application_no), update.update, cmd,
-                                           attempt.idempotency_key, DecisionAccepted)
+                                           attempt.update_id, DecisionAccepted)
             crash_if_armed("review.after_update")  # the workflow took the decision; review's own commit has not happened
         except Refused as refused:
             earlier = await self._taken_earlier(attempt, ctx, refused.refusal)
@@ -237,14 +250,14 @@ class DecisionService:
         """The workflow's answer to an earlier request under this key, when the application has moved
         on because of it: review stopped between the workflow's accept and its own commit (a crash,
         a lost connection), and the official's client sends the request again with the same key.
-        The update id is the key, so the workflow keeps that answer; without this the repeat was
+        The update id is made from the key, so the workflow keeps that answer; without this the repeat was
         refused (409 wrong_state) and the decision never recorded nor audited (issue 14, faults)."""
         if refused.code not in ("wrong_state", "lifecycle_closed") or ctx.program is None or attempt.application_no is None:
             return None
         handle = self.temporal.get_workflow_handle(application_workflow_id(ctx.program, attempt.application_no))
         try:
             return await asyncio.wait_for(
-                handle.get_update_handle(attempt.idempotency_key, result_type=DecisionAccepted).result(), 15)
+                handle.get_update_handle(attempt.update_id, result_type=DecisionAccepted).result(), 15)
         except (RPCError, WorkflowUpdateFailedError, TimeoutError):
             return None  # no such update (the usual case): the refusal stands
 
@@ -262,17 +275,30 @@ class DecisionService:
     async def stored_answer(self, attempt: Attempt, conn: asyncpg.Connection | None = None) -> dict[str, Any] | None:
         """The answer stored for the attempt's Idempotency-Key, or None. A caller that holds a connection
         passes it: taking a second one while holding one deadlocks the pool once as many requests
-        as it has connections do so at once (nine award confirmations did, in the lifecycle benchmark)."""
-        if conn is None:
-            async with self.pool.acquire() as own:
-                return await self.stored_answer(attempt, own)
+        as it has connections do so at once (nine award confirmations did, in the lifecycle benchmark).
+
+        The key names one request: the same official's same action on the same object with the same
+        body. Sent with anything else it is refused (422 `idempotency_key_reused`) and the refusal
+        audited; answering the first request's answer told the official that an action was taken
+        that never was (a second program's publication answered with the first one's notice id).
+        Without `conn` the refusal is audited here and raised as the API's error; with it, raised as
+        `Refused`, for the caller's `refusals_answered` to audit once its transaction is over."""
+        if conn is not None:
+            return await self._stored_answer(attempt, conn)
+        async with self.pool.acquire() as own:
+            try:
+                return await self._stored_answer(attempt, own)
+            except Refused as exc:
+                refused, program = exc.refusal, await _program_named(own, attempt)
+        await self.audit_refusal(attempt, Context(program=program), refused)
+        raise api_error(refused) from None
+
+    async def _stored_answer(self, attempt: Attempt, conn: asyncpg.Connection) -> dict[str, Any] | None:
         row = await repository.stored_decision(conn, attempt.idempotency_key)
         if row is None:
             return None
-        same = row["actor_id"] == attempt.principal.actor_id and (
-            attempt.application_no is None or row["application_no"] == attempt.application_no)
-        if not same:
-            raise api_error(refusal("idempotency_key_reused"))
+        if (other := _another_request(row, attempt)) is not None:
+            raise Refused(refusal("idempotency_key_reused", f"idempotency_key_reused: the key was used for {other}"))
         return json.loads(row["answer"])
 
     async def execute(self, workflow_id: str, update: str, cmd: BaseModel, key: str, result_type: type[Any],
@@ -379,6 +405,46 @@ def program_role(principal: Principal, program: str, action: Action, forbidden: 
     if role is None:
         raise Refused(refusal("forbidden", f"forbidden: {forbidden}"))
     return role
+
+
+_REVIEW_DECISIONS = frozenset(action.value for action in REVIEW_ACTION_BY_STATUS.values())
+
+
+def _action_family(action: str) -> str:
+    """`POST .../decisions` is attempted as `decide` and recorded as the step's own decision
+    (decide_online_review, ...): one action for the Idempotency-Key."""
+    return Action.DECIDE.value if action in _REVIEW_DECISIONS else action
+
+
+def _another_request(row: Any, attempt: Attempt) -> str | None:
+    """What makes `attempt` another request than the one recorded under its key (review.decisions
+    `row`), or None when it is the same one again. The body is compared as recorded (masked, as
+    the audit has it)."""
+    if row["actor_id"] != attempt.principal.actor_id:
+        return "another official's request"
+    if _action_family(row["action"]) != _action_family(attempt.action.value):
+        return "another action"
+    target = attempt.target
+    if ((attempt.application_no is not None and row["application_no"] != attempt.application_no)
+            or (attempt.program is not None and row["program"] != attempt.program)
+            or (target is not None and json.loads(row["answer"]).get(target[0]) != target[1])):
+        return "another object"
+    if json.loads(row["input"]) != json.loads(json.dumps(attempt.input)):
+        return "another body"
+    return None
+
+
+async def _program_named(conn: asyncpg.Connection, attempt: Attempt) -> str | None:
+    """The program of the object an attempt names, for the audit of a refusal given before the
+    object was looked up (None for an object that does not exist)."""
+    if attempt.program is not None:
+        return attempt.program
+    row = None
+    if attempt.application_no is not None:
+        row = await repository.application(conn, attempt.application_no)
+    elif attempt.target is not None and attempt.target[0] == "task_id":
+        row = await repository.task(conn, attempt.target[1])
+    return row["program"] if row is not None else None
 
 
 def _with_action(attempt: Attempt, action: Action) -> Attempt:

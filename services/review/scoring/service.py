@@ -16,7 +16,9 @@ service's checks and records apply them (idempotency key, scope and role, audit 
   `min_experts` has scored, `product_score` (awards/shenzhen.py) gives the product's score and tier;
   the lifecycle receives, from the platform (actor `system:review`, role review_service), each
   criterion's mean over the experts the score counts (rounded half up to whole points) and the number
-  of experts excluded for a conflict. Update id `sz-expert-scoring:<no>`: asked twice, applied once.
+  of experts excluded for a conflict. Update id `sz-expert-scoring:<no>`: asked twice, applied once
+  (an official's Idempotency-Key cannot be it: their update ids are `api:<key>`); recorded in
+  review.decisions as `platform/sz-expert-scoring:<no>`.
 - Tiering (`proposal`, `confirm_tiering`): every product of the program at `tiering`, with the
   amounts of `shenzhen_amounts` (tier maximum, the applicant's yearly cap across its products and
   its amounts accepted earlier that cap year, the batch's budget). The administrator confirms: under
@@ -52,7 +54,7 @@ from subsidy.contracts.lifecycle import (
     RecordTiering,
     Role,
 )
-from subsidy.contracts.workflow_ids import application_workflow_id
+from subsidy.contracts.workflow_ids import application_workflow_id, expert_scoring_update_id, tiering_update_id
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.programs import programs
 from subsidy.programs.batch import Rounding, ShenzhenScoring
@@ -124,6 +126,13 @@ def scoring_of(program: str | None) -> ShenzhenScoring:
     if config is None or config.scoring is None:
         raise Refused(refusal("wrong_state", f"wrong_state: {program} has no expert scoring", "该项目不进行专家评审"))
     return config.scoring
+
+
+def platform_decision_key(update_id: str) -> str:
+    """The review.decisions key of an action the platform takes itself: `platform/<update id>`. No
+    Idempotency-Key has a `/` (services/review/api/common.py), so no official's request recorded
+    earlier under that key can take the row, and with it the audit row, of the platform's action."""
+    return f"platform/{update_id}"
 
 
 def _refused(status: int, code: str, message: str, reason: str | None = None) -> Refused:
@@ -298,7 +307,7 @@ class ScoringService(DecisionService):
         except (KeyError, ValidationError):
             log.error("the scoring criteria do not fit the lifecycle's RecordExpertScoring", criteria=sorted(criteria))
             return None
-        key = f"sz-expert-scoring:{app}"
+        key = expert_scoring_update_id(app)
         try:
             accepted = await self.execute(application_workflow_id(program, app), UPDATE_RECORD_EXPERT_SCORING, cmd, key,
                                            DecisionAccepted)
@@ -310,7 +319,7 @@ class ScoringService(DecisionService):
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.mark_product_score_recorded(conn, app)
             inserted = await repository.insert_decision(
-                conn, idempotency_key=key, program=program, application_no=app, action="record_expert_scoring",
+                conn, idempotency_key=platform_decision_key(key), program=program, application_no=app, action="record_expert_scoring",
                 actor_subject="review_service", actor_id=REVIEW_SERVICE.id, actor_role=Role.REVIEW_SERVICE.value,
                 input=input_, outcome_status=accepted.status.value, answer={"status": accepted.status.value})
             if inserted:
@@ -439,7 +448,7 @@ class ScoringService(DecisionService):
             cmd = RecordTiering(actor=actor, tier=line.tier, award_fen=line.amount_fen)
             try:
                 accepted = await self.execute(application_workflow_id(program, app), UPDATES[Action.CONFIRM_TIERING].update, cmd,
-                                               f"sz-tiering:{app}", DecisionAccepted)
+                                               tiering_update_id(app), DecisionAccepted)
             except Refused as refused:
                 per_app = Attempt(principal=attempt.principal, action=Action.CONFIRM_TIERING, idempotency_key=attempt.idempotency_key,
                                   input={"tier": line.tier, "award_fen": line.amount_fen}, application_no=app,
