@@ -74,6 +74,14 @@ def test_a_body_that_is_not_json_is_masked_by_field_name_too() -> None:
         b'{"contact": {"mobile": "**********", "id_number": "ID4*************1239"}, "note": "139****5678", "x": "4403')
 
 
+def test_a_body_nested_too_deeply_is_masked_as_text_and_never_raises() -> None:
+    for levels in (300, 900, 100_000):
+        body = (b'{"specversion":"1.0","data":{"mobile":1380013800,"note":"13800138000","x":'
+                + b"[" * levels + b"]" * levels + b"}}")
+        kept, redacted = redact_dead_letter(topics.PORTAL_LONGGANG_APPLICATIONS, body)
+        assert redacted and kept.startswith(b'{"specversion":"1.0","data":{"mobile":"**********","note":"138****8000","x":[[')
+
+
 class _Pool:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
