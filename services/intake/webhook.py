@@ -33,7 +33,8 @@ Checks, in order, each answered with JSON `{"reason": ..., ["detail": ...]}`:
    `bad_timestamp` (missing, not an integer) or `stale_timestamp`;
 5. content type, else 415 `unsupported_media_type`;
 6. `parse_event` on the topic of the envelope's type: its reason code and value-free detail, 400
-   (`not_json`, also for JSON nested more than 64 levels deep as on Kafka, `bad_envelope`, `unknown_type`, `unknown_program`, `invalid_identifier`, ...);
+   (`not_json`, JSON nested more than 64 levels deep included as on Kafka, `bad_envelope`,
+   `unknown_type`, `unknown_program`, `invalid_identifier`, ...);
 7. the envelope's `source` is the slug's, and its type is one this source sends (its topic),
    else 400 `source_mismatch`;
 8. published (Kafka key = application number, value = the raw body as received), 202
