@@ -395,8 +395,8 @@ def _reject_constant(name: str) -> Any:
 # contract's deepest value is level 6 (an invoice: envelope, data, model_contracts, a contract,
 # invoices, an invoice), and unknown fields (a consortium member's) are kept as sent: 64 leaves
 # them room. Deeper JSON is refused before anything touches it: Python's parser gives up with a
-# RecursionError from about a thousand levels, and every recursive step after it (pydantic, a
-# model_dump, a DLQ's masking) from fewer, once the workflow has already been started.
+# RecursionError from about a thousand levels, and recursive steps after it from fewer (a payload's
+# model_dump from 256, after intake had started the workflow; the DLQ's masking).
 MAX_JSON_DEPTH = 64
 TOO_DEEP = f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)"
 
@@ -434,9 +434,9 @@ def parse_event(
 ) -> ParsedEvent:
     """Decode and validate one inbound event received on `topic`.
 
-    Checks, in order: JSON (nested at most MAX_JSON_DEPTH levels), envelope, type allowed on the topic, program known (before the
-    payload, so an unknown program is reported as such even if its payload differs), payload,
-    subject == data.application_no. Raises `InvalidEvent` on the first failing check.
+    Checks, in order: JSON (nested at most MAX_JSON_DEPTH levels), envelope, type allowed on the
+    topic, program known (before the payload, so an unknown program is reported as such even if its
+    payload differs), payload, subject == data.application_no. Raises `InvalidEvent` on the first failing check.
     Raises `KeyError` for a topic that has no inbound contract (a wiring error, not bad input).
     """
     allowed_types = topics.EVENT_TYPES_BY_TOPIC[topic]
