@@ -23,9 +23,13 @@ __all__ = [
     "ResidentId",
     "is_valid_mobile",
     "is_valid_resident_id",
+    "is_personal_field",
     "is_valid_uscc",
     "mask_mobile",
     "mask_personal_data",
+    "mask_personal_data_in",
+    "mask_personal_text",
+    "mask_personal_value",
     "mask_resident_id",
     "normalise_mobile",
     "normalise_resident_id",
@@ -196,16 +200,94 @@ def mask_personal_data(text: str) -> str:
     return "".join(masked)
 
 
-def mask_personal_data_in(value: Any) -> Any:
-    """`value` (JSON-like: dicts, lists, strings, numbers) with every string masked by
-    `mask_personal_data`: for free text that enters the platform inside a request body."""
+# Fields that hold an ID or mobile number by contract (CONTRACTS.md: `legal_representative.id_number`,
+# `contact.mobile`, `contact.id_number`, the SMS receipt's `mobile`), the same under a prefix
+# (`contact_mobile`, `legalRepIdNumber`) and phones: their values are masked whatever they look
+# like, so that a malformed number (the very input a DLQ receives) is masked too.
+_PERSONAL_NAME = r"[0-9a-z_]*(?:mobile|phone|id_?number)"
+_PERSONAL_KEY = re.compile(_PERSONAL_NAME, re.IGNORECASE)
+# Money is integer fen (`*_fen`, CONTRACTS.md): an amount is never a personal number, even when its
+# digits have a mobile's shape (an award of 139 000 000.00 CNY), and review validates it afterwards.
+_MONEY_KEY = re.compile(r"[0-9A-Za-z_]*_fen")
+
+
+def is_personal_field(key: object) -> bool:
+    """True for a field name that holds an ID or mobile number: `mobile`, `id_number`, `phone`, and
+    names ending so (`contact_mobile`, `legalRepIdNumber`)."""
+    return isinstance(key, str) and _PERSONAL_KEY.fullmatch(key) is not None
+
+
+def mask_personal_value(text: str) -> str:
+    """A personal field's value masked whatever it looks like: an ID or mobile number as
+    `mask_personal_data` masks it; anything else (a 10-digit mobile, an ID with a letter in front,
+    two numbers in one field) keeps at most its first 3 and last 4 characters, no more than a masked
+    mobile shows, and nothing when shorter than a mobile."""
+    if (shaped := _ID_OR_MOBILE.fullmatch(text)) is not None:
+        return _mask_match(shaped)
+    if len(text) < 11:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 7) + text[-4:]
+
+
+def _mask_number(value: int | float, *, personal: bool) -> int | float | str:
+    """A JSON number as the log processor masks it: kept unless its digits look like an ID or
+    mobile number (a personal field's always masked), then the masked digits as a string."""
+    text = str(value) if isinstance(value, int) else repr(value)
+    if personal:
+        return mask_personal_value(text)
+    masked = mask_personal_data(text)
+    return value if masked == text else masked
+
+
+def mask_personal_data_in(value: Any, *, personal: bool = False) -> Any:
+    """`value` (JSON-like: dicts, lists, strings, numbers) with its ID and mobile numbers masked,
+    for what enters the platform inside a body (a request kept for the audit, a dead letter):
+    every string and number as the log processor masks it (`mask_personal_data`, a number by its
+    digits), keys too; and every value of a personal field (`is_personal_field`, `personal=True`
+    below one) by `mask_personal_value`, whatever it looks like. Amounts (`*_fen`) stay numbers."""
     if isinstance(value, str):
-        return mask_personal_data(value)
+        return mask_personal_value(value) if personal else mask_personal_data(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return _mask_number(value, personal=personal)
     if isinstance(value, dict):
-        return {key: mask_personal_data_in(item) for key, item in value.items()}
+        return {_mask_key(key): _mask_item(key, item, personal) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(mask_personal_data_in(item) for item in value)
+        return type(value)(mask_personal_data_in(item, personal=personal) for item in value)
     return value
+
+
+def _mask_key(key: Any) -> Any:
+    return mask_personal_data(key) if isinstance(key, str) else key
+
+
+def _mask_item(key: Any, item: Any, personal: bool) -> Any:
+    if not personal and isinstance(item, int) and not isinstance(item, bool) and isinstance(key, str) and _MONEY_KEY.fullmatch(key):
+        return item
+    return mask_personal_data_in(item, personal=personal or is_personal_field(key))
+
+
+# A personal field and its value (a JSON string, closed or cut off, or a number) in text that is not
+# JSON as a whole: a dead letter that is not valid JSON is masked by field name too.
+_PERSONAL_FIELD_IN_TEXT = re.compile(
+    rf'(?P<key>"{_PERSONAL_NAME}"\s*:\s*)'
+    r'(?:"(?P<string>(?:[^"\\]|\\.)*)(?P<close>"?)|(?P<number>-?[0-9][0-9.eE+-]*))',
+    re.IGNORECASE,
+)
+
+
+def mask_personal_text(text: str) -> str:
+    """Text that should be JSON but is not (a dead letter cut short, nested too deeply): every
+    ID and mobile number masked by `mask_personal_data`, and every personal field's value by
+    `mask_personal_value`, whatever it looks like."""
+
+    def by_name(m: re.Match[str]) -> str:
+        if m.group("number") is not None:
+            return m.group("key") + '"' + mask_personal_value(m.group("number")) + '"'
+        return m.group("key") + '"' + mask_personal_value(m.group("string")) + m.group("close")
+
+    return mask_personal_data(_PERSONAL_FIELD_IN_TEXT.sub(by_name, text))
 
 
 # --- Pydantic types ------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from faststream.kafka.message import KafkaMessage as _KafkaMessage
 from faststream.message import StreamMessage
 
 from subsidy.contracts.topics import INBOUND_TOPICS, dlq
-from subsidy.identifiers import mask_personal_data, mask_personal_data_in
+from subsidy.identifiers import mask_personal_data_in, mask_personal_text
 from subsidy.log_context import kafka_record_context
 
 ACK_POLICY = AckPolicy.NACK_ON_ERROR
@@ -269,15 +269,19 @@ async def consume_in_key_order(
 def redact_dead_letter(topic: str, body: bytes) -> tuple[bytes, bool]:
     """The body a DLQ keeps: for the inbound topics (raw ID and mobile numbers from the portals,
     windows and SMS providers), every ID-like and mobile-like value masked as the logs mask them,
-    in a JSON body value by value (so it stays JSON), otherwise in the text; the platform's own
-    topics carry no raw personal data and are kept byte for byte (issue 14, defect 8). Returns the
-    body and whether it is the redacted one."""
+    numbers too, and every personal field's value (`mobile`, `id_number`, ...) whatever it looks
+    like: in a JSON body value by value (so it stays JSON), otherwise (not JSON, or nested deeper
+    than the contracts' MAX_JSON_DEPTH) in the text; the platform's own topics carry no raw personal
+    data and are kept byte for byte (issue 14, defect 8). Returns the body and whether it is the
+    redacted one. Never raises: what cannot be parsed is exactly what comes here."""
+    from subsidy.contracts.events import InvalidEvent, load_json
+
     if topic not in INBOUND_TOPICS:
         return body, False
     try:
-        decoded = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return mask_personal_data(body.decode("utf-8", errors="replace")).encode("utf-8"), True
+        decoded = load_json(body)
+    except InvalidEvent:
+        return mask_personal_text(body.decode("utf-8", errors="replace")).encode("utf-8"), True
     return json.dumps(mask_personal_data_in(decoded), ensure_ascii=False, separators=(",", ":")).encode("utf-8"), True
 
 
@@ -309,13 +313,17 @@ class DeadLetters:
 
 
 async def parse_or_dlq(dead_letters: DeadLetters, record: ConsumerRecord, body: bytes, parse: Callable[[bytes], T]) -> T | None:
-    """`parse(body)`, or, when it raises InvalidEvent, the message to the DLQ and None."""
-    from subsidy.contracts.events import InvalidEvent
+    """`parse(body)`, or, when it raises InvalidEvent, the message to the DLQ and None. A
+    RecursionError (JSON nested too deeply for a parser that does not bound it, as `parse_event`
+    does) is invalid input too, `not_json`: raised, it would hold the partition for ever."""
+    from subsidy.contracts.events import TOO_DEEP, InvalidEvent
 
     try:
         return parse(body)
     except InvalidEvent as invalid:
         reason, detail = invalid.reason_code, invalid.detail
+    except RecursionError:
+        reason, detail = "not_json", TOO_DEEP
     await process_reliably(
         lambda: dead_letters.send(record, body, reason=reason, detail=detail), dead_letters=None, record=record, body=body
     )

@@ -33,7 +33,8 @@ Checks, in order, each answered with JSON `{"reason": ..., ["detail": ...]}`:
    `bad_timestamp` (missing, not an integer) or `stale_timestamp`;
 5. content type, else 415 `unsupported_media_type`;
 6. `parse_event` on the topic of the envelope's type: its reason code and value-free detail, 400
-   (`not_json`, `bad_envelope`, `unknown_type`, `unknown_program`, `invalid_identifier`, ...);
+   (`not_json`, JSON nested more than 64 levels deep included as on Kafka, `bad_envelope`,
+   `unknown_type`, `unknown_program`, `invalid_identifier`, ...);
 7. the envelope's `source` is the slug's, and its type is one this source sends (its topic),
    else 400 `source_mismatch`;
 8. published (Kafka key = application number, value = the raw body as received), 202
@@ -223,10 +224,8 @@ class WebhookReceiver:
         topic = _TOPIC_BY_TYPE.get(_peek_type(body) or "", source.topic)
         try:
             event = parse_event(topic, body)
-        except InvalidEvent as exc:
+        except InvalidEvent as exc:  # JSON nested too deeply included: not_json, as on Kafka
             return _reject(400, exc.reason_code, exc.detail)
-        except RecursionError:
-            return _reject(400, "not_json", "JSON nested too deeply")
         fields = {"type": event.type, "event_id": event.event_id, "application_no": event.application_no}
         if event.envelope.source != source.urn:
             answer = _reject(400, "source_mismatch", "envelope source is not the source this webhook belongs to")

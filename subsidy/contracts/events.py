@@ -391,22 +391,56 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# The deepest nesting of objects and arrays an inbound event may have; the envelope is level 1. The
+# contract's deepest value is level 6 (an invoice: envelope, data, model_contracts, a contract,
+# invoices, an invoice), and unknown fields (a consortium member's) are kept as sent: 64 leaves
+# them room. Deeper JSON is refused before anything touches it: Python's parser gives up with a
+# RecursionError from about a thousand levels, and recursive steps after it from fewer (a payload's
+# model_dump from 256, after intake had started the workflow; the DLQ's masking).
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)"
+
+
+def load_json(raw: bytes | str) -> Any:
+    """`raw` decoded, or `InvalidEvent("not_json")`: not JSON, NaN or Infinity, or nested more
+    than MAX_JSON_DEPTH levels deep (the webhook and every Kafka subscriber refuse it alike)."""
+    try:
+        decoded = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidEvent("not_json", TOO_DEEP) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent("not_json", f"not valid JSON ({type(exc).__name__})") from None
+    if _nested_deeper_than(decoded, MAX_JSON_DEPTH):
+        raise InvalidEvent("not_json", TOO_DEEP)
+    return decoded
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` has objects or arrays more than `limit` levels deep; level by level, without
+    recursion, so that it cannot fail on what it is meant to refuse."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [
+            child for node in level for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return bool(level)
+
+
 def parse_event(
     topic: str, raw: bytes | str, *, known_programs: Collection[str] = KNOWN_PROGRAMS
 ) -> ParsedEvent:
     """Decode and validate one inbound event received on `topic`.
 
-    Checks, in order: JSON, envelope, type allowed on the topic, program known (before the
-    payload, so an unknown program is reported as such even if its payload differs), payload,
-    subject == data.application_no. Raises `InvalidEvent` on the first failing check.
+    Checks, in order: JSON (nested at most MAX_JSON_DEPTH levels), envelope, type allowed on the
+    topic, program known (before the payload, so an unknown program is reported as such even if its
+    payload differs), payload, subject == data.application_no. Raises `InvalidEvent` on the first failing check.
     Raises `KeyError` for a topic that has no inbound contract (a wiring error, not bad input).
     """
     allowed_types = topics.EVENT_TYPES_BY_TOPIC[topic]
-    try:
-        decoded = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidEvent("not_json", f"not valid JSON ({type(exc).__name__})") from None
-
+    decoded = load_json(raw)
     if not isinstance(decoded, dict):
         raise InvalidEvent("bad_envelope", "event is not a JSON object")
     try:

@@ -289,6 +289,69 @@ async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_n
     assert listed.returncode == 0 and '"reason": "not_json"' in listed.stdout
 
 
+async def _dead_letters_on_kafka(stack, topic: str, key: str, count: int) -> dict[int, tuple[dict[str, str], bytes]]:
+    """The first `count` records of `topic`'s DLQ with `key`: source offset -> (headers, body)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(topics.dlq(topic), 0)  # a DLQ has one partition
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        found: dict[int, tuple[dict[str, str], bytes]] = {}
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(found) < count and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    headers = {k: v.decode() for k, v in record.headers}
+                    if record.key == key.encode():
+                        found[int(headers["x-dlq-source-offset"])] = (headers, record.value or b"")
+        return found
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.shared_processes
+async def test_json_nested_too_deeply_is_dead_lettered_as_not_json_and_the_next_message_is_processed(stack, tmp_path: Path) -> None:
+    """100 000 levels deep (Python's JSON parser itself gives up) used to hold its partition for ever,
+    redelivered with no DLQ record; 300 (pydantic's dump gives up) failed after the workflow started."""
+    app = application_no("LG")
+    topic = topics.PORTAL_LONGGANG_APPLICATIONS
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
+        sent = []
+        for levels in (100_000, 300):
+            _, envelope = event(topics.LONGGANG_APPLICATION_SUBMITTED, app, data={"portal_extra": "NESTED"})
+            body = events.encode(envelope).replace(b'"NESTED"', b"[" * levels + b"]" * levels)
+            sent.append(await w.send(topic, body, key=app))
+        _, good = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send_applied(topic, good)  # same key, same partition, after both: they were handled
+        letters = await _dead_letters_on_kafka(stack, topic, app, len(sent))
+        recorded = await w.database.fetch(
+            "SELECT kafka_offset, reason FROM intake.dead_letters WHERE topic = $1 AND message_key = $2", topic, app)
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+
+    assert [letters[m.offset][0][DLQ_REASON] for m in sent] == ["not_json", "not_json"]
+    assert sorted((r["kafka_offset"], r["reason"]) for r in recorded) == sorted((m.offset, "not_json") for m in sent)
+
+
+@pytest.mark.shared_processes
+async def test_a_dead_letter_of_a_mobile_and_an_id_number_sent_as_json_numbers_holds_them_masked(stack, tmp_path: Path) -> None:
+    app = application_no("LG")
+    topic = topics.PORTAL_LONGGANG_APPLICATIONS
+    _, bad = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    bad["data"]["applicant"]["contact"]["mobile"] = int(events.CONTACT_MOBILE)
+    bad["data"]["applicant"]["legal_representative"]["id_number"] = int(events.LEGAL_REP_ID)
+    bad["data"]["applicant"]["contact"]["id_number"] = "ID" + events.CONTACT_ID  # malformed: masked by field name
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
+        metadata = await w.send(topic, bad)
+        letters = await _dead_letters_on_kafka(stack, topic, app, 1)
+
+    headers, body = letters[metadata.offset]
+    assert headers[DLQ_REASON] == "invalid_payload" and headers["x-dlq-redacted"] == "1"
+    assert not any(raw.encode() in body for raw in events.PERSONAL_VALUES), body
+    kept = json.loads(body)
+    assert kept["id"] == bad["id"] and kept["data"]["applicant"]["contact"]["mobile"] == "138****8000"
+
+
 async def test_the_same_event_three_times_and_a_forced_redelivery_have_one_effect(stack, tmp_path: Path) -> None:
     app = application_no("LG")
     topic, submitted = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)

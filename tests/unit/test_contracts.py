@@ -172,6 +172,45 @@ def test_not_json(raw: bytes) -> None:
     assert info.value.reason_code == "not_json"
 
 
+def _nested(event_type: str, levels: int) -> tuple[str, bytes]:
+    """An example event whose data has an extension field nested `levels` deep (objects and
+    arrays in turn), written as text: json.dumps itself gives up before the parser does."""
+    topic, event = fx.example_event(event_type)
+    event["data"]["portal_extra"] = "NESTED"
+    opening = "".join('{"k":' if level % 2 else "[" for level in range(levels))
+    closing = "".join("}" if level % 2 else "]" for level in reversed(range(levels)))
+    return topic, fx.encode(event).replace(b'"NESTED"', f'{opening}"x"{closing}'.encode())
+
+
+MAX_JSON_DEPTH = 64  # events.MAX_JSON_DEPTH, the contract's bound
+TOO_DEEP = "JSON nested too deeply (more than 64 levels)"
+
+
+# The envelope is level 1 and data level 2: an extension field of data nested `levels` deep reaches
+# level levels + 2. 300: deep enough that pydantic's model_dump failed after the workflow started;
+# 900: deep enough that the masking of its dead letter failed.
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH - 1, 300, 900])
+def test_json_nested_deeper_than_the_bound_is_not_json(levels: int) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(*_nested(LG, levels))
+    assert (info.value.reason_code, info.value.detail) == ("not_json", TOO_DEEP)
+
+
+def test_json_too_deep_for_the_parser_itself_is_not_json_not_a_crash() -> None:
+    raw = b'{"specversion":"1.0","data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(topics.PORTAL_LONGGANG_APPLICATIONS, raw)
+    assert (info.value.reason_code, info.value.detail) == ("not_json", TOO_DEEP)
+
+
+def test_json_nested_as_deep_as_the_bound_is_kept_and_dumps() -> None:
+    parsed = parse_event(*_nested(LG, MAX_JSON_DEPTH - 2))
+    extra = parsed.payload.model_dump(mode="json")["portal_extra"]
+    for _ in range(MAX_JSON_DEPTH - 2):
+        extra = extra["k"] if isinstance(extra, dict) else extra[0]
+    assert extra == "x"
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """Set (or, with value=..., delete) the dotted `path` in an event; integers index lists."""
 

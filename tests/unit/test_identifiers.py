@@ -17,6 +17,7 @@ from subsidy.identifiers import (
     is_valid_uscc,
     mask_mobile,
     mask_personal_data,
+    mask_personal_data_in,
     mask_resident_id,
     normalise_mobile,
     resident_id_check_char,
@@ -214,6 +215,43 @@ def test_mask_personal_data_hides_ids_and_mobiles_keeps_uscc_and_invoice(
 @given(resident_ids.map(lambda s: s[:17] + s[17].lower()))
 def test_mask_personal_data_catches_lower_case_x(number: str) -> None:
     assert number not in mask_personal_data(f"id={number}")
+
+
+# --- Masking inside bodies (a dead letter, a request kept for the audit) -------------------
+
+
+def test_numbers_are_masked_as_the_log_processor_masks_them() -> None:
+    from subsidy.logging import _mask
+
+    body = {"note": 13800138000, "other": 440307199003071239, "tel": 13912345678.0}
+    masked = mask_personal_data_in(body)
+    assert masked["note"] == _mask(13800138000) == "138****8000"
+    assert masked["other"] == _mask(440307199003071239) == "4403**********1239"
+    assert "13912345678" not in str(masked["tel"])
+
+
+def test_personal_fields_are_masked_whatever_their_value_looks_like() -> None:
+    body = {
+        "contact": {"name": "李四", "mobile": 13800138000, "id_number": "ID440307199003071239"},
+        "legal_representative": {"name": "张三", "id_number": 440307199003071239},
+        "sms": [{"mobile": "1380013800"}, {"mobile": 4403071990030712391}],
+        "contact_mobile": "138-0013-800", "legalRepIdNumber": "4403071990030712391", "phone": ["0755 8888 1234"],
+    }
+    masked = mask_personal_data_in(body)
+    text = repr(masked)
+    for raw in ("13800138000", "440307199003071239", "1380013800", "4403071990030712391", "0013", "8888"):
+        assert raw not in text, raw
+    assert masked["contact"]["mobile"] == "138****8000"  # a valid number: as the logs show it
+    assert masked["legal_representative"]["id_number"] == "4403**********1239"
+    assert masked["contact"]["id_number"] == "ID4*************1239"  # malformed: at most 3 + 4 characters kept
+    assert masked["sms"][0]["mobile"] == "**********"  # shorter than a mobile: nothing kept
+    assert masked["contact"]["name"] == "李四"
+
+
+def test_amounts_counts_and_flags_stay_as_they_are() -> None:
+    body = {"amount_fen": 13800138000, "award_fen": 150000000, "copies": 2, "pages": 12, "level": 3,
+            "is_branch": False, "mobile_verified": True, "error_code": None, "ratio": 0.5}
+    assert mask_personal_data_in(body) == body
 
 
 # --- Pydantic types ------------------------------------------------------------------------

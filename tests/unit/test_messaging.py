@@ -97,6 +97,37 @@ async def test_a_fault_of_the_message_is_still_dead_lettered_after_max_failures(
     assert dead_letters.sent == [("processing_failed", "ValueError")]
 
 
+# --- JSON nested too deeply: the DLQ, not a partition held for ever ------------------------------
+
+
+async def test_json_nested_too_deeply_goes_to_the_dlq_as_not_json_and_the_consumer_moves_on() -> None:
+    from subsidy.contracts import topics
+    from subsidy.contracts.events import parse_event
+    from subsidy.messaging import consume
+
+    dead_letters, effects = RecordingDeadLetters(), []
+
+    async def effect(parsed: Any) -> None:
+        effects.append(parsed)
+
+    topic = topics.PORTAL_LONGGANG_APPLICATIONS
+    for levels in (300, 100_000):  # refused by the bound; too deep for Python's parser itself
+        body = b'{"specversion":"1.0","data":' + b"[" * levels + b"]" * levels + b"}"
+        await consume(dead_letters, record(), body, lambda raw: parse_event(topic, raw), effect)  # type: ignore[arg-type]
+    assert dead_letters.sent == [("not_json", "JSON nested too deeply (more than 64 levels)")] * 2 and effects == []
+
+
+async def test_a_parser_that_recurses_too_deep_dead_letters_the_message_instead_of_raising() -> None:
+    from subsidy.messaging import parse_or_dlq
+
+    def parse(raw: bytes) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    dead_letters = RecordingDeadLetters()
+    assert await parse_or_dlq(dead_letters, record(), b"[[[]]]", parse) is None  # type: ignore[arg-type]
+    assert [reason for reason, _ in dead_letters.sent] == ["not_json"]
+
+
 # --- dlq replay: what would fail again ----------------------------------------------------------
 
 

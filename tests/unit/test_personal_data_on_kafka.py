@@ -49,6 +49,39 @@ def test_a_body_that_is_not_json_is_masked_as_text_and_a_platform_topics_is_kept
     assert redact_dead_letter(topics.CONTACT_RECORDED, sealed) == (sealed, False)
 
 
+def test_numbers_sent_as_json_numbers_or_malformed_are_masked_in_a_dead_letter() -> None:
+    topic, event = fx.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+    applicant = event["data"]["applicant"]
+    applicant["contact"]["mobile"] = 13800138000
+    applicant["legal_representative"]["id_number"] = 440307199003071239
+    applicant["contact"]["id_number"] = "ID440307198512154564"  # the invalid IDs and mobiles the DLQ receives
+    event["data"]["declarations"]["hotline_mobile"] = 1380013800
+    kept, redacted = redact_dead_letter(topic, fx.encode(event))
+    for raw in (b"13800138000", b"440307199003071239", b"440307198512154564", b"1380013800"):
+        assert raw not in kept, raw
+    masked = json.loads(kept)
+    assert masked["data"]["applicant"]["contact"]["mobile"] == "138****8000"
+    assert masked["data"]["model_contracts"][0]["amount_fen"] == event["data"]["model_contracts"][0]["amount_fen"]
+    _, receipt = fx.example_event(topics.SMS_DELIVERY_REPORTED)
+    receipt["data"]["mobile"] = 15012345678
+    assert b"15012345678" not in redact_dead_letter(topics.SMS_RECEIPTS, fx.encode(receipt))[0]
+
+
+def test_a_body_that_is_not_json_is_masked_by_field_name_too() -> None:
+    broken = b'{"contact": {"mobile": 1380013800, "id_number": "ID440307199003071239"}, "note": "13912345678", "x": "4403'
+    kept, redacted = redact_dead_letter(topics.PORTAL_LONGGANG_APPLICATIONS, broken)
+    assert redacted and kept == (
+        b'{"contact": {"mobile": "**********", "id_number": "ID4*************1239"}, "note": "139****5678", "x": "4403')
+
+
+def test_a_body_nested_too_deeply_is_masked_as_text_and_never_raises() -> None:
+    for levels in (300, 900, 100_000):
+        body = (b'{"specversion":"1.0","data":{"mobile":1380013800,"note":"13800138000","x":'
+                + b"[" * levels + b"]" * levels + b"}}")
+        kept, redacted = redact_dead_letter(topics.PORTAL_LONGGANG_APPLICATIONS, body)
+        assert redacted and kept.startswith(b'{"specversion":"1.0","data":{"mobile":"**********","note":"138****8000","x":[[')
+
+
 class _Pool:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []

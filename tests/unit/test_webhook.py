@@ -275,6 +275,18 @@ async def test_not_json_gets_400_not_json(kafka: FakeKafka, app: FastAPI) -> Non
     assert kafka.published == []
 
 
+async def test_an_event_nested_deeper_than_kafka_takes_gets_400_not_json_as_on_kafka(kafka: FakeKafka, app: FastAPI) -> None:
+    """The same bound and reason as a Kafka subscriber's (parse_event): a webhook that took an event
+    nested 300 deep would publish what intake then dead-letters."""
+    _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+    event["data"]["portal_extra"] = "NESTED"
+    for levels in (70, 300, 100_000):
+        body = events.encode(event).replace(b'"NESTED"', b"[" * levels + b"]" * levels)
+        response = await call(app, body)
+        assert (response.status, response.json) == (400, {"reason": "not_json", "detail": "JSON nested too deeply (more than 64 levels)"}), levels
+    assert kafka.published == []
+
+
 async def test_an_invalid_uscc_gets_400_and_the_answer_holds_no_identifier(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     bad_uscc = events.APPLICANT_USCC[:-1] + ("X" if events.APPLICANT_USCC[-1] != "X" else "Y")
