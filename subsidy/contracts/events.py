@@ -327,6 +327,7 @@ ReasonCode = Literal[
     "bad_envelope",
     "unknown_type",
     "unknown_program",
+    "program_mismatch",  # a program of another lifecycle than its portal's (subsidy/programs/inbound.py)
     "invalid_identifier",
     "invalid_payload",
     "subject_mismatch",
