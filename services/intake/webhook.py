@@ -36,8 +36,9 @@ Checks, in order, each answered with JSON `{"reason": ..., ["detail": ...]}`:
    same as intake's Kafka consumer): its reason code and value-free detail, 400 (`not_json`,
    `bad_envelope`, `unknown_type`, `unknown_program`, `program_mismatch` (a program of another
    lifecycle than the portal's), `invalid_identifier`, ...);
-7. the envelope's `source` is the slug's, and its type is one this source sends (its topic),
-   else 400 `source_mismatch`;
+7. the envelope's `source` is the slug's, and its type is one this source sends (its topic), and
+   a window's paper receipt names that window (`data.window_code`: a clerk records paper received
+   at their own window), else 400 `source_mismatch`;
 8. published (Kafka key = application number, value = the raw body as received), 202
    `{"accepted": <event id>, "topic": ...}`; if Kafka does not take it within
    WEBHOOK_PUBLISH_TIMEOUT_SECONDS (10 s), 503 `unavailable` with `Retry-After: 5`, and the sender retries.
@@ -70,6 +71,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from subsidy.contracts import topics
+from services.intake.service import from_its_window
 from subsidy.contracts.events import InvalidEvent
 from subsidy.logging import get_logger
 from subsidy.programs import Program, programs as configured_programs
@@ -241,6 +243,9 @@ class WebhookReceiver:
             return _Answer(answer.status, answer.body, log_fields=fields)
         if topic != source.topic:
             answer = _reject(400, "source_mismatch", f"this source does not send {event.type[:100]}")
+            return _Answer(answer.status, answer.body, log_fields=fields)
+        if not from_its_window(event):
+            answer = _reject(400, "source_mismatch", "data.window_code is not the window this source is")
             return _Answer(answer.status, answer.body, log_fields=fields)
 
         try:

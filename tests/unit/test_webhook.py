@@ -351,6 +351,17 @@ async def test_an_envelope_from_another_source_gets_400_source_mismatch(kafka: F
     assert kafka.published == []
 
 
+async def test_a_window_key_cannot_record_paper_at_another_window(kafka: FakeKafka, app: FastAPI) -> None:
+    """A clerk records paper at their own window (DESIGN.md): the window named in the event is the
+    window whose key signed it, not only the envelope's source."""
+    _, paper = events.example_event(topics.WINDOW_PAPER_RECEIVED)
+    paper["data"]["window_code"] = "LG-W07"
+    response = await call(app, events.encode(paper), slug="window-LG-W03")
+    assert (response.status, response.json["reason"]) == (400, "source_mismatch")
+    assert "window_code" in response.json["detail"]
+    assert kafka.published == []
+
+
 @pytest.mark.parametrize(
     ("event_type", "program"),
     [
