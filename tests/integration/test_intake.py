@@ -82,8 +82,9 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         topic, wrong_form = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={"form_id": "WF-forged", "form_sha256": "0" * 64})
         await w.send(topic, wrong_form)
         assert (await w.outcome(wrong_form["id"]))[1].startswith("wrong_form")
+        # The hash in upper-case hex: the same hash, applied (the platform issues hexdigest(), lower case).
         topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
-            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest(), "received_at": iso(now())})
+            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest().upper(), "received_at": iso(now())})
         await w.send_applied(topic, gd)
 
         await h.reach(handle, Status.BACK_OFFICE_REVIEW)
