@@ -486,10 +486,11 @@ def would_fail_again(topic: str, body: bytes) -> str | None:
     contract: `<reason code>: <detail>`, field names only), or None when it parses now. A topic
     without a known contract cannot be checked: that is a reason to refuse too."""
     from subsidy.contracts import topics
-    from subsidy.contracts.events import InvalidEvent, parse_event
+    from subsidy.contracts.events import InvalidEvent
     from subsidy.contracts.lifecycle import ReminderDue
     from subsidy.contracts.platform_events import ContactRecorded, SubmissionRecorded, parse_model, parse_state_changed
     from subsidy.programs import programs
+    from subsidy.programs.inbound import parse_inbound
 
     parsers: dict[str, Callable[[bytes], Any]] = {
         topics.APPLICATION_STATE_CHANGED: parse_state_changed,
@@ -499,8 +500,8 @@ def would_fail_again(topic: str, body: bytes) -> str | None:
     }
     parse = parsers.get(topic)
     if parse is None and topic in topics.EVENT_TYPES_BY_TOPIC:
-        known = programs().keys()
-        parse = lambda raw: parse_event(topic, raw, known_programs=known)  # noqa: E731
+        known = programs()
+        parse = lambda raw: parse_inbound(topic, raw, known)  # noqa: E731  (as intake's consumer parses)
     if parse is None:
         return f"no_contract: messages of {topic} cannot be checked before a replay"
     try:

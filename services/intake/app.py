@@ -25,14 +25,15 @@ def _setup(resources: Resources) -> dict[str, Any]:
     async def publish(topic: str, key: bytes, body: bytes) -> None:
         await resources.broker.publish(body, topic=topic, key=key, headers={"content-type": "application/cloudevents+json"})
 
+    configured = programs()  # one set for both ways in: Kafka and the webhook
     return {
         "intake": Intake(
             pool=resources.pool,
             control=LifecycleControl(resources.temporal),
             cipher=cipher_from_settings(settings),
-            programs=programs(),
+            programs=configured,
         ),
-        webhook.EXTRA: webhook.WebhookReceiver(settings, publish),
+        webhook.EXTRA: webhook.WebhookReceiver(settings, publish, programs=configured),
     }
 
 

@@ -19,9 +19,9 @@ from faststream.kafka import KafkaRouter
 
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
-from subsidy.contracts.events import parse_event
 from subsidy.contracts.topics import EVENT_TYPES_BY_TOPIC, SMS_RECEIPTS
 from subsidy.failpoints import crash_if_armed
+from subsidy.programs.inbound import parse_inbound
 from subsidy.messaging import (
     FAST_JOIN_HEARTBEAT_MS, ConsumedMessage, consume, from_context, in_key_order, keyed_batch_options,
 )
@@ -41,7 +41,7 @@ async def on_inbound_batch(_bodies: Any, message: ConsumedMessage, resources: Re
     async def handle(record: ConsumerRecord) -> None:
         await consume(
             resources.dead_letters, record, record.value or b"",
-            lambda raw: parse_event(record.topic, raw, known_programs=intake.programs.keys()),
+            lambda raw: parse_inbound(record.topic, raw, intake.programs),
             lambda event: intake.accept(record.topic, event),
         )
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from services.intake import repository
 from services.intake.lifecycle_control import APPLIED, LifecycleControl, Outcome
 from subsidy.contracts import topics
-from subsidy.contracts.events import ParsedEvent
+from subsidy.contracts.events import PaperReceived, ParsedEvent
 from subsidy.contracts.lifecycle import (
     SIGNAL_APPOINTMENT_BOOKED,
     SIGNAL_FORM_DOWNLOADED,
@@ -267,6 +267,8 @@ class Intake:
 
     async def _paper(self, program: str, event: ParsedEvent) -> Outcome:
         data: Any = event.payload
+        if not from_its_window(event):  # the webhook refuses these; the topic may carry them too
+            return Outcome.refused("source_mismatch: a window records paper received at that window only (data.window_code)")
         clerk = Actor(id=f"clerk:{_token(data.clerk_id)}", role=Role.WINDOW_CLERK)
         command = RecordPaperReceipt(
             actor=clerk, window_code=data.window_code, received_at=data.received_at,
@@ -298,6 +300,14 @@ def event_key(event: ParsedEvent) -> str:
     (a uuid5 of them: bounded in length). The update id of its workflow command and the ids of the
     events derived from it; the inbox and `inbound_events` store source and id themselves."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cloudevent:{event.envelope.source} {event.envelope.id}"))
+
+
+def from_its_window(event: ParsedEvent) -> bool:
+    """False for paper a window says was received at another window: a clerk records paper
+    received at their own window (DESIGN.md), whose events have the source `urn:window:<window
+    code>` (CONTRACTS.md). True for every other event."""
+    payload = event.payload
+    return not isinstance(payload, PaperReceived) or event.envelope.source == f"urn:window:{payload.window_code}"
 
 
 def _without_people(payload: dict[str, Any]) -> dict[str, Any]:

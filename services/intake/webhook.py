@@ -32,11 +32,14 @@ Checks, in order, each answered with JSON `{"reason": ..., ["detail": ...]}`:
 4. `X-Timestamp` present and within `WEBHOOK_MAX_SKEW_SECONDS` of now, else 401
    `bad_timestamp` (missing, not an integer) or `stale_timestamp`;
 5. content type, else 415 `unsupported_media_type`;
-6. `parse_event` on the topic of the envelope's type: its reason code and value-free detail, 400
-   (`not_json`, JSON nested more than 64 levels deep included as on Kafka, `bad_envelope`,
-   `unknown_type`, `unknown_program`, `invalid_identifier`, ...);
-7. the envelope's `source` is the slug's, and its type is one this source sends (its topic),
-   else 400 `source_mismatch`;
+6. `parse_inbound` on the topic of the envelope's type, with the configured programs (the
+   same as intake's Kafka consumer): its reason code and value-free detail, 400 (`not_json`,
+   JSON nested more than 64 levels deep included as on Kafka, `bad_envelope`, `unknown_type`,
+   `unknown_program`, `program_mismatch` (a program of another lifecycle than the portal's),
+   `invalid_identifier`, ...);
+7. the envelope's `source` is the slug's, and its type is one this source sends (its topic), and
+   a window's paper receipt names that window (`data.window_code`: a clerk records paper received
+   at their own window), else 400 `source_mismatch`;
 8. published (Kafka key = application number, value = the raw body as received), 202
    `{"accepted": <event id>, "topic": ...}`; if Kafka does not take it within
    WEBHOOK_PUBLISH_TIMEOUT_SECONDS (10 s), 503 `unavailable` with `Retry-After: 5`, and the sender retries.
@@ -60,7 +63,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -69,8 +72,11 @@ from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
 from subsidy.contracts import topics
-from subsidy.contracts.events import InvalidEvent, parse_event
+from services.intake.service import from_its_window
+from subsidy.contracts.events import InvalidEvent
 from subsidy.logging import get_logger
+from subsidy.programs import Program, programs as configured_programs
+from subsidy.programs.inbound import parse_inbound
 from subsidy.web import resources_of
 
 if TYPE_CHECKING:
@@ -170,7 +176,10 @@ class WebhookReceiver:
     """The webhook's checks and publishing, per request; see the module docstring for the protocol.
     Built once at start (a misspelt slug in WEBHOOK_KEYS stops the service)."""
 
-    def __init__(self, settings: IntakeSettings, publish: Publish, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self, settings: IntakeSettings, publish: Publish, clock: Clock = _utc_now, *,
+        programs: Mapping[str, Program] | None = None,
+    ) -> None:
         self._keys: dict[str, bytes] = {}
         for slug, secret in settings.webhook_keys.items():
             if source_of_slug(slug) is None:
@@ -181,6 +190,7 @@ class WebhookReceiver:
         self._publish = publish
         self._publish_timeout = settings.webhook_publish_timeout_seconds
         self._clock = clock
+        self._programs = configured_programs() if programs is None else programs  # programs are data
 
     def knows(self, slug: str) -> bool:
         return source_of_slug(slug) is not None and slug in self._keys
@@ -223,7 +233,7 @@ class WebhookReceiver:
 
         topic = _TOPIC_BY_TYPE.get(_peek_type(body) or "", source.topic)
         try:
-            event = parse_event(topic, body)
+            event = parse_inbound(topic, body, self._programs)
         except InvalidEvent as exc:  # JSON nested too deeply included: not_json, as on Kafka
             return _reject(400, exc.reason_code, exc.detail)
         fields = {"type": event.type, "event_id": event.event_id, "application_no": event.application_no}
@@ -232,6 +242,9 @@ class WebhookReceiver:
             return _Answer(answer.status, answer.body, log_fields=fields)
         if topic != source.topic:
             answer = _reject(400, "source_mismatch", f"this source does not send {event.type[:100]}")
+            return _Answer(answer.status, answer.body, log_fields=fields)
+        if not from_its_window(event):
+            answer = _reject(400, "source_mismatch", "data.window_code is not the window this source is")
             return _Answer(answer.status, answer.body, log_fields=fields)
 
         try:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -38,7 +39,8 @@ ProgramCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")]
 # The envelope's subject (the Kafka key): a short, safe alphabet. Where it names an application it
 # must equal data.application_no, which is an `ApplicationNo` (the workflow ids' own type).
 Subject = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+# Either case is accepted; kept in lower case, as hexdigest() gives it and the workflows compare it.
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 MaterialKind = Literal[
@@ -325,6 +327,7 @@ ReasonCode = Literal[
     "bad_envelope",
     "unknown_type",
     "unknown_program",
+    "program_mismatch",  # a program of another lifecycle than its portal's (subsidy/programs/inbound.py)
     "invalid_identifier",
     "invalid_payload",
     "subject_mismatch",

@@ -18,7 +18,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from services.intake.webhook import sign
 from subsidy.contracts import topics
 from subsidy.contracts.lifecycle import (
     SIGNAL_SMS_DELIVERY_REPORTED,
@@ -36,6 +38,7 @@ from subsidy.failpoints import EXIT_CODE
 from subsidy.messaging import DLQ_REASON, SESSION_TIMEOUT_ENV
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
+from tests.integration.test_webhook_http import _post as post_webhook
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health, start_process
 from tests.support.tokens import get_json, mint
@@ -79,8 +82,9 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         topic, wrong_form = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={"form_id": "WF-forged", "form_sha256": "0" * 64})
         await w.send(topic, wrong_form)
         assert (await w.outcome(wrong_form["id"]))[1].startswith("wrong_form")
+        # The hash in upper-case hex: the same hash, applied (the platform issues hexdigest(), lower case).
         topic, gd = event(topics.GUANGDONG_SUBMISSION_RECEIVED, app, data={
-            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest(), "received_at": iso(now())})
+            "form_id": form_id, "form_sha256": hashlib.sha256(form_id.encode()).hexdigest().upper(), "received_at": iso(now())})
         await w.send_applied(topic, gd)
 
         await h.reach(handle, Status.BACK_OFFICE_REVIEW)
@@ -88,8 +92,20 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
         await handle.signal(SIGNAL_SMS_DELIVERY_REPORTED, SmsDeliveryReported(
             message_id="m-1", notice_kind="back_office_approved", status="DELIVERED", reported_at=now()))
         await h.reach(handle, Status.AWAITING_PAPER)
+        # A window's key cannot record paper at another window: refused on the webhook, and by intake
+        # when such an event is on the topic; the application still waits for its paper.
+        topic, elsewhere = event(topics.WINDOW_PAPER_RECEIVED, app, data={
+            "form_id": form_id, "received_at": iso(now()), "window_code": "LG-W07"})
+        webhook_answer = await _post_event(stack, w.intake_port, "window-LG-W03", elsewhere)
+        _, elsewhere_on_kafka = event(topics.WINDOW_PAPER_RECEIVED, app, data={
+            "form_id": form_id, "received_at": iso(now()), "window_code": "LG-W07"})
+        await w.send(topic, elsewhere_on_kafka)
+        elsewhere_outcome = await w.outcome(elsewhere_on_kafka["id"])
+        assert (await h.reach(handle, Status.AWAITING_PAPER)).status == Status.AWAITING_PAPER
         topic, paper = event(topics.WINDOW_PAPER_RECEIVED, app, data={"form_id": form_id, "received_at": iso(now())})
         await w.send_applied(topic, paper)
+        # The same partition (key: the application) as the refused ones: had the webhook published, it would be recorded.
+        webhook_recorded = await w.database.fetchval("SELECT count(*) FROM intake.inbound_events WHERE event_id = $1", elsewhere["id"])
         await h.reach(handle, Status.AWARD_CALCULATION)
         await h.at_rest(handle)
 
@@ -119,6 +135,10 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
     assert openapi[0] == 200 and openapi[1]["info"]["title"].startswith("subsidy intake")
     assert {"/applications/{application_no}", "/webhooks/{source}"} <= set(openapi[1]["paths"])
 
+    assert webhook_answer[0] == 400 and webhook_answer[1]["reason"] == "source_mismatch", webhook_answer
+    assert webhook_recorded == 0
+    assert elsewhere_outcome[0] == "refused" and (elsewhere_outcome[1] or "").startswith("source_mismatch"), elsewhere_outcome
+
     assert status == 200
     assert (view["program"], view["status"], view["version"]) == (LG, "award_calculation", 2)
     assert [v["version"] for v in view["versions"]] == [1, 2]
@@ -126,7 +146,7 @@ async def test_every_longgang_event_is_accepted_end_to_end(stack, tmp_path: Path
     assert outcomes == [(t, "applied") for t in (
         topics.LONGGANG_APPLICATION_SUBMITTED, topics.LONGGANG_APPLICATION_RESUBMITTED, topics.LONGGANG_FORM_DOWNLOADED)] + [
         (topics.GUANGDONG_SUBMISSION_RECEIVED, "refused"), (topics.GUANGDONG_SUBMISSION_RECEIVED, "applied"),
-        (topics.WINDOW_PAPER_RECEIVED, "applied")]
+        (topics.WINDOW_PAPER_RECEIVED, "refused"), (topics.WINDOW_PAPER_RECEIVED, "applied")]
     assert "pre_check -> online_review" in [e["what"] for e in view["history"]]
     rendered = json.dumps(view, ensure_ascii=False)
     assert all(raw not in rendered for raw in events.PERSONAL_VALUES)
@@ -225,6 +245,46 @@ async def test_a_longgang_withdrawal_ends_the_lifecycle(stack, tmp_path: Path) -
         await w.send_applied(topic, withdrawn)
         result = await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).result()
     assert result["status"] == "withdrawn"
+
+
+@pytest.mark.shared_processes
+async def test_a_portal_naming_a_program_of_another_lifecycle_is_refused_and_starts_nothing(stack, tmp_path: Path) -> None:
+    """A Shenzhen submission naming the Longgang program: 400 program_mismatch on the webhook,
+    dead-lettered on Kafka, and no lifecycle of either program started."""
+    app = application_no("SZ")
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
+        topic, by_webhook = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app, data={"program": LG})
+        webhook_answer = await _post_event(stack, w.intake_port, "sz-finance", by_webhook)
+        _, on_kafka = event(topics.SHENZHEN_APPLICATION_SUBMITTED, app, data={"program": LG})
+        bad = await w.send(topic, on_kafka)
+        # Same key, so the same partition, after the bad one: once it is recorded, the bad one was handled.
+        _, sentinel = event(topics.SHENZHEN_APPOINTMENT_BOOKED, app)
+        await w.send(topic, sentinel)
+        sentinel_outcome = await w.outcome(sentinel["id"])
+        dead_lettered = await w.database.fetch(
+            "SELECT reason FROM intake.dead_letters WHERE topic = $1 AND kafka_partition = $2 AND kafka_offset = $3",
+            topic, bad.partition, bad.offset)
+        recorded = await w.database.fetchval(
+            "SELECT count(*) FROM intake.inbound_events WHERE event_id = ANY($1::text[])", [by_webhook["id"], on_kafka["id"]])
+        versions = await w.database.fetchval("SELECT count(*) FROM intake.application_versions WHERE application_no = $1", app)
+        started = []
+        for program in (LG, SZ):
+            try:
+                await w.temporal.get_workflow_handle(application_workflow_id(program, app)).describe()
+                started.append(program)
+            except RPCError as exc:
+                assert exc.status == RPCStatusCode.NOT_FOUND, exc
+    assert webhook_answer[0] == 400 and webhook_answer[1]["reason"] == "program_mismatch", webhook_answer
+    assert [r["reason"] for r in dead_lettered] == ["program_mismatch"]
+    assert sentinel_outcome[0] == "refused" and (sentinel_outcome[1] or "").startswith("unknown_application")
+    assert (recorded, versions, started) == (0, 0, [])
+
+
+async def _post_event(stack, port: int, slug: str, envelope: dict) -> tuple[int, dict]:
+    """POST an event to intake's webhook as `slug`, signed with its key: (status, answer)."""
+    key = json.loads(stack.env["WEBHOOK_KEYS"])[slug]
+    body = events.encode(envelope)
+    return await asyncio.to_thread(post_webhook, port, slug, body, signature=sign(key, body))
 
 
 BAD_INPUT = [

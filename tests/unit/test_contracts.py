@@ -160,6 +160,21 @@ def test_a_new_program_is_accepted_when_configured() -> None:
     assert parsed.payload.program == "LG-AI-MODEL-2026"
 
 
+def test_a_sha256_in_upper_case_hex_is_the_same_hash_in_the_platforms_lower_case() -> None:
+    """The platform issues hexdigest() (lower case) and compares hashes as strings: a correct form
+    hash sent in upper case is that hash, not a wrong form."""
+    topic, event = fx.example_event(topics.GUANGDONG_SUBMISSION_RECEIVED)
+    event["data"]["form_sha256"] = event["data"]["form_sha256"].upper()
+    payload = parse_event(topic, fx.encode(event)).payload
+    assert isinstance(payload, GuangdongSubmissionReceived)
+    assert payload.form_sha256 == fx.sha256("form-LG2025-000123-v1")
+    topic, event = fx.example_event(LG)
+    event["data"]["materials"][0]["sha256"] = "AB" * 32
+    submitted = parse_event(topic, fx.encode(event)).payload
+    assert isinstance(submitted, LonggangApplicationSubmitted)
+    assert submitted.materials[0].sha256 == "ab" * 32
+
+
 # --- Rejections ----------------------------------------------------------------------------
 
 

@@ -142,6 +142,10 @@ def test_a_message_its_contract_still_refuses_would_fail_again_and_a_valid_one_w
     assert (would_fail_again(topic, b'{"specversion": "1.0", ') or "").startswith("not_json")
     assert (would_fail_again(topics.APPLICATION_STATE_CHANGED, b'{"event_id": "x"}') or "").startswith("invalid_payload")
     assert (would_fail_again("some.topic.without.contract", b"{}") or "").startswith("no_contract")
+    # Parsed as intake's consumer parses: a Shenzhen submission naming the Longgang program would fail again.
+    mismatch_topic, mismatch = events.example_event(topics.SHENZHEN_APPLICATION_SUBMITTED)
+    mismatch["data"]["program"] = "LG-AI-MODEL-2025"
+    assert (would_fail_again(mismatch_topic, events.encode(mismatch)) or "").startswith("program_mismatch")
 
 
 def test_a_dead_letter_row_is_matched_to_its_dlq_record_by_source_topic_partition_and_offset() -> None:

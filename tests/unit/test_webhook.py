@@ -8,6 +8,7 @@ import asyncio
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.webhook import WebhookReceiver, sign, source_of_slug
 from subsidy.contracts import topics
 from subsidy.crypto import generate_dev_keys
+from subsidy.programs import Program, load_programs
 from subsidy.logging import configure_logging
 from tests.fixtures import events
 
@@ -116,11 +118,13 @@ async def call(
     return Response(start["status"], response_headers, body_message["body"])
 
 
-def make_app(kafka: FakeKafka, **overrides: Any) -> FastAPI:
-    """The webhook's router in an app of its own, with the receiver the intake service builds."""
+def make_app(kafka: FakeKafka, *, programs: dict[str, Program] | None = None, **overrides: Any) -> FastAPI:
+    """The webhook's router in an app of its own, with the receiver the intake service builds
+    (`programs`: the configured ones, by default those of subsidy/programs/)."""
     app = FastAPI()
     app.include_router(webhook.router())
-    receiver = WebhookReceiver(settings(**overrides), kafka.publish, clock=lambda: NOW)
+    configured = {} if programs is None else {"programs": programs}
+    receiver = WebhookReceiver(settings(**overrides), kafka.publish, clock=lambda: NOW, **configured)
     app.state.resources = SimpleNamespace(extras={webhook.EXTRA: receiver})
     return app
 
@@ -357,6 +361,72 @@ async def test_an_envelope_from_another_source_gets_400_source_mismatch(kafka: F
     response = await call(app, events.encode({**paper, "source": "urn:window:LG-W04"}), slug="window-LG-W03")
     assert (response.status, response.json["reason"]) == (400, "source_mismatch")
     assert kafka.published == []
+
+
+async def test_a_window_key_cannot_record_paper_at_another_window(kafka: FakeKafka, app: FastAPI) -> None:
+    """A clerk records paper at their own window (DESIGN.md): the window named in the event is the
+    window whose key signed it, not only the envelope's source."""
+    _, paper = events.example_event(topics.WINDOW_PAPER_RECEIVED)
+    paper["data"]["window_code"] = "LG-W07"
+    response = await call(app, events.encode(paper), slug="window-LG-W03")
+    assert (response.status, response.json["reason"]) == (400, "source_mismatch")
+    assert "window_code" in response.json["detail"]
+    assert kafka.published == []
+
+
+@pytest.mark.parametrize(
+    ("event_type", "program"),
+    [
+        (topics.SHENZHEN_APPLICATION_SUBMITTED, "LG-AI-MODEL-2025"),
+        (topics.SHENZHEN_APPLICATION_RESUBMITTED, "LG-AI-MODEL-2025"),
+        (topics.SHENZHEN_APPLICATION_WITHDRAWN, "LG-AI-MODEL-2025"),
+        (topics.LONGGANG_APPLICATION_SUBMITTED, "SZ-GOVAI-SCENARIO-2025"),
+        (topics.LONGGANG_APPLICATION_WITHDRAWN, "SZ-GOVAI-SCENARIO-2025"),
+    ],
+)
+async def test_a_portal_cannot_name_a_program_of_another_lifecycle(
+    kafka: FakeKafka, app: FastAPI, event_type: str, program: str
+) -> None:
+    """A Shenzhen portal's submission naming the Longgang program would start a Longgang lifecycle."""
+    _, event = events.example_event(event_type)
+    event["data"]["program"] = program
+    response = await call(app, events.encode(event), slug=slug_of(event["source"]))
+    assert (response.status, response.json["reason"]) == (400, "program_mismatch")
+    assert program in response.json["detail"]
+    assert kafka.published == []
+
+
+async def test_a_program_configured_as_data_is_accepted(kafka: FakeKafka) -> None:
+    """Programs are data (subsidy/programs/*.toml): the webhook accepts what the service is
+    configured with, as the Kafka consumer does, not a list of its own."""
+    configured = load_programs()
+    configured["LG-AI-MODEL-2026"] = configured["LG-AI-MODEL-2025"].model_copy(update={"code": "LG-AI-MODEL-2026"})
+    _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+    event["data"]["program"] = "LG-AI-MODEL-2026"
+    response = await call(make_app(kafka, programs=configured), events.encode(event))
+    assert response.status == 202, response.json
+    assert len(kafka.published) == 1
+
+
+async def test_by_default_the_webhook_reads_the_configured_programs(
+    kafka: FakeKafka, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from subsidy.programs import PROGRAMS_DIR, programs
+
+    for toml in PROGRAMS_DIR.glob("*.toml"):
+        (tmp_path / toml.name).write_text(toml.read_text("utf-8"), "utf-8")
+    lg = (PROGRAMS_DIR / "LG-AI-MODEL-2025.toml").read_text("utf-8")
+    (tmp_path / "LG-AI-MODEL-2026.toml").write_text(
+        lg.replace('code = "LG-AI-MODEL-2025"', 'code = "LG-AI-MODEL-2026"'), "utf-8")
+    monkeypatch.setenv("SUBSIDY_PROGRAMS_DIR", str(tmp_path))
+    programs.cache_clear()
+    try:
+        _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+        event["data"]["program"] = "LG-AI-MODEL-2026"
+        response = await call(make_app(kafka), events.encode(event))
+    finally:
+        programs.cache_clear()
+    assert response.status == 202, response.json
 
 
 # --- 503 -------------------------------------------------------------------------------------
