@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.intake import repository
-from subsidy.contracts.lifecycle import PANEL_RESULT_FROM
+from subsidy.contracts.lifecycle import without_panel_result
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.identity.http import Authenticated
 from subsidy.web import ApiError, Started, checked_application_no
@@ -49,11 +49,3 @@ def sees_panel_result(principal: Principal) -> bool:
     """An expert does not, unless also administrator or auditor (review's `access.sees_panel`)."""
     return not principal.has(StaffRole.EXPERT) or principal.any_of(PANEL_READERS)
 
-
-def without_panel_result(view: dict[str, Any]) -> dict[str, Any]:
-    """The view without the reason of the state changes (`"what": "from -> to"`) out of the panel's statuses."""
-    return {**view, "history": [
-        {k: v for k, v in entry.items() if k != "reason"}
-        if entry.get("kind") == "state" and str(entry.get("what", "")).split(" -> ")[0] in PANEL_RESULT_FROM else entry
-        for entry in view.get("history", [])
-    ]}

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -59,6 +59,20 @@ TERMINAL = frozenset({Status.PUBLISHED, Status.REJECTED, Status.WITHDRAWN, Statu
 # panel concluded (the reason `expert_score:<sum of the criterion means>`, then the tier and the
 # award in the reason and the typed fields), which an expert reading the history does not see.
 PANEL_RESULT_FROM = frozenset({Status.EXPERT_SCORING, Status.TIERING, Status.AWAITING_PUBLICATION, Status.PUBLISHED})
+
+
+def without_panel_result(view: dict[str, Any]) -> dict[str, Any]:
+    """Intake's application view (`GET /applications/{no}`) as an expert reads it, in intake itself
+    and inside review's application page: its state changes (`"what": "from -> to"`) out of the
+    panel's statuses without their reason."""
+    history = view.get("history")
+    if not isinstance(history, list):
+        return view
+    return {**view, "history": [
+        {k: v for k, v in entry.items() if k != "reason"}
+        if entry.get("kind") == "state" and str(entry.get("what", "")).split(" -> ")[0] in PANEL_RESULT_FROM else entry
+        for entry in history
+    ]}
 
 
 class Role(StrEnum):

@@ -27,7 +27,7 @@ from services.review.api.common import checked_application_no, local, weekday
 from services.review.api.tasks import task_item
 from services.review.duplicates.service import flag_view
 from services.review.rules.longgang import MATERIAL_NAMES
-from subsidy.contracts.lifecycle import PANEL_RESULT_FROM
+from subsidy.contracts.lifecycle import PANEL_RESULT_FROM, without_panel_result
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError, Started
 from subsidy.identity.http import Authenticated
@@ -77,7 +77,7 @@ def router() -> APIRouter:
             _upstream(resources, request, "notify_url", f"/sms/{application_no}", not_found={"messages": []}),
         )
         if panel_hidden:
-            intake = _without_panel_result(intake)
+            intake = without_panel_result(intake)
         now = datetime.now(UTC)
         latest = max((f["version"] for f in findings), default=None)
         current = [f for f in findings if f["version"] == latest]
@@ -160,19 +160,6 @@ def _state_change_item(change: Any, *, panel_hidden: bool) -> dict[str, Any]:
             "to": change["to_status"], "reason": None if hide else change["reason"], "by": change["actor"],
             "deadline": local(change["deadline"]), "version": change["version"],
             **({"fields": fields} if fields is not None else {})}
-
-
-def _without_panel_result(intake: dict[str, Any]) -> dict[str, Any]:
-    """Intake's view as an expert reads it here: its state changes (`"what": "from -> to"`) out of
-    the panel's statuses without their reason, as in the history above."""
-    history = intake.get("history")
-    if not isinstance(history, list):
-        return intake
-    return {**intake, "history": [
-        {k: v for k, v in entry.items() if k != "reason"}
-        if entry.get("kind") == "state" and str(entry.get("what", "")).split(" -> ")[0] in PANEL_RESULT_FROM else entry
-        for entry in history
-    ]}
 
 
 def _refused_events(intake: dict[str, Any]) -> Any:
