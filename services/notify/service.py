@@ -170,7 +170,9 @@ class Notifier:
         """DELIVERED: recorded, and for the approval notice the lifecycle is told (the paper clock
         starts at delivery). FAILED: sent again by the same provider once, then by the other one;
         after that a reviewer phones the enterprise. A resend keeps to quiet hours (`send_time`):
-        a failure reported at 23:00 is sent again at 08:00 unless the kind is exempt."""
+        a failure reported at 23:00 is sent again at 08:00 unless the kind is exempt. A receipt from
+        a provider that never took the message is ignored; a delivery time before the sending (or in
+        the future) counts from the sending (or now)."""
         data: Any = receipt.payload
         async with self.pool.acquire() as conn, conn.transaction():
             if not await record_in_inbox(
@@ -182,13 +184,31 @@ class Notifier:
             if message is None:
                 log.warning("receipt for an unknown message", provider=data.provider, status=data.status)
                 return
+            if receipt.envelope.source != f"urn:sms:{data.provider}" or data.provider not in message["tried_providers"]:
+                # Only a provider that took the message reports on it, under its own source (the
+                # webhook's key per source): another's receipt would start the paper clock.
+                log.warning("receipt from a provider that never took this message; ignored", provider=data.provider,
+                            source=receipt.envelope.source, message_provider=message["provider"], status=data.status)
+                return
             if data.status == "DELIVERED":
+                data = data.model_copy(update={"reported_at": self._within_sending(data.reported_at, message)})
                 await repository.mark_delivered(conn, message["message_id"], data.reported_at)
                 if message["kind"] == PAPER_CLOCK_NOTICE:
                     await self._tell_lifecycle(message, data)
             else:
                 await self._delivery_failed(conn, message, data.error_code or "FAILED")
         log.info("receipt recorded", application_no=message["application_no"], kind=message["kind"], status=data.status)
+
+    def _within_sending(self, reported_at: datetime, message: asyncpg.Record) -> datetime:
+        """A delivery time no earlier than the (last) send and no later than now: a carrier's clock
+        off, or a back-dated report, must not move the paper clock's start before the SMS left, or
+        into the future."""
+        sent_at = message["sent_at"]
+        if sent_at is not None and reported_at < sent_at:
+            log.warning("delivery reported before the SMS was sent; counted from its sending",
+                        provider=message["provider"], early_by_s=round((sent_at - reported_at).total_seconds()))
+            return sent_at
+        return min(reported_at, self.clock())
 
     async def _tell_lifecycle(self, message: asyncpg.Record, data: Any) -> None:
         handle = self.temporal.get_workflow_handle(application_workflow_id(message["program"], message["application_no"]))

@@ -265,6 +265,41 @@ async def test_a_failed_delivery_is_retried_then_sent_by_the_other_provider_then
     assert (resend["status"], resend["not_before"], resend["next_provider"]) == ("pending", quiet_ends_at, "tencent")
 
 
+async def test_a_receipt_counts_only_from_the_provider_that_took_the_message_and_never_before_its_sending(stack, tmp_path: Path) -> None:
+    """A receipt from a provider that never took the message (another provider's key) is ignored; a
+    DELIVERED one from the right provider, back-dated to before the sending, counts from the sending
+    (the approval's delivery time starts the paper clock)."""
+    app = application_no("LG")
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        with running_service("notify", {**stack.env, **SHARED_NUMBER, "SMS_PROVIDERS": "local"}, tmp_path / "notify.log"):
+            await produce(stack, (topics.CONTACT_RECORDED, app, contact_event(stack, app)))
+            await wait_for(conn, "SELECT count(*) FROM notify.contacts WHERE application_no = $1", app, expect=1)
+            message_id = await conn.fetchval(
+                """INSERT INTO notify.sms_messages (message_id, idempotency_key, application_no, program, kind, text, sign_name,
+                       params, mobile_hash, mobile_masked, status, not_before, source_event_id, provider, provider_message_id,
+                       tried_providers, attempts, sent_at)
+                   SELECT $1, $2, application_no, $3, 'online_approved', '已通过', '龙岗区人工智能署', '{}'::jsonb, mobile_hash,
+                          mobile_masked, 'accepted', now() - interval '1 hour', 'e-receipts', 'tencent', 'serial-receipts',
+                          '{tencent}', 1, now() - interval '1 hour'
+                   FROM notify.contacts WHERE application_no = $4 RETURNING message_id::text""",
+                uuid.uuid4(), f"{app}:receipts:v1", LG, app)
+            sent_at = await conn.fetchval("SELECT sent_at FROM notify.sms_messages WHERE message_id = $1::uuid", message_id)
+            forged = receipt(message_id, "DELIVERED", "aliyun")  # a provider that never took it
+            await produce(stack, (topics.SMS_RECEIPTS, message_id, forged))
+            await wait_for(conn, "SELECT count(*) FROM notify.inbox WHERE event_id = $1", json.loads(forged)["id"], expect=1)
+            after_forged = await conn.fetchval("SELECT status FROM notify.sms_messages WHERE message_id = $1::uuid", message_id)
+            early = json.loads(receipt(message_id, "DELIVERED", "tencent"))
+            early["data"]["reported_at"] = (sent_at - timedelta(days=2)).isoformat()
+            await produce(stack, (topics.SMS_RECEIPTS, message_id, json.dumps(early).encode()))
+            await wait_for(conn, "SELECT status FROM notify.sms_messages WHERE message_id = $1::uuid", message_id, expect="delivered")
+            delivered_at = await conn.fetchval("SELECT delivered_at FROM notify.sms_messages WHERE message_id = $1::uuid", message_id)
+    finally:
+        await conn.close()
+    assert after_forged == "accepted"
+    assert delivered_at == sent_at
+
+
 async def test_rate_limits_and_quiet_hours_hold(stack) -> None:
     """The sender and the notifier in this process on the real database, with a provider that
     records what it is asked to send."""
