@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from services.review.audit.chain import GENESIS, AuditEntry, entry_hash
+from services.review.audit.chain import GENESIS, AuditEntry, entry_hash, masked
 from services.review.tasks.steps import NOTICE_OBJECTION, PUBLICATION, Step, StepSpec, phone_step, step_for
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
+from subsidy.identifiers import mask_personal_data_in
 
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
 AUDIT_CHAIN_LOCK = 0x5EC0_A0D1_7C4A_1000
@@ -226,13 +227,15 @@ async def insert_decision(
     actor_subject: str, actor_id: str, actor_role: str, input: dict[str, Any], outcome_status: str | None,
     answer: dict[str, Any],
 ) -> bool:
-    """Record an accepted decision; False when this key was recorded already (a concurrent repeat)."""
+    """Record an accepted decision; False when this key was recorded already (a concurrent repeat).
+    Its input is masked (`mask_personal_data_in`) as the audit's is: the attempt's body is masked
+    already; a caller's own input is held to the same rule here."""
     return bool(await conn.fetchval(
         """INSERT INTO review.decisions (idempotency_key, program, application_no, action, actor_subject, actor_id,
                                          actor_role, input, outcome_status, answer)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING true""",
-        idempotency_key, program, application_no, action, actor_subject, actor_id, actor_role, _json(input),
+        idempotency_key, program, application_no, action, actor_subject, actor_id, actor_role, _json(mask_personal_data_in(input)),
         outcome_status, _json(answer),
     ))
 
@@ -276,9 +279,11 @@ async def append_audit(conn: asyncpg.Connection, entry: AuditEntry) -> int:
     """Append one row to the chain in the caller's transaction; returns its seq.
 
     The advisory lock (released at commit or rollback) serializes appenders: each reads the last
-    hash, computes its own and inserts before the next one reads."""
+    hash, computes its own and inserts before the next one reads. The entry is masked first
+    (`chain.masked`): the hash covers the row as stored, so it verifies."""
     if not conn.is_in_transaction():
         raise RuntimeError("append_audit must run inside the transaction that records what it audits")
+    entry = masked(entry)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
     prev = await conn.fetchval("SELECT hash FROM review.audit_chain ORDER BY seq DESC LIMIT 1") or GENESIS
     seq = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('review.audit_chain', 'seq'))")

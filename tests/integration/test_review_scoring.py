@@ -30,6 +30,11 @@ ADMIN = Official("sz-admin-31", (StaffRole.PROGRAM_ADMIN,), (SZ,))
 AUDITOR = Official("sz-auditor-31", (StaffRole.AUDITOR,), (SZ,))
 E1, E2, E3, E5 = (ex.expert(s) for s in (*ex.PANEL, ex.REPLACEMENT))
 E2_NOTE = "（林二另注：测试报告样本偏少）"  # exp-02's own words: never shown to another expert
+# Personal data an official writes into free text: stored and audited masked, never as typed.
+MOBILE, ID_NUMBER = "13800138000", "11010519491231002X"
+MOBILE_MASKED, ID_MASKED = "138****8000", "1101**********002X"
+E1_NOTE = f"，已电话联系 {MOBILE} 核实，法人身份证 {ID_NUMBER}"
+DECLINE_REASON = f"本人曾参与该产品的需求论证，可致电 {MOBILE}，身份证 {ID_NUMBER}"
 
 NOTICE_03 = {
     "shenzhen_entity": "03(一)", "business_line": "03(一)", "scenario_in_catalog": "03(二)", "in_real_use": "03(二)",
@@ -91,7 +96,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
                             if t["application_no"] == a]
 
         # exp-03 declines, declaring a conflict: the administrator's task again, a replacement.
-        declined = await w.post(E3, f"/api/applications/{a}/expert-assignment/decline", {"reason": "本人曾参与该产品的需求论证"})
+        declined = await w.post(E3, f"/api/applications/{a}/expert-assignment/decline", {"reason": DECLINE_REASON})
         e3_after = (await w.get(E3, f"/api/applications/{a}")).status_code
         await w.task_of(ADMIN, a, "expert_scoring")
         replaced = await w.post(ADMIN, f"/api/applications/{a}/experts", {"experts": [ex.REPLACEMENT]})
@@ -103,8 +108,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         no_reason["criteria"]["innovation"]["justification"] = "  "
         unjustified = await w.post(E1, f"/api/applications/{a}/scores", no_reason)
         out_of_scale = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(101, 88, 86))
-        first = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
-        same_key = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86), key=f"score-e1-{a}")
+        first = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86, note=E1_NOTE), key=f"score-e1-{a}")
+        same_key = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(90, 88, 86, note=E1_NOTE), key=f"score-e1-{a}")
         again = await w.post(E1, f"/api/applications/{a}/scores", ex.scores(60, 60, 60))
         e2_scored = await w.post(E2, f"/api/applications/{a}/scores", ex.scores(92, 85, 88, note=E2_NOTE))
         await scored_by(w, a, [(E5, (88, 90, 84))])
@@ -144,6 +149,12 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         audit = (await w.get(AUDITOR, "/api/audit", application_no=a, page_size=100)).json()["items"]
         refused_rows = await w.database.fetch(
             "SELECT action, reason FROM review.audit_chain WHERE application_no = $1 AND outcome = 'refused' ORDER BY seq", a)
+        stored = await w.database.fetch(
+            """SELECT 'decisions' AS place, action, input::text AS text FROM review.decisions WHERE application_no = $1
+               UNION ALL SELECT 'audit', action, input::text || coalesce(reason, '') FROM review.audit_chain WHERE application_no = $1
+               UNION ALL SELECT 'assignment', 'decline', coalesce(decline_reason, '') FROM review.expert_assignments WHERE application_no = $1
+               UNION ALL SELECT 'scores', 'submit_score', scores::text FROM review.expert_scores WHERE application_no = $1""",
+            a)
         chain = await verify_chain(w.database)
 
     # Notice 03's findings, with their clauses, for the pre-reviewer.
@@ -229,7 +240,18 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
         [h["what"] for h in auditor_intake.json()["history"] if h["kind"] == "state"]
     assert E2_NOTE in admin_text and ex.PANEL[1] in admin_text  # the administrator reads everything
     declined_seen = [e for e in admin_view["experts"] if e["expert"] == ex.PANEL[2]]
-    assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == "本人曾参与该产品的需求论证"
+    masked_reason = DECLINE_REASON.replace(MOBILE, MOBILE_MASKED).replace(ID_NUMBER, ID_MASKED)
+    assert declined_seen and declined_seen[0]["declined_at"] and declined_seen[0]["decline_reason"] == masked_reason
+    # The ID and mobile numbers an expert wrote (a justification, a decline reason) are kept masked
+    # in review.decisions, the audit chain, the assignments, the scores and all the administrator reads.
+    assert [(r["place"], r["action"]) for r in stored if MOBILE in r["text"] or ID_NUMBER in r["text"]] == []
+    assert MOBILE not in admin_text and ID_NUMBER not in admin_text
+    for place in ("decisions", "audit"):
+        for action in ("decline_assignment", "submit_score"):
+            text = " ".join(r["text"] for r in stored if (r["place"], r["action"]) == (place, action))
+            assert MOBILE_MASKED in text and ID_MASKED in text, (place, action, text)
+    assert {s["expert"]: s["criteria"]["practicality"]["justification"] for s in admin_sees["scores"]}[ex.PANEL[0]].endswith(
+        E1_NOTE.replace(MOBILE, MOBILE_MASKED).replace(ID_NUMBER, ID_MASKED))
     accepted = {(e["action"], e["subject"]) for e in audit if e["outcome"] == "accepted"}
     assert {("assign_expert", ADMIN.subject), ("decline_assignment", E3.subject), ("submit_score", E1.subject),
             ("record_expert_scoring", "review_service"), ("confirm_tiering", ADMIN.subject)} <= accepted, accepted

@@ -308,3 +308,15 @@ def test_no_idempotency_key_is_ever_a_platform_update_id() -> None:
         sent = replace(attempt(Action.DECIDE, {"decision": "approve"}, application_no=app), idempotency_key=update_id)
         assert sent.update_id not in platform  # ... but its update id is never the platform's
         assert sent.update_id == API_UPDATE_PREFIX + update_id and not update_id.startswith(API_UPDATE_PREFIX)
+
+
+def test_an_attempt_holds_its_body_masked_for_every_route_that_builds_one() -> None:
+    """Scoring, awards and flags build their own attempts: the body's ID and mobile numbers are
+    masked in the attempt itself, so the parsed input, review.decisions and the audit see no more."""
+    from services.review.api.access import Action
+
+    made = attempt(Action.SUBMIT_SCORE, {"criteria": {"practicality": {"points": 28, "justification": "已电话联系 13800138000 核实"}},
+                                         "reason": "身份证 11010519491231002X", "award_fen": 13_900_000_000})
+    assert made.input == {"criteria": {"practicality": {"points": 28, "justification": "已电话联系 138****8000 核实"}},
+                          "reason": "身份证 1101**********002X", "award_fen": 13_900_000_000}
+    assert replace(made, idempotency_key="k2").input == made.input

@@ -1,8 +1,8 @@
 """The officials' actions: one endpoint per human step, each with an `Idempotency-Key` header.
 
 Every route hands the decision service (services/review/decisions/service.py) the verified
-principal, the raw JSON body (validated there, so a refused input is audited and answered in
-Chinese) and the key. Answers: 200 with the outcome; 400 without a key; 403 / 404 / 409 / 422
+principal, the JSON body (its ID and mobile numbers masked by `Attempt`; validated there, so a
+refused input is audited and answered in Chinese) and the key. Answers: 200 with the outcome; 400 without a key; 403 / 404 / 409 / 422
 with `{"code", "message", "detail"}`.
 """
 
@@ -17,7 +17,6 @@ from services.review.api.access import Action
 from services.review.api.common import checked_application_no, decisions, idempotency_key, request_id
 from services.review.decisions import actions as inputs
 from services.review.decisions.service import Attempt
-from subsidy.identifiers import mask_personal_data_in
 from subsidy.identity.http import Authenticated
 from subsidy.web import Started
 
@@ -41,7 +40,7 @@ def router() -> APIRouter:
     api = APIRouter(prefix="/api", tags=["decisions"], responses=REFUSALS)
 
     def attempt(principal: Any, action: Action, key: str, body: dict[str, Any], request: Request, **where: Any) -> Attempt:
-        return Attempt(principal=principal, action=action, idempotency_key=key, input=mask_personal_data_in(body), request_id=request_id(request), **where)
+        return Attempt(principal=principal, action=action, idempotency_key=key, input=body, request_id=request_id(request), **where)
 
     @api.post("/applications/{application_no}/decisions", openapi_extra=_body(inputs.ReviewDecisionInput),
               summary="The review step's decision: approve / return / reject (SZ also request_paper)")

@@ -99,7 +99,7 @@ def router() -> APIRouter:
             ctx.role = role_for(principal, Action.ACKNOWLEDGE_DUPLICATE)
             if ctx.role is None:
                 raise Refused(refusal("forbidden", "forbidden: acknowledging a duplicate flag needs a reviewer role"))
-            data: AcknowledgeInput = parse_input(AcknowledgeInput, body)
+            data: AcknowledgeInput = parse_input(AcknowledgeInput, attempt.input)
             async with resources.pool.acquire() as conn, conn.transaction():
                 done = await repository.acknowledge_flag(conn, application_no, flag_id, principal.actor_id, data.note)
                 if done is None:

@@ -6,6 +6,10 @@ and per refused attempt, each row's hash covering its content and the previous r
   microseconds). The first row's `prev_hash` is 32 zero bytes (`GENESIS`).
 - Rows are appended by `repository.append_audit` inside the caller's transaction, under a
   transaction-scoped advisory lock, so appends are serialized and the chain never forks.
+- A row is append-only for ever, so no ID or mobile number may enter one unmasked: the writer masks
+  the row's `input` and `reason` (`masked`) before it hashes and stores them, whatever its caller
+  passed (the routes mask the request bodies already; this is the last line of defence). The hash
+  covers what is stored; rows written before are never rewritten and verify as they are.
 - The database refuses UPDATE, DELETE and TRUNCATE (triggers, migration 104); an alteration by
   someone who can switch triggers off is found by `verify_chain`, which recomputes every hash in
   seq order and names the first row that does not match (`subsidy audit verify`).
@@ -15,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+
+from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 
 GENESIS = bytes(32)
 VERIFY_BATCH = 2000
@@ -50,6 +56,15 @@ class ChainReport:
     @property
     def intact(self) -> bool:
         return self.first_bad_seq is None
+
+
+def masked(entry: AuditEntry) -> AuditEntry:
+    """`entry` as the chain may keep it: ID and mobile numbers in its input (free text an official
+    or the public wrote: a justification, a reason, a note, an objection's organisation) and in its
+    reason (a refusal may quote what was sent) masked by the same rules as logs and dead letters.
+    Masking a masked entry changes nothing, so a caller that masked already is not harmed."""
+    return replace(entry, input=mask_personal_data_in(entry.input),
+                   reason=mask_personal_data(entry.reason) if entry.reason is not None else None)
 
 
 def canonical(seq: int, entry: AuditEntry) -> bytes:

@@ -56,6 +56,7 @@ from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import api_update_id, application_workflow_id, publication_batch_workflow_id
 from subsidy.failpoints import crash_if_armed
+from subsidy.identifiers import mask_personal_data_in
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.web import ApiError
 
@@ -67,7 +68,13 @@ _CLOSED = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
 
 @dataclass(frozen=True)
 class Attempt:
-    """One call of a decision endpoint, as the route received it."""
+    """One call of a decision endpoint, as the route received it, its body masked.
+
+    The body's ID and mobile numbers (a justification "已电话联系 13800138000 核实", an ID number in
+    a reason) are masked here, once for every route that builds an attempt (decisions, scoring,
+    awards, flags; the console posts through them): everything taken from `input` afterwards (the
+    parsed input, the workflow command, review.decisions, the audit, the tables of reasons and
+    notes) holds the masked text only. Masking is idempotent, so `replace()` may copy an attempt."""
 
     principal: Principal
     action: Action
@@ -79,6 +86,9 @@ class Attempt:
     # An object the path names that neither the application nor the program is: ("task_id", 7),
     # ("flag_id", 3). Its answer names it too; the same key for another one is another request.
     target: tuple[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input", mask_personal_data_in(self.input))
 
     @property
     def update_id(self) -> str:

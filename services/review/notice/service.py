@@ -28,6 +28,7 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
+from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.programs import programs
 from subsidy.web import ApiError
@@ -253,6 +254,7 @@ class NoticeService:
             raise ApiError(422, "anonymous_objection", "不受理匿名异议：请填写真实姓名和联系电话")
         if not PHONE.match(objection.phone):
             raise ApiError(422, "bad_phone", "联系电话格式不正确")
+        objection = _masked_objection(objection)
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             current = await repository.current_notice(conn, program)
@@ -289,7 +291,7 @@ class NoticeService:
         """The administrator upholds (a lower amount or removal: a new version of the list) or dismisses.
         An objection to an entry another upheld objection already removed may be upheld with removal
         (no new version: the list already leaves it out); a new amount for it is refused."""
-        decision = parse(ObjectionDecisionInput, data)
+        decision = parse(ObjectionDecisionInput, mask_personal_data_in(data))
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repository.objection(conn, objection_id)
@@ -339,6 +341,15 @@ class NoticeService:
         log.info("objection decided", objection_id=objection_id, decision=decision.decision, version=version)
         return {"objection_id": objection_id, "status": "upheld" if decision.decision == "uphold" else "dismissed",
                 "notice_id": notice["notice_id"], "new_version": version}
+
+
+def _masked_objection(objection: ObjectionInput) -> ObjectionInput:
+    """The objection as review keeps it: the phone is checked and kept as `mask_phone` shows it
+    (the administrator sees 138****5678 beside the name); the free text the public wrote (name,
+    organisation, grounds) with any ID or mobile number in it masked, in the table and the audit."""
+    return objection.model_copy(update={
+        "name": mask_personal_data(objection.name or ""), "organisation": mask_personal_data(objection.organisation),
+        "grounds": mask_personal_data(objection.grounds)})
 
 
 async def tell_batch(temporal: Client, program: str) -> None:
