@@ -186,6 +186,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert recorded_already.status_code == 409 and recorded_already.json()["code"] == "wrong_state"
     moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
     assert moved and moved[0]["by"] == "system:review"
+    assert moved[0]["reason"] == f"product_score:{admin_sees['product_score']['score']}"  # the score that set the tier
 
     # Tiers and amounts: A and B tier 1 (5M), C tier 2 (3M) = 13M, held to the applicant's 10M (02(四)).
     assert typed_in.status_code in (404, 405)  # the typed-in tier endpoint is gone
@@ -210,7 +211,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     # result (the API, and the console's pages drawn from it); their own part stays.
     others = (*ex.PANEL[1:], ex.REPLACEMENT, ex.OWN_ORGANISATION, ex.AFFILIATED, "林二", "黄三", "吴五", "郑六")  # 周四 (exp-04) reads as Thursday
     e1_text = json.dumps(e1_view, ensure_ascii=False)
-    assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证", "expert_score:", "award_fen") if word in e1_text] == []
+    assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证", "product_score:", "award_fen") if word in e1_text] == []
     assert e1_view["experts"] == [] and {t["assignee"] for t in e1_view["tasks"]} == {ex.PANEL[0]}
     e1_decisions = [h for h in e1_view["history"] if h["kind"] == "decision"]
     assert [(d["action"], d["subject"]) for d in e1_decisions] == [("submit_score", ex.PANEL[0])]
@@ -223,8 +224,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert ex.PANEL[0] in e1_pages["history"].text and "提交专家评分" in e1_pages["history"].text
     # Intake's own view, asked directly: the timeline, without the panel's result for an expert.
     assert e1_intake.status_code == 200 and auditor_intake.status_code == 200
-    assert "expert_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
-    assert "expert_score:" in auditor_intake.text and "award_fen" in auditor_intake.text
+    assert "product_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
+    assert f"product_score:{admin_sees['product_score']['score']}" in auditor_intake.text and "award_fen" in auditor_intake.text
     assert [h["what"] for h in e1_intake.json()["history"] if h["kind"] == "state"] == \
         [h["what"] for h in auditor_intake.json()["history"] if h["kind"] == "state"]
     assert E2_NOTE in admin_text and ex.PANEL[1] in admin_text  # the administrator reads everything

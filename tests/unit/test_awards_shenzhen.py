@@ -231,3 +231,18 @@ def test_amounts_never_exceed_a_tier_maximum_a_cap_or_the_budget(
         assert got <= max(0, 10 * M - already.get(uscc, 0))
     capped_total = sum(line.after_applicant_cap_fen for line in result.lines)
     assert result.total_fen == (capped_total if budget is None else min(budget, capped_total))
+
+
+def test_the_timeline_names_the_score_that_set_the_tier() -> None:
+    """Three experts scoring 90/80/70: the product's score is 81.00 (tier 2). The lifecycle's reason
+    added the three criterion means (240) and the console showed it as 专家评审总分; what the
+    lifecycle receives now carries the product's score, and that is what people read."""
+    from services.review.console.format import reason_zh
+    from services.review.scoring.service import counted_means, panel_result
+    from workflows.lifecycle.shenzhen import panel_reason
+
+    result = product_score("SZ2025-000001", {f"e{i}": scores(90, 80, 70) for i in range(3)}, SCORING)
+    assert (result.score_text, result.tier) == ("81.00", 2)
+    command = panel_result(result, counted_means(result, SCORING), excluded=0)
+    assert (command.practicality, command.innovation, command.replicability, command.score) == (90, 80, 70, "81.00")
+    assert reason_zh(panel_reason(command)) == "专家评审综合得分 81.00 分"

@@ -15,8 +15,9 @@ service's checks and records apply them (idempotency key, scope and role, audit 
 - Aggregation (`aggregate_if_complete`): when every active expert of a panel of at least
   `min_experts` has scored, `product_score` (awards/shenzhen.py) gives the product's score and tier;
   the lifecycle receives, from the platform (actor `system:review`, role review_service), each
-  criterion's mean over the experts the score counts (rounded half up to whole points) and the number
-  of experts excluded for a conflict. Update id `sz-expert-scoring:<no>`: asked twice, applied once
+  criterion's mean over the experts the score counts (rounded half up to whole points), the number
+  of experts excluded for a conflict, and the product's score (its timeline names that one, not the
+  unweighted means). Update id `sz-expert-scoring:<no>`: asked twice, applied once
   (an official's Idempotency-Key cannot be it: their update ids are `api:<key>`); recorded in
   review.decisions as `platform/sz-expert-scoring:<no>`.
 - Tiering (`proposal`, `confirm_tiering`): every product of the program at `tiering`, with the
@@ -303,8 +304,7 @@ class ScoringService(DecisionService):
                 score_units=result.score_units, score_text=result.score_text, tier=result.tier, criteria=criteria,
                 excluded=excluded, breakdown=result.model_dump(mode="json"))
         try:
-            cmd = RecordExpertScoring(actor=REVIEW_SERVICE, excluded_experts=excluded,
-                                      **{k: criteria[k] for k in CONTRACT_CRITERIA})
+            cmd = panel_result(result, criteria, excluded)
         except (KeyError, ValidationError):
             log.error("the scoring criteria do not fit the lifecycle's RecordExpertScoring", criteria=sorted(criteria))
             return None
@@ -499,6 +499,14 @@ def counted_means(result: ProductScore, scoring: ShenzhenScoring) -> dict[str, i
     the same experts), rounded half up to whole points: what the lifecycle records."""
     counted = [e for e in result.experts if not e.dropped]
     return {c.key: round_fraction(sum(e.scores[c.key] for e in counted), len(counted), Rounding.HALF_UP) for c in scoring.criteria}
+
+
+def panel_result(result: ProductScore, criteria: dict[str, int], excluded: int) -> RecordExpertScoring:
+    """What the lifecycle records of the panel: the criterion means (`counted_means`), the exclusions,
+    and the product's score that sets the tier, which its timeline shows (the means are not weighted:
+    their sum is not the score). Raises KeyError / ValidationError when the criteria do not fit."""
+    return RecordExpertScoring(actor=REVIEW_SERVICE, excluded_experts=excluded, score=result.score_text,
+                               **{k: criteria[k] for k in CONTRACT_CRITERIA})
 
 
 async def _compute(conn: asyncpg.Connection, program: str, scoring: ShenzhenScoring) -> tuple[Sequence[Any], Any, dict[str, int]]:
