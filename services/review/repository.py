@@ -902,6 +902,16 @@ async def awarded_in_year(conn: asyncpg.Connection, usccs: list[str], cap_year: 
     return {r["applicant_uscc"]: int(r["total"]) for r in rows}
 
 
+async def recorded_against_budget(conn: asyncpg.Connection, program: str, cap_year: int, excluding: list[str]) -> int:
+    """Fen of the program's tierings its lifecycles accepted in `cap_year` (earlier confirmations),
+    other than the applications `excluding`: what the year's budget (02(一)) no longer holds."""
+    return int(await conn.fetchval(
+        """SELECT coalesce(sum(amount_fen), 0) FROM review.tier_amounts
+           WHERE program = $1 AND cap_year = $2 AND recorded_at IS NOT NULL AND NOT (application_no = ANY($3::text[]))""",
+        program, cap_year, excluding,
+    ))
+
+
 async def lock_tier_amounts(conn: asyncpg.Connection) -> None:
     if not conn.is_in_transaction():
         raise RuntimeError("lock_tier_amounts must run inside the confirmation's transaction")

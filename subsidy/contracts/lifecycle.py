@@ -56,7 +56,8 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.PUBLISHED, Status.REJECTED, Status.WITHDRAWN, Status.ABANDONED})
 # Shenzhen, from the expert panel's work on: a state change out of one of these carries what the
-# panel concluded (the reason `expert_score:<sum of the criterion means>`, then the tier and the
+# panel concluded (the reason `product_score:<the product's score>`, `expert_score:<sum of the
+# criterion means>` in runs recorded before the score was carried, then the tier and the
 # award in the reason and the typed fields), which an expert reading the history does not see.
 PANEL_RESULT_FROM = frozenset({Status.EXPERT_SCORING, Status.TIERING, Status.AWAITING_PUBLICATION, Status.PUBLISHED})
 
@@ -227,6 +228,10 @@ class RecordExpertScoring(_Model):
     innovation: int = Field(ge=0, le=100)
     replicability: int = Field(ge=0, le=100)
     excluded_experts: int = Field(default=0, ge=0)  # conflict-of-interest exclusions applied
+    # The product's score that sets its tier (02(二): each expert's weighted score, the trimmed mean,
+    # rounded once), as review shows it, e.g. "81.00": what the timeline names. The three criterion
+    # means above are not weighted and do not add up to it. None: sent before the score was carried.
+    score: str | None = Field(default=None, pattern=r"^\d{1,3}(\.\d{1,4})?$")
 
 
 class RecordTiering(_Model):

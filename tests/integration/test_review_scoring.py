@@ -197,6 +197,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert recorded_already.status_code == 409 and recorded_already.json()["code"] == "wrong_state"
     moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
     assert moved and moved[0]["by"] == "system:review"
+    assert moved[0]["reason"] == f"product_score:{admin_sees['product_score']['score']}"  # the score that set the tier
 
     # Tiers and amounts: A and B tier 1 (5M), C tier 2 (3M) = 13M, held to the applicant's 10M (02(四)).
     assert typed_in.status_code in (404, 405)  # the typed-in tier endpoint is gone
@@ -221,7 +222,7 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     # result (the API, and the console's pages drawn from it); their own part stays.
     others = (*ex.PANEL[1:], ex.REPLACEMENT, ex.OWN_ORGANISATION, ex.AFFILIATED, "林二", "黄三", "吴五", "郑六")  # 周四 (exp-04) reads as Thursday
     e1_text = json.dumps(e1_view, ensure_ascii=False)
-    assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证", "expert_score:", "award_fen") if word in e1_text] == []
+    assert [word for word in (*others, E2_NOTE, "本人曾参与该产品的需求论证", "product_score:", "award_fen") if word in e1_text] == []
     assert e1_view["experts"] == [] and {t["assignee"] for t in e1_view["tasks"]} == {ex.PANEL[0]}
     e1_decisions = [h for h in e1_view["history"] if h["kind"] == "decision"]
     assert [(d["action"], d["subject"]) for d in e1_decisions] == [("submit_score", ex.PANEL[0])]
@@ -234,8 +235,8 @@ async def test_a_shenzhen_product_from_eligibility_to_its_amount_through_the_api
     assert ex.PANEL[0] in e1_pages["history"].text and "提交专家评分" in e1_pages["history"].text
     # Intake's own view, asked directly: the timeline, without the panel's result for an expert.
     assert e1_intake.status_code == 200 and auditor_intake.status_code == 200
-    assert "expert_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
-    assert "expert_score:" in auditor_intake.text and "award_fen" in auditor_intake.text
+    assert "product_score:" not in e1_intake.text and "award_fen" not in e1_intake.text
+    assert f"product_score:{admin_sees['product_score']['score']}" in auditor_intake.text and "award_fen" in auditor_intake.text
     assert [h["what"] for h in e1_intake.json()["history"] if h["kind"] == "state"] == \
         [h["what"] for h in auditor_intake.json()["history"] if h["kind"] == "state"]
     assert E2_NOTE in admin_text and ex.PANEL[1] in admin_text  # the administrator reads everything
@@ -322,3 +323,59 @@ async def test_an_idempotency_key_equal_to_a_platform_update_id_cannot_take_the_
     moved = [h for h in at_tiering["history"] if h["kind"] == "state_change" and h["to"] == "tiering"]
     assert moved and moved[0]["by"] == "system:review"
     assert [tuple(r) for r in recorded] == [("system:review", "record_expert_scoring")] and audited == 1
+
+
+async def test_each_tiering_round_is_prorated_against_what_earlier_rounds_left_of_the_budget(stack) -> None:
+    """02(一): `budget_fen` is the year's budget. The reviewer's case, on PostgreSQL with review's own
+    queries: CNY 5M, three tier-1 products at tiering; round 1 records two of them (the third's
+    record_tiering failed). Round 2 sees the third and a fourth that reached tiering since (the first
+    one's applicant): prorated against the 166,666,666 fen left, not the whole 5M (which gave 8.33M
+    recorded in the year); the applicant's 10M cap counts what round 1 recorded for it."""
+    from uuid import uuid4
+
+    import asyncpg
+
+    from services.review import repository
+    from services.review.scoring.service import _compute
+
+    program = f"SZ-ROUNDS-{uuid4().hex[:8]}"  # a program of its own: nothing else on the shared stack counts against it
+    scoring = programs()[SZ].scoring.model_copy(update={"budget_fen": 500_000_000})  # type: ignore[union-attr]
+    apps = sorted({application_no("SZ") for _ in range(8)})[:4]
+    owners = dict(zip(apps, (f"U1-{program}", f"U2-{program}", f"U3-{program}", f"U1-{program}"), strict=True))
+
+    async def at_tiering(conn: asyncpg.Connection, app: str) -> None:
+        await conn.execute("INSERT INTO review.applications (application_no, program, status, status_since) VALUES ($1, $2, 'tiering', now())",
+                           app, program)
+        await repository.store_product_score(conn, program=program, application_no=app, applicant_uscc=owners[app], score_units=9000,
+                                             score_text="90.00", tier=1, criteria={}, excluded=0, breakdown={})
+
+    async def confirmed(conn: asyncpg.Connection, amounts, recorded: list[str]) -> None:  # as confirm_tiering keeps them
+        for line in amounts.lines:
+            await repository.store_tier_amount(conn, program=program, application_no=line.application_no, applicant_uscc=line.applicant_uscc,
+                                               cap_year=scoring.cap_year, tier=line.tier, amount_fen=line.amount_fen, breakdown={},
+                                               idempotency_key=f"k-{program}", confirmed_by="admin")
+        for app in recorded:
+            await repository.mark_tier_amount_recorded(conn, app)
+
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        for app in apps[:3]:
+            await at_tiering(conn, app)
+        rows1, round1, _ = await _compute(conn, program, scoring)
+        await confirmed(conn, round1, recorded=apps[:2])
+        await at_tiering(conn, apps[3])
+        rows2, round2, already2 = await _compute(conn, program, scoring)
+        await confirmed(conn, round2, recorded=[apps[2], apps[3]])
+        year = await conn.fetchval("SELECT sum(amount_fen) FROM review.tier_amounts WHERE program = $1 AND recorded_at IS NOT NULL", program)
+        rows3, _, _ = await _compute(conn, program, scoring)
+    finally:
+        await conn.close()
+
+    assert [r["application_no"] for r in rows1] == apps[:3]
+    assert [line.amount_fen for line in round1.lines] == [166_666_667, 166_666_667, 166_666_666]
+    assert [r["application_no"] for r in rows2] == [apps[2], apps[3]]
+    assert already2 == {owners[apps[0]]: 166_666_667}  # 02(四): the applicant's round-1 amount counts
+    assert year == 500_000_000 and rows3 == []  # the year's recorded amounts: exactly the budget
+    assert round2.total_fen == 166_666_666 and [line.amount_fen for line in round2.lines] == [83_333_333, 83_333_333]
+    assert round1.budget_used_fen == 0 and round1.total_fen == 500_000_000
+    assert round2.budget_used_fen == 333_333_334 and round2.budget_available_fen == 166_666_666

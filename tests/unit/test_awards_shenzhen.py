@@ -143,6 +143,67 @@ def test_over_the_budget_every_amount_is_reduced_in_the_same_proportion() -> Non
     assert not any("超过年度预算" in r.text for r in result.lines[3].reasons)
 
 
+def test_a_later_round_is_prorated_against_what_the_budget_still_holds() -> None:
+    """The reviewer's case: CNY 5M budget, three tier-1 products; the third's recording fails and the
+    administrator confirms again. Round 2 used to be prorated against the whole budget (5M to the
+    third product: 8.33M recorded in the year); it gets at most what round 1 left."""
+    budgeted = SCORING.model_copy(update={"budget_fen": 5 * M})
+    first = shenzhen_amounts([p("SZ2025-000001", "U1", 1), p("SZ2025-000002", "U2", 1), p("SZ2025-000003", "U3", 1)], budgeted)
+    assert [line.amount_fen for line in first.lines] == [166_666_667, 166_666_667, 166_666_666]
+    recorded = first.lines[0].amount_fen + first.lines[1].amount_fen  # the third's record_tiering failed
+    second = shenzhen_amounts([p("SZ2025-000003", "U3", 1)], budgeted, budget_used_fen=recorded)
+    assert second.budget_available_fen == 5 * M - recorded == 166_666_666
+    assert second.lines[0].amount_fen == 166_666_666 and second.over_budget
+    assert recorded + second.total_fen == 5 * M
+    assert any("年度预算剩余额度" in r.text and "此前已确定" in r.text for r in second.lines[0].reasons)
+
+
+def test_a_round_after_the_budget_is_spent_gets_nothing() -> None:
+    budgeted = SCORING.model_copy(update={"budget_fen": 5 * M})
+    spent = shenzhen_amounts([p("SZ-9", "A", 3)], budgeted, budget_used_fen=6 * M)  # budget lowered after rounds
+    assert spent.budget_available_fen == 0 and spent.lines[0].amount_fen == 0 and spent.total_fen == 0
+    within = shenzhen_amounts([p("SZ-9", "A", 3)], budgeted, budget_used_fen=3 * M)
+    assert within.lines[0].amount_fen == 1 * M and not within.over_budget  # 1M fits in the 2M left: unchanged
+    unbudgeted = shenzhen_amounts([p("SZ-9", "A", 3)], SCORING, budget_used_fen=3 * M)
+    assert unbudgeted.budget_available_fen is None and unbudgeted.lines[0].amount_fen == 1 * M
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from([1, 2, 3, None]), st.integers(min_value=0, max_value=3)),
+             min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=30 * M),
+    st.sets(st.integers(min_value=0, max_value=19)),
+)
+def test_rounds_never_record_more_than_the_budget_nor_an_applicants_cap(
+    entries: list[tuple[str, int | None, int]], budget: int, failing: set[int]
+) -> None:
+    """Products reach tiering in rounds (0..3); some recordings fail and come back in the next
+    round (as `_compute` sees them: only products not recorded, the year's recorded amounts)."""
+    config = SCORING.model_copy(update={"budget_fen": budget})
+    recorded: dict[str, tuple[str, int]] = {}
+    waiting: list[ScoredProduct] = []
+    for round_no in range(5):
+        waiting += [p(f"SZ2025-{i:06d}", uscc, tier) for i, (uscc, tier, at) in enumerate(entries) if at == round_no]
+        if not waiting:
+            continue
+        already: dict[str, int] = {}
+        for uscc, fen in recorded.values():
+            already[uscc] = already.get(uscc, 0) + fen
+        result = shenzhen_amounts(waiting, config, already, budget_used_fen=sum(fen for _, fen in recorded.values()))
+        fails_now = round_no < 4  # the last round records everything
+        waiting = []
+        for line in result.lines:
+            if fails_now and int(line.application_no[-6:]) in failing:
+                waiting.append(p(line.application_no, line.applicant_uscc, line.tier))
+                failing.discard(int(line.application_no[-6:]))
+            else:
+                recorded[line.application_no] = (line.applicant_uscc, line.amount_fen)
+    assert sum(fen for _, fen in recorded.values()) <= budget
+    for uscc in "ABC":
+        assert sum(fen for who, fen in recorded.values() if who == uscc) <= 10 * M
+
+
 def test_duplicate_or_unknown_entries_are_refused() -> None:
     with pytest.raises(ScoringError):
         shenzhen_amounts([p("SZ-1", "A", 1), p("SZ-1", "A", 2)], SCORING)
@@ -170,3 +231,18 @@ def test_amounts_never_exceed_a_tier_maximum_a_cap_or_the_budget(
         assert got <= max(0, 10 * M - already.get(uscc, 0))
     capped_total = sum(line.after_applicant_cap_fen for line in result.lines)
     assert result.total_fen == (capped_total if budget is None else min(budget, capped_total))
+
+
+def test_the_timeline_names_the_score_that_set_the_tier() -> None:
+    """Three experts scoring 90/80/70: the product's score is 81.00 (tier 2). The lifecycle's reason
+    added the three criterion means (240) and the console showed it as 专家评审总分; what the
+    lifecycle receives now carries the product's score, and that is what people read."""
+    from services.review.console.format import reason_zh
+    from services.review.scoring.service import counted_means, panel_result
+    from workflows.lifecycle.shenzhen import panel_reason
+
+    result = product_score("SZ2025-000001", {f"e{i}": scores(90, 80, 70) for i in range(3)}, SCORING)
+    assert (result.score_text, result.tier) == ("81.00", 2)
+    command = panel_result(result, counted_means(result, SCORING), excluded=0)
+    assert (command.practicality, command.innovation, command.replicability, command.score) == (90, 80, 70, "81.00")
+    assert reason_zh(panel_reason(command)) == "专家评审综合得分 81.00 分"

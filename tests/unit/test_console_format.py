@@ -74,6 +74,8 @@ def test_lifecycle_reasons_read_as_sentences_and_officials_words_as_written() ->
     assert fmt.reason_zh("sms_receipt_missing") == "未收到短信送达回执，须电话通知"
     assert fmt.reason_zh("award_fen:45000000") == "核定资助 450,000.00 元"
     assert fmt.reason_zh("tier:2; award_fen:250000000") == "档次 二档，资助 2,500,000.00 元"
+    assert fmt.reason_zh("product_score:81.00") == "专家评审综合得分 81.00 分"
+    assert "总分" not in fmt.reason_zh("expert_score:240")  # runs recorded before: an unweighted sum, not the score
     assert fmt.reason_zh("paper_received:LG-W03") == "窗口 LG-W03 已收纸质材料"
     assert fmt.reason_zh("back_office_approved") == "已发送后台审核通过通知"
     assert fmt.reason_zh("请补充近两年财务审计报告") == "请补充近两年财务审计报告"

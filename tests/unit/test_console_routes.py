@@ -117,3 +117,20 @@ def test_a_key_used_for_another_request_reads_as_a_page_to_refresh() -> None:
     assert routes._refusal_text(reused) == "此页面的表单已提交过其他内容，请在刷新后的页面上重新操作"
     late = _problem(httpx.Response(422, json={"code": "late", "message": "已超过规定期限（逾期视作放弃）"}))
     assert routes._refusal_text(late) == "已超过规定期限（逾期视作放弃）"
+
+
+def _tiering_rule_line(rule: dict) -> str:
+    template = routes.templates.env.get_template("tiering.html")
+    proposal = {"rule": {"tiers": [{"tier": 1, "min_score": 85, "max_fen": 500_000_000}], "description": "", "cap_year": 2025,
+                         "per_applicant_yearly_cap_fen": 1_000_000_000, "clauses": {}, **rule},
+                "products": [], "total_fen": 0, "over_budget": False}
+    html = "".join(template.blocks["content"](template.new_context({"proposal": proposal, "program": "SZ-GOVAI-SCENARIO-2025",
+                                                                     "can_confirm": False})))
+    return re.search(r"上限与预算：</strong>(.*?)</div>", html).group(1)  # type: ignore[union-attr]
+
+
+def test_the_tiering_page_shows_what_the_years_budget_still_holds() -> None:
+    """A confirmation round is prorated against the budget less the year's earlier rounds: the page says both."""
+    line = _tiering_rule_line({"budget_fen": 500_000_000, "budget_used_fen": 333_333_334, "budget_available_fen": 166_666_666})
+    assert "年度预算 500.00 万元" in line and "3,333,333.34" in line and "本批可用" in line and "1,666,666.66" in line
+    assert _tiering_rule_line({"budget_fen": None, "budget_used_fen": 0, "budget_available_fen": None}).endswith("年度预算未配置。")

@@ -26,7 +26,7 @@ SZ = "SZ-GOVAI-SCENARIO-2025"
 APP = "SZ2025-004512"
 T0 = datetime(2025, 12, 1, 2, tzinfo=UTC)
 OTHERS = ("exp-02", "exp-03", "exp-04")  # nothing of theirs may reach exp-01
-OTHERS_WORDS = ("测试报告不足", "本人曾参与需求论证", "expert_score:", "award_fen", "500000000")
+OTHERS_WORDS = ("测试报告不足", "本人曾参与需求论证", "product_score:", "87.40", "award_fen", "500000000")
 
 
 def at(minutes: int) -> datetime:
@@ -92,14 +92,14 @@ def change(from_: str | None, to: str, reason: str, minutes: int, fields: str = 
 
 CHANGES = [
     change("formal_pre_review", "expert_scoring", "formal_pre_review_passed", 1),
-    change("expert_scoring", "tiering", "expert_score:262", 6),
+    change("expert_scoring", "tiering", "product_score:87.40", 6),
     change("tiering", "awaiting_publication", "tier:1; award_fen:500000000", 7, '{"tier": 1, "award_fen": 500000000}'),
 ]
 
 INTAKE = {"application_no": APP, "program": SZ, "status": "awaiting_publication", "history": [
     {"at": at(1).isoformat(), "kind": "state", "what": "formal_pre_review -> expert_scoring", "reason": "formal_pre_review_passed",
      "by": "staff:sz-pre-01"},
-    {"at": at(6).isoformat(), "kind": "state", "what": "expert_scoring -> tiering", "reason": "expert_score:262", "by": "system:review"},
+    {"at": at(6).isoformat(), "kind": "state", "what": "expert_scoring -> tiering", "reason": "product_score:87.40", "by": "system:review"},
     {"at": at(7).isoformat(), "kind": "state", "what": "tiering -> awaiting_publication", "reason": "tier:1; award_fen:500000000",
      "by": "staff:sz-admin-01"},
 ]}
@@ -209,8 +209,8 @@ def test_who_sees_a_panel(who: Principal, sees: bool) -> None:
 @pytest.mark.parametrize(("who", "reasons"), [
     (person(StaffRole.EXPERT), ["formal_pre_review_passed", None, None]),
     (person(StaffRole.EXPERT, StaffRole.SZ_PRE_REVIEWER), ["formal_pre_review_passed", None, None]),
-    (person(StaffRole.EXPERT, StaffRole.AUDITOR), ["formal_pre_review_passed", "expert_score:262", "tier:1; award_fen:500000000"]),
-    (person(StaffRole.SZ_PRE_REVIEWER), ["formal_pre_review_passed", "expert_score:262", "tier:1; award_fen:500000000"]),
+    (person(StaffRole.EXPERT, StaffRole.AUDITOR), ["formal_pre_review_passed", "product_score:87.40", "tier:1; award_fen:500000000"]),
+    (person(StaffRole.SZ_PRE_REVIEWER), ["formal_pre_review_passed", "product_score:87.40", "tier:1; award_fen:500000000"]),
 ])
 def test_intake_s_own_view_keeps_the_panel_s_result_from_an_expert(who: Principal, reasons: list[str | None],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,6 +101,20 @@ async def test_not_funded_ends_as_rejected() -> None:
     assert h.services.changes[-1].notice_kind is NoticeKind.NOT_FUNDED and h.services.changes[-1].tier is None
 
 
+async def test_the_move_to_tiering_names_the_score_that_sets_the_tier() -> None:
+    """Three experts scoring 90/80/70: the criterion means add up to 240, the product's (weighted)
+    score is 81.00, tier 2. The timeline named 240 as 专家评审总分; it names the score review sends."""
+    async with lifecycle_env(sh("2025-11-20 10:00")) as h:
+        handle = await h.start(SZ, APP, sh("2025-11-20 10:00"))
+        await h.reach(handle, Status.FORMAL_PRE_REVIEW)
+        await h.update(handle, UPDATE_DECIDE_FORMAL_PRE_REVIEW, DecideFormalPreReview(actor=PRE_REVIEWER, decision="approve"))
+        await h.update(handle, UPDATE_RECORD_EXPERT_SCORING, RecordExpertScoring(
+            actor=REVIEW_SERVICE, practicality=90, innovation=80, replicability=70, score="81.00"))
+        await h.reach(handle, Status.TIERING)
+        await handle.terminate("test over")
+    assert [c.reason for c in h.services.changes if c.to_status is Status.TIERING] == ["product_score:81.00"]
+
+
 async def test_formal_pre_review_takes_the_pre_reviewer_only_and_results_the_service_or_the_administrator() -> None:
     legacy = Actor(id="staff:SZ-0007", role=Role.MUNICIPAL_PRE_REVIEWER)
     async with lifecycle_env(sh("2025-11-20 10:00")) as h:

@@ -44,6 +44,16 @@ with workflow.unsafe.imports_passed_through():
 PAPER_WINDOW = "SZ-CIVIC-CENTER-WEST"
 
 
+def panel_reason(scoring: RecordExpertScoring) -> str:
+    """The reason of the move to tiering: the product's score that sets the tier (`product_score:`).
+    A command without it (sent before the score was carried, as recorded histories hold) keeps the
+    reason those runs recorded, the unweighted sum of the criterion means. Only an activity's input
+    changes with it, no command: histories replay either way."""
+    if scoring.score is not None:
+        return f"product_score:{scoring.score}"
+    return f"expert_score:{scoring.practicality + scoring.innovation + scoring.replicability}"
+
+
 @workflow.defn(name=SHENZHEN_LIFECYCLE)
 class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
     AWAITING = {
@@ -120,8 +130,7 @@ class ShenzhenGovAiScenarioLifecycle(LifecycleBase):
         scoring = await self.next_decision(RecordExpertScoring)
         assert scoring is not None
         self.scoring = scoring
-        total = scoring.practicality + scoring.innovation + scoring.replicability
-        await self.transition(Status.TIERING, reason=f"expert_score:{total}", actor=scoring.actor)
+        await self.transition(Status.TIERING, reason=panel_reason(scoring), actor=scoring.actor)
         self.applied()
 
     async def tiering(self) -> None:

@@ -12,10 +12,12 @@
 4. Amounts, rule `tier_maximum_then_prorate`: each qualifying product gets its tier's maximum
    (02(一)); an applicant whose products then exceed what remains of its yearly cap (02(四): CNY 10M,
    across its products and the year's earlier awards) has them reduced in proportion to that
-   remainder; then, if the batch's total exceeds its budget, every amount is reduced in the same
-   proportion (02(一): "根据当年度专项资金预算安排和符合条件的产品申请数量情况确定"). Both
-   reductions are `prorate_to_budget`: to the fen, largest remainder, ties by application number,
-   never raising an amount, so no amount is above its tier maximum or a cap.
+   remainder; then, if the round's total exceeds what the year's budget still holds (`budget_fen`
+   less `budget_used_fen`, the amounts earlier confirmations of the program recorded; never below 0),
+   every amount is reduced in the same proportion (02(一): "根据当年度专项资金预算安排和符合条件的
+   产品申请数量情况确定"). Both reductions are `prorate_to_budget`: to the fen, largest remainder,
+   ties by application number, never raising an amount, so no amount is above its tier maximum or a
+   cap, and the year's recorded amounts never total more than the budget, however many rounds.
 """
 
 from __future__ import annotations
@@ -165,16 +167,23 @@ class ShenzhenAmounts(_Out):
     lines: tuple[AmountLine, ...]
     total_fen: int
     budget_fen: int | None
-    over_budget: bool  # the tier amounts exceeded the budget and were reduced pro rata
+    budget_used_fen: int  # recorded by the year's earlier confirmations (0 without a budget)
+    budget_available_fen: int | None  # what this round may total: budget_fen - budget_used_fen, at least 0
+    over_budget: bool  # the tier amounts exceeded what the budget holds and were reduced pro rata
 
 
 def shenzhen_amounts(
     products: Sequence[ScoredProduct],
     scoring: ShenzhenScoring,
     already_awarded: Mapping[str, int] | None = None,
+    *,
+    budget_used_fen: int = 0,
 ) -> ShenzhenAmounts:
-    """The batch's amounts; `already_awarded`: applicant USCC -> fen awarded earlier in `cap_year` (the ledger)."""
+    """The round's amounts; `already_awarded`: applicant USCC -> fen awarded earlier in `cap_year` (the
+    ledger); `budget_used_fen`: fen the program's earlier confirmations recorded against the year's budget."""
     already_awarded = already_awarded or {}
+    if budget_used_fen < 0:
+        raise ValueError("the budget used is non-negative fen")
     clauses = scoring.clauses
     maxima = scoring.tier_maxima()
     numbers = [p.application_no for p in products]
@@ -204,13 +213,17 @@ def shenzhen_amounts(
 
     final = capped
     budget = scoring.budget_fen
-    over_budget = budget is not None and sum(capped.values()) > budget
+    available = None if budget is None else remaining_cap(budget, budget_used_fen)
+    over_budget = available is not None and sum(capped.values()) > available
     if over_budget:
-        final = prorate_to_budget(capped, budget)  # type: ignore[arg-type]
+        assert budget is not None and available is not None
+        final = prorate_to_budget(capped, available)
+        held = (f"年度预算剩余额度 {yuan(available)}（年度预算 {yuan(budget)}，此前已确定 {yuan(budget_used_fen)}）"
+                if budget_used_fen else f"年度预算 {yuan(budget)}")
         for a in final:
             if capped[a]:
                 notes[a].append(Reason(clause=clauses["tiers"], text=(
-                    f"本批各档金额合计 {yuan(sum(capped.values()))} 超过年度预算 {yuan(budget)}，"  # type: ignore[arg-type]
+                    f"本批各档金额合计 {yuan(sum(capped.values()))} 超过{held}，"
                     "按同一比例核减（到分，余数按最大余数、同余数按申报编号分配）")))
 
     lines = []
@@ -225,4 +238,6 @@ def shenzhen_amounts(
             after_applicant_cap_fen=capped[a], amount_fen=final[a],
             reasons=(head, *notes[a], Reason(clause=clauses["tiers"], text=f"拟资助金额 {yuan(final[a])}")),
         ))
-    return ShenzhenAmounts(lines=tuple(lines), total_fen=sum(final.values()), budget_fen=budget, over_budget=over_budget)
+    return ShenzhenAmounts(lines=tuple(lines), total_fen=sum(final.values()), budget_fen=budget,
+                           budget_used_fen=budget_used_fen if budget is not None else 0, budget_available_fen=available,
+                           over_budget=over_budget)

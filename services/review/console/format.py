@@ -306,7 +306,10 @@ _REASONS_ZH: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(p), f) 
     (r"^tier:(\w+); award_fen:(\d+)$", lambda m: f"档次 {tier_zh(int(m.group(1))) if m.group(1).isdigit() else '不予资助'}，资助 {yuan(int(m.group(2)))} 元"),
     (r"^award_fen:(\d+)$", lambda m: f"核定资助 {yuan(int(m.group(1)))} 元"),
     (r"^notice:(.+)$", lambda m: f"已公示（公示编号 {m.group(1)}）"),
-    (r"^expert_score:(.+)$", lambda m: f"专家评审总分 {m.group(1)}"),
+    (r"^product_score:(.+)$", lambda m: f"专家评审综合得分 {m.group(1)} 分"),
+    # Recorded before the product's score was carried: the unweighted sum of the criterion means,
+    # not a score of the product (its 综合得分 is on the scores tab).
+    (r"^expert_score:(.+)$", lambda m: f"专家评审各项平均分合计 {m.group(1)}（未加权，非综合得分）"),
     (r"^resubmitted:v(\d+)$", lambda m: f"重新提交第 {m.group(1)} 版"),
     (r"^formal_pre_review_passed$", lambda m: "形式预审通过"),
     (r"^paper_deadline_passed$", lambda m: "逾期未提交纸质材料"),

@@ -15,13 +15,15 @@ service's checks and records apply them (idempotency key, scope and role, audit 
 - Aggregation (`aggregate_if_complete`): when every active expert of a panel of at least
   `min_experts` has scored, `product_score` (awards/shenzhen.py) gives the product's score and tier;
   the lifecycle receives, from the platform (actor `system:review`, role review_service), each
-  criterion's mean over the experts the score counts (rounded half up to whole points) and the number
-  of experts excluded for a conflict. Update id `sz-expert-scoring:<no>`: asked twice, applied once
+  criterion's mean over the experts the score counts (rounded half up to whole points), the number
+  of experts excluded for a conflict, and the product's score (its timeline names that one, not the
+  unweighted means). Update id `sz-expert-scoring:<no>`: asked twice, applied once
   (an official's Idempotency-Key cannot be it: their update ids are `api:<key>`); recorded in
   review.decisions as `platform/sz-expert-scoring:<no>`.
 - Tiering (`proposal`, `confirm_tiering`): every product of the program at `tiering`, with the
   amounts of `shenzhen_amounts` (tier maximum, the applicant's yearly cap across its products and
-  its amounts accepted earlier that cap year, the batch's budget). The administrator confirms: under
+  its amounts accepted earlier that cap year, the year's budget less what earlier confirmations of the
+  program recorded). The administrator confirms: under
   an advisory lock the amounts are recomputed and kept (review.tier_amounts), then each is recorded
   in its lifecycle with the administrator as actor (update id `sz-tiering:<no>`).
 """
@@ -302,8 +304,7 @@ class ScoringService(DecisionService):
                 score_units=result.score_units, score_text=result.score_text, tier=result.tier, criteria=criteria,
                 excluded=excluded, breakdown=result.model_dump(mode="json"))
         try:
-            cmd = RecordExpertScoring(actor=REVIEW_SERVICE, excluded_experts=excluded,
-                                      **{k: criteria[k] for k in CONTRACT_CRITERIA})
+            cmd = panel_result(result, criteria, excluded)
         except (KeyError, ValidationError):
             log.error("the scoring criteria do not fit the lifecycle's RecordExpertScoring", criteria=sorted(criteria))
             return None
@@ -500,12 +501,24 @@ def counted_means(result: ProductScore, scoring: ShenzhenScoring) -> dict[str, i
     return {c.key: round_fraction(sum(e.scores[c.key] for e in counted), len(counted), Rounding.HALF_UP) for c in scoring.criteria}
 
 
+def panel_result(result: ProductScore, criteria: dict[str, int], excluded: int) -> RecordExpertScoring:
+    """What the lifecycle records of the panel: the criterion means (`counted_means`), the exclusions,
+    and the product's score that sets the tier, which its timeline shows (the means are not weighted:
+    their sum is not the score). Raises KeyError / ValidationError when the criteria do not fit."""
+    return RecordExpertScoring(actor=REVIEW_SERVICE, excluded_experts=excluded, score=result.score_text,
+                               **{k: criteria[k] for k in CONTRACT_CRITERIA})
+
+
 async def _compute(conn: asyncpg.Connection, program: str, scoring: ShenzhenScoring) -> tuple[Sequence[Any], Any, dict[str, int]]:
+    """The products at tiering and their amounts. Each confirmation is a round: the applicants' caps
+    and the year's budget count what earlier rounds recorded (a product whose recording failed, or
+    that reached tiering later, is prorated against what the budget still holds, not all of it)."""
     rows = await repository.products_to_tier(conn, program)
     apps = [r["application_no"] for r in rows]
     already = await repository.awarded_in_year(conn, sorted({r["applicant_uscc"] for r in rows}), scoring.cap_year, apps)
+    used = await repository.recorded_against_budget(conn, program, scoring.cap_year, apps) if scoring.budget_fen is not None else 0
     amounts = shenzhen_amounts([ScoredProduct(application_no=r["application_no"], applicant_uscc=r["applicant_uscc"], tier=r["tier"])
-                                for r in rows], scoring, already)
+                                for r in rows], scoring, already, budget_used_fen=used)
     return rows, amounts, already
 
 
@@ -515,11 +528,14 @@ def _proposal_answer(program: str, scoring: ShenzhenScoring, rows: Sequence[Any]
         "rule": {
             "amount_rule": scoring.amount_rule.value,
             "description": ("各产品先按档次最高额；同一申报单位年度累计超过上限的，按比例核减至剩余额度；"
-                            "本批合计超过年度预算的，全部按同一比例核减（到分，余数按最大余数分配）"),
+                            "本批合计超过年度预算剩余额度（年度预算减去此前已确定的资助金额）的，全部按同一比例核减"
+                            "（到分，余数按最大余数分配）"),
             "tiers": [t.model_dump(mode="json") for t in scoring.tiers],
             "per_applicant_yearly_cap_fen": scoring.per_applicant_yearly_cap_fen,
             "cap_year": scoring.cap_year,
             "budget_fen": scoring.budget_fen,
+            "budget_used_fen": amounts.budget_used_fen,  # recorded by earlier confirmations of the year
+            "budget_available_fen": amounts.budget_available_fen,  # what this round may total (None: no budget)
             "clauses": dict(scoring.clauses),
         },
         "products": [
