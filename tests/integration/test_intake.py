@@ -319,22 +319,7 @@ async def test_each_kind_of_bad_input_lands_in_the_dlq_with_its_reason_and_the_n
         _, good = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
         await w.send_applied(topic, good)
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka, group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partition = TopicPartition(topics.dlq(topic), 0)  # a DLQ has one partition
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            by_offset = {}
-            deadline = asyncio.get_running_loop().time() + 30
-            while len(by_offset) < len(sent) and asyncio.get_running_loop().time() < deadline:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        headers = {k: v.decode() for k, v in record.headers}
-                        if record.key == app.encode():
-                            by_offset[int(headers["x-dlq-source-offset"])] = headers
-        finally:
-            await consumer.stop()
+        by_offset = {offset: headers for offset, (headers, _) in (await _dead_letters_on_kafka(stack, topic, app, len(sent))).items()}
         recorded = await w.database.fetch(
             "SELECT kafka_offset, reason FROM intake.dead_letters WHERE topic = $1 AND message_key = $2", topic, app)
         await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
