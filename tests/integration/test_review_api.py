@@ -258,6 +258,15 @@ async def test_a_decision_with_nul_or_a_lone_surrogate_is_refused_and_audited_be
         w.review + path, content=b'{"decision": "approve", "reasons": ["x\\ud800"]}',
         headers={"authorization": f"Bearer {w.token(reviewer)}", "idempotency-key": f"sur-{app}",
                  "content-type": "application/json"})
+    # The console's form (form-encoded: %00 decodes to NUL) posts to the same API: refused, told, audited.
+    from urllib.parse import unquote
+
+    from services.review.console.routes import FLASH_COOKIE, SESSION_COOKIE
+
+    console = await w.http.post(
+        f"{w.review}/console/applications/{app}/decision", content=b"decision=approve&reasons=%E6%9D%90%00&key=console-nul-key-1",
+        headers={"content-type": "application/x-www-form-urlencoded"}, cookies={SESSION_COOKIE: w.token(reviewer)},
+        follow_redirects=False)
     await asyncio.sleep(2)  # a state change the workflow had applied would have reached the read model by now
     still = (await w.view(reviewer, app))["status"]
     changes = await w.database.fetchval(
@@ -270,8 +279,11 @@ async def test_a_decision_with_nul_or_a_lone_surrogate_is_refused_and_audited_be
         assert answer.status_code == 422, answer.text
         assert (answer.json()["code"], answer.json()["message"]) == ("invalid_input", UNSTORABLE_ZH)
     assert still == "online_review" and changes == 0 and decisions == 0  # the workflow never applied it
+    assert console.status_code == 303
+    assert unquote(console.cookies[FLASH_COOKIE].strip('"')) == f"error:未能提交：{UNSTORABLE_ZH}"
     assert audited == [("refused", reviewer.subject, {"decision": "approve", "reasons": ["材料齐全\ufffd"]}, "invalid_input")] * 2 + [
-        ("refused", reviewer.subject, {"decision": "approve", "reasons": ["x\ufffd"]}, "invalid_input")]
+        ("refused", reviewer.subject, {"decision": "approve", "reasons": ["x\ufffd"]}, "invalid_input"),
+        ("refused", reviewer.subject, {"decision": "approve", "reasons": ["材\ufffd"]}, "invalid_input")]
     assert (await verify_chain(w.database)).intact
 
     fixed = await w.post(reviewer, path, {"decision": "approve", "reasons": ["材料齐全"]})  # without it, with a new key
