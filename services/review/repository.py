@@ -8,7 +8,7 @@ Statements name the `review.` schema explicitly, so they work on the service's p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from services.review.audit.chain import GENESIS, AuditEntry, entry_hash, masked
 from services.review.tasks.steps import NOTICE_OBJECTION, PUBLICATION, Step, StepSpec, phone_step, step_for
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
 from subsidy.identifiers import mask_personal_data_in
+from subsidy.text import storable
 
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
 AUDIT_CHAIN_LOCK = 0x5EC0_A0D1_7C4A_1000
@@ -283,7 +284,7 @@ async def append_audit(conn: asyncpg.Connection, entry: AuditEntry) -> int:
     (`chain.masked`): the hash covers the row as stored, so it verifies."""
     if not conn.is_in_transaction():
         raise RuntimeError("append_audit must run inside the transaction that records what it audits")
-    entry = masked(entry)
+    entry = storable_entry(masked(entry))
     await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_CHAIN_LOCK)
     prev = await conn.fetchval("SELECT hash FROM review.audit_chain ORDER BY seq DESC LIMIT 1") or GENESIS
     seq = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('review.audit_chain', 'seq'))")
@@ -295,6 +296,15 @@ async def append_audit(conn: asyncpg.Connection, entry: AuditEntry) -> int:
         _json(entry.input), entry.outcome, entry.reason, entry.request_id, bytes(prev), entry_hash(bytes(prev), seq, entry),
     )
     return seq
+
+
+def storable_entry(entry: AuditEntry) -> AuditEntry:
+    """`entry` with NUL and lone surrogates replaced by U+FFFD in its texts (subsidy/text.py): a
+    refused request that carried them is audited, as near as PostgreSQL can store it, rather than
+    the audit failing with it."""
+    texts = {name: storable(getattr(entry, name)) for name in
+             ("subject", "role", "action", "program", "application_no", "input", "reason", "request_id")}
+    return replace(entry, **texts) if any(texts[n] != getattr(entry, n) for n in texts) else entry
 
 
 _AUDIT_COLUMNS = "seq, occurred_at, subject, role, action, program, application_no, input::text AS input, outcome, reason, request_id"

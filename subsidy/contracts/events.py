@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from subsidy.contracts import topics
 from subsidy.contracts.workflow_ids import ApplicationNo
 from subsidy.identifiers import USCC, InvalidIdentifierError, Mobile, ResidentId, mask_personal_data
+from subsidy.text import unstorable_at
 
 # Programs are data: this is the default set the parser accepts; services pass their loaded set.
 KNOWN_PROGRAMS: frozenset[str] = frozenset({"LG-AI-MODEL-2025", "SZ-GOVAI-SCENARIO-2025"})
@@ -402,11 +403,15 @@ def _reject_constant(name: str) -> Any:
 # model_dump from 256, after intake had started the workflow; the DLQ's masking).
 MAX_JSON_DEPTH = 64
 TOO_DEEP = f"JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)"
+UNSTORABLE = "text holds NUL (\\u0000) or an unpaired surrogate"
 
 
 def load_json(raw: bytes | str) -> Any:
     """`raw` decoded, or `InvalidEvent("not_json")`: not JSON, NaN or Infinity, or nested more
-    than MAX_JSON_DEPTH levels deep (the webhook and every Kafka subscriber refuse it alike)."""
+    than MAX_JSON_DEPTH levels deep (the webhook and every Kafka subscriber refuse it alike); or
+    `InvalidEvent("invalid_payload")`: a string or key holding `\\u0000` or an unpaired surrogate
+    escape (`\\ud800`), valid JSON that no PostgreSQL text or jsonb can hold and UTF-8 cannot
+    encode (subsidy/text.py): refused before a workflow starts, not failing at intake's first write."""
     try:
         decoded = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError:
@@ -415,6 +420,8 @@ def load_json(raw: bytes | str) -> Any:
         raise InvalidEvent("not_json", f"not valid JSON ({type(exc).__name__})") from None
     if _nested_deeper_than(decoded, MAX_JSON_DEPTH):
         raise InvalidEvent("not_json", TOO_DEEP)
+    if (where := unstorable_at(decoded)) is not None:
+        raise InvalidEvent("invalid_payload", _safe(f"{where}: {UNSTORABLE}"))
     return decoded
 
 

@@ -379,6 +379,31 @@ async def test_json_nested_too_deeply_is_dead_lettered_as_not_json_and_the_next_
 
 
 @pytest.mark.shared_processes
+async def test_nul_or_a_lone_surrogate_escape_is_dead_lettered_as_invalid_payload_before_any_workflow_starts(
+    stack, tmp_path: Path,
+) -> None:
+    """Valid JSON, but no PostgreSQL text holds "\\u0000" and UTF-8 cannot encode "\\ud800": refused
+    by parse_event like any other contract breach, the next message of the partition processed."""
+    app = application_no("LG")
+    topic = topics.PORTAL_LONGGANG_APPLICATIONS
+    async with intake_world(stack, tmp_path / "intake.log", shared=True) as w:
+        sent = []
+        for escape in (b"\\u0000", b"\\ud800"):
+            _, envelope = event(topics.LONGGANG_APPLICATION_SUBMITTED, app, data={"portal_extra": "UNSTORABLE"})
+            sent.append(await w.send(topic, events.encode(envelope).replace(b'"UNSTORABLE"', b'"x' + escape + b'"'), key=app))
+        _, good = event(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+        await w.send_applied(topic, good)  # same key, same partition, after both; a first submission: none was taken
+        letters = await _dead_letters_on_kafka(stack, topic, app, len(sent))
+        recorded = await w.database.fetch(
+            "SELECT kafka_offset, reason FROM intake.dead_letters WHERE topic = $1 AND message_key = $2", topic, app)
+        await w.temporal.get_workflow_handle(application_workflow_id(LG, app)).terminate("test over")
+
+    assert [letters[m.offset][0][DLQ_REASON] for m in sent] == ["invalid_payload", "invalid_payload"]
+    assert sorted((r["kafka_offset"], r["reason"]) for r in recorded) == sorted((m.offset, "invalid_payload") for m in sent)
+    assert all(letters[m.offset][1].decode("utf-8") for m in sent)
+
+
+@pytest.mark.shared_processes
 async def test_a_dead_letter_of_a_mobile_and_an_id_number_sent_as_json_numbers_holds_them_masked(stack, tmp_path: Path) -> None:
     app = application_no("LG")
     topic = topics.PORTAL_LONGGANG_APPLICATIONS

@@ -232,3 +232,59 @@ async def test_an_idempotency_key_answers_only_the_request_it_was_first_sent_wit
     assert refused == [("reassign_task", LG, None, "idempotency_key_reused")] * 2 + [
         ("decide", LG, one, "idempotency_key_reused"), ("decide", LG, two, "idempotency_key_reused")]
     assert decisions == 2
+
+
+UNSTORABLE_ZH = "提交的内容含有无法保存的控制字符（如 \\u0000）或无效的 Unicode 字符，请删除后重新提交"
+
+
+async def test_a_decision_with_nul_or_a_lone_surrogate_is_refused_and_audited_before_the_workflow_applies_it(world) -> None:
+    """A reason with "\\u0000" (or "\\ud800") used to be applied by the lifecycle workflow, then
+    review's own jsonb writes failed (PostgreSQL: unsupported Unicode escape sequence): a 500, the
+    decision never recorded nor audited, and the same key again a 500 forever. Now: 422 before the
+    workflow is asked, the refusal audited with the character replaced (U+FFFD), the chain intact."""
+    from services.review.audit.chain import verify_chain
+
+    w = world
+    app = application_no("LG")
+    reviewer = Official("lg-online-nul", (StaffRole.LG_ONLINE_REVIEWER,), (LG,))
+    await w.send(topics.LONGGANG_APPLICATION_SUBMITTED, app)
+    await w.task_of(reviewer, app, "online_review")
+    path = f"/api/applications/{app}/decisions"
+    key = f"nul-{app}"
+
+    nul = await w.post(reviewer, path, {"decision": "approve", "reasons": ["材料齐全\u0000"]}, key=key)
+    nul_again = await w.post(reviewer, path, {"decision": "approve", "reasons": ["材料齐全\u0000"]}, key=key)
+    surrogate = await w.http.post(  # httpx cannot encode a lone surrogate: the JSON escape, as a client may send it
+        w.review + path, content=b'{"decision": "approve", "reasons": ["x\\ud800"]}',
+        headers={"authorization": f"Bearer {w.token(reviewer)}", "idempotency-key": f"sur-{app}",
+                 "content-type": "application/json"})
+    # The console's form (form-encoded: %00 decodes to NUL) posts to the same API: refused, told, audited.
+    from urllib.parse import unquote
+
+    from services.review.console.routes import FLASH_COOKIE, SESSION_COOKIE
+
+    console = await w.http.post(
+        f"{w.review}/console/applications/{app}/decision", content=b"decision=approve&reasons=%E6%9D%90%00&key=console-nul-key-1",
+        headers={"content-type": "application/x-www-form-urlencoded"}, cookies={SESSION_COOKIE: w.token(reviewer)},
+        follow_redirects=False)
+    await asyncio.sleep(2)  # a state change the workflow had applied would have reached the read model by now
+    still = (await w.view(reviewer, app))["status"]
+    changes = await w.database.fetchval(
+        "SELECT count(*) FROM intake.state_changes WHERE application_no = $1 AND from_status = 'online_review'", app)
+    decisions = await w.database.fetchval("SELECT count(*) FROM review.decisions WHERE application_no = $1", app)
+    audited = [(r["outcome"], r["subject"], json.loads(r["input"]), r["reason"].split(":")[0]) for r in await w.database.fetch(
+        "SELECT outcome, subject, input::text AS input, reason FROM review.audit_chain WHERE application_no = $1 ORDER BY seq", app)]
+
+    for answer in (nul, nul_again, surrogate):
+        assert answer.status_code == 422, answer.text
+        assert (answer.json()["code"], answer.json()["message"]) == ("invalid_input", UNSTORABLE_ZH)
+    assert still == "online_review" and changes == 0 and decisions == 0  # the workflow never applied it
+    assert console.status_code == 303
+    assert unquote(console.cookies[FLASH_COOKIE].strip('"')) == f"error:未能提交：{UNSTORABLE_ZH}"
+    assert audited == [("refused", reviewer.subject, {"decision": "approve", "reasons": ["材料齐全\ufffd"]}, "invalid_input")] * 2 + [
+        ("refused", reviewer.subject, {"decision": "approve", "reasons": ["x\ufffd"]}, "invalid_input"),
+        ("refused", reviewer.subject, {"decision": "approve", "reasons": ["材\ufffd"]}, "invalid_input")]
+    assert (await verify_chain(w.database)).intact
+
+    fixed = await w.post(reviewer, path, {"decision": "approve", "reasons": ["材料齐全"]})  # without it, with a new key
+    assert fixed.status_code == 200 and fixed.json()["status"] == "approved_online", fixed.text

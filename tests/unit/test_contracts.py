@@ -526,3 +526,29 @@ def test_every_refusal_of_the_workflows_starts_with_a_known_code() -> None:
     assert refusal_code("forbidden: role lg_online_reviewer may not take this decision") is RefusalCode.FORBIDDEN
     assert refusal_code("late: paper received after the deadline") is RefusalCode.LATE
     assert refusal_code("Workflow update failed") is None and refusal_code("unknown_code: x") is None
+
+
+# JSON may spell NUL and unpaired surrogates as escapes and Python decodes them, but neither fits in
+# PostgreSQL text or jsonb nor encodes as UTF-8: refused here, not failing at intake's first write.
+@pytest.mark.parametrize("escape", [b"\\u0000", b"\\ud800", b"\\udfff"])
+@pytest.mark.parametrize("where", ["data.applicant.name", "id", "key"])
+def test_nul_or_a_lone_surrogate_in_any_string_or_key_is_invalid_payload(escape: bytes, where: str) -> None:
+    topic, event = fx.example_event(LG)
+    if where == "data.applicant.name":
+        event["data"]["applicant"]["name"] = "UNSTORABLE"
+    elif where == "id":
+        event["id"] = "UNSTORABLE"
+    else:
+        event["data"]["portal_extra"] = {"UNSTORABLE": 1}
+    raw = fx.encode(event).replace(b'"UNSTORABLE"', b'"a' + escape + b'b"')
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(topic, raw)
+    assert info.value.reason_code == "invalid_payload"
+    assert "NUL" in info.value.detail and "\x00" not in info.value.detail
+
+
+def test_a_surrogate_pair_escape_is_kept() -> None:
+    topic, event = fx.example_event(LG)
+    event["data"]["applicant"]["name"] = "PAIR"
+    parsed = parse_event(topic, fx.encode(event).replace(b'"PAIR"', b'"\\ud83d\\ude00"'))
+    assert parsed.payload.model_dump()["applicant"]["name"] == "\U0001f600"

@@ -291,6 +291,17 @@ async def test_an_event_nested_deeper_than_kafka_takes_gets_400_not_json_as_on_k
     assert kafka.published == []
 
 
+async def test_nul_or_a_lone_surrogate_escape_gets_400_invalid_payload_as_on_kafka(kafka: FakeKafka, app: FastAPI) -> None:
+    """Valid JSON that no row can hold: refused before anything is published (parse_event)."""
+    _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
+    event["data"]["applicant"]["name"] = "UNSTORABLE"
+    for escape in (b"\\u0000", b"\\ud800"):
+        response = await call(app, events.encode(event).replace(b'"UNSTORABLE"', b'"x' + escape + b'"'))
+        assert (response.status, response.json["reason"]) == (400, "invalid_payload"), escape
+        assert "data.applicant.name" in response.json["detail"]
+    assert kafka.published == []
+
+
 async def test_an_invalid_uscc_gets_400_and_the_answer_holds_no_identifier(kafka: FakeKafka, app: FastAPI) -> None:
     _, event = events.example_event(topics.LONGGANG_APPLICATION_SUBMITTED)
     bad_uscc = events.APPLICANT_USCC[:-1] + ("X" if events.APPLICANT_USCC[-1] != "X" else "Y")

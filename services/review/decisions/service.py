@@ -56,8 +56,9 @@ from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import api_update_id, application_workflow_id, publication_batch_workflow_id
 from subsidy.failpoints import crash_if_armed
-from subsidy.identifiers import mask_personal_data_in
+from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.identity.claims import Principal, StaffRole
+from subsidy.text import UNSTORABLE_MESSAGE, unstorable_at
 from subsidy.web import ApiError
 
 log = structlog.get_logger(__name__)
@@ -292,11 +293,17 @@ class DecisionService:
         audited; answering the first request's answer told the official that an action was taken
         that never was (a second program's publication answered with the first one's notice id).
         Without `conn` the refusal is audited here and raised as the API's error; with it, raised as
-        `Refused`, for the caller's `refusals_answered` to audit once its transaction is over."""
+        `Refused`, for the caller's `refusals_answered` to audit once its transaction is over.
+
+        Every action's first step (without `conn`): so it is here too that a body with text no row
+        can hold (NUL, a lone surrogate: subsidy/text.py) is refused, 422 `invalid_input`, audited,
+        before anything is looked up or sent to a workflow. Checked after it, the workflow applied
+        the decision and review's own records of it failed (500, and nothing recorded nor audited)."""
         if conn is not None:
             return await self._stored_answer(attempt, conn)
         async with self.pool.acquire() as own:
             try:
+                refuse_unstorable(attempt.input)
                 return await self._stored_answer(attempt, own)
             except Refused as exc:
                 refused, program = exc.refusal, await _program_named(own, attempt)
@@ -466,6 +473,13 @@ async def _expert_may_see(conn: asyncpg.Connection, principal: Principal, applic
     if principal.roles != {StaffRole.EXPERT}:
         return True
     return await repository.is_assigned_expert(conn, application_no, principal.subject)
+
+
+def refuse_unstorable(data: Any) -> None:
+    """Refused (422 `invalid_input`) when a string or key of the body holds NUL or a lone surrogate."""
+    if (where := unstorable_at(data)) is not None:
+        raise Refused(refusal("invalid_input", mask_personal_data(f"invalid_input: unstorable character at {where}")[:300],
+                              UNSTORABLE_MESSAGE))
 
 
 def parse_input(model: type[BaseModel], data: dict[str, Any]) -> Any:
