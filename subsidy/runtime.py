@@ -51,7 +51,7 @@ from subsidy.outbox import OutboxRelay
 from subsidy.producer import renew_producer_after
 from subsidy.settings import PlatformSettings
 from subsidy.temporal import connect_from_settings
-from subsidy.web import ApiError, api_error_handler
+from subsidy.web import ApiError, RefuseNulInUrl, api_error_handler
 
 log = structlog.get_logger(__name__)
 
@@ -303,6 +303,7 @@ def build_app(definition: ServiceDefinition, settings: PlatformSettings) -> Fast
     app.state.resources = None
     app.state.verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)
+    app.add_middleware(RefuseNulInUrl)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

@@ -36,6 +36,26 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
+URL_NUL_MESSAGE = "请求地址含有无法处理的控制字符（%00），请检查后重试"
+
+
+class RefuseNulInUrl:
+    """ASGI middleware: a path or query holding `%00` is answered 400 `bad_url` before any route.
+    Decoded, a NUL reaches SQL as a filter or a name (PostgreSQL refuses it in text: a 500) or a
+    workflow id; the request bodies' own check is subsidy/text.py's. (A NUL byte itself cannot be in
+    an HTTP request line; a lone surrogate cannot be percent-encoded UTF-8, it decodes to U+FFFD.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")
+                                        or b"%00" in (scope.get("raw_path") or b"")):
+            await JSONResponse({"code": "bad_url", "message": URL_NUL_MESSAGE}, status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def resources_of(request: Request) -> Any:
     """The service's started resources, or 503 while it starts."""
     resources = getattr(request.app.state, "resources", None)

@@ -288,3 +288,13 @@ async def test_a_decision_with_nul_or_a_lone_surrogate_is_refused_and_audited_be
 
     fixed = await w.post(reviewer, path, {"decision": "approve", "reasons": ["材料齐全"]})  # without it, with a new key
     assert fixed.status_code == 200 and fixed.json()["status"] == "approved_online", fixed.text
+
+    # %00 in a query or a path: refused before any route (a filter with NUL reached SQL: a 500).
+    admin = Official("lg-admin-nul", (StaffRole.PROGRAM_ADMIN,), (LG,))
+    in_query = await w.get(admin, "/api/applications", status="\x00")
+    bearer = {"authorization": f"Bearer {w.token(admin)}"}
+    in_path = await w.http.get(w.review + f"/api/programs/{LG}%00/notice", headers=bearer)
+    in_intake = await w.http.get(f"http://127.0.0.1:{w.ports['intake']}/applications/{app}%00", headers=bearer)
+    for answer in (in_query, in_path, in_intake):
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"code": "bad_url", "message": "请求地址含有无法处理的控制字符（%00），请检查后重试"}
