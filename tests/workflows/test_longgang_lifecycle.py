@@ -272,6 +272,10 @@ async def test_no_delivery_receipt_makes_a_phone_task_and_the_call_starts_the_cl
         missing = [c for c in h.services.changes if c.reason == "sms_receipt_missing"]
         assert len(missing) == 1 and missing[0].to_status is Status.AWAITING_SMS_DELIVERY
         assert (missing[0].notice_kind, missing[0].awaiting_step) == (None, "lg_confirm_notice_by_phone")  # a reviewer phones
+        with pytest.raises(WorkflowUpdateFailedError) as before_approval:  # a mistyped date: refused, not 5 days long past
+            await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE,
+                           ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-28 11:45")))
+        assert "invalid: reached_at is before the approval" in str(before_approval.value.cause)
         accepted = await h.update(handle,
             UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-30 11:45")))
         assert accepted.deadline == sh("2026-01-07 18:00")
@@ -361,7 +365,7 @@ async def test_a_phone_call_recorded_while_the_deadline_of_a_delivered_sms_is_co
         await h.reach(handle, Status.AWAITING_SMS_DELIVERY)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE,
-                           ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2025-12-29 08:59")))
+                           ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=await h.env.get_current_time()))
         assert "wrong_state" in str(refused.value.cause)
         h.services.release.set()
         state = await h.reach(handle, Status.AWAITING_PAPER)
@@ -378,10 +382,11 @@ async def test_paper_received_in_time_is_taken_when_the_deadline_was_already_pas
     the paper update never answered); no reminder of the past deadline is sent."""
     import asyncio
 
-    async with lifecycle_env(sh("2026-01-20 10:00")) as h:
+    async with lifecycle_env(sh("2026-01-09 10:00")) as h:
         h.services.hold_transition_to = Status.AWAITING_PAPER
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
+        await h.sleep_until(sh("2026-01-20 10:00"))  # the call of 01-12 recorded only now
         call = asyncio.create_task(h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE, ConfirmNoticeByPhone(
             actor=BACK_OFFICE_REVIEWER, reached_at=sh("2026-01-12 09:00"))))  # answered once the move is recorded
         state = await h.reach(handle, Status.AWAITING_PAPER)  # set, while its recording is held
@@ -400,9 +405,10 @@ async def test_a_deadline_known_only_after_it_passed_leaves_the_window_its_grace
     """The same late call, no paper recorded: the window still has the grace for late relays from
     the moment the deadline is known (not from the deadline itself, long past), then the
     application is abandoned; no reminder of the past deadline goes out."""
-    async with lifecycle_env(sh("2026-01-20 10:00")) as h:
+    async with lifecycle_env(sh("2026-01-09 10:00")) as h:
         handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
         await approve_until_sms(h, handle)
+        await h.sleep_until(sh("2026-01-20 10:00"))  # the call of 01-12 recorded only now
         await h.update(handle, UPDATE_CONFIRM_NOTICE_BY_PHONE,
                        ConfirmNoticeByPhone(actor=BACK_OFFICE_REVIEWER, reached_at=sh("2026-01-12 09:00")))
         await h.reach(handle, Status.AWAITING_PAPER)

@@ -13,7 +13,7 @@ The steps of the guide's 五、办理流程 (DESIGN.md, "Lifecycle: LG-AI-MODEL-
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from temporalio import workflow
 
@@ -84,6 +84,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         super().__init__()
         self.pre_checks: PreCheckReport | None = None
         self.sms_delivered_at: datetime | None = None
+        self.approved_at: datetime | None = None  # the back-office approval the SMS (or the call) tells of
         self.sms_failures = 0
         self.confirmed_award_fen: int | None = None  # the award as record_award set it, once revised
 
@@ -174,6 +175,7 @@ class LonggangModelCallLifecycle(LifecycleBase):
         if decision.decision == "reject":
             await self._reject(decision.reasons, decision)
         # The state change makes notify send the approval SMS (paper, windows, 5 working days).
+        self.approved_at = workflow.now()
         await self.transition(Status.AWAITING_SMS_DELIVERY, reason=APPROVAL_NOTICE.value, actor=decision.actor, notice=APPROVAL_NOTICE)
         self.applied()
 
@@ -276,6 +278,11 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.require(confirmation.actor, STEP_LG_CONFIRM_NOTICE_BY_PHONE.roles, STEP_LG_CONFIRM_NOTICE_BY_PHONE.statuses)
         if confirmation.reached_at > workflow.now():
             raise ValueError("invalid: reached_at is in the future")
+        if self.approved_at is not None and _china_day(confirmation.reached_at) < _china_day(self.approved_at):
+            # A day before the approval it tells of: a mistyped date would start, and end, the 5
+            # working days long ago (the application abandoned). Within the day the hour does not
+            # count (the day of the event is not counted).
+            raise ValueError("invalid: reached_at is before the approval the call told of")
         if self.sms_delivered_at is not None:  # (the status moves on once its deadline is computed)
             raise ValueError("wrong_state: the approval SMS was delivered; its receipt started the paper clock")
 
@@ -332,3 +339,10 @@ class LonggangModelCallLifecycle(LifecycleBase):
     @workflow.signal(name=SIGNAL_FORM_DOWNLOADED)
     def form_downloaded(self, download: FormDownloaded) -> None:
         workflow.logger.info("form downloaded", extra={"form_id": download.form_id})
+
+
+CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai, which has kept no daylight saving since 1991
+
+
+def _china_day(moment: datetime) -> date:
+    return moment.astimezone(CHINA).date()
