@@ -375,6 +375,28 @@ async def test_a_phone_call_recorded_while_the_deadline_of_a_delivered_sms_is_co
         await handle.terminate("test over")
 
 
+async def test_a_withdrawal_accepted_while_the_return_is_recorded_is_applied_though_the_date_has_passed() -> None:
+    """Returned with a date already past, the enterprise's withdrawal accepted while the move to
+    returned is being recorded: the wait for the resubmission, its time over, used to time out
+    without looking at what had arrived (the application abandoned, the withdrawal never answered)."""
+    import asyncio
+
+    async with lifecycle_env(sh("2025-12-10 10:00")) as h:
+        h.services.hold_transition_to = Status.RETURNED
+        handle = await h.start(LG, APP, sh("2025-12-09 10:31"))
+        await h.reach(handle, Status.ONLINE_REVIEW)
+        returned = asyncio.create_task(h.update(handle, UPDATE_DECIDE_ONLINE_REVIEW, DecideOnlineReview(
+            actor=ONLINE_REVIEWER, decision="return", reasons=("发票金额与合同不符",), resubmit_by=sh("2025-12-10 09:00"))))
+        await h.reach(handle, Status.RETURNED)  # set, while its recording is held
+        withdrawn = asyncio.create_task(h.update(handle, UPDATE_WITHDRAW, Withdraw(actor=PORTAL, withdrawn_at=sh("2025-12-10 09:50"), reason="企业决定放弃")))
+        await asyncio.sleep(0.5)
+        h.services.release.set()
+        await asyncio.wait_for(returned, 20)
+        accepted = await asyncio.wait_for(withdrawn, 20)
+        assert accepted.status is Status.WITHDRAWN
+        assert Status.ABANDONED not in h.services.statuses()
+
+
 async def test_paper_received_in_time_is_taken_when_the_deadline_was_already_past_once_computed() -> None:
     """A call recorded days after it was made: the deadline it starts has passed by the time it is
     computed. Paper the window received in time, recorded while the move to awaiting_paper is being
