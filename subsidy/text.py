@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from subsidy.identifiers import mask_personal_data
+
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 UNSTORABLE_MESSAGE = "提交的内容含有无法保存的控制字符（如 \\u0000）或无效的 Unicode 字符，请删除后重新提交"
@@ -43,6 +45,14 @@ def unstorable_at(value: Any) -> str | None:
         elif isinstance(node, list | tuple):
             pending.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(node))
     return None
+
+
+def unstorable_reason(value: Any) -> str | None:
+    """The refusal's reason for operators and the audit when `value` holds unstorable text
+    (`unstorable_at`: where, personal numbers masked, at most 300 characters); None when it holds none."""
+    if (where := unstorable_at(value)) is None:
+        return None
+    return mask_personal_data(f"unstorable character at {where}")[:300]
 
 
 def storable(value: Any) -> Any:

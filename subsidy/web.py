@@ -49,9 +49,8 @@ class RefuseNulInUrl:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")
-                                        or b"%00" in (scope.get("raw_path") or b"")):
-            await JSONResponse({"code": "bad_url", "message": URL_NUL_MESSAGE}, status_code=400)(scope, receive, send)
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")):
+            await JSONResponse(ApiError(400, "bad_url", URL_NUL_MESSAGE).body(), status_code=400)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

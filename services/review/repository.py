@@ -17,7 +17,6 @@ import asyncpg
 from services.review.audit.chain import GENESIS, AuditEntry, entry_hash, masked
 from services.review.tasks.steps import NOTICE_OBJECTION, PUBLICATION, Step, StepSpec, phone_step, step_for
 from subsidy.contracts.platform_events import ApplicationStateChanged, PhoneTaskCreated
-from subsidy.identifiers import mask_personal_data_in
 from subsidy.text import storable
 
 # pg_advisory_xact_lock key serializing appends to the audit chain (any constant unique to it).
@@ -229,14 +228,14 @@ async def insert_decision(
     answer: dict[str, Any],
 ) -> bool:
     """Record an accepted decision; False when this key was recorded already (a concurrent repeat).
-    Its input is masked (`mask_personal_data_in`) as the audit's is: the attempt's body is masked
-    already; a caller's own input is held to the same rule here."""
+    `input` is an attempt's body, masked when the attempt was made (decisions.service.Attempt), or
+    the platform's own figures."""
     return bool(await conn.fetchval(
         """INSERT INTO review.decisions (idempotency_key, program, application_no, action, actor_subject, actor_id,
                                          actor_role, input, outcome_status, answer)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10::jsonb)
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING true""",
-        idempotency_key, program, application_no, action, actor_subject, actor_id, actor_role, _json(mask_personal_data_in(input)),
+        idempotency_key, program, application_no, action, actor_subject, actor_id, actor_role, _json(input),
         outcome_status, _json(answer),
     ))
 
@@ -304,7 +303,7 @@ def storable_entry(entry: AuditEntry) -> AuditEntry:
     the audit failing with it."""
     texts = {name: storable(getattr(entry, name)) for name in
              ("subject", "role", "action", "program", "application_no", "input", "reason", "request_id")}
-    return replace(entry, **texts) if any(texts[n] != getattr(entry, n) for n in texts) else entry
+    return replace(entry, **texts)
 
 
 _AUDIT_COLUMNS = "seq, occurred_at, subject, role, action, program, application_no, input::text AS input, outcome, reason, request_id"

@@ -13,7 +13,7 @@ The steps of the guide's 五、办理流程 (DESIGN.md, "Lifecycle: LG-AI-MODEL-
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
         WatermarkedForm,
     )
+    from subsidy.deadlines import SHANGHAI
 
     from workflows.lifecycle.base import PORTAL, RECORD_RETRY, SYSTEM, Ended, LifecycleBase
 
@@ -278,7 +279,8 @@ class LonggangModelCallLifecycle(LifecycleBase):
         self.require(confirmation.actor, STEP_LG_CONFIRM_NOTICE_BY_PHONE.roles, STEP_LG_CONFIRM_NOTICE_BY_PHONE.statuses)
         if confirmation.reached_at > workflow.now():
             raise ValueError("invalid: reached_at is in the future")
-        if self.approved_at is not None and _china_day(confirmation.reached_at) < _china_day(self.approved_at):
+        approved_on = self.approved_at.astimezone(SHANGHAI).date() if self.approved_at is not None else None
+        if approved_on is not None and confirmation.reached_at.astimezone(SHANGHAI).date() < approved_on:
             # A day before the approval it tells of: a mistyped date would start, and end, the 5
             # working days long ago (the application abandoned). Within the day the hour does not
             # count (the day of the event is not counted).
@@ -340,9 +342,3 @@ class LonggangModelCallLifecycle(LifecycleBase):
     def form_downloaded(self, download: FormDownloaded) -> None:
         workflow.logger.info("form downloaded", extra={"form_id": download.form_id})
 
-
-CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai, which has kept no daylight saving since 1991
-
-
-def _china_day(moment: datetime) -> date:
-    return moment.astimezone(CHINA).date()

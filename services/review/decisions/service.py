@@ -56,9 +56,9 @@ from services.review.notice.period import notice_period
 from subsidy.contracts.lifecycle import BUSY_REFUSAL, TERMINAL, Actor, DecisionAccepted, PublicationSummary
 from subsidy.contracts.workflow_ids import api_update_id, application_workflow_id, publication_batch_workflow_id
 from subsidy.failpoints import crash_if_armed
-from subsidy.identifiers import mask_personal_data, mask_personal_data_in
+from subsidy.identifiers import mask_personal_data_in
 from subsidy.identity.claims import Principal, StaffRole
-from subsidy.text import UNSTORABLE_MESSAGE, unstorable_at
+from subsidy.text import UNSTORABLE_MESSAGE, unstorable_reason
 from subsidy.web import ApiError
 
 log = structlog.get_logger(__name__)
@@ -477,9 +477,8 @@ async def _expert_may_see(conn: asyncpg.Connection, principal: Principal, applic
 
 def refuse_unstorable(data: Any) -> None:
     """Refused (422 `invalid_input`) when a string or key of the body holds NUL or a lone surrogate."""
-    if (where := unstorable_at(data)) is not None:
-        raise Refused(refusal("invalid_input", mask_personal_data(f"invalid_input: unstorable character at {where}")[:300],
-                              UNSTORABLE_MESSAGE))
+    if (reason := unstorable_reason(data)) is not None:
+        raise Refused(refusal("invalid_input", f"invalid_input: {reason}"[:300], UNSTORABLE_MESSAGE))
 
 
 def parse_input(model: type[BaseModel], data: dict[str, Any]) -> Any:

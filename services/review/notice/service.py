@@ -31,7 +31,7 @@ from subsidy.contracts.workflow_ids import publication_batch_workflow_id
 from subsidy.identifiers import mask_personal_data, mask_personal_data_in
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.programs import programs
-from subsidy.text import UNSTORABLE_MESSAGE, unstorable_at
+from subsidy.text import UNSTORABLE_MESSAGE, unstorable_reason
 from subsidy.web import ApiError
 
 log = structlog.get_logger(__name__)
@@ -75,9 +75,8 @@ class ObjectionDecisionInput(BaseModel):
 def parse(model: type[BaseModel], data: Any) -> Any:
     """`data` as `model`, or 422 `invalid_input`: also for a string or key with NUL or a lone
     surrogate (subsidy/text.py), which no row can hold (the public objection form and JSON alike)."""
-    if (where := unstorable_at(data)) is not None:
-        raise ApiError(422, "invalid_input", UNSTORABLE_MESSAGE,
-                       detail={"reason": mask_personal_data(f"unstorable character at {where}")[:300]})
+    if (reason := unstorable_reason(data)) is not None:
+        raise ApiError(422, "invalid_input", UNSTORABLE_MESSAGE, detail={"reason": reason})
     try:
         return model.model_validate(data)
     except ValidationError as exc:
