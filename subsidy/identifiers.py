@@ -28,6 +28,7 @@ __all__ = [
     "mask_mobile",
     "mask_personal_data",
     "mask_personal_data_in",
+    "mask_personal_number",
     "mask_personal_text",
     "mask_personal_value",
     "mask_resident_id",
@@ -229,9 +230,10 @@ def mask_personal_value(text: str) -> str:
     return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
-def _mask_number(value: int | float, *, personal: bool) -> int | float | str:
-    """A JSON number as the log processor masks it: kept unless its digits look like an ID or
-    mobile number (a personal field's always masked), then the masked digits as a string."""
+def mask_personal_number(value: int | float, *, personal: bool) -> int | float | str:
+    """A number as the log processor masks an int (`subsidy.logging`): kept unless its digits look
+    like an ID or mobile number (a personal field's always masked), then the masked digits as a
+    string."""
     text = str(value) if isinstance(value, int) else repr(value)
     if personal:
         return mask_personal_value(text)
@@ -250,7 +252,7 @@ def mask_personal_data_in(value: Any, *, personal: bool = False) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
-        return _mask_number(value, personal=personal)
+        return mask_personal_number(value, personal=personal)
     if isinstance(value, dict):
         return {_mask_key(key): _mask_item(key, item, personal) for key, item in value.items()}
     if isinstance(value, list | tuple):

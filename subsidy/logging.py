@@ -19,7 +19,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from subsidy.identifiers import mask_personal_data
+from subsidy.identifiers import mask_personal_data, mask_personal_number
 
 __all__ = ["configure_logging", "get_logger", "mask_personal_data_processor"]
 
@@ -31,11 +31,8 @@ def _mask(value: Any) -> Any:
         return mask_personal_data(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
-    if isinstance(value, int):
-        # An ID or mobile number passed as an int renders as digits too.
-        text = str(value)
-        masked = mask_personal_data(text)
-        return value if masked == text else masked
+    if isinstance(value, int):  # an ID or mobile number passed as an int renders as digits too
+        return mask_personal_number(value, personal=False)
     if isinstance(value, Mapping):
         return {_mask(k): _mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
