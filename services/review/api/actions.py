@@ -69,7 +69,8 @@ def router() -> APIRouter:
               summary="Give an open task to one official (program administrator)")
     async def reassign(task_id: int, body: JsonBody, key: Key, request: Request, principal: Authenticated,
                        resources: Started) -> dict[str, Any]:
-        return await decisions(resources).reassign_task(attempt(principal, Action.REASSIGN_TASK, key, body, request), task_id)
+        return await decisions(resources).reassign_task(
+            attempt(principal, Action.REASSIGN_TASK, key, body, request, target=("task_id", task_id)))
 
     @api.post("/programs/{program}/publication", openapi_extra=_body(inputs.PublicationInput),
               summary="Publish the program batch's list for public notice (公示)")

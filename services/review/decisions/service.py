@@ -207,9 +207,11 @@ class DecisionService:
             return await self.execute(publication_batch_workflow_id(program), UPDATES[Action.PUBLISH].update, cmd, update_id,
                                        PublicationSummary, closed_means="empty")
 
-    async def reassign_task(self, attempt: Attempt, task_id: int) -> dict[str, Any]:
-        """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person."""
-        attempt = replace(attempt, target=("task_id", task_id))
+    async def reassign_task(self, attempt: Attempt) -> dict[str, Any]:
+        """`POST /api/tasks/{task_id}/assignee`: the administrator gives an open task to one person
+        (the task: `attempt.target`, as the route names it)."""
+        assert attempt.target is not None and attempt.target[0] == "task_id"
+        task_id = attempt.target[1]
         if (stored := await self.stored_answer(attempt)) is not None:
             return stored
         async with self.pool.acquire() as conn:
