@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import structlog
@@ -28,7 +28,7 @@ from subsidy.contracts.lifecycle import (
 )
 from subsidy.contracts.platform_events import ApplicationStateChanged
 from subsidy.contracts.workflow_ids import publication_batch_workflow_id
-from subsidy.identifiers import mask_personal_data, mask_personal_data_in
+from subsidy.identifiers import FreeText
 from subsidy.identity.claims import Principal, StaffRole
 from subsidy.programs import programs
 from subsidy.text import UNSTORABLE_MESSAGE, unstorable_reason
@@ -43,14 +43,17 @@ PHONE = re.compile(r"^\+?[0-9][0-9 -]{6,19}$")
 
 class ObjectionInput(BaseModel):
     """An objection as filed (public page or API). Name and phone are required: anonymous
-    objections are not accepted (checked by `check_objection`, with a Chinese message)."""
+    objections are not accepted (checked by `check_objection`, with a Chinese message). The free
+    text the public wrote (name, organisation, grounds) is kept with any ID or mobile number in it
+    masked (`FreeText`), in the table and the audit; the phone is checked and kept as `mask_phone`
+    shows it (the administrator sees 138****5678 beside the name)."""
 
     model_config = {"extra": "forbid", "str_strip_whitespace": True}
-    name: str | None = Field(default=None, max_length=50)
+    name: Annotated[FreeText, Field(max_length=50)] | None = None
     phone: str | None = Field(default=None, max_length=20)
-    organisation: str = Field(default="", max_length=100)
+    organisation: Annotated[FreeText, Field(max_length=100)] = ""
     application_no: str = Field(min_length=1, max_length=64)
-    grounds: str = Field(min_length=1, max_length=2000)
+    grounds: Annotated[FreeText, Field(min_length=1, max_length=2000)]
 
 
 class ObjectionDecisionInput(BaseModel):
@@ -58,7 +61,7 @@ class ObjectionDecisionInput(BaseModel):
 
     model_config = {"extra": "forbid", "str_strip_whitespace": True}
     decision: Literal["uphold", "dismiss"]
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Annotated[FreeText, Field(min_length=1, max_length=1000)]
     award_fen: int | None = Field(default=None, ge=0)
     tier: Literal[1, 2, 3] | None = None
     remove: bool = False
@@ -259,7 +262,6 @@ class NoticeService:
             raise ApiError(422, "anonymous_objection", "不受理匿名异议：请填写真实姓名和联系电话")
         if not PHONE.match(objection.phone):
             raise ApiError(422, "bad_phone", "联系电话格式不正确")
-        objection = _masked_objection(objection)
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             current = await repository.current_notice(conn, program)
@@ -296,7 +298,7 @@ class NoticeService:
         """The administrator upholds (a lower amount or removal: a new version of the list) or dismisses.
         An objection to an entry another upheld objection already removed may be upheld with removal
         (no new version: the list already leaves it out); a new amount for it is refused."""
-        decision = parse(ObjectionDecisionInput, mask_personal_data_in(data))
+        decision = parse(ObjectionDecisionInput, data)
         now = now or datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repository.objection(conn, objection_id)
@@ -346,15 +348,6 @@ class NoticeService:
         log.info("objection decided", objection_id=objection_id, decision=decision.decision, version=version)
         return {"objection_id": objection_id, "status": "upheld" if decision.decision == "uphold" else "dismissed",
                 "notice_id": notice["notice_id"], "new_version": version}
-
-
-def _masked_objection(objection: ObjectionInput) -> ObjectionInput:
-    """The objection as review keeps it: the phone is checked and kept as `mask_phone` shows it
-    (the administrator sees 138****5678 beside the name); the free text the public wrote (name,
-    organisation, grounds) with any ID or mobile number in it masked, in the table and the audit."""
-    return objection.model_copy(update={
-        "name": mask_personal_data(objection.name or ""), "organisation": mask_personal_data(objection.organisation),
-        "grounds": mask_personal_data(objection.grounds)})
 
 
 async def tell_batch(temporal: Client, program: str) -> None:
