@@ -38,7 +38,7 @@ from subsidy.failpoints import EXIT_CODE
 from subsidy.messaging import DLQ_REASON, SESSION_TIMEOUT_ENV
 from subsidy.temporal import connect_from_env
 from tests.fixtures import events
-from tests.integration.test_webhook_http import _post as post_webhook
+from tests.support.webhook import post_webhook
 from tests.support.intake_world import application_no, event, intake_world, lifecycle_workers
 from tests.support.processes import assert_no_personal_data, free_port, get_health, start_process
 from tests.support.tokens import get_json, mint

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -18,30 +16,9 @@ from services.intake.webhook import sign
 from subsidy.contracts import topics
 from tests.fixtures import events
 from tests.support.processes import running_service
+from tests.support.webhook import post_webhook
 
 pytestmark = pytest.mark.integration
-
-
-def _post(port: int, slug: str, body: bytes, *, signature: str, timestamp: int | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhooks/{slug}",
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/cloudevents+json",
-            "X-Signature": signature,
-            "X-Timestamp": str(int(time.time()) if timestamp is None else timestamp),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        text = exc.read().decode("utf-8", "replace")
-        try:
-            return exc.code, json.loads(text)
-        except ValueError:  # not the webhook answering (e.g. the route is not mounted)
-            return exc.code, {"not_json": text[:200]}
 
 
 async def _record_with_value(bootstrap: str, topic: str, value: bytes, timeout: float = 30.0):
@@ -71,17 +48,17 @@ async def test_a_signed_event_lands_on_its_topic_and_a_bad_signature_gets_401(st
     body = events.encode(event)
 
     with running_service("intake", stack.env, log_file) as port:
-        status, answer = await asyncio.to_thread(_post, port, "longgang-qyfw", body, signature=sign(key, body))
+        status, answer = await asyncio.to_thread(post_webhook, port, "longgang-qyfw", body, signature=sign(key, body))
         assert status == 202, answer
         assert answer == {"accepted": event["id"], "topic": topic}
 
         status, answer = await asyncio.to_thread(
-            _post, port, "longgang-qyfw", body, signature=sign("not-the-key-0123456789", body)
+            post_webhook, port, "longgang-qyfw", body, signature=sign("not-the-key-0123456789", body)
         )
         assert (status, answer) == (401, {"reason": "bad_signature"})
 
         status, answer = await asyncio.to_thread(
-            _post, port, "longgang-qyfw", body, signature=sign(key, body), timestamp=int(time.time()) - 600
+            post_webhook, port, "longgang-qyfw", body, signature=sign(key, body), timestamp=int(time.time()) - 600
         )
         assert (status, answer["reason"]) == (401, "stale_timestamp")
 
